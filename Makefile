@@ -1,0 +1,30 @@
+# ssehub developer tasks. `make test` is what CI runs.
+GO       ?= go
+FUZZTIME ?= 30s
+PKGS     := ./...
+
+.PHONY: build test lint fuzz bench idle-rss
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# Unit, fuzz-seed, allocation and end-to-end tests, with the race detector.
+test:
+	$(GO) test -race -shuffle=on -count=1 $(PKGS)
+
+lint:
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+# Go microbenchmarks (allocations reported).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

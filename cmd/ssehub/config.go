@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is everything `ssehub` takes. Each field is one flag, --NAME from
+// its `flag` tag, and one environment variable, SSEHUB_NAME (upper case,
+// '-' as '_'). A flag wins over the environment, which wins over the default.
+type Config struct {
+	Listen          string        `flag:"listen" help:"address to serve HTTP on"`
+	Shards          int           `flag:"shards" help:"shard goroutines; 0 means 2 x GOMAXPROCS"`
+	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue is full is evicted and resumes"`
+	Heartbeat       time.Duration `flag:"heartbeat" help:"interval of the comment line sent to every stream (staggered)"`
+	WriteTimeout    time.Duration `flag:"write-timeout" help:"a stream that cannot take a write in this time is dropped"`
+	Retry           time.Duration `flag:"retry" help:"reconnect delay told to EventSource clients"`
+	HistorySize     int           `flag:"history-size" help:"events kept per topic for resume (Last-Event-ID); 0 keeps none"`
+	HistoryTTL      time.Duration `flag:"history-ttl" help:"how long events are kept for resume"`
+	ReadTimeout     time.Duration `flag:"read-timeout" help:"time allowed to send a request (slow-client protection)"`
+	IdleTimeout     time.Duration `flag:"idle-timeout" help:"keep-alive connections idle this long are closed"`
+	MaxBodySize     int           `flag:"max-body-size" help:"largest publish request body in bytes (413 above)"`
+	MaxHeaderSize   int           `flag:"max-header-size" help:"largest request line and headers in bytes (431 above)"`
+	MaxDataSize     int           `flag:"max-data-size" help:"largest data of one event in bytes (413 above)"`
+	MaxBatch        int           `flag:"max-batch" help:"most events in one publish request (413 above)"`
+	MaxTopics       int           `flag:"max-topics" help:"most topics and patterns per stream, and topics per event"`
+	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long shutdown waits for requests and streams to end"`
+	LogLevel        string        `flag:"log-level" help:"debug, info, warn or error"`
+	LogFormat       string        `flag:"log-format" help:"text or json"`
+}
+
+// DefaultConfig returns the configuration used when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          ":8080",
+		QueueSize:       64,
+		Heartbeat:       15 * time.Second,
+		WriteTimeout:    10 * time.Second,
+		Retry:           3 * time.Second,
+		HistorySize:     1000,
+		HistoryTTL:      time.Hour,
+		ReadTimeout:     10 * time.Second,
+		IdleTimeout:     60 * time.Second,
+		MaxBodySize:     1 << 20,
+		MaxHeaderSize:   8 << 10,
+		MaxDataSize:     64 << 10,
+		MaxBatch:        1000,
+		MaxTopics:       64,
+		ShutdownTimeout: 10 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+}
+
+// envName is the environment variable for a flag.
+func envName(flagName string) string {
+	return "SSEHUB_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// errHelp is returned by parseConfig when --help was asked for.
+var errHelp = flag.ErrHelp
+
+// parseConfig builds the configuration from defaults, the environment (read
+// through lookupEnv) and args, in that order of increasing precedence.
+// Usage goes to out.
+func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("ssehub", flag.ContinueOnError)
+	fs.SetOutput(out)
+	v := reflect.ValueOf(&cfg).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name, help := f.Tag.Get("flag"), f.Tag.Get("help")
+		help += " (env " + envName(name) + ")"
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *string:
+			fs.StringVar(p, name, *p, help)
+		case *int:
+			fs.IntVar(p, name, *p, help)
+		case *time.Duration:
+			fs.DurationVar(p, name, *p, help)
+		default:
+			panic(fmt.Sprintf("config field %s: unsupported type %T", f.Name, p))
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: ssehub [flags]\n\nssehub streams Server-Sent Events to browsers and apps, and lets backends publish to them.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var errs []error
+	fs.VisitAll(func(fl *flag.Flag) {
+		if val, ok := lookupEnv(envName(fl.Name)); ok {
+			if err := fl.Value.Set(val); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(fl.Name), val, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return cfg, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return cfg, cfg.validate()
+}
+
+// validate reports values no component could use, naming the flag.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	atLeast := []struct {
+		name     string
+		got, min int
+	}{
+		{"shards", c.Shards, 0}, {"history-size", c.HistorySize, 0}, {"queue-size", c.QueueSize, 2},
+		{"max-body-size", c.MaxBodySize, 1}, {"max-header-size", c.MaxHeaderSize, 1},
+		{"max-data-size", c.MaxDataSize, 1}, {"max-batch", c.MaxBatch, 1}, {"max-topics", c.MaxTopics, 1},
+	}
+	for _, f := range atLeast {
+		if f.got < f.min {
+			bad(f.name, "must be at least %d, got %d", f.min, f.got)
+		}
+	}
+	positive := []struct {
+		name string
+		got  time.Duration
+	}{
+		{"heartbeat", c.Heartbeat}, {"write-timeout", c.WriteTimeout}, {"retry", c.Retry},
+		{"history-ttl", c.HistoryTTL}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout},
+		{"shutdown-timeout", c.ShutdownTimeout},
+	}
+	for _, f := range positive {
+		if f.got <= 0 {
+			bad(f.name, "must be positive, got %s", f.got)
+		}
+	}
+	if c.Heartbeat > 0 && c.Heartbeat < 100*time.Millisecond {
+		bad("heartbeat", "must be at least 100ms, got %s", c.Heartbeat)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		bad("log-level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
+		bad("log-format", "must be text or json, got %q", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}

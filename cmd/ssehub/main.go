@@ -1,0 +1,125 @@
+// Command ssehub serves Server-Sent Events streams and a publish API.
+//
+// Run it with no flags for a standalone hub on :8080 with the embedded
+// broker; `ssehub --help` lists every flag and its environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/transport"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stderr))
+}
+
+// run is main without the process: it serves until ctx ends, then shuts
+// down, and returns the exit code.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) int {
+	cfg, err := parseConfig(args, lookupEnv, stderr)
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ssehub: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("ssehub stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the hub until ctx ends.
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{
+		HistorySize: historySize(cfg.HistorySize),
+		HistoryTTL:  cfg.HistoryTTL,
+	})
+	defer b.Close()
+	h, err := hub.New(hub.Config{
+		Shards: cfg.Shards,
+		Shard: shard.Config{
+			QueueSize:    cfg.QueueSize,
+			Heartbeat:    cfg.Heartbeat,
+			WriteTimeout: cfg.WriteTimeout,
+		},
+	}, b)
+	if err != nil {
+		return err
+	}
+	srv := transport.NewServer(h, transport.ServerConfig{
+		Retry:          cfg.Retry,
+		WriteTimeout:   cfg.WriteTimeout,
+		ReadTimeout:    cfg.ReadTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
+		MaxBodyBytes:   cfg.MaxBodySize,
+		MaxHeaderBytes: cfg.MaxHeaderSize,
+		MaxTopics:      cfg.MaxTopics,
+		Publish: transport.PublishLimits{
+			MaxBatch:     cfg.MaxBatch,
+			MaxTopics:    cfg.MaxTopics,
+			MaxDataBytes: cfg.MaxDataSize,
+		},
+		Logger: log,
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = h.Shutdown(context.Background())
+		return err
+	}
+	log.Info("ssehub listening", "addr", ln.Addr().String(), "broker", "memory",
+		"shards", len(h.Stats()), "history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+
+	log.Info("ssehub shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = errors.Join(serveErr, srv.Shutdown(sctx), h.Shutdown(sctx))
+	if serveErr == nil {
+		<-served
+	}
+	log.Info("ssehub stopped")
+	return err
+}
+
+// historySize maps the flag (0 keeps none) onto the broker's config (0
+// means the default, negative keeps none).
+func historySize(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}

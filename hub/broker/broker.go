@@ -1,0 +1,105 @@
+// Package broker defines the contract between the hub's shards and the
+// message brokers they run on (the embedded in-memory broker, and Redis).
+//
+// A broker assigns event ids, keeps history, and delivers each event to the
+// shards that subscribed to one of its topics or to a pattern matching one.
+// The shards never see a broker's types beyond this package.
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ssehub/ssehub/hub/eventid"
+)
+
+// ErrClosed is returned by a broker that has been closed.
+var ErrClosed = errors.New("broker: closed")
+
+// Publication is one event a publisher asks the hub to deliver. The broker
+// assigns its id, encodes it once, and delivers it to every subscriber of any
+// of its topics, at most once per connection even when several topics match.
+type Publication struct {
+	// Topics are exact topic names (never patterns), at least one.
+	Topics []string
+	// Event is the SSE event name. Empty means "message", which the wire omits.
+	Event string
+	// Data is the payload. Line breaks (CRLF, CR, LF) become separate data
+	// lines on the wire, so subscribers see them as LF.
+	Data []byte
+}
+
+// Message is a published event as the shards see it. It is immutable once a
+// broker hands it out: every shard and every connection shares the same
+// value and the same Frame bytes.
+type Message struct {
+	ID     eventid.ID
+	Topics []string
+	// Frame is the complete SSE frame (id, event, data lines, blank line),
+	// encoded once for all recipients.
+	Frame []byte
+}
+
+// Selection is what one connection follows: exact topics and '*' patterns.
+type Selection struct {
+	Topics   []string
+	Patterns []string
+}
+
+// Replay is the answer to a resume request.
+type Replay struct {
+	// Messages are the retained events after the resume point that match the
+	// selection, in id order, each once. Empty when Reset is set.
+	Messages []*Message
+	// Reset, when non-nil, is an encoded "ssehub.reset" event to send instead
+	// of Messages: the resume point cannot be served (older than retention,
+	// from a lost history, or not an id this hub issued).
+	Reset *Message
+	// Head is the newest id the broker had assigned when the replay was
+	// taken. Live messages with ids up to Head are covered by the replay (or
+	// by the reset) and must be skipped, so nothing arrives twice.
+	Head eventid.ID
+}
+
+// Sink receives a shard's messages. The shard implements it.
+type Sink interface {
+	// Deliver hands over one message. Brokers call it from one goroutine per
+	// subscriber, in id order, and it may block while the shard's mailbox is
+	// full: that is the broker's backpressure, never a drop.
+	Deliver(m *Message)
+}
+
+// Subscriber is one shard's subscription to a broker (for Redis: one pub/sub
+// connection). Only the owning shard's goroutine calls its methods. The shard
+// reference-counts its clients, so each name is subscribed at most once.
+type Subscriber interface {
+	// Subscribe starts delivery of events published to the exact topic. It
+	// returns once the subscription is active: every event published after
+	// it returns is delivered.
+	Subscribe(topic string) error
+	// Unsubscribe stops delivery for the exact topic.
+	Unsubscribe(topic string)
+	// PSubscribe is Subscribe for a '*' pattern.
+	PSubscribe(pattern string) error
+	// PUnsubscribe is Unsubscribe for a '*' pattern.
+	PUnsubscribe(pattern string)
+	// Close ends every subscription of this subscriber.
+	Close()
+}
+
+// Broker is what the hub runs on.
+type Broker interface {
+	// Publish assigns ids to pubs in order, appends them to history and
+	// delivers them. It returns the ids in request order.
+	Publish(ctx context.Context, pubs []Publication) ([]eventid.ID, error)
+	// NewSubscriber returns a subscription that delivers into sink.
+	NewSubscriber(sink Sink) (Subscriber, error)
+	// Replay answers a resume from lastEventID (as the client sent it,
+	// untrusted) for the selection. A subscriber must already be subscribed
+	// to the selection, so that replay and live delivery leave no gap.
+	Replay(ctx context.Context, sel Selection, lastEventID string) (Replay, error)
+	// Ping reports whether the broker can serve (for /readyz).
+	Ping(ctx context.Context) error
+	// Close releases the broker's resources.
+	Close() error
+}

@@ -1,0 +1,188 @@
+// Package hub routes SSE connections to shards and owns their lifecycle.
+//
+// A Hub runs a fixed number of shards (actors, see package shard) on one
+// broker. Each connection is hashed to one shard by its user id or, for
+// anonymous streams, its connection id, so one user's streams share a shard.
+package hub
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/shard"
+)
+
+// ErrClosed is returned once Shutdown has begun.
+var ErrClosed = errors.New("hub: closed")
+
+// Publication is an event to publish; see broker.Publication.
+type Publication = broker.Publication
+
+// Selection is what a stream follows; see broker.Selection.
+type Selection = broker.Selection
+
+// Config tunes a Hub. Zero fields take the documented defaults.
+type Config struct {
+	// Shards is the number of shard goroutines. Zero means
+	// DefaultShards(): twice GOMAXPROCS, so that one shard busy with a
+	// large fan-out leaves another to run on each core.
+	Shards int
+	// Shard configures every shard.
+	Shard shard.Config
+}
+
+// DefaultShards is the shard count used when Config.Shards is zero.
+func DefaultShards() int { return 2 * runtime.GOMAXPROCS(0) }
+
+// Hub routes streams to shards and publishes through the broker.
+type Hub struct {
+	broker broker.Broker
+	shards []*shard.Shard
+
+	loops   sync.WaitGroup // the shard loops
+	streams sync.WaitGroup // the stream writers started by Stream
+
+	mu     sync.Mutex // guards closed against streams.Add
+	closed bool
+
+	nextConn atomic.Uint64
+}
+
+// New starts a hub on b. The hub does not own b: close it after Shutdown.
+func New(cfg Config, b broker.Broker) (*Hub, error) {
+	n := cfg.Shards
+	if n <= 0 {
+		n = DefaultShards()
+	}
+	h := &Hub{broker: b}
+	for range n {
+		s, err := shard.New(cfg.Shard, b)
+		if err != nil {
+			h.stopShards()
+			return nil, err
+		}
+		h.shards = append(h.shards, s)
+	}
+	for _, s := range h.shards {
+		h.loops.Go(s.Run)
+	}
+	return h, nil
+}
+
+// Publish publishes pubs in order and returns their ids.
+func (h *Hub) Publish(ctx context.Context, pubs []Publication) ([]eventid.ID, error) {
+	if h.isClosed() {
+		return nil, ErrClosed
+	}
+	return h.broker.Publish(ctx, pubs)
+}
+
+// StreamRequest describes one stream for Hub.Stream.
+type StreamRequest struct {
+	Selection
+	// LastEventID is the resume point as the client sent it; empty for a
+	// fresh stream.
+	LastEventID string
+	// UserID routes the stream, so one user's streams share a shard; empty
+	// means anonymous.
+	UserID string
+	// Head is written before any event, once the stream is subscribed:
+	// the HTTP response head and the SSE preamble.
+	Head []byte
+	// OnEnd, if not nil, is called with the reason once the stream ended.
+	OnEnd func(shard.Reason)
+}
+
+// Stream starts a stream to conn in a goroutine the hub owns and returns at
+// once; the goroutine closes conn when the stream ends.
+func (h *Hub) Stream(conn shard.Conn, req StreamRequest) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	h.streams.Add(1)
+	h.mu.Unlock()
+
+	s := h.route(req.UserID)
+	go func() {
+		defer h.streams.Done()
+		reason := s.Serve(conn, req.Head, req.Selection, req.LastEventID)
+		_ = conn.Close()
+		if req.OnEnd != nil {
+			req.OnEnd(reason)
+		}
+	}()
+	return nil
+}
+
+// route picks the shard for a stream.
+func (h *Hub) route(userID string) *shard.Shard {
+	var sum uint64
+	if userID != "" {
+		sum = xxhash.Sum64String(userID)
+	} else {
+		var b [20]byte
+		sum = xxhash.Sum64(strconv.AppendUint(b[:0], h.nextConn.Add(1), 10))
+	}
+	return h.shards[sum%uint64(len(h.shards))]
+}
+
+// Ready reports whether the hub can serve: not shutting down and the broker
+// reachable.
+func (h *Hub) Ready(ctx context.Context) error {
+	if h.isClosed() {
+		return ErrClosed
+	}
+	return h.broker.Ping(ctx)
+}
+
+// Stats returns the counters of every shard, in shard order.
+func (h *Hub) Stats() []shard.Stats {
+	st := make([]shard.Stats, len(h.shards))
+	for i, s := range h.shards {
+		st[i] = s.Stats()
+	}
+	return st
+}
+
+// Shutdown ends every stream and stops every shard, and returns when all of
+// their goroutines are gone, or with ctx's error if that comes first.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.stopShards()
+	done := make(chan struct{})
+	go func() {
+		h.loops.Wait()
+		h.streams.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hub) stopShards() {
+	for _, s := range h.shards {
+		s.Stop()
+	}
+}
+
+func (h *Hub) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}

@@ -1,0 +1,49 @@
+package shard
+
+// Reason says why a stream ended. Every ended stream is counted under exactly
+// one reason in Stats.
+type Reason uint8
+
+// The reasons a stream ends.
+const (
+	// ReasonSlow: the client's queue was full, so it could not keep up (or
+	// stopped reading). It reconnects and catches up from history.
+	ReasonSlow Reason = iota
+	// ReasonWriteFailed: a write failed or hit the write deadline; the peer
+	// is gone or stuck.
+	ReasonWriteFailed
+	// ReasonSubscribeFailed: the broker refused one of the client's
+	// subscriptions.
+	ReasonSubscribeFailed
+	// ReasonReplayFailed: history could not be read for a resume.
+	ReasonReplayFailed
+	// ReasonShutdown: the hub is shutting down.
+	ReasonShutdown
+
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	ReasonSlow:            "slow",
+	ReasonWriteFailed:     "write_failed",
+	ReasonSubscribeFailed: "subscribe_failed",
+	ReasonReplayFailed:    "replay_failed",
+	ReasonShutdown:        "shutdown",
+}
+
+// String returns the reason's stable name, as used in metrics.
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Reasons lists every Reason, for exporters that label by reason.
+func Reasons() []Reason {
+	rs := make([]Reason, numReasons)
+	for i := range rs {
+		rs[i] = Reason(i)
+	}
+	return rs
+}

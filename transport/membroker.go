@@ -1,0 +1,386 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/transport/sse"
+)
+
+// MemoryBrokerConfig tunes the embedded broker. Zero fields take the
+// documented defaults.
+type MemoryBrokerConfig struct {
+	// HistorySize is how many events each topic keeps for resume. Zero
+	// means 1000; negative keeps none.
+	HistorySize int
+	// HistoryTTL is how long an event is kept for resume. Zero means 1h.
+	HistoryTTL time.Duration
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Reasons carried by the ssehub.reset event.
+const (
+	// ResetExpired: events after the resume point were dropped by
+	// retention (count or age).
+	ResetExpired = "expired"
+	// ResetHistoryLost: the resume point is from a history this broker
+	// does not have (for the embedded broker: from before a restart).
+	ResetHistoryLost = "history_lost"
+	// ResetUnknownID: the resume point is not an id this hub issued.
+	ResetUnknownID = "unknown_id"
+)
+
+// ResetEvent is the event name sent when a resume point cannot be served.
+const ResetEvent = "ssehub.reset"
+
+// MemoryBroker is the embedded broker: ids, history and fan-out in process
+// memory. History is lost on restart, and clients that resume from before
+// the restart get an ssehub.reset event.
+type MemoryBroker struct {
+	historySize int
+	ttl         time.Duration
+	now         func() time.Time
+
+	// mu serialises publishing (id order, history, fan-out order) and
+	// replay reads, which is what makes replay and live delivery gap-free:
+	// a replay sees every event whose fan-out could have missed a
+	// subscriber that was already active.
+	mu        sync.Mutex
+	gen       eventid.Generator
+	origin    eventid.ID // ids older than this are from a lost history
+	history   map[string]*topicHistory
+	lastSweep time.Time
+	targets   []*memSubscriber // scratch for one fan-out
+	closed    bool
+
+	// subMu guards the subscription index. Fan-out holds it only to collect
+	// its targets, never while delivering, so a shard that subscribes while
+	// a publisher waits on that shard's mailbox cannot deadlock.
+	subMu    sync.RWMutex
+	exact    map[string]map[*memSubscriber]struct{}
+	patterns map[string]map[*memSubscriber]struct{}
+}
+
+// NewMemoryBroker returns an embedded broker.
+func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
+	if cfg.HistorySize == 0 {
+		cfg.HistorySize = 1000
+	}
+	if cfg.HistoryTTL <= 0 {
+		cfg.HistoryTTL = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	b := &MemoryBroker{
+		historySize: max(cfg.HistorySize, 0),
+		ttl:         cfg.HistoryTTL,
+		now:         cfg.Now,
+		history:     make(map[string]*topicHistory),
+		exact:       make(map[string]map[*memSubscriber]struct{}),
+		patterns:    make(map[string]map[*memSubscriber]struct{}),
+	}
+	// Every id this history will hold is newer than origin; an id before
+	// it comes from an earlier process whose history is gone.
+	b.origin = eventid.ID{Time: uint64(b.now().UnixMilli())}
+	b.gen.Observe(b.origin)
+	return b
+}
+
+// topicHistory is one topic's retained events, oldest first.
+type topicHistory struct {
+	msgs []*broker.Message
+	// trimmed is the newest id dropped by retention: a resume from before it
+	// has lost events.
+	trimmed eventid.ID
+}
+
+// Publish implements broker.Broker.
+func (b *MemoryBroker) Publish(ctx context.Context, pubs []broker.Publication) ([]eventid.ID, error) {
+	ids := make([]eventid.ID, 0, len(pubs))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, broker.ErrClosed
+	}
+	now := b.now()
+	b.sweep(now)
+	for _, p := range pubs {
+		if err := ctx.Err(); err != nil {
+			return ids, err
+		}
+		m := b.encode(b.gen.Next(now), p)
+		b.retain(m, now)
+		b.fanOut(m)
+		ids = append(ids, m.ID)
+	}
+	return ids, nil
+}
+
+// encode builds the shared message for p with id.
+func (b *MemoryBroker) encode(id eventid.ID, p broker.Publication) *broker.Message {
+	var idBuf [41]byte
+	ids := string(id.Append(idBuf[:0]))
+	frame := make([]byte, 0, sse.EventSize(ids, p.Event, p.Data))
+	return &broker.Message{
+		ID:     id,
+		Topics: slices.Clone(p.Topics),
+		Frame:  sse.AppendEvent(frame, ids, p.Event, p.Data),
+	}
+}
+
+// retain appends m to the history of each of its topics.
+func (b *MemoryBroker) retain(m *broker.Message, now time.Time) {
+	for _, t := range m.Topics {
+		h := b.history[t]
+		if h == nil {
+			h = &topicHistory{}
+			b.history[t] = h
+		}
+		h.msgs = append(h.msgs, m)
+		b.trim(h, now)
+	}
+}
+
+// trim applies retention to h.
+func (b *MemoryBroker) trim(h *topicHistory, now time.Time) {
+	cut := max(len(h.msgs)-b.historySize, 0)
+	horizon := uint64(now.Add(-b.ttl).UnixMilli())
+	for cut < len(h.msgs) && h.msgs[cut].ID.Time < horizon {
+		cut++
+	}
+	if cut == 0 {
+		return
+	}
+	h.trimmed = h.msgs[cut-1].ID
+	clear(h.msgs[:cut])
+	h.msgs = h.msgs[cut:]
+	if cap(h.msgs) > 2*b.historySize+16 {
+		h.msgs = slices.Clone(h.msgs) // let go of the array append kept growing
+	}
+}
+
+// sweep drops topics whose every event has aged out, at most a few times per
+// TTL. Replay does not need their trim marks: a resume point recent enough
+// to be within the TTL is newer than everything such a topic ever held, and
+// an older one is answered with a reset anyway.
+func (b *MemoryBroker) sweep(now time.Time) {
+	if now.Sub(b.lastSweep) < b.ttl/8 {
+		return
+	}
+	b.lastSweep = now
+	horizon := uint64(now.Add(-b.ttl).UnixMilli())
+	for t, h := range b.history {
+		b.trim(h, now)
+		if len(h.msgs) == 0 && h.trimmed.Time < horizon {
+			delete(b.history, t)
+		}
+	}
+}
+
+// fanOut delivers m once to every subscriber with a matching topic or
+// pattern, in the order publishes hold b.mu, so every shard sees ids in order.
+func (b *MemoryBroker) fanOut(m *broker.Message) {
+	targets := b.targets[:0]
+	b.subMu.RLock()
+	for _, t := range m.Topics {
+		for s := range b.exact[t] {
+			targets = appendOnce(targets, s, m.ID)
+		}
+	}
+	for p, subs := range b.patterns {
+		for _, t := range m.Topics {
+			if topic.Match(p, t) {
+				for s := range subs {
+					targets = appendOnce(targets, s, m.ID)
+				}
+				break
+			}
+		}
+	}
+	b.subMu.RUnlock()
+	for _, s := range targets {
+		s.sink.Deliver(m)
+	}
+	clear(targets)
+	b.targets = targets[:0]
+}
+
+// appendOnce adds s to targets unless it already has message id.
+func appendOnce(targets []*memSubscriber, s *memSubscriber, id eventid.ID) []*memSubscriber {
+	if s.marked == id {
+		return targets
+	}
+	s.marked = id
+	return append(targets, s)
+}
+
+// Replay implements broker.Broker.
+func (b *MemoryBroker) Replay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return broker.Replay{}, broker.ErrClosed
+	}
+	head := b.gen.Last()
+	after, err := eventid.Parse(lastEventID)
+	switch {
+	case err != nil || head.Less(after):
+		return b.reset(ResetUnknownID, lastEventID, head), nil
+	case after.Less(b.origin):
+		return b.reset(ResetHistoryLost, lastEventID, head), nil
+	}
+	horizon := uint64(b.now().Add(-b.ttl).UnixMilli())
+	var msgs []*broker.Message
+	collect := func(h *topicHistory) bool {
+		if after.Less(h.trimmed) {
+			return false
+		}
+		i, _ := slices.BinarySearchFunc(h.msgs, after, func(m *broker.Message, id eventid.ID) int {
+			return m.ID.Compare(id)
+		})
+		for _, m := range h.msgs[i:] {
+			if m.ID != after {
+				msgs = append(msgs, m)
+			}
+		}
+		return true
+	}
+	for _, t := range sel.Topics {
+		h := b.history[t]
+		if h == nil {
+			if after.Time < horizon {
+				// Its events may have aged out with the topic's record.
+				return b.reset(ResetExpired, lastEventID, head), nil
+			}
+			continue
+		}
+		if !collect(h) {
+			return b.reset(ResetExpired, lastEventID, head), nil
+		}
+	}
+	if len(sel.Patterns) > 0 {
+		if after.Time < horizon {
+			return b.reset(ResetExpired, lastEventID, head), nil
+		}
+		for t, h := range b.history {
+			if slices.Contains(sel.Topics, t) || !matchesAny(sel.Patterns, t) {
+				continue
+			}
+			if !collect(h) {
+				return b.reset(ResetExpired, lastEventID, head), nil
+			}
+		}
+	}
+	slices.SortFunc(msgs, func(x, y *broker.Message) int { return x.ID.Compare(y.ID) })
+	msgs = slices.CompactFunc(msgs, func(x, y *broker.Message) bool { return x == y })
+	return broker.Replay{Messages: msgs, Head: head}, ctx.Err()
+}
+
+func matchesAny(patterns []string, t string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool { return topic.Match(p, t) })
+}
+
+// reset builds the answer for a resume point that cannot be served. The
+// event carries id head, so a client that reconnects before any newer event
+// resumes from there rather than being reset again.
+func (b *MemoryBroker) reset(reason, lastEventID string, head eventid.ID) broker.Replay {
+	return broker.Replay{Reset: EncodeReset(reason, lastEventID, head), Head: head}
+}
+
+// EncodeReset builds the ssehub.reset event: JSON data
+// {"reason": ..., "lastEventId": ...} with id head (none if head is zero).
+func EncodeReset(reason, lastEventID string, head eventid.ID) *broker.Message {
+	data, _ := json.Marshal(struct {
+		Reason      string `json:"reason"`
+		LastEventID string `json:"lastEventId"`
+	}{reason, lastEventID})
+	var id string
+	if !head.IsZero() {
+		id = head.String()
+	}
+	return &broker.Message{ID: head, Frame: sse.AppendEvent(nil, id, ResetEvent, data)}
+}
+
+// Ping implements broker.Broker: the embedded broker is always reachable
+// until closed.
+func (b *MemoryBroker) Ping(context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return broker.ErrClosed
+	}
+	return nil
+}
+
+// Close implements broker.Broker. Later publishes and replays fail.
+func (b *MemoryBroker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return nil
+}
+
+// NewSubscriber implements broker.Broker.
+func (b *MemoryBroker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
+	return &memSubscriber{b: b, sink: sink}, nil
+}
+
+// memSubscriber is one shard's subscription. Its methods run on the shard
+// loop; marked is guarded by the broker's mu (it is only used in fan-out).
+type memSubscriber struct {
+	b      *MemoryBroker
+	sink   broker.Sink
+	marked eventid.ID
+}
+
+func (s *memSubscriber) Subscribe(t string) error { s.set(s.b.exact, t, true); return nil }
+func (s *memSubscriber) Unsubscribe(t string)     { s.set(s.b.exact, t, false) }
+func (s *memSubscriber) PSubscribe(p string) error {
+	s.set(s.b.patterns, p, true)
+	return nil
+}
+func (s *memSubscriber) PUnsubscribe(p string) { s.set(s.b.patterns, p, false) }
+
+// set adds or removes s under name. Once it returns, every later publish
+// sees the change: fan-out reads the index under subMu after taking mu.
+func (s *memSubscriber) set(index map[string]map[*memSubscriber]struct{}, name string, on bool) {
+	s.b.subMu.Lock()
+	defer s.b.subMu.Unlock()
+	subs := index[name]
+	if on {
+		if subs == nil {
+			subs = make(map[*memSubscriber]struct{}, 1)
+			index[name] = subs
+		}
+		subs[s] = struct{}{}
+		return
+	}
+	delete(subs, s)
+	if len(subs) == 0 {
+		delete(index, name)
+	}
+}
+
+// Close implements broker.Subscriber.
+func (s *memSubscriber) Close() {
+	s.b.subMu.Lock()
+	defer s.b.subMu.Unlock()
+	for _, index := range []map[string]map[*memSubscriber]struct{}{s.b.exact, s.b.patterns} {
+		for name, subs := range index {
+			delete(subs, s)
+			if len(subs) == 0 {
+				delete(index, name)
+			}
+		}
+	}
+}
+
+var _ broker.Broker = (*MemoryBroker)(nil)

@@ -1,0 +1,263 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/transport/sse"
+)
+
+// ServerConfig tunes the HTTP server. Zero fields take the documented
+// defaults.
+type ServerConfig struct {
+	// Retry is the reconnect delay told to EventSource clients in the
+	// stream's first line. Zero means 3s.
+	Retry time.Duration
+	// WriteTimeout bounds writing the stream's first bytes. Zero means 10s.
+	WriteTimeout time.Duration
+	// ReadTimeout bounds reading one request, so slow senders (slowloris)
+	// cannot hold connections before their stream starts. Zero means 10s.
+	ReadTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle between requests.
+	// Zero means 60s.
+	IdleTimeout time.Duration
+	// MaxBodyBytes caps a publish request body; larger gets 413. Zero
+	// means 1 MiB.
+	MaxBodyBytes int
+	// MaxHeaderBytes caps the request line and headers; larger gets 431.
+	// Zero means 8 KiB.
+	MaxHeaderBytes int
+	// MaxTopics caps the topics and patterns of one stream. Zero means 64.
+	MaxTopics int
+	// Publish bounds one publish request.
+	Publish PublishLimits
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Retry, 3*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.ReadTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 8 << 10
+	}
+	if c.MaxTopics <= 0 {
+		c.MaxTopics = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server serves ssehub's HTTP API: GET /events, POST /publish, /healthz,
+// /readyz and a short index at /.
+type Server struct {
+	hub  *hub.Hub
+	cfg  ServerConfig
+	srv  *fasthttp.Server
+	head []byte // response head and SSE preamble, the same for every stream
+}
+
+// streamHead is the response head of every stream. The body is delimited by
+// the connection's close: no Content-Length, and no chunked encoding, whose
+// framing would cost bytes and a copy on every write.
+const streamHead = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/event-stream\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"X-Accel-Buffering: no\r\n" +
+	"Connection: close\r\n" +
+	"\r\n"
+
+// NewServer returns a server for h.
+func NewServer(h *hub.Hub, cfg ServerConfig) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{hub: h, cfg: cfg}
+	s.head = append([]byte(streamHead), sse.AppendRetry(nil, cfg.Retry)...)
+	// A comment at once, so proxies pass the headers on and onopen fires.
+	s.head = sse.AppendComment(s.head, "ssehub")
+	s.head = append(s.head, '\n')
+	s.srv = &fasthttp.Server{
+		Handler:            s.handle,
+		ErrorHandler:       s.handleError,
+		Name:               "ssehub",
+		ReadTimeout:        cfg.ReadTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		ReadBufferSize:     cfg.MaxHeaderBytes,
+		// Streams are hijacked and written by the hub's goroutines, with
+		// no fasthttp worker or buffers parked per stream (REFERENCE.md §2).
+		KeepHijackedConns: true,
+		ReduceMemoryUsage: true,
+		CloseOnShutdown:   true,
+		Logger:            slogPrinter{cfg.Logger},
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting and waits for in-flight requests. Streams are the
+// hub's: end them with hub.Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+
+// Handler returns the request handler, for embedding in another server.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/events":
+		if s.allow(ctx, fasthttp.MethodGet) {
+			s.events(ctx)
+		}
+	case "/publish":
+		if s.allow(ctx, fasthttp.MethodPost) {
+			s.publish(ctx)
+		}
+	case "/healthz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	case "/readyz":
+		s.readyz(ctx)
+	case "/":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ssehub: subscribe with GET /events?topic=NAME, publish with POST /publish\n")
+	default:
+		writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "no such endpoint; see /events and /publish"})
+	}
+}
+
+// allow answers 405 unless the request uses method.
+func (s *Server) allow(ctx *fasthttp.RequestCtx, method string) bool {
+	if string(ctx.Method()) == method {
+		return true
+	}
+	ctx.Response.Header.Set("Allow", method)
+	writeError(ctx, &APIError{Status: fasthttp.StatusMethodNotAllowed, Code: "method_not_allowed",
+		Message: "use " + method + " for " + string(ctx.Path())})
+	return false
+}
+
+// events starts an SSE stream.
+func (s *Server) events(ctx *fasthttp.RequestCtx) {
+	req, apiErr := parseSubscribe(ctx.QueryArgs(), ctx.Request.Header.Peek("Last-Event-ID"), s.cfg.MaxTopics)
+	if apiErr != nil {
+		writeError(ctx, apiErr)
+		return
+	}
+	// Everything the stream needs has been copied out of ctx: fasthttp
+	// reuses it once this handler returns.
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		conn := unwrapConn(c)
+		err := s.hub.Stream(conn, hub.StreamRequest{
+			Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
+			LastEventID: req.LastEventID,
+			Head:        s.head,
+		})
+		if err != nil {
+			// Shutting down: answer with a stream that ends at once, so
+			// EventSource retries (elsewhere) rather than giving up for
+			// good as it would on an error status (REFERENCE.md §5).
+			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = conn.Write(s.head)
+			_ = conn.Close()
+		}
+	})
+}
+
+// unwrapConn returns the raw connection under fasthttp's hijack wrapper, so
+// the stream does not keep fasthttp's read buffer alive: streams never read.
+func unwrapConn(c net.Conn) net.Conn {
+	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		return u.UnsafeConn()
+	}
+	return c
+}
+
+// publish handles POST /publish.
+func (s *Server) publish(ctx *fasthttp.RequestCtx) {
+	pubs, apiErr := parsePublish(string(ctx.Request.Header.ContentType()), ctx.PostBody(), s.cfg.Publish)
+	if apiErr != nil {
+		writeError(ctx, apiErr)
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+	defer cancel()
+	ids, err := s.hub.Publish(pctx, pubs)
+	if err != nil {
+		if errors.Is(err, hub.ErrClosed) || errors.Is(err, broker.ErrClosed) {
+			writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "shutting_down", Message: "the hub is shutting down; retry on another instance"})
+			return
+		}
+		s.cfg.Logger.Error("publish", "events", len(pubs), "err", err)
+		writeError(ctx, &APIError{Status: fasthttp.StatusInternalServerError, Code: "internal", Message: "publish failed; see the hub's log"})
+		return
+	}
+	out := struct {
+		IDs []string `json:"ids"`
+	}{IDs: make([]string, len(ids))}
+	for i, id := range ids {
+		out.IDs[i] = id.String()
+	}
+	body, _ := json.Marshal(out)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(body, '\n'))
+}
+
+// readyz answers 200 when the hub can serve streams and publishes.
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.hub.Ready(rctx); err != nil {
+		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "not_ready", Message: err.Error()})
+		return
+	}
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString("ready\n")
+}
+
+// handleError answers the errors fasthttp meets before a handler runs.
+func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, &APIError{Status: fasthttp.StatusRequestEntityTooLarge, Code: "too_large", Message: "request body exceeds the limit"})
+	case errors.As(err, &small):
+		writeError(ctx, &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Code: "headers_too_large", Message: "request line and headers exceed the limit"})
+	default:
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			writeError(ctx, &APIError{Status: fasthttp.StatusRequestTimeout, Code: "timeout", Message: "request not received in time"})
+			return
+		}
+		writeError(ctx, &APIError{Status: fasthttp.StatusBadRequest, Code: "bad_request", Message: "malformed HTTP request"})
+	}
+}
+
+// slogPrinter adapts fasthttp's logger to slog.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
