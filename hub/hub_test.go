@@ -1,0 +1,126 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/transport"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newHub(t *testing.T, shards int) *hub.Hub {
+	t.Helper()
+	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
+	h, err := hub.New(hub.Config{Shards: shards}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := h.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		b.Close()
+	})
+	return h
+}
+
+// openStream streams to one end of a loopback TCP pair and returns the
+// other end once the stream's head has arrived.
+func openStream(t *testing.T, h *hub.Hub, userID string, ended chan<- shard.Reason) net.Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.Stream(server, hub.StreamRequest{
+		Selection: hub.Selection{Topics: []string{"t"}},
+		UserID:    userID,
+		Head:      []byte("h"),
+		OnEnd:     func(r shard.Reason) { ended <- r },
+	})
+	if err != nil {
+		t.Fatalf("Stream: %v", err)
+	}
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("reading head: %v", err)
+	}
+	return client
+}
+
+func TestStreamsOfOneUserShareAShard(t *testing.T) {
+	h := newHub(t, 8)
+	ended := make(chan shard.Reason, 4)
+	for range 3 {
+		openStream(t, h, "alice", ended)
+	}
+	var counts []int64
+	for _, st := range h.Stats() {
+		counts = append(counts, st.Clients)
+	}
+	found := false
+	for _, n := range counts {
+		found = found || n == 3
+	}
+	if !found {
+		t.Errorf("clients per shard = %v, want alice's 3 streams on one shard", counts)
+	}
+}
+
+func TestShutdownEndsStreamsAndRefusesNewWork(t *testing.T) {
+	h := newHub(t, 2)
+	ended := make(chan shard.Reason, 2)
+	conns := []net.Conn{openStream(t, h, "", ended), openStream(t, h, "bob", ended)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for range conns {
+		if r := <-ended; r != shard.ReasonShutdown {
+			t.Errorf("stream ended with %v, want %v", r, shard.ReasonShutdown)
+		}
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Errorf("stream still open after Shutdown")
+		}
+	}
+	if err := h.Stream(nil, hub.StreamRequest{}); !errors.Is(err, hub.ErrClosed) {
+		t.Errorf("Stream after Shutdown = %v, want %v", err, hub.ErrClosed)
+	}
+	if _, err := h.Publish(ctx, []hub.Publication{{Topics: []string{"t"}}}); !errors.Is(err, hub.ErrClosed) {
+		t.Errorf("Publish after Shutdown = %v, want %v", err, hub.ErrClosed)
+	}
+	if err := h.Ready(ctx); !errors.Is(err, hub.ErrClosed) {
+		t.Errorf("Ready after Shutdown = %v, want %v", err, hub.ErrClosed)
+	}
+}
+
+func TestDefaultShardsFollowsGOMAXPROCS(t *testing.T) {
+	h := newHub(t, 0)
+	if got, want := len(h.Stats()), hub.DefaultShards(); got != want {
+		t.Errorf("shards = %d, want %d", got, want)
+	}
+}

@@ -1,0 +1,176 @@
+package shard
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+)
+
+// nopBroker accepts every subscription and has no history. The dispatch
+// tests drive the shard's methods directly, in the test's goroutine, in the
+// place of the shard loop.
+type nopBroker struct{}
+
+func (nopBroker) Publish(context.Context, []broker.Publication) ([]eventid.ID, error) {
+	return nil, nil
+}
+func (nopBroker) NewSubscriber(broker.Sink) (broker.Subscriber, error) { return nopSubscriber{}, nil }
+func (nopBroker) Replay(context.Context, broker.Selection, string) (broker.Replay, error) {
+	return broker.Replay{}, nil
+}
+func (nopBroker) Ping(context.Context) error { return nil }
+func (nopBroker) Close() error               { return nil }
+
+type nopSubscriber struct{}
+
+func (nopSubscriber) Subscribe(string) error  { return nil }
+func (nopSubscriber) Unsubscribe(string)      {}
+func (nopSubscriber) PSubscribe(string) error { return nil }
+func (nopSubscriber) PUnsubscribe(string)     {}
+func (nopSubscriber) Close()                  {}
+
+// discardConn accepts every write.
+type discardConn struct{}
+
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+func (discardConn) Close() error                     { return nil }
+
+// newTestShard returns a shard whose loop is not running, with n clients
+// joined: half on the exact topic "news", half on the pattern "ne*".
+func newTestShard(t testing.TB, n, queue int) (*Shard, []*client) {
+	t.Helper()
+	s, err := New(Config{QueueSize: queue}, nopBroker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := make([]*client, n)
+	for i := range clients {
+		sel := broker.Selection{Topics: []string{"news"}}
+		if i%2 == 1 {
+			sel = broker.Selection{Patterns: []string{"ne*"}}
+		}
+		c := &client{conn: discardConn{}, sel: sel, queue: make(chan *broker.Message, queue)}
+		s.join(c)
+		<-c.queue // the joined marker
+		clients[i] = c
+	}
+	return s, clients
+}
+
+func message(seq uint64, topics ...string) *broker.Message {
+	return &broker.Message{ID: eventid.ID{Time: 1, Seq: seq}, Topics: topics, Frame: []byte("data: x\n\n")}
+}
+
+// drainAll empties every client's queue, as their writers would.
+func drainAll(clients []*client) {
+	for _, c := range clients {
+		for len(c.queue) > 0 {
+			<-c.queue
+		}
+	}
+}
+
+func TestDispatchDoesNotAllocate(t *testing.T) {
+	for _, n := range []int{1, 100, 1000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s, clients := newTestShard(t, n, 4)
+			msgs := make([]*broker.Message, 200)
+			for i := range msgs {
+				msgs[i] = message(uint64(i+1), "news")
+			}
+			i := 0
+			allocs := testing.AllocsPerRun(100, func() {
+				s.dispatch(msgs[i])
+				i++
+				drainAll(clients)
+			})
+			if allocs != 0 {
+				t.Errorf("dispatch to %d clients: %v allocs per message, want 0", n, allocs)
+			}
+			if got, want := s.Stats().Deliveries, uint64(n*i); got != want {
+				t.Errorf("deliveries = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+func TestDispatchQueuesOncePerClient(t *testing.T) {
+	s, err := New(Config{}, nopBroker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{conn: discardConn{}, queue: make(chan *broker.Message, 8),
+		sel: broker.Selection{Topics: []string{"a", "b"}, Patterns: []string{"*", "a*"}}}
+	s.join(c)
+	<-c.queue
+	s.dispatch(message(1, "a", "b", "ab"))
+	s.dispatch(message(1, "a")) // the same id again, as Redis sends message and pmessage
+	s.dispatch(message(2, "zzz"))
+	if got := len(c.queue); got != 2 {
+		t.Fatalf("queued %d messages, want 2 (each id once)", got)
+	}
+	if st := s.Stats(); st.Duplicates != 1 || st.Deliveries != 2 {
+		t.Errorf("stats = %+v, want 1 duplicate and 2 deliveries", st)
+	}
+}
+
+func TestFullQueueEvictsOnlyThatClient(t *testing.T) {
+	s, clients := newTestShard(t, 4, 2)
+	slow := clients[0]
+	for seq := uint64(1); seq <= 3; seq++ {
+		s.dispatch(message(seq, "news"))
+		for _, c := range clients[1:] {
+			<-c.queue
+		}
+	}
+	if !slow.removed || slow.reason != ReasonSlow {
+		t.Fatalf("slow client removed=%v reason=%v, want removed as %v", slow.removed, slow.reason, ReasonSlow)
+	}
+	if n := drainClosed(slow.queue); n != 2 {
+		t.Errorf("slow client's queue held %d messages, want the 2 it had room for", n)
+	}
+	st := s.Stats()
+	if st.Clients != 3 || st.Ended[ReasonSlow] != 1 {
+		t.Errorf("stats = %+v, want 3 clients and 1 slow eviction", st)
+	}
+	for _, c := range clients[1:] {
+		if c.removed {
+			t.Errorf("a reading client was removed")
+		}
+	}
+}
+
+// drainClosed counts what is left in a closed queue.
+func drainClosed(q chan *broker.Message) int {
+	n := 0
+	for range q {
+		n++
+	}
+	return n
+}
+
+func BenchmarkDispatch(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			s, clients := newTestShard(b, n, 4)
+			msgs := make([]*broker.Message, b.N)
+			for i := range msgs {
+				msgs[i] = message(uint64(i+1), "news")
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				s.dispatch(msgs[i])
+				b.StopTimer()
+				drainAll(clients)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+		})
+	}
+}
