@@ -97,6 +97,9 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 // topicHistory is one topic's retained events, oldest first.
 type topicHistory struct {
 	msgs []*broker.Message
+	// since is the first id recorded. The topic may have had events before
+	// it whose record was swept after they aged out.
+	since eventid.ID
 	// trimmed is the newest id dropped by retention: a resume from before it
 	// has lost events.
 	trimmed eventid.ID
@@ -141,7 +144,7 @@ func (b *MemoryBroker) retain(m *broker.Message, now time.Time) {
 	for _, t := range m.Topics {
 		h := b.history[t]
 		if h == nil {
-			h = &topicHistory{}
+			h = &topicHistory{since: m.ID}
 			b.history[t] = h
 		}
 		h.msgs = append(h.msgs, m)
@@ -237,10 +240,14 @@ func (b *MemoryBroker) Replay(ctx context.Context, sel broker.Selection, lastEve
 	case after.Less(b.origin):
 		return b.reset(ResetHistoryLost, lastEventID, head), nil
 	}
+	// A resume point within the TTL is newer than anything a swept record
+	// held (sweep drops only records whose every event aged out), so only
+	// an older one can have lost events with a record.
 	horizon := uint64(b.now().Add(-b.ttl).UnixMilli())
+	mayHaveSwept := after.Time < horizon
 	var msgs []*broker.Message
 	collect := func(h *topicHistory) bool {
-		if after.Less(h.trimmed) {
+		if after.Less(h.trimmed) || (mayHaveSwept && after.Less(h.since)) {
 			return false
 		}
 		i, _ := slices.BinarySearchFunc(h.msgs, after, func(m *broker.Message, id eventid.ID) int {
@@ -256,8 +263,7 @@ func (b *MemoryBroker) Replay(ctx context.Context, sel broker.Selection, lastEve
 	for _, t := range sel.Topics {
 		h := b.history[t]
 		if h == nil {
-			if after.Time < horizon {
-				// Its events may have aged out with the topic's record.
+			if mayHaveSwept {
 				return b.reset(ResetExpired, lastEventID, head), nil
 			}
 			continue
@@ -267,7 +273,7 @@ func (b *MemoryBroker) Replay(ctx context.Context, sel broker.Selection, lastEve
 		}
 	}
 	if len(sel.Patterns) > 0 {
-		if after.Time < horizon {
+		if mayHaveSwept { // a swept topic may have matched
 			return b.reset(ResetExpired, lastEventID, head), nil
 		}
 		for t, h := range b.history {

@@ -1,0 +1,218 @@
+package transport_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/transport"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// recorder is a broker.Sink that keeps what it was given.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []*broker.Message
+}
+
+func (r *recorder) Deliver(m *broker.Message) { r.mu.Lock(); r.msgs = append(r.msgs, m); r.mu.Unlock() }
+func (r *recorder) ids() []eventid.ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []eventid.ID
+	for _, m := range r.msgs {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+func publishN(t *testing.T, b *transport.MemoryBroker, topics []string, n int) []eventid.ID {
+	t.Helper()
+	var ids []eventid.ID
+	for i := range n {
+		got, err := b.Publish(context.Background(), []broker.Publication{{Topics: topics, Data: fmt.Appendf(nil, "%d", i)}})
+		if err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		ids = append(ids, got...)
+	}
+	return ids
+}
+
+// resetReason returns the reason of a reset replay, or "" for a replay.
+func resetReason(t *testing.T, r broker.Replay) string {
+	t.Helper()
+	if r.Reset == nil {
+		return ""
+	}
+	frame := string(r.Reset.Frame)
+	i := strings.Index(frame, "data: ")
+	var data struct{ Reason string }
+	if err := json.Unmarshal([]byte(frame[i+len("data: "):strings.IndexByte(frame[i:], '\n')+i]), &data); err != nil {
+		t.Fatalf("reset frame %q: %v", frame, err)
+	}
+	return data.Reason
+}
+
+func replayIDs(r broker.Replay) []eventid.ID {
+	var ids []eventid.ID
+	for _, m := range r.Messages {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+func TestMemoryBrokerRetentionByCount(t *testing.T) {
+	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{HistorySize: 3})
+	ids := publishN(t, b, []string{"a"}, 5) // keeps ids[2:]
+	sel := broker.Selection{Topics: []string{"a"}}
+	for _, tc := range []struct {
+		from      int
+		want      []eventid.ID
+		wantReset string
+	}{
+		{from: 0, wantReset: transport.ResetExpired}, // ids[1] was dropped
+		{from: 1, want: ids[2:]},                     // everything after it is kept
+		{from: 3, want: ids[4:]},
+		{from: 4, want: nil},
+	} {
+		r, err := b.Replay(context.Background(), sel, ids[tc.from].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resetReason(t, r); got != tc.wantReset {
+			t.Errorf("Replay after ids[%d]: reset %q, want %q", tc.from, got, tc.wantReset)
+		}
+		if got := replayIDs(r); !slices.Equal(got, tc.want) {
+			t.Errorf("Replay after ids[%d] = %v, want %v", tc.from, got, tc.want)
+		}
+		if r.Head != ids[4] {
+			t.Errorf("Head = %v, want %v", r.Head, ids[4])
+		}
+	}
+}
+
+func TestMemoryBrokerRetentionByAge(t *testing.T) {
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{HistoryTTL: time.Minute, Now: clk.Now})
+	old := publishN(t, b, []string{"a", "b"}, 2)
+	clk.Advance(2 * time.Minute)
+	recent := publishN(t, b, []string{"a"}, 1) // trims a's aged events; b's record goes in a sweep
+	sel := func(topics ...string) broker.Selection { return broker.Selection{Topics: topics} }
+	ctx := context.Background()
+
+	r, _ := b.Replay(ctx, sel("a"), old[0].String())
+	if got := resetReason(t, r); got != transport.ResetExpired {
+		t.Errorf("resume on a from an aged-out id: reset %q, want %q", got, transport.ResetExpired)
+	}
+	r, _ = b.Replay(ctx, sel("b"), old[1].String())
+	if got := resetReason(t, r); got != transport.ResetExpired {
+		t.Errorf("resume on b older than the TTL: reset %q, want %q (its events may be gone)", got, transport.ResetExpired)
+	}
+	r, _ = b.Replay(ctx, sel("a", "b", "never"), recent[0].String())
+	if got := resetReason(t, r); got != "" || len(r.Messages) != 0 {
+		t.Errorf("resume from the newest id: reset %q, %d messages; want neither", got, len(r.Messages))
+	}
+}
+
+func TestMemoryBrokerResetsForeignIDs(t *testing.T) {
+	old := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
+	before := publishN(t, old, []string{"a"}, 1)
+	time.Sleep(2 * time.Millisecond) // the next process starts in a later millisecond
+	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
+	after := publishN(t, b, []string{"a"}, 1)
+	if !before[0].Less(after[0]) {
+		t.Fatalf("id after restart %v is not newer than %v", after[0], before[0])
+	}
+	sel := broker.Selection{Topics: []string{"a"}}
+	for lastID, want := range map[string]string{
+		before[0].String():       transport.ResetHistoryLost,
+		"not-an-id":              transport.ResetUnknownID,
+		"0-0":                    transport.ResetHistoryLost,
+		"18446744073709551615-0": transport.ResetUnknownID,
+	} {
+		r, err := b.Replay(context.Background(), sel, lastID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resetReason(t, r); got != want {
+			t.Errorf("Replay(%q): reset %q, want %q", lastID, got, want)
+		}
+		if r.Reset.ID != after[0] || r.Head != after[0] {
+			t.Errorf("Replay(%q): reset id %v head %v, want both %v", lastID, r.Reset.ID, r.Head, after[0])
+		}
+	}
+}
+
+func TestMemoryBrokerReplayMergesTopicsAndPatterns(t *testing.T) {
+	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
+	start := publishN(t, b, []string{"x"}, 1)
+	var want []eventid.ID
+	want = append(want, publishN(t, b, []string{"user/1"}, 1)...)
+	want = append(want, publishN(t, b, []string{"news", "user/2"}, 1)...) // matches twice, replayed once
+	publishN(t, b, []string{"other"}, 1)
+	want = append(want, publishN(t, b, []string{"news"}, 1)...)
+	r, err := b.Replay(context.Background(), broker.Selection{Topics: []string{"news"}, Patterns: []string{"user/*"}}, start[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := replayIDs(r); !slices.Equal(got, want) {
+		t.Errorf("Replay = %v, want %v", got, want)
+	}
+}
+
+func TestMemoryBrokerDeliversOncePerSubscriberInOrder(t *testing.T) {
+	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
+	var exactAndPattern, patternOnly, gone recorder
+	s1, _ := b.NewSubscriber(&exactAndPattern)
+	s1.Subscribe("news")
+	s1.PSubscribe("n*")
+	s2, _ := b.NewSubscriber(&patternOnly)
+	s2.PSubscribe("*s")
+	s3, _ := b.NewSubscriber(&gone)
+	s3.Subscribe("news")
+	s3.Unsubscribe("news")
+
+	// Concurrent publishers: every subscriber must still see ids ascending.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { publishN(t, b, []string{"news"}, 50) })
+	}
+	wg.Wait()
+	for name, r := range map[string]*recorder{"exact+pattern": &exactAndPattern, "pattern": &patternOnly} {
+		ids := r.ids()
+		if len(ids) != 200 {
+			t.Errorf("%s subscriber got %d messages, want 200", name, len(ids))
+		}
+		if !slices.IsSortedFunc(ids, eventid.ID.Compare) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+			t.Errorf("%s subscriber ids not strictly ascending", name)
+		}
+	}
+	if n := len(gone.ids()); n != 0 {
+		t.Errorf("unsubscribed subscriber got %d messages", n)
+	}
+	s1.Close()
+	publishN(t, b, []string{"news"}, 1)
+	if n := len(exactAndPattern.ids()); n != 200 {
+		t.Errorf("closed subscriber got %d messages, want still 200", n)
+	}
+}
