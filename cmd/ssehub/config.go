@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -91,11 +92,22 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: ssehub [flags]\n\nssehub streams Server-Sent Events to browsers and apps, and lets backends publish to them.\n\nFlags:\n")
-		fs.PrintDefaults()
+		// Not fs.PrintDefaults: it spells flags -name where the docs and
+		// errors say --name, and leaves out zero defaults (--shards 0).
+		fs.VisitAll(func(fl *flag.Flag) {
+			typ, usage := flag.UnquoteUsage(fl)
+			def := fl.DefValue
+			if typ == "string" {
+				def = strconv.Quote(def)
+			}
+			fmt.Fprintf(out, "  --%s %s\n    \t%s (default %s)\n", fl.Name, typ, usage, def)
+		})
 	}
 	var errs []error
 	fs.VisitAll(func(fl *flag.Flag) {
-		if val, ok := lookupEnv(envName(fl.Name)); ok {
+		// An empty variable counts as unset, as shells and orchestrators
+		// commonly leave variables defined but blank.
+		if val, ok := lookupEnv(envName(fl.Name)); ok && val != "" {
 			if err := fl.Value.Set(val); err != nil {
 				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(fl.Name), val, err))
 			}
