@@ -28,3 +28,9 @@ fuzz:
 # Go microbenchmarks (allocations reported).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Hub RSS per idle stream at 10k streams, shared and per-user topics
+# (BENCHMARKS.md). Fails only if streams do not connect.
+idle-rss:
+	$(GO) run ./cmd/ssehub-bench idle -n 10000 -topics shared
+	$(GO) run ./cmd/ssehub-bench idle -n 10000 -topics unique

@@ -47,10 +47,9 @@ type Hub struct {
 	broker broker.Broker
 	shards []*shard.Shard
 
-	loops   sync.WaitGroup // the shard loops
-	streams sync.WaitGroup // the stream writers started by Stream
+	loops sync.WaitGroup // the shard loops; each waits for its flushers
 
-	mu     sync.Mutex // guards closed against streams.Add
+	mu     sync.Mutex
 	closed bool
 
 	nextConn atomic.Uint64
@@ -97,31 +96,20 @@ type StreamRequest struct {
 	// Head is written before any event, once the stream is subscribed:
 	// the HTTP response head and the SSE preamble.
 	Head []byte
-	// OnEnd, if not nil, is called with the reason once the stream ended.
-	OnEnd func(shard.Reason)
 }
 
-// Stream starts a stream to conn in a goroutine the hub owns and returns at
-// once; the goroutine closes conn when the stream ends.
+// Stream hands conn to a shard, which streams to it and closes it when the
+// stream ends. It returns at once; an error means the hub is shutting down
+// and conn is still the caller's.
 func (h *Hub) Stream(conn shard.Conn, req StreamRequest) error {
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
+	if h.isClosed() {
 		return ErrClosed
 	}
-	h.streams.Add(1)
-	h.mu.Unlock()
-
-	s := h.route(req.UserID)
-	go func() {
-		defer h.streams.Done()
-		reason := s.Serve(conn, req.Head, req.Selection, req.LastEventID)
-		_ = conn.Close()
-		if req.OnEnd != nil {
-			req.OnEnd(reason)
-		}
-	}()
-	return nil
+	err := h.route(req.UserID).Join(conn, req.Head, req.Selection, req.LastEventID)
+	if errors.Is(err, shard.ErrStopped) {
+		return ErrClosed
+	}
+	return err
 }
 
 // route picks the shard for a stream.
@@ -164,7 +152,6 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		h.loops.Wait()
-		h.streams.Wait()
 		close(done)
 	}()
 	select {

@@ -36,7 +36,7 @@ func newHub(t *testing.T, shards int) *hub.Hub {
 
 // openStream streams to one end of a loopback TCP pair and returns the
 // other end once the stream's head has arrived.
-func openStream(t *testing.T, h *hub.Hub, userID string, ended chan<- shard.Reason) net.Conn {
+func openStream(t *testing.T, h *hub.Hub, userID string) net.Conn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +56,6 @@ func openStream(t *testing.T, h *hub.Hub, userID string, ended chan<- shard.Reas
 		Selection: hub.Selection{Topics: []string{"t"}},
 		UserID:    userID,
 		Head:      []byte("h"),
-		OnEnd:     func(r shard.Reason) { ended <- r },
 	})
 	if err != nil {
 		t.Fatalf("Stream: %v", err)
@@ -70,9 +69,8 @@ func openStream(t *testing.T, h *hub.Hub, userID string, ended chan<- shard.Reas
 
 func TestStreamsOfOneUserShareAShard(t *testing.T) {
 	h := newHub(t, 8)
-	ended := make(chan shard.Reason, 4)
 	for range 3 {
-		openStream(t, h, "alice", ended)
+		openStream(t, h, "alice")
 	}
 	var counts []int64
 	for _, st := range h.Stats() {
@@ -89,17 +87,18 @@ func TestStreamsOfOneUserShareAShard(t *testing.T) {
 
 func TestShutdownEndsStreamsAndRefusesNewWork(t *testing.T) {
 	h := newHub(t, 2)
-	ended := make(chan shard.Reason, 2)
-	conns := []net.Conn{openStream(t, h, "", ended), openStream(t, h, "bob", ended)}
+	conns := []net.Conn{openStream(t, h, ""), openStream(t, h, "bob")}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := h.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	for range conns {
-		if r := <-ended; r != shard.ReasonShutdown {
-			t.Errorf("stream ended with %v, want %v", r, shard.ReasonShutdown)
-		}
+	var ended uint64
+	for _, st := range h.Stats() {
+		ended += st.Ended[shard.ReasonShutdown]
+	}
+	if ended != 2 {
+		t.Errorf("streams ended by shutdown = %d, want 2", ended)
 	}
 	for _, c := range conns {
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -2,6 +2,7 @@ package shard
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
@@ -10,24 +11,35 @@ import (
 
 // Conn is the connection a stream is written to; net.Conn satisfies it.
 // Close must be safe to call concurrently with a blocked Write: the shard
-// closes the conn of an evicted client to unblock its writer.
+// closes the conn of an evicted client to unblock its flusher.
 type Conn interface {
 	Write(p []byte) (int, error)
 	SetWriteDeadline(t time.Time) error
 	Close() error
 }
 
-// client is one SSE stream. Its writer goroutine (the caller of Shard.Serve)
-// drains queue into conn; the shard loop fills queue.
+// client is one SSE stream. It has no goroutine of its own while idle: the
+// shard starts a flusher when messages are queued and none is running, and
+// the flusher exits once the queue is empty. A parked writer goroutine per
+// stream would keep a stack (grown to 4 KiB by its first write) for the
+// stream's whole life; see BENCHMARKS.md.
 type client struct {
 	conn        Conn
-	sel         broker.Selection // immutable
-	lastEventID string           // immutable: the resume point as sent
+	head        []byte // written first: HTTP response head and SSE preamble
+	sel         broker.Selection
+	lastEventID string // the resume point as sent
 
 	// queue is sent to only by the shard loop, which closes it when it
-	// removes the client, after setting reason.
-	queue  chan *broker.Message
-	reason Reason // written by the shard loop before close(queue)
+	// removes the client.
+	queue chan *broker.Message
+	// flushing is true while a flusher runs (or after a write failed, so
+	// that no flusher ever runs again). Whoever sets it from false to true
+	// starts the flusher; that handover orders the flushers' accesses to
+	// the fields below.
+	flushing atomic.Bool
+
+	// Owned by the running flusher.
+	skipThrough eventid.ID // live messages up to it were covered by a replay
 
 	// Owned by the shard loop.
 	bucket     int
@@ -38,7 +50,7 @@ type client struct {
 // Sentinel queue entries. They are compared by pointer.
 var (
 	// joinedMarker is queued first to every client once its subscriptions
-	// are active: from then on no event can be missed, so the writer may
+	// are active: from then on no event can be missed, so the flusher may
 	// tell the client the stream is open and read history for a resume
 	// with no gap to live delivery.
 	joinedMarker = &broker.Message{}
@@ -50,81 +62,76 @@ var (
 // maxBatchBytes bounds how many queued bytes one write coalesces.
 const maxBatchBytes = 64 << 10
 
-// batchPool holds write buffers for coalescing. A writer holds one only while
-// it writes, so the pool stays near the number of concurrent writes rather
-// than the number of streams.
+// batchPool holds write buffers for coalescing. A flusher holds one only
+// while it writes, so the pool stays near the number of concurrent writes
+// rather than the number of streams.
 var batchPool = sync.Pool{New: func() any {
 	b := make([]byte, 0, 16<<10)
 	return &b
 }}
 
-// streamWriter writes one client's frames, coalescing what is queued.
-// It runs in the client's writer goroutine.
-type streamWriter struct {
-	c       *client
-	timeout time.Duration
-	// skipThrough: live messages with ids up to it were covered by a replay.
-	skipThrough eventid.ID
-}
-
 // covered reports whether m was already sent by the replay.
-func (w *streamWriter) covered(m *broker.Message) bool {
-	return !m.ID.IsZero() && m.ID.Compare(w.skipThrough) <= 0
+func (c *client) covered(m *broker.Message) bool {
+	return !m.ID.IsZero() && m.ID.Compare(c.skipThrough) <= 0
 }
 
 // write sends p under the write deadline.
-func (w *streamWriter) write(p []byte) error {
-	if err := w.c.conn.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+func (c *client) write(p []byte, timeout time.Duration) error {
+	if err := c.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
-	_, err := w.c.conn.Write(p)
+	_, err := c.conn.Write(p)
 	return err
 }
 
-// writeFrames writes msgs, a batch of up to maxBatchBytes at a time.
-func (w *streamWriter) writeFrames(msgs []*broker.Message) error {
-	bp := batchPool.Get().(*[]byte)
-	defer batchPool.Put(bp)
-	buf := (*bp)[:0]
-	for _, m := range msgs {
-		if len(buf) > 0 && len(buf)+len(m.Frame) > maxBatchBytes {
-			if err := w.write(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-		}
-		buf = append(buf, m.Frame...)
-	}
-	*bp = buf[:0]
-	if len(buf) == 0 {
-		return nil
-	}
-	return w.write(buf)
+// batch collects frames into one write of at most maxBatchBytes (a single
+// larger frame goes alone).
+type batch struct {
+	buf     *[]byte
+	single  []byte // the only frame so far, written without a copy
+	timeout time.Duration
 }
 
-// drain writes first and whatever else is queued behind it in one write.
-// It reports closed when the queue was closed while draining.
-func (w *streamWriter) drain(first *broker.Message) (closed bool, err error) {
-	if len(w.c.queue) == 0 {
-		return false, w.write(first.Frame) // common case: no copy
+func (b *batch) add(c *client, frame []byte) error {
+	switch {
+	case b.single == nil && (b.buf == nil || len(*b.buf) == 0):
+		b.single = frame
+		return nil
+	case b.buf == nil:
+		b.buf = batchPool.Get().(*[]byte)
+		*b.buf = (*b.buf)[:0]
 	}
-	bp := batchPool.Get().(*[]byte)
-	defer batchPool.Put(bp)
-	buf := append((*bp)[:0], first.Frame...)
-	for len(buf) < maxBatchBytes && !closed {
-		select {
-		case m, ok := <-w.c.queue:
-			switch {
-			case !ok:
-				closed = true
-			case !w.covered(m):
-				buf = append(buf, m.Frame...)
-			}
-		default:
-			*bp = buf[:0]
-			return false, w.write(buf)
+	if b.single != nil {
+		*b.buf = append(*b.buf, b.single...)
+		b.single = nil
+	}
+	if len(*b.buf)+len(frame) > maxBatchBytes {
+		if err := b.flush(c); err != nil {
+			return err
 		}
+		b.single = frame
+		return nil
 	}
-	*bp = buf[:0]
-	return closed, w.write(buf)
+	*b.buf = append(*b.buf, frame...)
+	return nil
+}
+
+func (b *batch) flush(c *client) error {
+	var err error
+	switch {
+	case b.single != nil:
+		err = c.write(b.single, b.timeout)
+		b.single = nil
+	case b.buf != nil && len(*b.buf) > 0:
+		err = c.write(*b.buf, b.timeout)
+		*b.buf = (*b.buf)[:0]
+	}
+	return err
+}
+
+func (b *batch) release() {
+	if b.buf != nil {
+		batchPool.Put(b.buf)
+		b.buf = nil
+	}
 }

@@ -5,6 +5,8 @@ package shard
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +87,10 @@ type Shard struct {
 
 	ctx    context.Context // cancelled by Stop; bounds replays
 	cancel context.CancelFunc
+
+	// flushers counts running flush goroutines. Only the Run goroutine
+	// adds to it (in wake), and it waits for it in shutdown.
+	flushers sync.WaitGroup
 
 	// Owned by the Run goroutine.
 	sub        broker.Subscriber
@@ -185,85 +191,119 @@ func (s *Shard) Run() {
 	}
 }
 
-// Serve streams to conn until the stream ends, and returns why. It runs the
-// stream's writer in the calling goroutine. head (the HTTP response head and
-// SSE preamble) is written once the stream is subscribed, so a client that
-// has seen it open receives every event published afterwards. Serve does not
-// close conn, except to unblock a stuck write.
-func (s *Shard) Serve(conn Conn, head []byte, sel broker.Selection, lastEventID string) Reason {
+// ErrStopped is returned by Join once the shard has stopped.
+var ErrStopped = errors.New("shard: stopped")
+
+// Join starts a stream to conn: once the stream is subscribed, head (the
+// HTTP response head and SSE preamble) is written, so a client that has
+// seen it receives every event published afterwards; then, for a resume
+// from lastEventID, what the client missed; then live events. The shard owns
+// conn from now on and closes it when the stream ends.
+func (s *Shard) Join(conn Conn, head []byte, sel broker.Selection, lastEventID string) error {
 	c := &client{
 		conn:        conn,
+		head:        head,
 		sel:         sel,
 		lastEventID: lastEventID,
 		queue:       make(chan *broker.Message, s.cfg.QueueSize),
 	}
 	select {
 	case s.joins <- c:
+		return nil
 	case <-s.done:
-		return ReasonShutdown
+		return ErrStopped
 	}
-	reason, ok := s.write(c, head)
-	if !ok {
-		// The writer gave up; tell the shard unless it is already gone, in
-		// which case it removes every client itself.
+}
+
+// wake starts a flusher for c unless one is running. Called by the shard
+// loop after queueing to c.
+func (s *Shard) wake(c *client) {
+	if !c.flushing.Load() && c.flushing.CompareAndSwap(false, true) {
+		s.flushers.Add(1)
+		go s.flush(c)
+	}
+}
+
+// flush writes what is queued for c and exits when the queue is empty. It
+// runs in its own goroutine, started by wake; at most one runs per client.
+func (s *Shard) flush(c *client) {
+	defer s.flushers.Done()
+	for {
+		if reason, failed := s.writeQueued(c); failed {
+			// flushing stays set, so no flusher writes to c again.
+			select {
+			case s.leaves <- leave{c, reason}:
+			case <-s.done: // the loop removes every client itself
+			}
+			return
+		}
+		c.flushing.Store(false)
+		// The shard may have queued after the last receive and seen the
+		// flag still set; whoever sets it again owns the queue.
+		if len(c.queue) == 0 || !c.flushing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// writeQueued writes everything queued for c, coalescing it into as few
+// writes as possible. It reports failed when the stream must end.
+func (s *Shard) writeQueued(c *client) (reason Reason, failed bool) {
+	b := batch{timeout: s.cfg.WriteTimeout}
+	defer b.release()
+	for {
+		var m *broker.Message
+		open := true
 		select {
-		case s.leaves <- leave{c, reason}:
-		case <-s.done:
+		case m, open = <-c.queue:
+		default:
 		}
-	}
-	return reason
-}
-
-// write is the writer loop. ok is true when the shard ended the stream
-// (reason is then the shard's), false when the writer did.
-func (s *Shard) write(c *client, head []byte) (reason Reason, ok bool) {
-	w := streamWriter{c: c, timeout: s.cfg.WriteTimeout}
-	// join queues joinedMarker first, once the subscriptions are active, so
-	// the first entry is the marker unless the queue was closed.
-	if _, open := <-c.queue; !open {
-		return c.reason, true
-	}
-	if err := w.write(head); err != nil {
-		return ReasonWriteFailed, false
-	}
-	if c.lastEventID != "" {
-		if r, ok := s.replay(&w); !ok {
-			return r, false
+		var err error
+		switch {
+		case !open: // removed by the shard, which closed the conn
+			return 0, false
+		case m == nil: // nothing more queued
+			if b.flush(c) != nil {
+				return ReasonWriteFailed, true
+			}
+			return 0, false
+		case m == joinedMarker:
+			err = b.add(c, c.head)
+			if err == nil && c.lastEventID != "" {
+				if reason, failed := s.replay(c, &b); failed {
+					return reason, true
+				}
+			}
+		case c.covered(m):
+		default:
+			err = b.add(c, m.Frame)
 		}
-	}
-	for m := range c.queue {
-		if w.covered(m) {
-			continue
-		}
-		closed, err := w.drain(m)
 		if err != nil {
-			return ReasonWriteFailed, false
-		}
-		if closed {
-			break
+			return ReasonWriteFailed, true
 		}
 	}
-	return c.reason, true
 }
 
-// replay sends the client what it missed, or the reset event, and sets the
-// point up to which live messages are already covered.
-func (s *Shard) replay(w *streamWriter) (Reason, bool) {
+// replay adds what the client missed, or the reset event, to b, and sets
+// the point up to which live messages are already covered.
+func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplayTimeout)
-	r, err := s.broker.Replay(ctx, w.c.sel, w.c.lastEventID)
+	r, err := s.broker.Replay(ctx, c.sel, c.lastEventID)
 	cancel()
 	if err != nil {
-		return ReasonReplayFailed, false
+		return ReasonReplayFailed, true
 	}
 	msgs := r.Messages
 	if r.Reset != nil {
 		msgs = []*broker.Message{r.Reset}
 	}
-	if err := w.writeFrames(msgs); err != nil {
-		return ReasonWriteFailed, false
+	for _, m := range msgs {
+		if err := b.add(c, m.Frame); err != nil {
+			return ReasonWriteFailed, true
+		}
 	}
-	w.skipThrough = r.Head
-	return 0, true
+	c.skipThrough = r.Head
+	return 0, false
 }
 
 // join adds c to the index, subscribing at the broker to names that had no
@@ -284,6 +324,7 @@ func (s *Shard) join(c *client) {
 		}
 	}
 	c.queue <- joinedMarker // cannot block: the queue is new and empty
+	s.wake(c)
 }
 
 // add indexes c under name, subscribing on first use. On failure it removes c.
@@ -316,8 +357,8 @@ func (s *Shard) drop(index map[string]map[*client]struct{}, name string, c *clie
 	}
 }
 
-// remove ends c's stream: unindex it, close its queue so its writer stops,
-// and close its conn so a writer blocked on a stuck peer returns at once.
+// remove ends c's stream: unindex it, close its queue so its flusher stops,
+// and close its conn so a flusher blocked on a stuck peer returns at once.
 func (s *Shard) remove(c *client, reason Reason) {
 	if c.removed {
 		return
@@ -330,7 +371,6 @@ func (s *Shard) remove(c *client, reason Reason) {
 	for _, p := range c.sel.Patterns {
 		s.drop(s.patterns, p, c, s.sub.PUnsubscribe)
 	}
-	c.reason = reason
 	close(c.queue)
 	_ = c.conn.Close()
 	s.clients.Add(-1)
@@ -382,6 +422,7 @@ func (s *Shard) offer(c *client, m *broker.Message) int {
 	c.lastQueued = m.ID
 	select {
 	case c.queue <- m:
+		s.wake(c)
 		return 1
 	default:
 		s.remove(c, ReasonSlow)
@@ -395,18 +436,21 @@ func (s *Shard) heartbeat() {
 	for c := range s.buckets[s.tick] {
 		select {
 		case c.queue <- heartbeat:
+			s.wake(c)
 		default:
 			s.remove(c, ReasonSlow)
 		}
 	}
 }
 
-// shutdown removes every client and closes the broker subscription.
+// shutdown removes every client, waits for their flushers and closes the
+// broker subscription.
 func (s *Shard) shutdown() {
 	for _, b := range s.buckets {
 		for c := range b {
 			s.remove(c, ReasonShutdown)
 		}
 	}
+	s.flushers.Wait()
 	s.sub.Close()
 }

@@ -3,6 +3,7 @@ package shard_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -32,9 +33,8 @@ func runShard(t *testing.T, cfg shard.Config) (*shard.Shard, *transport.MemoryBr
 }
 
 // serve starts a stream on one end of a loopback TCP pair and returns the
-// other end, after the stream's head has arrived, and a channel with the
-// reason the stream ended.
-func serve(t *testing.T, s *shard.Shard, sel broker.Selection) (net.Conn, *bufio.Reader, <-chan shard.Reason) {
+// other end, after the stream's head has arrived.
+func serve(t *testing.T, s *shard.Shard, sel broker.Selection) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,24 +45,20 @@ func serve(t *testing.T, s *shard.Shard, sel broker.Selection) (net.Conn, *bufio
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { client.Close() })
 	server, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ended := make(chan shard.Reason, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ended <- s.Serve(server, []byte("head\n"), sel, "")
-		server.Close()
-	}()
-	t.Cleanup(func() { client.Close(); <-done })
+	if err := s.Join(server, []byte("head\n"), sel, ""); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
 	r := bufio.NewReader(client)
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if line, err := r.ReadString('\n'); err != nil || line != "head\n" {
 		t.Fatalf("stream head = %q, %v; want \"head\\n\"", line, err)
 	}
-	return client, r, ended
+	return client, r
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -76,18 +72,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestSubscriptionsAreReferenceCounted(t *testing.T) {
 	s, b := runShard(t, shard.Config{Heartbeat: 160 * time.Millisecond})
-	a1, _, end1 := serve(t, s, broker.Selection{Topics: []string{"a"}, Patterns: []string{"p*"}})
-	a2, r2, _ := serve(t, s, broker.Selection{Topics: []string{"a"}})
+	a1, _ := serve(t, s, broker.Selection{Topics: []string{"a"}, Patterns: []string{"p*"}})
+	a2, r2 := serve(t, s, broker.Selection{Topics: []string{"a"}})
 	if got := s.Stats().Subscriptions; got != 2 {
 		t.Fatalf("subscriptions with two clients on a and one on p* = %d, want 2", got)
 	}
 	// The first client goes away; heartbeat writes find it and it leaves,
 	// while "a" stays subscribed for the second.
 	a1.Close()
-	if reason := <-end1; reason != shard.ReasonWriteFailed {
-		t.Errorf("reason = %v, want %v", reason, shard.ReasonWriteFailed)
-	}
-	waitFor(t, "p* to be unsubscribed", func() bool { return s.Stats().Subscriptions == 1 })
+	waitFor(t, "the first client to leave and p* to be unsubscribed", func() bool {
+		st := s.Stats()
+		return st.Subscriptions == 1 && st.Ended[shard.ReasonWriteFailed] == 1
+	})
 	if _, err := b.Publish(context.Background(), []broker.Publication{{Topics: []string{"a"}, Data: []byte("still")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,17 +110,18 @@ func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run() }()
-	_, _, ended := serve(t, s, broker.Selection{Topics: []string{"x"}})
+	conn, r := serve(t, s, broker.Selection{Topics: []string{"x"}})
 	s.Stop()
 	<-done
-	if reason := <-ended; reason != shard.ReasonShutdown {
-		t.Errorf("reason = %v, want %v", reason, shard.ReasonShutdown)
-	}
 	if st := s.Stats(); st.Clients != 0 || st.Ended[shard.ReasonShutdown] != 1 {
-		t.Errorf("stats after stop = %+v", st)
+		t.Errorf("stats after stop = %+v, want no clients and 1 ended by shutdown", st)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.ReadByte(); err == nil {
+		t.Errorf("stream still open after Stop")
 	}
 	// A stream that arrives after Stop is refused at once.
-	if reason := s.Serve(nil, nil, broker.Selection{Topics: []string{"x"}}, ""); reason != shard.ReasonShutdown {
-		t.Errorf("Serve after Stop = %v, want %v", reason, shard.ReasonShutdown)
+	if err := s.Join(nil, nil, broker.Selection{Topics: []string{"x"}}, ""); !errors.Is(err, shard.ErrStopped) {
+		t.Errorf("Join after Stop = %v, want %v", err, shard.ErrStopped)
 	}
 }

@@ -1,0 +1,170 @@
+// Command ssehub-bench runs ssehub's load-testing scenarios against real
+// ssehub processes on this machine and prints their figures as Markdown
+// tables for BENCHMARKS.md.
+//
+// Usage:
+//
+//	ssehub-bench idle [-n 10000] [-topics shared|unique] [-settle 10s] [-hub PATH] [-json]
+//
+// Without -hub it builds ./cmd/ssehub with `go build`, so run it from inside
+// the ssehub module.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ssehub/ssehub/bench"
+)
+
+// scenarios are the subcommands, by name.
+var scenarios = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
+	"idle": runIdle,
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || scenarios[args[0]] == nil {
+		fmt.Fprintf(stderr, "usage: ssehub-bench SCENARIO [flags]\n\nscenarios:\n  idle    hub RSS per idle stream\n\nssehub-bench SCENARIO -h lists its flags.\n")
+		return 2
+	}
+	return scenarios[args[0]](ctx, args[1:], stdout, stderr)
+}
+
+// hubFlags are the flags every scenario that starts a hub takes.
+type hubFlags struct {
+	binary  string
+	verbose bool
+}
+
+func (f *hubFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.binary, "hub", "", "ssehub binary to run; empty builds ./cmd/ssehub into a temporary directory")
+	fs.BoolVar(&f.verbose, "v", false, "copy the hub's log to stderr")
+}
+
+// start builds the hub if needed and starts it. cleanup stops it and
+// removes the build; call it in every case.
+func (f *hubFlags) start(ctx context.Context, stderr io.Writer) (hub *bench.HubProcess, cleanup func() error, err error) {
+	var cleanups []func() error
+	cleanup = func() error {
+		var errs []error
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			errs = append(errs, cleanups[i]())
+		}
+		return errors.Join(errs...)
+	}
+	binary := f.binary
+	if binary == "" {
+		dir, err := os.MkdirTemp("", "ssehub-bench-")
+		if err != nil {
+			return nil, cleanup, err
+		}
+		cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
+		if binary, err = bench.BuildHub(ctx, dir); err != nil {
+			return nil, cleanup, err
+		}
+	}
+	opts := bench.HubOptions{Binary: binary}
+	if f.verbose {
+		opts.Log = stderr
+	}
+	hub, err = bench.StartHub(ctx, opts)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cleanups = append(cleanups, func() error {
+		// The hub ends every stream on SIGTERM; its own shutdown timeout
+		// is 10s, so 15s is enough unless it is stuck.
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return hub.Stop(sctx)
+	})
+	return hub, cleanup, nil
+}
+
+func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	fs := flag.NewFlagSet("ssehub-bench idle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		hf      hubFlags
+		cfg     bench.IdleConfig
+		sources string
+		asJSON  bool
+	)
+	hf.register(fs)
+	fs.IntVar(&cfg.Streams, "n", 10000, "streams to open")
+	fs.StringVar(&cfg.Topics, "topics", bench.TopicsShared, "topic layout: shared (all on \"news\") or unique (stream i on \"user/i\")")
+	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "wait after the streams opened before measuring")
+	fs.StringVar(&sources, "sources", "", "comma-separated local IPs to connect from, round robin (e.g. 127.0.0.2,127.0.0.3); empty: 127.0.0.1")
+	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "streams connecting at once")
+	fs.BoolVar(&asJSON, "json", false, "also print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ssehub-bench idle: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if cfg.Streams <= 0 || cfg.Settle <= 0 {
+		fmt.Fprintf(stderr, "ssehub-bench idle: -n and -settle must be positive\n")
+		return 2
+	}
+	if _, err := bench.TopicsFor(cfg.Topics); err != nil {
+		fmt.Fprintf(stderr, "ssehub-bench idle: -topics: %v\n", err)
+		return 2
+	}
+	if sources != "" {
+		cfg.Sources = strings.Split(sources, ",")
+	}
+	if _, err := bench.RaiseFileLimit(); err != nil {
+		fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
+		return 1
+	}
+
+	hub, cleanup, err := hf.start(ctx, stderr)
+	defer func() {
+		if err := cleanup(); err != nil {
+			fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
+			code = max(code, 1)
+		}
+	}()
+	if err != nil {
+		fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "hub pid %d on %s; opening %d streams (topics %s)\n", hub.PID, hub.Addr, cfg.Streams, cfg.Topics)
+	res, err := bench.RunIdle(ctx, hub, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
+		return 1
+	}
+	if err := res.WriteTable(stdout); err != nil {
+		return 1
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	}
+	if !res.AllConnected() {
+		fmt.Fprintf(stderr, "ssehub-bench idle: only %d of %d streams connected\n", res.Connected, res.Streams)
+		return 1
+	}
+	return 0
+}
