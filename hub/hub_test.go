@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport"
 )
@@ -38,21 +39,8 @@ func newHub(t *testing.T, shards int) *hub.Hub {
 // other end once the stream's head has arrived.
 func openStream(t *testing.T, h *hub.Hub, userID string) net.Conn {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = h.Stream(server, hub.StreamRequest{
+	client, server := hubtest.TCPPair(t)
+	err := h.Stream(server, hub.StreamRequest{
 		Selection: hub.Selection{Topics: []string{"t"}},
 		UserID:    userID,
 		Head:      []byte("h"),

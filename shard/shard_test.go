@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport"
 )
@@ -36,20 +37,7 @@ func runShard(t *testing.T, cfg shard.Config) (*shard.Shard, *transport.MemoryBr
 // other end, after the stream's head has arrived.
 func serve(t *testing.T, s *shard.Shard, sel broker.Selection) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := hubtest.TCPPair(t)
 	if err := s.Join(server, []byte("head\n"), sel, ""); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
