@@ -347,12 +347,16 @@ type memSubscriber struct {
 	marked eventid.ID
 }
 
+// Subscribe implements broker.Subscriber; the subscription is active at once.
 func (s *memSubscriber) Subscribe(t string) error { s.set(s.b.exact, t, true); return nil }
-func (s *memSubscriber) Unsubscribe(t string)     { s.set(s.b.exact, t, false) }
-func (s *memSubscriber) PSubscribe(p string) error {
-	s.set(s.b.patterns, p, true)
-	return nil
-}
+
+// Unsubscribe implements broker.Subscriber.
+func (s *memSubscriber) Unsubscribe(t string) { s.set(s.b.exact, t, false) }
+
+// PSubscribe implements broker.Subscriber; the subscription is active at once.
+func (s *memSubscriber) PSubscribe(p string) error { s.set(s.b.patterns, p, true); return nil }
+
+// PUnsubscribe implements broker.Subscriber.
 func (s *memSubscriber) PUnsubscribe(p string) { s.set(s.b.patterns, p, false) }
 
 // set adds or removes s under name. Once it returns, every later publish
