@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ssehub/ssehub/hub/topic"
 )
 
 // Config is everything `ssehub` takes. Each field is one flag, --NAME from
@@ -17,6 +19,9 @@ import (
 // '-' as '_'). A flag wins over the environment, which wins over the default.
 type Config struct {
 	Listen          string        `flag:"listen" help:"address to serve HTTP on"`
+	RedisURL        string        `flag:"redis-url" help:"Redis to run a fleet on (redis://host:6379/0); empty runs the embedded broker"`
+	RedisMode       string        `flag:"redis-mode" help:"standalone, cluster (more nodes as ?addr=host:port) or sentinel (URL of a sentinel, ?master_name=NAME)"`
+	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels"`
 	Shards          int           `flag:"shards" help:"shard goroutines; 0 means 2 x GOMAXPROCS"`
 	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue is full is evicted and resumes"`
 	Heartbeat       time.Duration `flag:"heartbeat" help:"interval of the comment line sent to every stream (staggered)"`
@@ -40,6 +45,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:          ":8080",
+		RedisMode:       "standalone",
+		RedisPrefix:     "ssehub",
 		QueueSize:       64,
 		Heartbeat:       15 * time.Second,
 		WriteTimeout:    10 * time.Second,
@@ -162,6 +169,12 @@ func (c Config) validate() error {
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		bad("log-level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if !slices.Contains([]string{"standalone", "cluster", "sentinel"}, c.RedisMode) {
+		bad("redis-mode", "must be standalone, cluster or sentinel, got %q", c.RedisMode)
+	}
+	if err := topic.ValidateTopic(c.RedisPrefix); err != nil {
+		bad("redis-prefix", "%v", err)
 	}
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		bad("log-format", "must be text or json, got %q", c.LogFormat)

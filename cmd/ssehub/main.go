@@ -14,8 +14,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport"
 )
@@ -57,11 +61,11 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 
 // serve runs the hub until ctx ends.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{
-		HistorySize: historySize(cfg.HistorySize),
-		HistoryTTL:  cfg.HistoryTTL,
-	})
-	defer b.Close()
+	b, closeBroker, err := newBroker(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
 	h, err := hub.New(hub.Config{
 		Shards: cfg.Shards,
 		Shard: shard.Config{
@@ -93,7 +97,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		_ = h.Shutdown(context.Background())
 		return err
 	}
-	log.Info("ssehub listening", "addr", ln.Addr().String(), "broker", "memory",
+	log.Info("ssehub listening", "addr", ln.Addr().String(), "broker", brokerName(cfg),
 		"shards", len(h.Stats()), "history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL)
 
 	served := make(chan error, 1)
@@ -113,6 +117,66 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("ssehub stopped")
 	return err
+}
+
+// newBroker returns the broker cfg asks for and a function that releases it.
+func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (broker.Broker, func(), error) {
+	if cfg.RedisURL == "" {
+		b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{
+			HistorySize: historySize(cfg.HistorySize),
+			HistoryTTL:  cfg.HistoryTTL,
+		})
+		return b, func() { b.Close() }, nil
+	}
+	client, err := redisClient(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--redis-url: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	b, err := transport.NewRedisBroker(cctx, transport.RedisBrokerConfig{
+		Client:      client,
+		Prefix:      cfg.RedisPrefix,
+		HistorySize: historySize(cfg.HistorySize),
+		HistoryTTL:  cfg.HistoryTTL,
+		Logger:      log,
+	})
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return b, func() { b.Close(); client.Close() }, nil
+}
+
+// redisClient builds the go-redis client for --redis-url and --redis-mode.
+func redisClient(cfg Config) (redis.UniversalClient, error) {
+	switch cfg.RedisMode {
+	case "cluster":
+		opt, err := redis.ParseClusterURL(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClusterClient(opt), nil
+	case "sentinel":
+		opt, err := redis.ParseFailoverURL(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewFailoverClient(opt), nil
+	default:
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClient(opt), nil
+	}
+}
+
+func brokerName(cfg Config) string {
+	if cfg.RedisURL == "" {
+		return "memory"
+	}
+	return "redis-" + cfg.RedisMode
 }
 
 // historySize maps the flag (0 keeps none) onto the broker's config (0

@@ -1,0 +1,186 @@
+package transport_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/transport"
+	"github.com/ssehub/ssehub/transport/redistest"
+)
+
+// brokerKinds builds each broker the hub can run on, with the given
+// history size. The conformance tests run against every one of them.
+var brokerKinds = []struct {
+	name string
+	new  func(t *testing.T, historySize int) broker.Broker
+}{
+	{"memory", func(t *testing.T, historySize int) broker.Broker {
+		b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{HistorySize: historySize})
+		t.Cleanup(func() { b.Close() })
+		return b
+	}},
+	{"redis", func(t *testing.T, historySize int) broker.Broker {
+		srv := redistest.Start(t)
+		b, err := transport.NewRedisBroker(context.Background(), transport.RedisBrokerConfig{
+			Client: srv.Client(t), HistorySize: historySize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}},
+}
+
+func forEachBroker(t *testing.T, historySize int, test func(t *testing.T, b broker.Broker)) {
+	for _, kind := range brokerKinds {
+		t.Run(kind.name, func(t *testing.T) { test(t, kind.new(t, historySize)) })
+	}
+}
+
+func publishTo(t *testing.T, b broker.Broker, pubs ...broker.Publication) []eventid.ID {
+	t.Helper()
+	ids, err := b.Publish(context.Background(), pubs)
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if len(ids) != len(pubs) {
+		t.Fatalf("Publish returned %d ids for %d events", len(ids), len(pubs))
+	}
+	return ids
+}
+
+func pub(data string, topics ...string) broker.Publication {
+	return broker.Publication{Topics: topics, Data: []byte(data)}
+}
+
+func replay(t *testing.T, b broker.Broker, sel broker.Selection, after string) broker.Replay {
+	t.Helper()
+	r, err := b.Replay(context.Background(), sel, after)
+	if err != nil {
+		t.Fatalf("Replay(%v, %q): %v", sel, after, err)
+	}
+	return r
+}
+
+func TestConformanceIDsAreTotallyOrdered(t *testing.T) {
+	forEachBroker(t, 0, func(t *testing.T, b broker.Broker) {
+		var ids []eventid.ID
+		for range 5 {
+			ids = append(ids, publishTo(t, b, pub("1", "a"), pub("2", "b"), pub("3", "a", "c"))...)
+		}
+		if !slices.IsSortedFunc(ids, eventid.ID.Compare) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+			t.Errorf("ids not strictly ascending across topics and batches: %v", ids)
+		}
+	})
+}
+
+func TestConformanceReplay(t *testing.T) {
+	forEachBroker(t, 0, func(t *testing.T, b broker.Broker) {
+		start := publishTo(t, b, pub("x", "x"))[0]
+		ids := publishTo(t, b,
+			pub("1", "news"),
+			pub("2", "user/1"),
+			pub("3", "news", "user/2"), // matches twice, replayed once
+			pub("4", "other"),
+			pub("5", "user/3"))
+		for _, tc := range []struct {
+			name string
+			sel  broker.Selection
+			want []eventid.ID
+		}{
+			{"exact", broker.Selection{Topics: []string{"news"}}, []eventid.ID{ids[0], ids[2]}},
+			{"pattern", broker.Selection{Patterns: []string{"user/*"}}, []eventid.ID{ids[1], ids[2], ids[4]}},
+			{"both", broker.Selection{Topics: []string{"news"}, Patterns: []string{"user/*"}}, []eventid.ID{ids[0], ids[1], ids[2], ids[4]}},
+			{"everything", broker.Selection{Patterns: []string{"*"}}, ids},
+			{"nothing published", broker.Selection{Topics: []string{"quiet"}}, nil},
+		} {
+			r := replay(t, b, tc.sel, start.String())
+			var got []eventid.ID
+			for _, m := range r.Messages {
+				got = append(got, m.ID)
+			}
+			if r.Reset != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("%s: replay = %v (reset %v), want %v", tc.name, got, r.Reset != nil, tc.want)
+			}
+			if r.Head != ids[4] {
+				t.Errorf("%s: head = %v, want %v", tc.name, r.Head, ids[4])
+			}
+		}
+		if r := replay(t, b, broker.Selection{Topics: []string{"news"}}, ids[4].String()); len(r.Messages) != 0 || r.Reset != nil {
+			t.Errorf("replay from the newest id = %d messages, reset %v; want nothing", len(r.Messages), r.Reset != nil)
+		}
+	})
+}
+
+func TestConformanceResets(t *testing.T) {
+	forEachBroker(t, 2, func(t *testing.T, b broker.Broker) {
+		// Redis trims streams approximately, in nodes of 100 entries: enough
+		// events that both brokers have dropped the first ones.
+		var ids []eventid.ID
+		for range 300 {
+			ids = append(ids, publishTo(t, b, pub("e", "news"))...)
+		}
+		sel := broker.Selection{Topics: []string{"news"}}
+		for _, tc := range []struct{ after, reason string }{
+			{ids[0].String(), transport.ResetExpired},
+			{"1-0", transport.ResetHistoryLost},
+			{"garbage", transport.ResetUnknownID},
+			{"18446744073709551615-0", transport.ResetUnknownID},
+		} {
+			r := replay(t, b, sel, tc.after)
+			if got := resetReason(t, r); got != tc.reason {
+				t.Errorf("Replay(%q): reset %q, want %q", tc.after, got, tc.reason)
+			}
+			if r.Reset != nil && r.Reset.ID != ids[299] {
+				t.Errorf("Replay(%q): reset id %v, want the head %v", tc.after, r.Reset.ID, ids[299])
+			}
+		}
+		r := replay(t, b, sel, ids[298].String())
+		if r.Reset != nil || len(r.Messages) != 1 || r.Messages[0].ID != ids[299] {
+			t.Errorf("Replay from the second newest: %d messages, reset %v; want the newest only", len(r.Messages), r.Reset != nil)
+		}
+	})
+}
+
+func TestConformanceDelivery(t *testing.T) {
+	forEachBroker(t, 0, func(t *testing.T, b broker.Broker) {
+		var both, pattern, gone recorder
+		s1, _ := b.NewSubscriber(&both)
+		s2, _ := b.NewSubscriber(&pattern)
+		s3, _ := b.NewSubscriber(&gone)
+		t.Cleanup(func() { s1.Close(); s2.Close(); s3.Close() })
+		for _, err := range []error{s1.Subscribe("news"), s1.PSubscribe("n*"), s2.PSubscribe("*s"), s3.Subscribe("news")} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		s3.Unsubscribe("news")
+		var want []eventid.ID
+		for range 20 {
+			want = append(want, publishTo(t, b, pub("x", "news"), pub("y", "sports", "news"))...)
+		}
+		publishTo(t, b, pub("z", "other"))
+		for name, r := range map[string]*recorder{"topic and pattern": &both, "pattern": &pattern} {
+			waitUntil(t, name+" subscriber to get every event", func() bool { return len(r.ids()) >= len(want) })
+			if got := r.ids(); !slices.Equal(got, want) {
+				t.Errorf("%s subscriber got %v, want %v", name, got, want)
+			}
+		}
+		if n := len(gone.ids()); n != 0 {
+			t.Errorf("unsubscribed subscriber got %d messages", n)
+		}
+	})
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}

@@ -1,0 +1,366 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/transport/sse"
+)
+
+// RedisBrokerConfig configures the Redis broker. Zero fields take the
+// documented defaults.
+type RedisBrokerConfig struct {
+	// Client reaches Redis: standalone, Sentinel or Cluster. The broker does
+	// not close it.
+	Client redis.UniversalClient
+	// Prefix namespaces every key and channel, so several hubs can share
+	// one Redis. Zero means "ssehub". It must be a valid exact topic.
+	Prefix string
+	// HistorySize is how many events each topic keeps for resume; a topic
+	// may hold up to 10% more between trims. Zero means 1000; negative
+	// keeps none.
+	HistorySize int
+	// HistoryTTL is how long an event is kept for resume. Zero means 1h.
+	HistoryTTL time.Duration
+	// ProbeInterval is how long a shard's pub/sub connection may stay
+	// silent before the broker checks it end to end with a probe message.
+	// Zero means 5s.
+	ProbeInterval time.Duration
+	// Logger receives reconnects and probe failures; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// RedisBroker runs the hub on Redis: ids and history in Redis Streams,
+// delivery over pub/sub, so any number of hub processes act as one.
+//
+// All keys of one prefix share a Redis Cluster hash slot ({prefix}), so one
+// Lua script can assign an id, append it to every topic's stream and
+// publish it atomically. Channels are not slot-bound: classic PUBLISH
+// reaches subscribers on every cluster node.
+type RedisBroker struct {
+	cfg    RedisBrokerConfig
+	client redis.UniversalClient
+	keys   redisKeys
+	log    *slog.Logger
+	stats  redisStats
+}
+
+// redisKeys names the broker's keys and channels.
+type redisKeys struct {
+	last    string // the newest id assigned
+	origin  string // the first id of this history; gone if Redis lost its data
+	topics  string // sorted set: topic -> ms of its newest event
+	stream  string // prefix of a topic's stream key
+	channel string // prefix of a topic's channel
+	probe   string // prefix of the probe channels
+}
+
+func newRedisKeys(prefix string) redisKeys {
+	tag := "{" + prefix + "}"
+	return redisKeys{
+		last:    tag + ":last",
+		origin:  tag + ":origin",
+		topics:  tag + ":topics",
+		stream:  tag + ":t:",
+		channel: prefix + ":c:",
+		probe:   prefix + ":probe:",
+	}
+}
+
+// NewRedisBroker returns a broker on cfg.Client. It checks the connection.
+func NewRedisBroker(ctx context.Context, cfg RedisBrokerConfig) (*RedisBroker, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("redis broker: no client")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "ssehub"
+	}
+	if err := topic.ValidateTopic(cfg.Prefix); err != nil {
+		return nil, fmt.Errorf("redis broker prefix: %w", err)
+	}
+	if cfg.HistorySize == 0 {
+		cfg.HistorySize = 1000
+	}
+	cfg.HistorySize = max(cfg.HistorySize, 0)
+	if cfg.HistoryTTL <= 0 {
+		cfg.HistoryTTL = time.Hour
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	b := &RedisBroker{cfg: cfg, client: cfg.Client, keys: newRedisKeys(cfg.Prefix), log: cfg.Logger}
+	if err := b.Ping(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// publishScript assigns the next id (Redis time in ms, or the last id's ms
+// with the next sequence if the clock has not moved on), records it, appends
+// the event to each topic's stream with that id, trims history, and
+// publishes the envelope to each topic's channel: all or nothing.
+//
+// KEYS: last, origin, topics, stream of each topic.
+// ARGV: maxlen, ttl ms, event, data, topics joined by ",", channel prefix.
+var publishScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ms, seq = now, 0
+local last = redis.call('GET', KEYS[1])
+if last then
+  local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
+  lms, lseq = tonumber(lms), tonumber(lseq)
+  if lms >= now then ms, seq = lms, lseq + 1 end
+end
+local id = string.format('%.0f-%.0f', ms, seq)
+redis.call('SET', KEYS[1], id)
+redis.call('SET', KEYS[2], id, 'NX')
+local maxlen, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local minid = string.format('%.0f-0', now - ttl)
+local envelope = id .. '\n' .. ARGV[5] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4]
+-- Trimming records the newest id it drops as the stream's
+-- max-deleted-entry-id (XSETID), which XINFO STREAM reports to replays:
+-- plain trimming leaves it unset. Trims drop oldest entries first, so the
+-- recorded id only grows.
+local slack = math.max(1, math.floor(maxlen / 10))
+local i = 4
+for name in string.gmatch(ARGV[5], '[^,]+') do
+  local key = KEYS[i]
+  redis.call('XADD', key, id, 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
+  local len = redis.call('XLEN', key)
+  if len > maxlen + slack or (maxlen == 0 and len > 0) then
+    local old = redis.call('XRANGE', key, '-', '+', 'COUNT', len - maxlen)
+    redis.call('XTRIM', key, 'MAXLEN', maxlen)
+    redis.call('XSETID', key, id, 'MAXDELETEDID', old[#old][1])
+  end
+  local stale = redis.call('XREVRANGE', key, '(' .. minid, '-', 'COUNT', 1)
+  if #stale > 0 then
+    redis.call('XTRIM', key, 'MINID', minid)
+    redis.call('XSETID', key, id, 'MAXDELETEDID', stale[1][1])
+  end
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('ZADD', KEYS[3], ms, name)
+  redis.call('PUBLISH', ARGV[6] .. name, envelope)
+  i = i + 1
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
+redis.call('PEXPIRE', KEYS[3], ttl)
+return id
+`)
+
+// Publish implements broker.Broker. A batch runs as one pipeline of
+// scripts, which Redis executes in order.
+func (b *RedisBroker) Publish(ctx context.Context, pubs []broker.Publication) ([]eventid.ID, error) {
+	run := func(evalSha bool) ([]redis.Cmder, error) {
+		return b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, pub := range pubs {
+				keys := make([]string, 0, 3+len(pub.Topics))
+				keys = append(keys, b.keys.last, b.keys.origin, b.keys.topics)
+				for _, t := range pub.Topics {
+					keys = append(keys, b.keys.stream+t)
+				}
+				args := []any{b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), pub.Event, pub.Data,
+					strings.Join(pub.Topics, ","), b.keys.channel}
+				if evalSha {
+					publishScript.EvalSha(ctx, p, keys, args...)
+				} else {
+					publishScript.Eval(ctx, p, keys, args...)
+				}
+			}
+			return nil
+		})
+	}
+	cmds, err := run(true)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis restarted or flushed its script cache: nothing ran, since
+		// every command failed the same way. Send the script itself once.
+		cmds, err = run(false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis publish: %w", err)
+	}
+	ids := make([]eventid.ID, len(cmds))
+	for i, c := range cmds {
+		s, err := c.(*redis.Cmd).Text()
+		if err != nil {
+			return ids[:i], fmt.Errorf("redis publish: %w", err)
+		}
+		if ids[i], err = eventid.Parse(s); err != nil {
+			return ids[:i], fmt.Errorf("redis publish returned id %q: %w", s, err)
+		}
+	}
+	return ids, nil
+}
+
+// Replay implements broker.Broker. It reads the head first and history up
+// to the head, so events after the head come only live and events up to it
+// only from here.
+func (b *RedisBroker) Replay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
+	var headCmd, originCmd *redis.StringCmd
+	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		headCmd = p.Get(ctx, b.keys.last)
+		originCmd = p.Get(ctx, b.keys.origin)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
+	}
+	head, _ := eventid.Parse(headCmd.Val())
+	origin, originErr := eventid.Parse(originCmd.Val())
+	after, err := eventid.Parse(lastEventID)
+	switch {
+	case err != nil || head.Less(after):
+		return b.reset(ResetUnknownID, lastEventID, head), nil
+	case originErr != nil || after.Less(origin):
+		// No origin: Redis lost its data (or nothing was ever published,
+		// in which case no client can hold an id of ours).
+		return b.reset(ResetHistoryLost, lastEventID, head), nil
+	}
+	horizon := uint64(time.Now().Add(-b.cfg.HistoryTTL).UnixMilli())
+	mayHaveExpired := after.Time < horizon
+	if mayHaveExpired && len(sel.Patterns) > 0 {
+		return b.reset(ResetExpired, lastEventID, head), nil
+	}
+	// Candidates: the selected exact topics, and the topics matching a
+	// pattern that had an event since the resume point.
+	candidates := slices.Clone(sel.Topics)
+	if len(sel.Patterns) > 0 {
+		recent, err := b.client.ZRangeByScore(ctx, b.keys.topics, &redis.ZRangeBy{
+			Min: strconv.FormatUint(after.Time, 10), Max: "+inf"}).Result()
+		if err != nil {
+			return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
+		}
+		for _, t := range recent {
+			if !slices.Contains(candidates, t) && matchesAny(sel.Patterns, t) {
+				candidates = append(candidates, t)
+			}
+		}
+	}
+	infos := make([]*redis.XInfoStreamCmd, len(candidates))
+	ranges := make([]*redis.XMessageSliceCmd, len(candidates))
+	_, err = b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range candidates {
+			infos[i] = p.XInfoStream(ctx, b.keys.stream+t)
+			ranges[i] = p.XRange(ctx, b.keys.stream+t, "("+after.String(), head.String())
+		}
+		return nil
+	})
+	if err != nil && !isNoSuchKey(err) {
+		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
+	}
+	var msgs []*broker.Message
+	for i := range candidates {
+		info, err := infos[i].Result()
+		if err != nil {
+			if mayHaveExpired && isNoSuchKey(err) {
+				return b.reset(ResetExpired, lastEventID, head), nil // it may have expired whole
+			}
+			continue
+		}
+		deleted, _ := eventid.Parse(info.MaxDeletedEntryID)
+		first, _ := eventid.Parse(info.FirstEntry.ID)
+		if after.Less(deleted) || (mayHaveExpired && after.Less(first)) {
+			return b.reset(ResetExpired, lastEventID, head), nil
+		}
+		for _, x := range ranges[i].Val() {
+			if m, err := decodeEntry(x); err == nil {
+				msgs = append(msgs, m)
+			}
+		}
+	}
+	slices.SortFunc(msgs, func(x, y *broker.Message) int { return x.ID.Compare(y.ID) })
+	msgs = slices.CompactFunc(msgs, func(x, y *broker.Message) bool { return x.ID == y.ID })
+	b.stats.replays.Add(1)
+	return broker.Replay{Messages: msgs, Head: head}, nil
+}
+
+// isNoSuchKey reports Redis's answer to XINFO STREAM on a missing key.
+func isNoSuchKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such key")
+}
+
+func (b *RedisBroker) reset(reason, lastEventID string, head eventid.ID) broker.Replay {
+	b.stats.resets.Add(1)
+	return broker.Replay{Reset: EncodeReset(reason, lastEventID, head), Head: head}
+}
+
+// decodeEntry turns a stream entry into a message.
+func decodeEntry(x redis.XMessage) (*broker.Message, error) {
+	id, err := eventid.Parse(x.ID)
+	if err != nil {
+		return nil, err
+	}
+	field := func(k string) string { s, _ := x.Values[k].(string); return s }
+	return newMessage(id, field("e"), field("t"), []byte(field("d"))), nil
+}
+
+// newMessage encodes a message once for all recipients.
+func newMessage(id eventid.ID, event, topics string, data []byte) *broker.Message {
+	ids := id.String()
+	frame := make([]byte, 0, sse.EventSize(ids, event, data))
+	return &broker.Message{ID: id, Topics: strings.Split(topics, ","), Frame: sse.AppendEvent(frame, ids, event, data)}
+}
+
+// decodeEnvelope parses what the publish script sends on a channel:
+// id, topics, event and data separated by newlines (id, topics and event
+// cannot contain one).
+func decodeEnvelope(payload string) (*broker.Message, error) {
+	parts := strings.SplitN(payload, "\n", 4)
+	if len(parts) != 4 {
+		return nil, fmt.Errorf("redis broker: malformed envelope of %d bytes", len(payload))
+	}
+	id, err := eventid.Parse(parts[0])
+	if err != nil {
+		return nil, err
+	}
+	return newMessage(id, parts[2], parts[1], []byte(parts[3])), nil
+}
+
+// Ping implements broker.Broker.
+func (b *RedisBroker) Ping(ctx context.Context) error {
+	if err := b.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis ping: %w", err)
+	}
+	return nil
+}
+
+// Close implements broker.Broker. The client stays open: it is the caller's.
+func (b *RedisBroker) Close() error { return nil }
+
+// RedisStats counts what the Redis broker's subscribers went through.
+type RedisStats struct {
+	Reconnects    uint64 // pub/sub connections re-established
+	GapFills      uint64 // replays run after a reconnect
+	GapMessages   uint64 // messages delivered by those replays
+	ProbeFailures uint64 // silent connections found by a probe
+	Replays       uint64 // resume replays served
+	Resets        uint64 // resume requests answered with ssehub.reset
+}
+
+// Stats returns the broker's counters.
+func (b *RedisBroker) Stats() RedisStats {
+	return RedisStats{
+		Reconnects:    b.stats.reconnects.Load(),
+		GapFills:      b.stats.gapFills.Load(),
+		GapMessages:   b.stats.gapMessages.Load(),
+		ProbeFailures: b.stats.probeFailures.Load(),
+		Replays:       b.stats.replays.Load(),
+		Resets:        b.stats.resets.Load(),
+	}
+}
+
+var _ broker.Broker = (*RedisBroker)(nil)

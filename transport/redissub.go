@@ -1,0 +1,338 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+)
+
+type redisStats struct {
+	reconnects, gapFills, gapMessages, probeFailures, replays, resets atomic.Uint64
+}
+
+// subscribeTimeout bounds waiting for Redis to confirm a subscription.
+const subscribeTimeout = 5 * time.Second
+
+// NewSubscriber implements broker.Broker: one pub/sub connection for one
+// shard, with its own receive loop.
+func (b *RedisBroker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	s := &redisSubscriber{
+		b:       b,
+		sink:    sink,
+		probe:   b.keys.probe + hex.EncodeToString(nonce[:]),
+		names:   make(map[string]bool),
+		waiters: make(map[string]chan struct{}),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.ps = b.client.Subscribe(s.ctx, s.probe)
+	go s.receive()
+	return s, nil
+}
+
+// redisSubscriber is one shard's pub/sub connection. The shard calls
+// Subscribe and friends from its loop; the receive goroutine reads the
+// connection and delivers to the sink in id order.
+//
+// Why not go-redis's Channel(): it drops a message after a send timeout
+// with only a log line, and it hides re-subscriptions, which are the moment
+// messages may have been lost (REFERENCE.md §3).
+type redisSubscriber struct {
+	b      *RedisBroker
+	sink   broker.Sink
+	probe  string // this connection's own probe channel
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	ps      *redis.PubSub            // replaced on reconnect by the receive goroutine
+	names   map[string]bool          // subscribed channels (false) and patterns (true)
+	waiters map[string]chan struct{} // subscriptions awaiting confirmation
+
+	// Owned by the receive goroutine.
+	last eventid.ID // newest id delivered to the sink
+
+	done, stopped chan struct{}
+}
+
+// Subscribe implements broker.Subscriber: it returns once Redis confirmed.
+func (s *redisSubscriber) Subscribe(t string) error { return s.subscribe(s.b.keys.channel+t, false) }
+
+// PSubscribe implements broker.Subscriber: it returns once Redis confirmed.
+func (s *redisSubscriber) PSubscribe(p string) error { return s.subscribe(s.b.keys.channel+p, true) }
+
+// Unsubscribe implements broker.Subscriber.
+func (s *redisSubscriber) Unsubscribe(t string) { s.unsubscribe(s.b.keys.channel+t, false) }
+
+// PUnsubscribe implements broker.Subscriber.
+func (s *redisSubscriber) PUnsubscribe(p string) { s.unsubscribe(s.b.keys.channel+p, true) }
+
+func (s *redisSubscriber) subscribe(name string, pattern bool) error {
+	confirmed := make(chan struct{})
+	s.mu.Lock()
+	s.names[name] = pattern
+	s.waiters[name] = confirmed
+	var err error
+	if pattern {
+		err = s.ps.PSubscribe(s.ctx, name)
+	} else {
+		err = s.ps.Subscribe(s.ctx, name)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		// The receive loop reconnects and subscribes every name, this one
+		// included, so keep waiting for the confirmation.
+		s.b.log.Warn("redis subscribe", "name", name, "err", err)
+	}
+	select {
+	case <-confirmed:
+		return nil
+	case <-time.After(subscribeTimeout):
+		s.unsubscribe(name, pattern)
+		return fmt.Errorf("redis subscribe %q: not confirmed within %s", name, subscribeTimeout)
+	case <-s.done:
+		return broker.ErrClosed
+	}
+}
+
+func (s *redisSubscriber) unsubscribe(name string, pattern bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.names, name)
+	delete(s.waiters, name)
+	if pattern {
+		_ = s.ps.PUnsubscribe(s.ctx, name)
+	} else {
+		_ = s.ps.Unsubscribe(s.ctx, name)
+	}
+}
+
+// Close implements broker.Subscriber. It waits for the receive goroutine.
+func (s *redisSubscriber) Close() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	close(s.done)
+	s.cancel()
+	s.mu.Lock()
+	_ = s.ps.Close()
+	s.mu.Unlock()
+	<-s.stopped
+}
+
+// receive is the receive goroutine.
+func (s *redisSubscriber) receive() {
+	defer close(s.stopped)
+	probeSent := time.Time{}
+	for {
+		s.mu.Lock()
+		ps := s.ps
+		s.mu.Unlock()
+		msg, err := ps.ReceiveTimeout(s.ctx, s.b.cfg.ProbeInterval)
+		if s.closed() {
+			return
+		}
+		var netErr interface{ Timeout() bool }
+		switch {
+		case err != nil && errors.As(err, &netErr) && netErr.Timeout():
+			// Silent for a probe interval. If a probe is already out and
+			// has not come back, the connection is up but delivers
+			// nothing: start over.
+			if !probeSent.IsZero() {
+				s.b.stats.probeFailures.Add(1)
+				s.b.log.Warn("redis pub/sub probe not answered; reconnecting", "channel", s.probe)
+				s.reconnect(true)
+				probeSent = time.Time{}
+				continue
+			}
+			probeSent = time.Now()
+			if err := s.b.client.Publish(s.ctx, s.probe, "probe").Err(); err != nil {
+				s.b.log.Warn("redis probe publish", "err", err)
+			}
+		case err != nil:
+			s.b.log.Warn("redis pub/sub receive; reconnecting", "err", err)
+			if !s.sleep(100 * time.Millisecond) {
+				return
+			}
+			s.reconnect(false)
+			probeSent = time.Time{}
+		default:
+			probeSent = time.Time{} // anything received proves the connection
+			s.handle(msg)
+		}
+	}
+}
+
+// handle processes one pub/sub push.
+func (s *redisSubscriber) handle(msg any) {
+	switch m := msg.(type) {
+	case *redis.Subscription:
+		if m.Kind == "subscribe" || m.Kind == "psubscribe" {
+			s.mu.Lock()
+			if w, ok := s.waiters[m.Channel]; ok {
+				close(w)
+				delete(s.waiters, m.Channel)
+			}
+			s.mu.Unlock()
+		}
+	case *redis.Message:
+		if m.Channel == s.probe {
+			return
+		}
+		s.deliver(m.Payload)
+	}
+}
+
+// deliver hands one envelope to the sink unless it is not newer than the
+// last (a message matching a channel and a pattern comes twice).
+func (s *redisSubscriber) deliver(payload string) {
+	m, err := decodeEnvelope(payload)
+	if err != nil {
+		s.b.log.Error("redis broker: dropping undecodable message", "err", err)
+		return
+	}
+	if !s.last.Less(m.ID) {
+		return
+	}
+	s.last = m.ID
+	s.sink.Deliver(m)
+}
+
+// reconnect replaces the pub/sub connection, subscribes every name again,
+// and fills the gap: messages published while the connection was down are
+// read from history and delivered in order before any newer live message.
+func (s *redisSubscriber) reconnect(force bool) {
+	s.b.stats.reconnects.Add(1)
+	for !s.closed() {
+		s.mu.Lock()
+		if force {
+			_ = s.ps.Close()
+			s.ps = s.b.client.Subscribe(s.ctx)
+		}
+		var channels, patterns []string
+		for name, pattern := range s.names {
+			if pattern {
+				patterns = append(patterns, name)
+			} else {
+				channels = append(channels, name)
+			}
+		}
+		ps := s.ps
+		// go-redis re-dials and re-subscribes what it knew on the next
+		// command; subscribing again is harmless and covers a new PubSub.
+		err := ps.Subscribe(s.ctx, append(channels, s.probe)...)
+		if err == nil && len(patterns) > 0 {
+			err = ps.PSubscribe(s.ctx, patterns...)
+		}
+		if err == nil {
+			// Redis answers in order: the pong comes after every
+			// subscription is confirmed.
+			err = ps.Ping(s.ctx, "resync")
+		}
+		s.mu.Unlock()
+		if err == nil && s.resync(ps) {
+			return
+		}
+		force = true
+		if !s.sleep(200 * time.Millisecond) {
+			return
+		}
+	}
+}
+
+// resync reads until the pong that follows the re-subscriptions, keeping the
+// live messages seen meanwhile, then delivers the gap from history and the
+// kept messages after it.
+func (s *redisSubscriber) resync(ps *redis.PubSub) bool {
+	var live []string
+	for {
+		msg, err := ps.ReceiveTimeout(s.ctx, subscribeTimeout)
+		if err != nil {
+			return false
+		}
+		if pong, ok := msg.(*redis.Pong); ok && pong.Payload == "resync" {
+			break
+		}
+		switch m := msg.(type) {
+		case *redis.Message:
+			if m.Channel != s.probe {
+				live = append(live, m.Payload)
+			}
+		default:
+			s.handle(msg)
+		}
+	}
+	s.mu.Lock()
+	var sel broker.Selection
+	for name, pattern := range s.names {
+		t := strings.TrimPrefix(name, s.b.keys.channel)
+		if pattern {
+			sel.Patterns = append(sel.Patterns, t)
+		} else {
+			sel.Topics = append(sel.Topics, t)
+		}
+	}
+	s.mu.Unlock()
+	if !s.last.IsZero() && (len(sel.Topics) > 0 || len(sel.Patterns) > 0) {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		r, err := s.b.Replay(ctx, sel, s.last.String())
+		cancel()
+		switch {
+		case err != nil:
+			s.b.log.Error("redis gap fill failed; clients may have missed events", "err", err)
+		case r.Reset != nil:
+			s.b.log.Error("redis gap fill impossible: history lost or expired", "since", s.last.String())
+		default:
+			s.b.stats.gapFills.Add(1)
+			s.b.stats.gapMessages.Add(uint64(len(r.Messages)))
+			for _, m := range r.Messages {
+				if s.last.Less(m.ID) {
+					s.last = m.ID
+					s.sink.Deliver(m)
+				}
+			}
+		}
+	}
+	for _, p := range live {
+		s.deliver(p)
+	}
+	return true
+}
+
+func (s *redisSubscriber) closed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d unless the subscriber closes first; it reports whether it
+// is still open.
+func (s *redisSubscriber) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.done:
+		return false
+	}
+}

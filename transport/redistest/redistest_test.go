@@ -1,0 +1,255 @@
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func ctxTimeout(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestStartSetGet(t *testing.T) {
+	t.Parallel()
+	s := Start(t)
+	ctx := ctxTimeout(t)
+
+	if !strings.HasPrefix(s.Addr(), "127.0.0.1:") {
+		t.Errorf("Addr() = %q, want 127.0.0.1:port", s.Addr())
+	}
+	if got, want := s.URL(), "redis://"+s.Addr()+"/0"; got != want {
+		t.Errorf("URL() = %q, want %q", got, want)
+	}
+	if s.PID() <= 0 {
+		t.Errorf("PID() = %d, want > 0", s.PID())
+	}
+
+	c := s.Client(t)
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET k v: %v", err)
+	}
+	if got, err := c.Get(ctx, "k").Result(); err != nil || got != "v" {
+		t.Errorf("GET k = %q, %v, want v", got, err)
+	}
+}
+
+func TestStartArgs(t *testing.T) {
+	t.Parallel()
+	s := Start(t, "--maxmemory", "1mb")
+	got, err := s.Client(t).ConfigGet(ctxTimeout(t), "maxmemory").Result()
+	if err != nil || got["maxmemory"] != "1048576" {
+		t.Errorf("CONFIG GET maxmemory = %v, %v, want 1048576", got, err)
+	}
+}
+
+func TestRestartLosesData(t *testing.T) {
+	t.Parallel()
+	s := Start(t)
+	ctx := ctxTimeout(t)
+	c := s.Client(t)
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET k v: %v", err)
+	}
+	addr, pid := s.Addr(), s.PID()
+
+	s.Restart()
+
+	if s.Addr() != addr {
+		t.Errorf("Addr() after Restart = %q, want %q", s.Addr(), addr)
+	}
+	if s.PID() == pid || s.PID() <= 0 {
+		t.Errorf("PID() after Restart = %d, want a new process (was %d)", s.PID(), pid)
+	}
+	// The client's pooled connection died with the old process; go-redis
+	// redials the same address.
+	if got, err := c.Get(ctx, "k").Result(); !errors.Is(err, redis.Nil) {
+		t.Errorf("GET k after Restart = %q, %v, want redis.Nil", got, err)
+	}
+	if err := c.Set(ctx, "k", "v2", 0).Err(); err != nil {
+		t.Errorf("SET k v2 after Restart: %v", err)
+	}
+}
+
+func TestKill(t *testing.T) {
+	t.Parallel()
+	s := Start(t)
+	c := s.Client(t)
+	ctx := ctxTimeout(t)
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING before Kill: %v", err)
+	}
+
+	addr := s.Addr()
+
+	s.Kill()
+
+	// A client that neither retries nor redials, so the failure is quick.
+	c = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
+	defer c.Close()
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Errorf("PING %s after Kill = nil error, want an error", addr)
+	}
+	if s.PID() != 0 {
+		t.Errorf("PID() after Kill = %d, want 0", s.PID())
+	}
+	s.Kill() // a second Kill, like the cleanup's, is a no-op
+}
+
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	c := StartCluster(t)
+	ctx := ctxTimeout(t)
+	if len(c.Nodes()) != 3 || len(c.Addrs()) != 3 {
+		t.Fatalf("StartCluster: %d nodes, %d addrs, want 3", len(c.Nodes()), len(c.Addrs()))
+	}
+	nodes := make([]*redis.Client, 3)
+	for i, n := range c.Nodes() {
+		nodes[i] = n.Client(t)
+	}
+
+	t.Run("keys spread over masters", func(t *testing.T) {
+		cc := c.Client(t)
+		owners := map[string]bool{}
+		for _, key := range []string{"a", "b", "c", "d", "e", "f"} {
+			if err := cc.Set(ctx, key, "v-"+key, 0).Err(); err != nil {
+				t.Fatalf("cluster SET %s: %v", key, err)
+			}
+			slot, err := cc.ClusterKeySlot(ctx, key).Result()
+			if err != nil {
+				t.Fatalf("CLUSTER KEYSLOT %s: %v", key, err)
+			}
+			var holders []string
+			for i, n := range nodes {
+				count, err := n.ClusterCountKeysInSlot(ctx, int(slot)).Result()
+				if err != nil {
+					t.Fatalf("%s CLUSTER COUNTKEYSINSLOT %d: %v", c.Addrs()[i], slot, err)
+				}
+				if count == 0 {
+					continue
+				}
+				holders = append(holders, c.Addrs()[i])
+				// The owner serves the key itself, with no redirect.
+				if got, err := n.Get(ctx, key).Result(); err != nil || got != "v-"+key {
+					t.Errorf("%s GET %s = %q, %v, want %q", c.Addrs()[i], key, got, err, "v-"+key)
+				}
+			}
+			if len(holders) != 1 {
+				t.Fatalf("key %q (slot %d) held by %v, want exactly one node", key, slot, holders)
+			}
+			owners[holders[0]] = true
+		}
+		if len(owners) != 3 {
+			t.Errorf("keys landed on %d nodes (%v), want all 3 masters", len(owners), owners)
+		}
+	})
+
+	t.Run("publish reaches another node", func(t *testing.T) {
+		sub := nodes[0].Subscribe(ctx, "news")
+		defer sub.Close()
+		if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
+			t.Fatalf("SUBSCRIBE news on %s: %v", c.Addrs()[0], err)
+		}
+		if err := nodes[2].Publish(ctx, "news", "hello").Err(); err != nil {
+			t.Fatalf("PUBLISH news on %s: %v", c.Addrs()[2], err)
+		}
+		msg, err := sub.ReceiveMessage(ctx)
+		if err != nil || msg.Channel != "news" || msg.Payload != "hello" {
+			t.Errorf("ReceiveMessage on %s = %v, %v, want news/hello", c.Addrs()[0], msg, err)
+		}
+	})
+}
+
+// fakeTB records how requireBinary ends a test.
+type fakeTB struct {
+	testing.TB  // nil: any other method panics
+	fatal, skip string
+}
+
+func (f *fakeTB) Helper() {}
+
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (f *fakeTB) Skipf(format string, args ...any) {
+	f.skip = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestRequireBinaryMissing(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for _, tc := range []struct {
+		ci        string
+		wantFatal bool
+	}{
+		{ci: "true", wantFatal: true},
+		{ci: "", wantFatal: false},
+		{ci: "false", wantFatal: false},
+	} {
+		t.Setenv("CI", tc.ci)
+		f := &fakeTB{}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			requireBinary(f, "redis-server")
+		}()
+		<-done
+		got := f.skip
+		if tc.wantFatal {
+			got = f.fatal
+		}
+		if !strings.Contains(got, InstallCommand) {
+			t.Errorf("CI=%q: requireBinary(redis-server): fatal %q, skip %q; want the %s with %q",
+				tc.ci, f.fatal, f.skip, map[bool]string{true: "fatal", false: "skip"}[tc.wantFatal], InstallCommand)
+		}
+	}
+}
+
+func TestLaunchPortTaken(t *testing.T) {
+	t.Parallel()
+	other := Start(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	for name, port := range map[string]int{
+		"another redis-server": other.port,
+		"a plain listener":     l.Addr().(*net.TCPAddr).Port,
+	} {
+		s := &Server{
+			t:     t,
+			bin:   requireBinary(t, "redis-server"),
+			dir:   t.TempDir(),
+			extra: func(int, string) []string { return nil },
+		}
+		t.Cleanup(s.Kill)
+		if err := s.launch(port); !errors.Is(err, errPortTaken) {
+			t.Errorf("launch(%d) with the port held by %s = %v, want errPortTaken", port, name, err)
+		}
+		if s.PID() != 0 {
+			t.Errorf("PID() after a failed launch = %d, want 0", s.PID())
+		}
+	}
+	if err := other.Client(t).Ping(ctxTimeout(t)).Err(); err != nil {
+		t.Errorf("PING the server that held the port: %v", err)
+	}
+}
