@@ -49,11 +49,12 @@ type RedisBrokerConfig struct {
 // publish it atomically. Channels are not slot-bound: classic PUBLISH
 // reaches subscribers on every cluster node.
 type RedisBroker struct {
-	cfg    RedisBrokerConfig
-	client redis.UniversalClient
-	keys   redisKeys
-	log    *slog.Logger
-	stats  redisStats
+	cfg     RedisBrokerConfig
+	client  redis.UniversalClient
+	keys    redisKeys
+	log     *slog.Logger
+	stats   redisStats
+	replays *replayCoalescer
 }
 
 // redisKeys names the broker's keys and channels.
@@ -102,7 +103,8 @@ func NewRedisBroker(ctx context.Context, cfg RedisBrokerConfig) (*RedisBroker, e
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	b := &RedisBroker{cfg: cfg, client: cfg.Client, keys: newRedisKeys(cfg.Prefix), log: cfg.Logger}
+	b := &RedisBroker{cfg: cfg, client: cfg.Client, keys: newRedisKeys(cfg.Prefix), log: cfg.Logger,
+		replays: newReplayCoalescer(2 * time.Millisecond)}
 	if err := b.Ping(ctx); err != nil {
 		return nil, err
 	}
@@ -206,10 +208,17 @@ func (b *RedisBroker) Publish(ctx context.Context, pubs []broker.Publication) ([
 	return ids, nil
 }
 
-// Replay implements broker.Broker. It reads the head first and history up
-// to the head, so events after the head come only live and events up to it
-// only from here.
+// Replay implements broker.Broker. Identical requests arriving within 2ms
+// share one read (see replayCoalescer).
 func (b *RedisBroker) Replay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
+	return b.replays.do(sel, lastEventID, func() (broker.Replay, error) {
+		return b.readReplay(ctx, sel, lastEventID)
+	})
+}
+
+// readReplay reads the head first and history up to the head, so events
+// after the head come only live and events up to it only from here.
+func (b *RedisBroker) readReplay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
 	var headCmd, originCmd *redis.StringCmd
 	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		headCmd = p.Get(ctx, b.keys.last)
