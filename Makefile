@@ -3,13 +3,17 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: build test lint fuzz bench idle-rss
+.PHONY: build deps test lint fuzz bench idle-rss
 
 build:
 	$(GO) build -o bin/ ./cmd/...
 
+# System packages the tests need (redis-server), installed if missing.
+deps:
+	@bash .ci/deps
+
 # Unit, fuzz-seed, allocation and end-to-end tests, with the race detector.
-test:
+test: deps
 	$(GO) test -race -shuffle=on -count=1 $(PKGS)
 
 lint:
