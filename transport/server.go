@@ -210,8 +210,11 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "shutting_down", Message: "the hub is shutting down; retry on another instance"})
 			return
 		}
+		// Broker failures are transient (Redis unreachable, failing over):
+		// 503 tells publishers to retry. A batch may have been applied in
+		// part; the ids of what was applied are not known here.
 		s.cfg.Logger.Error("publish", "events", len(pubs), "err", err)
-		writeError(ctx, &APIError{Status: fasthttp.StatusInternalServerError, Code: "internal", Message: "publish failed; see the hub's log"})
+		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "broker_unavailable", Message: "publish failed: the broker is unavailable; retry"})
 		return
 	}
 	out := struct {
