@@ -162,7 +162,10 @@ func (s *redisSubscriber) receive() {
 				continue
 			}
 			probeSent = time.Now()
-			if err := s.b.client.Publish(s.ctx, s.probe, "probe").Err(); err != nil {
+			pctx, cancel := context.WithTimeout(s.ctx, s.b.cfg.ProbeInterval)
+			err := s.b.client.Publish(pctx, s.probe, "probe").Err()
+			cancel()
+			if err != nil && !s.closed() {
 				s.b.log.Warn("redis probe publish", "err", err)
 			}
 		case err != nil:
