@@ -44,6 +44,8 @@ type client struct {
 	// Owned by the shard loop.
 	bucket     int
 	lastQueued eventid.ID // dedupes a message that matches several topics
+	pending    int        // subscriptions not yet active; the stream opens at 0
+	joinedAt   time.Time  // when it joined, to time out pending subscriptions
 	removed    bool
 }
 

@@ -27,11 +27,11 @@ func (nopBroker) Close() error               { return nil }
 
 type nopSubscriber struct{}
 
-func (nopSubscriber) Subscribe(string) error  { return nil }
-func (nopSubscriber) Unsubscribe(string)      {}
-func (nopSubscriber) PSubscribe(string) error { return nil }
-func (nopSubscriber) PUnsubscribe(string)     {}
-func (nopSubscriber) Close()                  {}
+func (nopSubscriber) Subscribe(string) (bool, error)  { return true, nil }
+func (nopSubscriber) Unsubscribe(string)              {}
+func (nopSubscriber) PSubscribe(string) (bool, error) { return true, nil }
+func (nopSubscriber) PUnsubscribe(string)             {}
+func (nopSubscriber) Close()                          {}
 
 // discardConn accepts every write.
 type discardConn struct{}
@@ -174,5 +174,52 @@ func BenchmarkDispatch(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 		})
+	}
+}
+
+// pendingBroker's subscriptions wait for confirmation, as Redis's do.
+type pendingBroker struct{ nopBroker }
+
+func (pendingBroker) NewSubscriber(broker.Sink) (broker.Subscriber, error) {
+	return pendingSubscriber{}, nil
+}
+
+type pendingSubscriber struct{ nopSubscriber }
+
+func (pendingSubscriber) Subscribe(string) (bool, error)  { return false, nil }
+func (pendingSubscriber) PSubscribe(string) (bool, error) { return false, nil }
+
+func TestStreamOpensOnlyOnceEverySubscriptionIsActive(t *testing.T) {
+	s, err := New(Config{}, pendingBroker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{conn: discardConn{}, queue: make(chan *broker.Message, 8),
+		sel: broker.Selection{Topics: []string{"a"}, Patterns: []string{"b*"}}}
+	c.flushing.Store(true)
+	s.join(c)
+	s.dispatch(message(1, "a"))
+	if n := len(c.queue); n != 0 {
+		t.Fatalf("queued %d entries before any subscription was active, want 0", n)
+	}
+	s.activate(subscribed{"a", false})
+	if n := len(c.queue); n != 0 {
+		t.Fatalf("queued %d entries with b* still pending, want 0", n)
+	}
+	s.activate(subscribed{"b*", true})
+	s.dispatch(message(2, "a"))
+	if m := <-c.queue; m != joinedMarker {
+		t.Fatalf("first entry is not the joined marker")
+	}
+	if m := <-c.queue; m.ID.Seq != 2 {
+		t.Fatalf("second entry = %v, want message 2", m.ID)
+	}
+
+	late := &client{conn: discardConn{}, queue: make(chan *broker.Message, 8),
+		sel: broker.Selection{Topics: []string{"never"}}}
+	s.join(late)
+	s.expireWaiting(time.Now().Add(s.cfg.SubscribeTimeout + time.Second))
+	if !late.removed || s.Stats().Ended[ReasonSubscribeFailed] != 1 {
+		t.Errorf("a stream whose subscription was never confirmed is still open")
 	}
 }

@@ -32,6 +32,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// ReplayTimeout bounds reading history for one resume. Zero means 10s.
 	ReplayTimeout time.Duration
+	// SubscribeTimeout bounds how long a new stream waits for the broker to
+	// confirm its subscriptions before it is dropped (ReasonSubscribeFailed)
+	// and its client retries. Zero means 10s.
+	SubscribeTimeout time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -52,6 +56,9 @@ func (c Config) WithDefaults() Config {
 	if c.ReplayTimeout <= 0 {
 		c.ReplayTimeout = 10 * time.Second
 	}
+	if c.SubscribeTimeout <= 0 {
+		c.SubscribeTimeout = 10 * time.Second
+	}
 	return c
 }
 
@@ -63,6 +70,19 @@ const heartbeatBuckets = 16
 type leave struct {
 	c      *client
 	reason Reason
+}
+
+// subscription is one exact topic or pattern that local clients follow.
+type subscription struct {
+	clients map[*client]struct{}
+	// active: the broker confirmed it. Until then its clients wait, since
+	// events published meanwhile might not reach them.
+	active bool
+}
+
+type subscribed struct {
+	name    string
+	pattern bool
 }
 
 // Stats is a snapshot of a shard's counters.
@@ -80,10 +100,11 @@ type Shard struct {
 	cfg    Config
 	broker broker.Broker
 
-	inbox  chan *broker.Message // from the broker, in id order
-	joins  chan *client
-	leaves chan leave
-	done   chan struct{} // closed by Stop
+	inbox      chan *broker.Message // from the broker, in id order
+	subscribed chan subscribed      // from the broker: pending subscriptions now active
+	joins      chan *client
+	leaves     chan leave
+	done       chan struct{} // closed by Stop
 
 	ctx    context.Context // cancelled by Stop; bounds replays
 	cancel context.CancelFunc
@@ -94,8 +115,9 @@ type Shard struct {
 
 	// Owned by the Run goroutine.
 	sub        broker.Subscriber
-	exact      map[string]map[*client]struct{}
-	patterns   map[string]map[*client]struct{}
+	exact      map[string]*subscription
+	patterns   map[string]*subscription
+	waiting    map[*client]struct{} // joined, some subscription not yet active
 	buckets    [heartbeatBuckets]map[*client]struct{}
 	nextBucket int
 	tick       int
@@ -111,16 +133,18 @@ type Shard struct {
 func New(cfg Config, b broker.Broker) (*Shard, error) {
 	cfg = cfg.WithDefaults()
 	s := &Shard{
-		cfg:    cfg,
-		broker: b,
-		inbox:  make(chan *broker.Message, cfg.MailboxSize),
+		cfg:        cfg,
+		broker:     b,
+		inbox:      make(chan *broker.Message, cfg.MailboxSize),
+		subscribed: make(chan subscribed, 256),
 		// Unbuffered, so a join is either taken by the loop or refused
 		// by Stop, never stranded in a buffer after the loop has exited.
 		joins:    make(chan *client),
 		leaves:   make(chan leave, 256),
 		done:     make(chan struct{}),
-		exact:    make(map[string]map[*client]struct{}),
-		patterns: make(map[string]map[*client]struct{}),
+		exact:    make(map[string]*subscription),
+		patterns: make(map[string]*subscription),
+		waiting:  make(map[*client]struct{}),
 	}
 	for i := range s.buckets {
 		s.buckets[i] = make(map[*client]struct{})
@@ -140,6 +164,14 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 func (s *Shard) Deliver(m *broker.Message) {
 	select {
 	case s.inbox <- m:
+	case <-s.done:
+	}
+}
+
+// Subscribed implements broker.Sink.
+func (s *Shard) Subscribed(name string, pattern bool) {
+	select {
+	case s.subscribed <- subscribed{name, pattern}:
 	case <-s.done:
 	}
 }
@@ -178,12 +210,15 @@ func (s *Shard) Run() {
 		select {
 		case m := <-s.inbox:
 			s.dispatch(m)
+		case sub := <-s.subscribed:
+			s.activate(sub)
 		case c := <-s.joins:
 			s.join(c)
 		case l := <-s.leaves:
 			s.remove(l.c, l.reason)
-		case <-ticker.C:
+		case now := <-ticker.C:
 			s.heartbeat()
+			s.expireWaiting(now)
 		case <-s.done:
 			s.shutdown()
 			return
@@ -307,50 +342,98 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 }
 
 // join adds c to the index, subscribing at the broker to names that had no
-// local subscriber yet.
+// local subscriber yet. The stream opens once all of them are active.
 func (s *Shard) join(c *client) {
 	s.clients.Add(1)
 	c.bucket = s.nextBucket
 	s.nextBucket = (s.nextBucket + 1) % heartbeatBuckets
 	s.buckets[c.bucket][c] = struct{}{}
 	for _, t := range c.sel.Topics {
-		if !s.add(s.exact, t, c, s.sub.Subscribe) {
+		if !s.add(s.exact, t, false, c) {
 			return
 		}
 	}
 	for _, p := range c.sel.Patterns {
-		if !s.add(s.patterns, p, c, s.sub.PSubscribe) {
+		if !s.add(s.patterns, p, true, c) {
 			return
 		}
 	}
-	c.queue <- joinedMarker // cannot block: the queue is new and empty
+	if c.pending == 0 {
+		s.open(c)
+		return
+	}
+	c.joinedAt = time.Now()
+	s.waiting[c] = struct{}{}
+}
+
+// open queues joinedMarker, from which the flusher writes the head and any
+// replay: every subscription of c is active now.
+func (s *Shard) open(c *client) {
+	delete(s.waiting, c)
+	c.queue <- joinedMarker // cannot block: nothing is queued before it
 	s.wake(c)
 }
 
 // add indexes c under name, subscribing on first use. On failure it removes c.
-func (s *Shard) add(index map[string]map[*client]struct{}, name string, c *client, subscribe func(string) error) bool {
-	set, ok := index[name]
+func (s *Shard) add(index map[string]*subscription, name string, pattern bool, c *client) bool {
+	sub, ok := index[name]
 	if !ok {
-		if err := subscribe(name); err != nil {
+		subscribe := s.sub.Subscribe
+		if pattern {
+			subscribe = s.sub.PSubscribe
+		}
+		active, err := subscribe(name)
+		if err != nil {
 			s.remove(c, ReasonSubscribeFailed)
 			return false
 		}
-		set = make(map[*client]struct{}, 1)
-		index[name] = set
+		sub = &subscription{clients: make(map[*client]struct{}, 1), active: active}
+		index[name] = sub
 		s.subscriptions.Add(1)
 	}
-	set[c] = struct{}{}
+	sub.clients[c] = struct{}{}
+	if !sub.active {
+		c.pending++
+	}
 	return true
 }
 
+// activate marks a confirmed subscription active and opens the clients that
+// waited only for it.
+func (s *Shard) activate(m subscribed) {
+	index := s.exact
+	if m.pattern {
+		index = s.patterns
+	}
+	sub := index[m.name]
+	if sub == nil || sub.active {
+		return // unsubscribed meanwhile, or a repeated confirmation
+	}
+	sub.active = true
+	for c := range sub.clients {
+		if c.pending--; c.pending == 0 {
+			s.open(c)
+		}
+	}
+}
+
+// expireWaiting drops streams whose subscriptions were not confirmed in time.
+func (s *Shard) expireWaiting(now time.Time) {
+	for c := range s.waiting {
+		if now.Sub(c.joinedAt) > s.cfg.SubscribeTimeout {
+			s.remove(c, ReasonSubscribeFailed)
+		}
+	}
+}
+
 // drop unindexes c from name, unsubscribing after the last local subscriber.
-func (s *Shard) drop(index map[string]map[*client]struct{}, name string, c *client, unsubscribe func(string)) {
-	set, ok := index[name]
+func (s *Shard) drop(index map[string]*subscription, name string, c *client, unsubscribe func(string)) {
+	sub, ok := index[name]
 	if !ok {
 		return
 	}
-	delete(set, c)
-	if len(set) == 0 {
+	delete(sub.clients, c)
+	if len(sub.clients) == 0 {
 		delete(index, name)
 		unsubscribe(name)
 		s.subscriptions.Add(-1)
@@ -365,6 +448,7 @@ func (s *Shard) remove(c *client, reason Reason) {
 	}
 	c.removed = true
 	delete(s.buckets[c.bucket], c)
+	delete(s.waiting, c)
 	for _, t := range c.sel.Topics {
 		s.drop(s.exact, t, c, s.sub.Unsubscribe)
 	}
@@ -390,13 +474,15 @@ func (s *Shard) dispatch(m *broker.Message) {
 	s.lastID = m.ID
 	n := 0
 	for _, t := range m.Topics {
-		for c := range s.exact[t] {
-			n += s.offer(c, m)
+		if sub := s.exact[t]; sub != nil {
+			for c := range sub.clients {
+				n += s.offer(c, m)
+			}
 		}
 	}
-	for p, set := range s.patterns {
+	for p, sub := range s.patterns {
 		if matchAny(p, m.Topics) {
-			for c := range set {
+			for c := range sub.clients {
 				n += s.offer(c, m)
 			}
 		}
@@ -414,9 +500,11 @@ func matchAny(pattern string, topics []string) bool {
 	return false
 }
 
-// offer queues m to c unless c already has it, and reports 1 if queued.
+// offer queues m to c unless c already has it or is not open yet, and
+// reports 1 if queued. A stream that is not open has written nothing yet;
+// what it misses before it opens, a resume replays.
 func (s *Shard) offer(c *client, m *broker.Message) int {
-	if c.lastQueued == m.ID {
+	if c.lastQueued == m.ID || c.pending > 0 {
 		return 0
 	}
 	c.lastQueued = m.ID
@@ -434,6 +522,9 @@ func (s *Shard) offer(c *client, m *broker.Message) int {
 func (s *Shard) heartbeat() {
 	s.tick = (s.tick + 1) % heartbeatBuckets
 	for c := range s.buckets[s.tick] {
+		if c.pending > 0 {
+			continue // its head is not written yet
+		}
 		select {
 		case c.queue <- heartbeat:
 			s.wake(c)

@@ -153,11 +153,9 @@ func TestConformanceDelivery(t *testing.T) {
 		s2, _ := b.NewSubscriber(&pattern)
 		s3, _ := b.NewSubscriber(&gone)
 		t.Cleanup(func() { s1.Close(); s2.Close(); s3.Close() })
-		for _, err := range []error{s1.Subscribe("news"), s1.PSubscribe("n*"), s2.PSubscribe("*s"), s3.Subscribe("news")} {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		both.subscribe(t, s1, "news", "n*")
+		pattern.subscribe(t, s2, "*s")
+		gone.subscribe(t, s3, "news")
 		s3.Unsubscribe("news")
 		var want []eventid.ID
 		for range 20 {

@@ -348,13 +348,19 @@ type memSubscriber struct {
 }
 
 // Subscribe implements broker.Subscriber; the subscription is active at once.
-func (s *memSubscriber) Subscribe(t string) error { s.set(s.b.exact, t, true); return nil }
+func (s *memSubscriber) Subscribe(t string) (bool, error) {
+	s.set(s.b.exact, t, true)
+	return true, nil
+}
 
 // Unsubscribe implements broker.Subscriber.
 func (s *memSubscriber) Unsubscribe(t string) { s.set(s.b.exact, t, false) }
 
 // PSubscribe implements broker.Subscriber; the subscription is active at once.
-func (s *memSubscriber) PSubscribe(p string) error { s.set(s.b.patterns, p, true); return nil }
+func (s *memSubscriber) PSubscribe(p string) (bool, error) {
+	s.set(s.b.patterns, p, true)
+	return true, nil
+}
 
 // PUnsubscribe implements broker.Subscriber.
 func (s *memSubscriber) PUnsubscribe(p string) { s.set(s.b.patterns, p, false) }

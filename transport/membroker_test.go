@@ -30,11 +30,44 @@ func (c *clock) Advance(d time.Duration) {
 
 // recorder is a broker.Sink that keeps what it was given.
 type recorder struct {
-	mu   sync.Mutex
-	msgs []*broker.Message
+	mu         sync.Mutex
+	msgs       []*broker.Message
+	subscribed map[string]bool
 }
 
 func (r *recorder) Deliver(m *broker.Message) { r.mu.Lock(); r.msgs = append(r.msgs, m); r.mu.Unlock() }
+
+func (r *recorder) Subscribed(name string, _ bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.subscribed == nil {
+		r.subscribed = make(map[string]bool)
+	}
+	r.subscribed[name] = true
+}
+
+// subscribe subscribes sub to each name (patterns contain '*') and waits
+// until every subscription is active.
+func (r *recorder) subscribe(t *testing.T, sub broker.Subscriber, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		subscribe := sub.Subscribe
+		if strings.Contains(name, "*") {
+			subscribe = sub.PSubscribe
+		}
+		active, err := subscribe(name)
+		if err != nil {
+			t.Fatalf("subscribe %q: %v", name, err)
+		}
+		if !active {
+			waitUntil(t, "subscription "+name, func() bool {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				return r.subscribed[name]
+			})
+		}
+	}
+}
 func (r *recorder) ids() []eventid.ID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -184,12 +217,11 @@ func TestMemoryBrokerDeliversOncePerSubscriberInOrder(t *testing.T) {
 	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
 	var exactAndPattern, patternOnly, gone recorder
 	s1, _ := b.NewSubscriber(&exactAndPattern)
-	s1.Subscribe("news")
-	s1.PSubscribe("n*")
+	exactAndPattern.subscribe(t, s1, "news", "n*")
 	s2, _ := b.NewSubscriber(&patternOnly)
-	s2.PSubscribe("*s")
+	patternOnly.subscribe(t, s2, "*s")
 	s3, _ := b.NewSubscriber(&gone)
-	s3.Subscribe("news")
+	gone.subscribe(t, s3, "news")
 	s3.Unsubscribe("news")
 
 	// Concurrent publishers: every subscriber must still see ids ascending.

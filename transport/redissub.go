@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,19 +33,24 @@ func (b *RedisBroker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error)
 		sink:    sink,
 		probe:   b.keys.probe + hex.EncodeToString(nonce[:]),
 		names:   make(map[string]bool),
-		waiters: make(map[string]chan struct{}),
+		pending: make(map[string]int),
+		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
-		stopped: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.ps = b.client.Subscribe(s.ctx, s.probe)
+	s.ps = b.client.Subscribe(s.ctx)
+	s.send(redisCommand{name: s.probe, subscribe: true})
+	s.goroutines.Add(2)
 	go s.receive()
+	go s.sendCommands()
 	return s, nil
 }
 
 // redisSubscriber is one shard's pub/sub connection. The shard calls
-// Subscribe and friends from its loop; the receive goroutine reads the
-// connection and delivers to the sink in id order.
+// Subscribe and friends from its loop; they only queue a command, since
+// go-redis may dial inside any PubSub call and the shard loop must not
+// wait on the network. A sender goroutine writes the commands; the receive
+// goroutine reads the connection and delivers to the sink in id order.
 //
 // Why not go-redis's Channel(): it drops a message after a send timeout
 // with only a log line, and it hides re-subscriptions, which are the moment
@@ -58,22 +62,36 @@ type redisSubscriber struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	ps      *redis.PubSub            // replaced on reconnect by the receive goroutine
-	names   map[string]bool          // subscribed channels (false) and patterns (true)
-	waiters map[string]chan struct{} // subscriptions awaiting confirmation
+	mu       sync.Mutex
+	ps       *redis.PubSub   // replaced on reconnect by the receive goroutine
+	names    map[string]bool // subscribed channels (false) and patterns (true)
+	pending  map[string]int  // SUBSCRIBEs sent per name and not yet confirmed
+	commands []redisCommand  // for the sender goroutine
+	wake     chan struct{}   // signals the sender; capacity 1
 
 	// Owned by the receive goroutine.
 	last eventid.ID // newest id delivered to the sink
 
-	done, stopped chan struct{}
+	done       chan struct{}
+	goroutines sync.WaitGroup // receive and sendCommands
 }
 
-// Subscribe implements broker.Subscriber: it returns once Redis confirmed.
-func (s *redisSubscriber) Subscribe(t string) error { return s.subscribe(s.b.keys.channel+t, false) }
+// redisCommand is a subscription change for the sender goroutine.
+type redisCommand struct {
+	name               string
+	pattern, subscribe bool
+}
 
-// PSubscribe implements broker.Subscriber: it returns once Redis confirmed.
-func (s *redisSubscriber) PSubscribe(p string) error { return s.subscribe(s.b.keys.channel+p, true) }
+// Subscribe implements broker.Subscriber. The subscription is pending
+// until Redis confirms it; the sink hears of it then.
+func (s *redisSubscriber) Subscribe(t string) (bool, error) {
+	return s.subscribe(s.b.keys.channel+t, false)
+}
+
+// PSubscribe implements broker.Subscriber, like Subscribe.
+func (s *redisSubscriber) PSubscribe(p string) (bool, error) {
+	return s.subscribe(s.b.keys.channel+p, true)
+}
 
 // Unsubscribe implements broker.Subscriber.
 func (s *redisSubscriber) Unsubscribe(t string) { s.unsubscribe(s.b.keys.channel+t, false) }
@@ -81,47 +99,70 @@ func (s *redisSubscriber) Unsubscribe(t string) { s.unsubscribe(s.b.keys.channel
 // PUnsubscribe implements broker.Subscriber.
 func (s *redisSubscriber) PUnsubscribe(p string) { s.unsubscribe(s.b.keys.channel+p, true) }
 
-func (s *redisSubscriber) subscribe(name string, pattern bool) error {
-	confirmed := make(chan struct{})
+func (s *redisSubscriber) subscribe(name string, pattern bool) (bool, error) {
 	s.mu.Lock()
 	s.names[name] = pattern
-	s.waiters[name] = confirmed
-	var err error
-	if pattern {
-		err = s.ps.PSubscribe(s.ctx, name)
-	} else {
-		err = s.ps.Subscribe(s.ctx, name)
-	}
+	// Counted per command: after SUBSCRIBE, UNSUBSCRIBE, SUBSCRIBE of one
+	// name, only the second confirmation means it is in force again.
+	s.pending[name]++
 	s.mu.Unlock()
-	if err != nil {
-		// The receive loop reconnects and subscribes every name, this one
-		// included, so keep waiting for the confirmation.
-		s.b.log.Warn("redis subscribe", "name", name, "err", err)
-	}
-	select {
-	case <-confirmed:
-		return nil
-	case <-time.After(subscribeTimeout):
-		s.unsubscribe(name, pattern)
-		return fmt.Errorf("redis subscribe %q: not confirmed within %s", name, subscribeTimeout)
-	case <-s.done:
-		return broker.ErrClosed
-	}
+	s.send(redisCommand{name: name, pattern: pattern, subscribe: true})
+	return false, nil
 }
 
 func (s *redisSubscriber) unsubscribe(name string, pattern bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.names, name)
-	delete(s.waiters, name)
-	if pattern {
-		_ = s.ps.PUnsubscribe(s.ctx, name)
-	} else {
-		_ = s.ps.Unsubscribe(s.ctx, name)
+	s.mu.Unlock()
+	s.send(redisCommand{name: name, pattern: pattern})
+}
+
+// send queues c for the sender goroutine without waiting.
+func (s *redisSubscriber) send(c redisCommand) {
+	s.mu.Lock()
+	s.commands = append(s.commands, c)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // already signalled
 	}
 }
 
-// Close implements broker.Subscriber. It waits for the receive goroutine.
+// sendCommands is the sender goroutine. A command that fails is not
+// retried: the failure means the connection broke, and the receive loop
+// then reconnects and subscribes every name afresh.
+func (s *redisSubscriber) sendCommands() {
+	defer s.goroutines.Done()
+	for {
+		select {
+		case <-s.wake:
+		case <-s.done:
+			return
+		}
+		s.mu.Lock()
+		cmds, ps := s.commands, s.ps
+		s.commands = nil
+		s.mu.Unlock()
+		for _, c := range cmds {
+			var err error
+			switch {
+			case c.subscribe && c.pattern:
+				err = ps.PSubscribe(s.ctx, c.name)
+			case c.subscribe:
+				err = ps.Subscribe(s.ctx, c.name)
+			case c.pattern:
+				err = ps.PUnsubscribe(s.ctx, c.name)
+			default:
+				err = ps.Unsubscribe(s.ctx, c.name)
+			}
+			if err != nil && !s.closed() {
+				s.b.log.Warn("redis pub/sub command", "name", c.name, "err", err)
+			}
+		}
+	}
+}
+
+// Close implements broker.Subscriber. It waits for its goroutines.
 func (s *redisSubscriber) Close() {
 	select {
 	case <-s.done:
@@ -133,12 +174,12 @@ func (s *redisSubscriber) Close() {
 	s.mu.Lock()
 	_ = s.ps.Close()
 	s.mu.Unlock()
-	<-s.stopped
+	s.goroutines.Wait()
 }
 
 // receive is the receive goroutine.
 func (s *redisSubscriber) receive() {
-	defer close(s.stopped)
+	defer s.goroutines.Done()
 	probeSent := time.Time{}
 	for {
 		s.mu.Lock()
@@ -188,11 +229,19 @@ func (s *redisSubscriber) handle(msg any) {
 	case *redis.Subscription:
 		if m.Kind == "subscribe" || m.Kind == "psubscribe" {
 			s.mu.Lock()
-			if w, ok := s.waiters[m.Channel]; ok {
-				close(w)
-				delete(s.waiters, m.Channel)
+			n, wanted := s.pending[m.Channel]
+			if wanted {
+				if n--; n > 0 {
+					s.pending[m.Channel] = n
+				} else {
+					delete(s.pending, m.Channel)
+				}
 			}
+			pattern, subscribed := s.names[m.Channel]
 			s.mu.Unlock()
+			if wanted && n == 0 && subscribed {
+				s.sink.Subscribed(strings.TrimPrefix(m.Channel, s.b.keys.channel), pattern)
+			}
 		}
 	case *redis.Message:
 		if m.Channel == s.probe {
@@ -237,6 +286,7 @@ func (s *redisSubscriber) reconnect(force bool) {
 			}
 		}
 		ps := s.ps
+		s.mu.Unlock()
 		// go-redis re-dials and re-subscribes what it knew on the next
 		// command; subscribing again is harmless and covers a new PubSub.
 		err := ps.Subscribe(s.ctx, append(channels, s.probe)...)
@@ -248,7 +298,6 @@ func (s *redisSubscriber) reconnect(force bool) {
 			// subscription is confirmed.
 			err = ps.Ping(s.ctx, "resync")
 		}
-		s.mu.Unlock()
 		if err == nil && s.resync(ps) {
 			return
 		}
@@ -282,6 +331,10 @@ func (s *redisSubscriber) resync(ps *redis.PubSub) bool {
 		}
 	}
 	s.mu.Lock()
+	// Every name is subscribed now; confirmations counted before the
+	// connection broke may never come.
+	confirmed := s.pending
+	s.pending = make(map[string]int)
 	var sel broker.Selection
 	for name, pattern := range s.names {
 		t := strings.TrimPrefix(name, s.b.keys.channel)
@@ -314,6 +367,14 @@ func (s *redisSubscriber) resync(ps *redis.PubSub) bool {
 	}
 	for _, p := range live {
 		s.deliver(p)
+	}
+	for name := range confirmed {
+		s.mu.Lock()
+		pattern, subscribed := s.names[name]
+		s.mu.Unlock()
+		if subscribed {
+			s.sink.Subscribed(strings.TrimPrefix(name, s.b.keys.channel), pattern)
+		}
 	}
 	return true
 }

@@ -147,9 +147,7 @@ func TestRedisSubscriberProbeRecoversSilentConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	if err := sub.Subscribe("news"); err != nil {
-		t.Fatal(err)
-	}
+	got.subscribe(t, sub, "news")
 	var want []eventid.ID
 	publish := func(n int) {
 		for range n {

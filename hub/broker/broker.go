@@ -67,20 +67,26 @@ type Sink interface {
 	// subscriber, in id order, and it may block while the shard's mailbox is
 	// full: that is the broker's backpressure, never a drop.
 	Deliver(m *Message)
+	// Subscribed reports that a subscription that Subscribe or PSubscribe
+	// left pending is now active. Called from the same goroutine as Deliver.
+	Subscribed(name string, pattern bool)
 }
 
 // Subscriber is one shard's subscription to a broker (for Redis: one pub/sub
-// connection). Only the owning shard's goroutine calls its methods. The shard
-// reference-counts its clients, so each name is subscribed at most once.
+// connection). Only the owning shard's goroutine calls its methods, and they
+// never wait on the network: the shard loop must not stall. The shard
+// reference-counts its clients, so each name is subscribed at most once at
+// a time.
 type Subscriber interface {
 	// Subscribe starts delivery of events published to the exact topic. It
-	// returns once the subscription is active: every event published after
-	// it returns is delivered.
-	Subscribe(topic string) error
+	// reports active when the subscription is already in force: every event
+	// published from now on is delivered. Otherwise the broker calls
+	// Sink.Subscribed once it is; events before that may be missed.
+	Subscribe(topic string) (active bool, err error)
 	// Unsubscribe stops delivery for the exact topic.
 	Unsubscribe(topic string)
 	// PSubscribe is Subscribe for a '*' pattern.
-	PSubscribe(pattern string) error
+	PSubscribe(pattern string) (active bool, err error)
 	// PUnsubscribe is Unsubscribe for a '*' pattern.
 	PUnsubscribe(pattern string)
 	// Close ends every subscription of this subscriber.
