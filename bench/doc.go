@@ -6,10 +6,13 @@
 //
 //   - [StartHub] runs an ssehub binary as a child process and reads its
 //     resident memory from /proc ([HubProcess.RSS]).
+//   - [StartRedis] runs a private redis-server for hubs in Redis mode
+//     (--redis-url) and reads its CPU time ([RedisProcess.CPU]).
 //   - [OpenStreams] opens many raw-TCP SSE streams at a bounded pace and keeps
 //     them drained.
-//   - A scenario such as [RunIdle] uses both and returns a result that can be
-//     printed as a table ([IdleResult.WriteTable]) or JSON.
+//   - A scenario such as [RunIdle] or [RunResumeStorm] uses them and returns
+//     a result that can be printed as a table ([IdleResult.WriteTable]) or
+//     JSON.
 //
 // The command cmd/ssehub-bench runs the scenarios; later scenarios
 // (broadcast, targeted, fleet) add their own Run function and result type

@@ -149,6 +149,10 @@ func (h *HubProcess) RSS() (int64, error) { return processRSS(h.PID) }
 // streams the generator believes are open.
 func (h *HubProcess) Sockets() (int, error) { return countSockets(h.PID) }
 
+// CPU returns the CPU time (user + system, all threads) the hub has used
+// so far, from /proc/PID/stat.
+func (h *HubProcess) CPU() (time.Duration, error) { return processCPU(h.PID) }
+
 // Stop sends the hub SIGTERM and waits for it to exit; when ctx is done
 // first, it sends SIGKILL and waits for that. It returns the hub's exit error,
 // if any. Stop may be called more than once; later calls return the first

@@ -222,6 +222,11 @@ func (r IdleResult) WriteTable(w io.Writer) error {
 	if r.OpenError != "" {
 		rows = append(rows, [2]string{"open errors", strings.ReplaceAll(r.OpenError, "\n", "; ")})
 	}
+	return writeTable(w, rows)
+}
+
+// writeTable writes metric/value rows as an aligned Markdown table.
+func writeTable(w io.Writer, rows [][2]string) error {
 	wk, wv := len("metric"), len("value")
 	for _, row := range rows {
 		wk, wv = max(wk, len(row[0])), max(wv, len(row[1]))

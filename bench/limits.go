@@ -27,3 +27,9 @@ func RaiseFileLimit() (uint64, error) {
 	}
 	return lim.Cur, nil
 }
+
+// MaxGeneratorStreams is the most streams one load-generator process
+// opens. The open-file hard limit here is 20000 and cannot be raised
+// (REFERENCE.md §1); the rest is headroom for the generator's other
+// descriptors and for sockets still closing.
+const MaxGeneratorStreams = 15000

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // errNoVmRSS is returned for a status file without a VmRSS line, which is
@@ -77,4 +78,56 @@ func countSockets(pid int) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// clockTicks is the unit of the CPU times in /proc/PID/stat (USER_HZ,
+// sysconf(_SC_CLK_TCK)): 100 per second on every Linux architecture Go
+// supports, fixed in the kernel's user ABI.
+const clockTicks = 100
+
+// processCPU returns the CPU time (user + system, all threads) process pid
+// has used, from /proc/PID/stat; pid 0 means this process.
+func processCPU(pid int) (time.Duration, error) {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/stat"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read cpu pid=%d: %w", pid, err)
+	}
+	d, err := parseStatCPU(b)
+	if err != nil {
+		return 0, fmt.Errorf("read cpu pid=%d: %w", pid, err)
+	}
+	return d, nil
+}
+
+// GeneratorCPU returns the CPU time this (the load generator's) process has
+// used.
+func GeneratorCPU() (time.Duration, error) { return processCPU(0) }
+
+// parseStatCPU returns utime + stime from the contents of a /proc/PID/stat
+// file (proc(5): fields 14 and 15, in clock ticks). The command name, field
+// 2, is in parentheses and may itself hold spaces and parentheses, so the
+// fields are counted from the last ')'.
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: malformed /proc stat %.40q", stat)
+	}
+	fields := strings.Fields(string(stat[i+1:])) // from field 3, state
+	const utime, stime = 14 - 3, 15 - 3
+	if len(fields) <= stime {
+		return 0, fmt.Errorf("bench: /proc stat has %d fields, want at least 15", len(fields)+2)
+	}
+	var ticks uint64
+	for _, f := range []string{fields[utime], fields[stime]} {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: malformed /proc stat cpu field %q", f)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / clockTicks), nil
 }

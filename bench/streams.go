@@ -168,12 +168,21 @@ func openStream(ctx context.Context, addr string, local *net.TCPAddr, topic stri
 // handshake sends the subscribe request and reads the response head and
 // the SSE preamble.
 func handshake(rw io.ReadWriter, topic string) error {
-	req := "GET /events?topic=" + url.QueryEscape(topic) + " HTTP/1.1\r\n" +
-		"Host: ssehub\r\nAccept: text/event-stream\r\n\r\n"
-	if _, err := io.WriteString(rw, req); err != nil {
+	if _, err := io.WriteString(rw, subscribeRequest(topic, "")); err != nil {
 		return err
 	}
 	return readPreamble(rw)
+}
+
+// subscribeRequest returns the GET /events request for topic, resuming
+// after lastEventID unless it is empty.
+func subscribeRequest(topic, lastEventID string) string {
+	req := "GET /events?topic=" + url.QueryEscape(topic) + " HTTP/1.1\r\n" +
+		"Host: ssehub\r\nAccept: text/event-stream\r\n"
+	if lastEventID != "" {
+		req += "Last-Event-ID: " + lastEventID + "\r\n"
+	}
+	return req + "\r\n"
 }
 
 // maxHeadBytes bounds the response head a stream may send.

@@ -5,6 +5,7 @@
 // Usage:
 //
 //	ssehub-bench idle [-n 10000] [-topics shared|unique] [-settle 10s] [-hub PATH] [-json]
+//	ssehub-bench resume-storm [-n 10000] [-m 100] [-k 0] [-topics shared|unique] [-hubs 1] [-timeout 120s] [-hub PATH] [-json]
 //
 // Without -hub it builds ./cmd/ssehub with `go build`, so run it from inside
 // the ssehub module.
@@ -19,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,7 +30,8 @@ import (
 
 // scenarios are the subcommands, by name.
 var scenarios = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
-	"idle": runIdle,
+	"idle":         runIdle,
+	"resume-storm": runResumeStorm,
 }
 
 func main() {
@@ -39,7 +42,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || scenarios[args[0]] == nil {
-		fmt.Fprintf(stderr, "usage: ssehub-bench SCENARIO [flags]\n\nscenarios:\n  idle    hub RSS per idle stream\n\nssehub-bench SCENARIO -h lists its flags.\n")
+		fmt.Fprintf(stderr, "usage: ssehub-bench SCENARIO [flags]\n\nscenarios:\n  idle          hub RSS per idle stream\n  resume-storm  every stream reconnects at once with Last-Event-ID and catches up from Redis history\n\nssehub-bench SCENARIO -h lists its flags.\n")
 		return 2
 	}
 	return scenarios[args[0]](ctx, args[1:], stdout, stderr)
@@ -56,9 +59,9 @@ func (f *hubFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "v", false, "copy the hub's log to stderr")
 }
 
-// start builds the hub if needed and starts it. cleanup stops it and
-// removes the build; call it in every case.
-func (f *hubFlags) start(ctx context.Context, stderr io.Writer) (hub *bench.HubProcess, cleanup func() error, err error) {
+// start builds the hub if needed and starts count hubs with args. cleanup
+// stops them and removes the build; call it in every case.
+func (f *hubFlags) start(ctx context.Context, stderr io.Writer, count int, args ...string) (hubs []*bench.HubProcess, cleanup func() error, err error) {
 	var cleanups []func() error
 	cleanup = func() error {
 		var errs []error
@@ -78,22 +81,25 @@ func (f *hubFlags) start(ctx context.Context, stderr io.Writer) (hub *bench.HubP
 			return nil, cleanup, err
 		}
 	}
-	opts := bench.HubOptions{Binary: binary}
+	opts := bench.HubOptions{Binary: binary, Args: args}
 	if f.verbose {
 		opts.Log = stderr
 	}
-	hub, err = bench.StartHub(ctx, opts)
-	if err != nil {
-		return nil, cleanup, err
+	for range count {
+		hub, err := bench.StartHub(ctx, opts)
+		if err != nil {
+			return hubs, cleanup, err
+		}
+		hubs = append(hubs, hub)
+		cleanups = append(cleanups, func() error {
+			// The hub ends every stream on SIGTERM; its own shutdown
+			// timeout is 10s, so 15s is enough unless it is stuck.
+			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			return hub.Stop(sctx)
+		})
 	}
-	cleanups = append(cleanups, func() error {
-		// The hub ends every stream on SIGTERM; its own shutdown timeout
-		// is 10s, so 15s is enough unless it is stuck.
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		return hub.Stop(sctx)
-	})
-	return hub, cleanup, nil
+	return hubs, cleanup, nil
 }
 
 func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
@@ -138,7 +144,7 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) (code
 		return 1
 	}
 
-	hub, cleanup, err := hf.start(ctx, stderr)
+	hubs, cleanup, err := hf.start(ctx, stderr, 1)
 	defer func() {
 		if err := cleanup(); err != nil {
 			fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
@@ -149,6 +155,7 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) (code
 		fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
 		return 1
 	}
+	hub := hubs[0]
 	fmt.Fprintf(stderr, "hub pid %d on %s; opening %d streams (topics %s)\n", hub.PID, hub.Addr, cfg.Streams, cfg.Topics)
 	res, err := bench.RunIdle(ctx, hub, cfg)
 	if err != nil {
@@ -164,6 +171,102 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) (code
 	}
 	if !res.AllConnected() {
 		fmt.Fprintf(stderr, "ssehub-bench idle: only %d of %d streams connected\n", res.Connected, res.Streams)
+		return 1
+	}
+	return 0
+}
+
+func runResumeStorm(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	const name = "ssehub-bench resume-storm"
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		hf      hubFlags
+		cfg     bench.StormConfig
+		hubs    int
+		sources string
+		asJSON  bool
+	)
+	hf.register(fs)
+	fs.IntVar(&cfg.Streams, "n", 10000, fmt.Sprintf("streams that resume at once (at most %d)", bench.MaxGeneratorStreams))
+	fs.IntVar(&cfg.Events, "m", 100, "events published to each topic before the storm")
+	fs.IntVar(&cfg.ResumeFrom, "k", 0, "index of the event each stream resumes after (Last-Event-ID); each misses m-1-k")
+	fs.StringVar(&cfg.Topics, "topics", bench.TopicsShared, "topic layout: shared (all on \""+bench.StormTopic+"\") or unique (stream i on \"user/i\", m events each)")
+	fs.IntVar(&hubs, "hubs", 1, "hub processes sharing the Redis; stream i goes to hub i % hubs")
+	fs.DurationVar(&cfg.Timeout, "timeout", 120*time.Second, "give up (and fail) if publishing and the storm take longer")
+	fs.StringVar(&sources, "sources", "", "comma-separated local IPs to connect from, round robin (e.g. 127.0.0.2,127.0.0.3); empty: 127.0.0.1")
+	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "streams connecting at once (until their response head)")
+	fs.BoolVar(&asJSON, "json", false, "also print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
+		return 2
+	case cfg.Streams <= 0 || cfg.Streams > bench.MaxGeneratorStreams:
+		fmt.Fprintf(stderr, "%s: -n must be 1 to %d (one generator process)\n", name, bench.MaxGeneratorStreams)
+		return 2
+	case cfg.Events <= 0 || cfg.ResumeFrom < 0 || cfg.ResumeFrom >= cfg.Events:
+		fmt.Fprintf(stderr, "%s: want -m > 0 and 0 <= -k < -m\n", name)
+		return 2
+	case cfg.Topics != bench.TopicsShared && cfg.Topics != bench.TopicsUnique:
+		fmt.Fprintf(stderr, "%s: -topics %q, want %s or %s\n", name, cfg.Topics, bench.TopicsShared, bench.TopicsUnique)
+		return 2
+	case hubs <= 0 || cfg.Timeout <= 0:
+		fmt.Fprintf(stderr, "%s: -hubs and -timeout must be positive\n", name)
+		return 2
+	}
+	if sources != "" {
+		cfg.Sources = strings.Split(sources, ",")
+	}
+	if _, err := bench.RaiseFileLimit(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+
+	redis, err := bench.StartRedis(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	defer redis.Stop() // after the hubs: deferred first
+	// History must hold every event a stream missed.
+	history := max(cfg.Events, 1000)
+	procs, cleanup, err := hf.start(ctx, stderr, hubs, "--redis-url", redis.URL(), "--history-size", strconv.Itoa(history))
+	defer func() {
+		if err := cleanup(); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			code = max(code, 1)
+		}
+	}()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	for _, h := range procs {
+		fmt.Fprintf(stderr, "hub pid %d on %s\n", h.PID, h.Addr)
+	}
+	fmt.Fprintf(stderr, "redis pid %d on %s; publishing %d events per topic, then %d streams resume (topics %s)\n",
+		redis.PID, redis.Addr, cfg.Events, cfg.Streams, cfg.Topics)
+	res, err := bench.RunResumeStorm(ctx, procs, redis, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	if err := res.WriteTable(stdout); err != nil {
+		return 1
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	}
+	if !res.OK() {
+		fmt.Fprintf(stderr, "%s: %d of %d streams caught up (%d resets, %d out of order, %d extra, timed out %t)\n",
+			name, res.CaughtUp, res.Streams, res.Resets, res.Disordered, res.Extra, res.TimedOut)
 		return 1
 	}
 	return 0
