@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: build deps test lint fuzz bench idle-rss
+.PHONY: build deps test lint fuzz bench idle-rss resume-storm
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -38,3 +38,8 @@ bench:
 idle-rss:
 	$(GO) run ./cmd/ssehub-bench idle -n 10000 -topics shared
 	$(GO) run ./cmd/ssehub-bench idle -n 10000 -topics unique
+
+# Fleet mode: 10k streams resuming at once through Redis (BENCHMARKS.md).
+resume-storm: deps
+	$(GO) run ./cmd/ssehub-bench resume-storm -n 10000
+	$(GO) run ./cmd/ssehub-bench resume-storm -n 10000 -topics unique -m 6
