@@ -147,11 +147,18 @@ func (p *process) waitStderr(t *testing.T, re *regexp.Regexp, timeout time.Durat
 
 var listeningRE = regexp.MustCompile(`msg="ssehub listening".*? addr=(\S+)`)
 
+// startServing starts the binary on a free loopback port with env and args
+// (see startSSEHub) and returns it with the address it logged.
+func startServing(t *testing.T, env []string, args ...string) (*process, string) {
+	t.Helper()
+	p := startSSEHub(t, env, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	return p, p.waitStderr(t, listeningRE, 10*time.Second)
+}
+
 // TestServeAndShutdown runs the README's curl session against the real
 // binary, then stops it with SIGTERM.
 func TestServeAndShutdown(t *testing.T) {
-	p := startSSEHub(t, []string{"SSEHUB_SHUTDOWN_TIMEOUT=5s"}, "--listen", "127.0.0.1:0")
-	addr := p.waitStderr(t, listeningRE, 10*time.Second)
+	p, addr := startServing(t, []string{"SSEHUB_SHUTDOWN_TIMEOUT=5s"})
 	base := "http://" + addr
 
 	tr := &http.Transport{}
@@ -235,16 +242,21 @@ type sseStream struct {
 	body  *bufio.Reader
 }
 
-// openStream opens GET /events?query and waits for the response head: the
-// stream is then subscribed.
-func openStream(t *testing.T, addr, query string) *sseStream {
+// openStream opens GET /events?query, with extra request header lines such
+// as "Last-Event-ID: ID", and waits for the response head: the stream is
+// then subscribed.
+func openStream(t *testing.T, addr, query string, header ...string) *sseStream {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	req := "GET /events?" + query + " HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n\r\n"
+	req := "GET /events?" + query + " HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n"
+	for _, h := range header {
+		req += h + "\r\n"
+	}
+	req += "\r\n"
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, req); err != nil {
 		t.Fatalf("GET /events?%s: %v", query, err)
