@@ -19,6 +19,9 @@ const (
 	ReasonReplayFailed
 	// ReasonShutdown: the hub is shutting down.
 	ReasonShutdown
+	// ReasonBrokerGap: the broker may have lost messages it could not
+	// recover; the client resumes and gets them or a reset.
+	ReasonBrokerGap
 
 	numReasons
 )
@@ -29,6 +32,7 @@ var reasonNames = [numReasons]string{
 	ReasonSubscribeFailed: "subscribe_failed",
 	ReasonReplayFailed:    "replay_failed",
 	ReasonShutdown:        "shutdown",
+	ReasonBrokerGap:       "broker_gap",
 }
 
 // String returns the reason's stable name, as used in metrics.

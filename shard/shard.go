@@ -102,6 +102,7 @@ type Shard struct {
 
 	inbox      chan *broker.Message // from the broker, in id order
 	subscribed chan subscribed      // from the broker: pending subscriptions now active
+	lost       chan struct{}        // from the broker: messages may be lost
 	joins      chan *client
 	leaves     chan leave
 	done       chan struct{} // closed by Stop
@@ -137,6 +138,7 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 		broker:     b,
 		inbox:      make(chan *broker.Message, cfg.MailboxSize),
 		subscribed: make(chan subscribed, 256),
+		lost:       make(chan struct{}, 1),
 		// Unbuffered, so a join is either taken by the loop or refused
 		// by Stop, never stranded in a buffer after the loop has exited.
 		joins:    make(chan *client),
@@ -172,6 +174,14 @@ func (s *Shard) Deliver(m *broker.Message) {
 func (s *Shard) Subscribed(name string, pattern bool) {
 	select {
 	case s.subscribed <- subscribed{name, pattern}:
+	case <-s.done:
+	}
+}
+
+// Lost implements broker.Sink: it ends every stream, so each resumes.
+func (s *Shard) Lost() {
+	select {
+	case s.lost <- struct{}{}:
 	case <-s.done:
 	}
 }
@@ -212,6 +222,8 @@ func (s *Shard) Run() {
 			s.dispatch(m)
 		case sub := <-s.subscribed:
 			s.activate(sub)
+		case <-s.lost:
+			s.removeAll(ReasonBrokerGap)
 		case c := <-s.joins:
 			s.join(c)
 		case l := <-s.leaves:
@@ -534,14 +546,19 @@ func (s *Shard) heartbeat() {
 	}
 }
 
+// removeAll removes every client.
+func (s *Shard) removeAll(reason Reason) {
+	for _, b := range s.buckets {
+		for c := range b {
+			s.remove(c, reason)
+		}
+	}
+}
+
 // shutdown removes every client, waits for their flushers and closes the
 // broker subscription.
 func (s *Shard) shutdown() {
-	for _, b := range s.buckets {
-		for c := range b {
-			s.remove(c, ReasonShutdown)
-		}
-	}
+	s.removeAll(ReasonShutdown)
 	s.flushers.Wait()
 	s.sub.Close()
 }

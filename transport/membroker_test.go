@@ -37,6 +37,8 @@ type recorder struct {
 
 func (r *recorder) Deliver(m *broker.Message) { r.mu.Lock(); r.msgs = append(r.msgs, m); r.mu.Unlock() }
 
+func (r *recorder) Lost() {}
+
 func (r *recorder) Subscribed(name string, _ bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -55,6 +56,9 @@ type RedisBroker struct {
 	log     *slog.Logger
 	stats   redisStats
 	replays *replayCoalescer
+	// reconnecting counts subscribers re-establishing their pub/sub
+	// connection; the hub is not ready meanwhile.
+	reconnecting atomic.Int64
 }
 
 // redisKeys names the broker's keys and channels.
@@ -221,26 +225,65 @@ func (b *RedisBroker) Replay(ctx context.Context, sel broker.Selection, lastEven
 // readReplay reads the head first and history up to the head, so events
 // after the head come only live and events up to it only from here.
 func (b *RedisBroker) readReplay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
+	head, origin, err := b.headAndOrigin(ctx)
+	if err != nil {
+		return broker.Replay{}, err
+	}
+	after, err := eventid.Parse(lastEventID)
+	switch {
+	case err != nil:
+		return b.reset(ResetUnknownID, lastEventID, head), nil
+	case origin.IsZero() || after.Less(origin):
+		// No origin: Redis lost its data (or nothing was ever published,
+		// in which case no client can hold an id of ours).
+		return b.reset(ResetHistoryLost, lastEventID, head), nil
+	case head.Less(after):
+		return b.reset(ResetUnknownID, lastEventID, head), nil
+	}
+	return b.readSince(ctx, sel, after, head, lastEventID)
+}
+
+// headAndOrigin reads the newest id and the first id of the current
+// history; zero values when Redis holds none.
+func (b *RedisBroker) headAndOrigin(ctx context.Context) (head, origin eventid.ID, err error) {
 	var headCmd, originCmd *redis.StringCmd
-	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		headCmd = p.Get(ctx, b.keys.last)
 		originCmd = p.Get(ctx, b.keys.origin)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
+		return head, origin, fmt.Errorf("redis replay: %w", err)
 	}
-	head, _ := eventid.Parse(headCmd.Val())
-	origin, originErr := eventid.Parse(originCmd.Val())
-	after, err := eventid.Parse(lastEventID)
+	head, _ = eventid.Parse(headCmd.Val())
+	origin, _ = eventid.Parse(originCmd.Val())
+	return head, origin, nil
+}
+
+// gapFill returns what a subscriber that last delivered last has missed
+// for sel, or ok false when history cannot tell (it expired).
+func (b *RedisBroker) gapFill(ctx context.Context, sel broker.Selection, last eventid.ID) (msgs []*broker.Message, ok bool, err error) {
+	head, origin, err := b.headAndOrigin(ctx)
 	switch {
-	case err != nil || head.Less(after):
-		return b.reset(ResetUnknownID, lastEventID, head), nil
-	case originErr != nil || after.Less(origin):
-		// No origin: Redis lost its data (or nothing was ever published,
-		// in which case no client can hold an id of ours).
-		return b.reset(ResetHistoryLost, lastEventID, head), nil
+	case err != nil:
+		return nil, false, err
+	case origin.IsZero():
+		return nil, true, nil // Redis restarted empty and nothing was published since
+	case last.Less(origin):
+		// Redis lost the history after last: everything published since
+		// is in the new one, from its origin on.
+		last = origin.Prev()
 	}
+	r, err := b.readSince(ctx, sel, last, head, last.String())
+	if err != nil || r.Reset != nil {
+		return nil, false, err
+	}
+	return r.Messages, true, nil
+}
+
+// readSince reads the events after after and up to head for sel, or a
+// reset when retention dropped some of them.
+func (b *RedisBroker) readSince(ctx context.Context, sel broker.Selection, after, head eventid.ID, lastEventID string) (broker.Replay, error) {
 	horizon := uint64(time.Now().Add(-b.cfg.HistoryTTL).UnixMilli())
 	mayHaveExpired := after.Time < horizon
 	if mayHaveExpired && len(sel.Patterns) > 0 {
@@ -263,7 +306,7 @@ func (b *RedisBroker) readReplay(ctx context.Context, sel broker.Selection, last
 	}
 	infos := make([]*redis.XInfoStreamCmd, len(candidates))
 	ranges := make([]*redis.XMessageSliceCmd, len(candidates))
-	_, err = b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, t := range candidates {
 			infos[i] = p.XInfoStream(ctx, b.keys.stream+t)
 			ranges[i] = p.XRange(ctx, b.keys.stream+t, "("+after.String(), head.String())
@@ -341,10 +384,14 @@ func decodeEnvelope(payload string) (*broker.Message, error) {
 	return newMessage(id, parts[2], parts[1], []byte(parts[3])), nil
 }
 
-// Ping implements broker.Broker.
+// Ping implements broker.Broker: Redis answers, and no shard's pub/sub
+// connection is being re-established.
 func (b *RedisBroker) Ping(ctx context.Context) error {
 	if err := b.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis ping: %w", err)
+	}
+	if n := b.reconnecting.Load(); n > 0 {
+		return fmt.Errorf("redis: %d pub/sub connections reconnecting", n)
 	}
 	return nil
 }
@@ -357,6 +404,7 @@ type RedisStats struct {
 	Reconnects    uint64 // pub/sub connections re-established
 	GapFills      uint64 // replays run after a reconnect
 	GapMessages   uint64 // messages delivered by those replays
+	GapLosses     uint64 // gaps history could not fill; the shard's streams were ended to resume
 	ProbeFailures uint64 // silent connections found by a probe
 	Replays       uint64 // resume replays served
 	Resets        uint64 // resume requests answered with ssehub.reset
@@ -368,6 +416,7 @@ func (b *RedisBroker) Stats() RedisStats {
 		Reconnects:    b.stats.reconnects.Load(),
 		GapFills:      b.stats.gapFills.Load(),
 		GapMessages:   b.stats.gapMessages.Load(),
+		GapLosses:     b.stats.gapLosses.Load(),
 		ProbeFailures: b.stats.probeFailures.Load(),
 		Replays:       b.stats.replays.Load(),
 		Resets:        b.stats.resets.Load(),

@@ -16,8 +16,9 @@ import (
 	"github.com/ssehub/ssehub/hub/eventid"
 )
 
+// redisStats are the broker's counters, updated by its subscribers.
 type redisStats struct {
-	reconnects, gapFills, gapMessages, probeFailures, replays, resets atomic.Uint64
+	reconnects, gapFills, gapMessages, gapLosses, probeFailures, replays, resets atomic.Uint64
 }
 
 // subscribeTimeout bounds waiting for Redis to confirm a subscription.
@@ -271,6 +272,8 @@ func (s *redisSubscriber) deliver(payload string) {
 // read from history and delivered in order before any newer live message.
 func (s *redisSubscriber) reconnect(force bool) {
 	s.b.stats.reconnects.Add(1)
+	s.b.reconnecting.Add(1)
+	defer s.b.reconnecting.Add(-1)
 	for !s.closed() {
 		s.mu.Lock()
 		if force {
@@ -347,17 +350,20 @@ func (s *redisSubscriber) resync(ps *redis.PubSub) bool {
 	s.mu.Unlock()
 	if !s.last.IsZero() && (len(sel.Topics) > 0 || len(sel.Patterns) > 0) {
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-		r, err := s.b.Replay(ctx, sel, s.last.String())
+		msgs, ok, err := s.b.gapFill(ctx, sel, s.last)
 		cancel()
 		switch {
-		case err != nil:
-			s.b.log.Error("redis gap fill failed; clients may have missed events", "err", err)
-		case r.Reset != nil:
-			s.b.log.Error("redis gap fill impossible: history lost or expired", "since", s.last.String())
+		case err != nil || !ok:
+			// The streams cannot be told what they missed here: end them,
+			// so that each resumes and gets its events or a reset.
+			s.b.stats.gapLosses.Add(1)
+			s.b.log.Error("redis gap fill impossible; ending this shard's streams so they resume",
+				"since", s.last.String(), "err", err)
+			s.sink.Lost()
 		default:
 			s.b.stats.gapFills.Add(1)
-			s.b.stats.gapMessages.Add(uint64(len(r.Messages)))
-			for _, m := range r.Messages {
+			s.b.stats.gapMessages.Add(uint64(len(msgs)))
+			for _, m := range msgs {
 				if s.last.Less(m.ID) {
 					s.last = m.ID
 					s.sink.Deliver(m)

@@ -161,9 +161,7 @@ func TestServeAndShutdown(t *testing.T) {
 	p, addr := startServing(t, []string{"SSEHUB_SHUTDOWN_TIMEOUT=5s"})
 	base := "http://" + addr
 
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	client := newHTTPClient(t)
 	waitReady(t, client, base+"/readyz", 10*time.Second)
 
 	// curl -N 'localhost:8080/events?topic=news'
@@ -212,6 +210,14 @@ func TestServeAndShutdown(t *testing.T) {
 	if strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "level=WARN") {
 		t.Errorf("stderr has warnings or errors:\n%s", logs)
 	}
+}
+
+// newHTTPClient returns a client whose idle connections are closed when the
+// test ends.
+func newHTTPClient(t *testing.T) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 5 * time.Second}
 }
 
 // waitReady polls url until it answers 200.

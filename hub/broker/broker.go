@@ -70,6 +70,11 @@ type Sink interface {
 	// Subscribed reports that a subscription that Subscribe or PSubscribe
 	// left pending is now active. Called from the same goroutine as Deliver.
 	Subscribed(name string, pattern bool)
+	// Lost reports that messages may have been lost and history cannot
+	// fill the gap (it expired meanwhile). The shard ends every stream, so
+	// that each resumes on its own and gets what it missed or a reset:
+	// never a silent skip.
+	Lost()
 }
 
 // Subscriber is one shard's subscription to a broker (for Redis: one pub/sub

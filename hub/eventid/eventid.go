@@ -213,3 +213,16 @@ func (g *Generator) Observe(id ID) {
 		g.last = id
 	}
 }
+
+// Prev returns the greatest id less than id, so that "after id.Prev()"
+// includes id itself. The zero ID has no predecessor and returns itself.
+func (id ID) Prev() ID {
+	switch {
+	case id.Seq > 0:
+		return ID{Time: id.Time, Seq: id.Seq - 1}
+	case id.Time > 0:
+		return ID{Time: id.Time - 1, Seq: math.MaxUint64}
+	default:
+		return ID{}
+	}
+}

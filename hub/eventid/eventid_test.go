@@ -390,3 +390,19 @@ func ExampleParse() {
 	// 1718000000000 7 <nil>
 	// eventid: invalid id "1718000000000-07": sequence has a leading zero; want <unix-milliseconds>-<sequence>, for example 1718000000000-0
 }
+
+func TestPrev(t *testing.T) {
+	for _, tc := range []struct{ id, want eventid.ID }{
+		{eventid.ID{5, 3}, eventid.ID{5, 2}},
+		{eventid.ID{5, 0}, eventid.ID{4, math.MaxUint64}},
+		{eventid.ID{0, 1}, eventid.ID{0, 0}},
+		{eventid.ID{}, eventid.ID{}},
+	} {
+		if got := tc.id.Prev(); got != tc.want {
+			t.Errorf("%v.Prev() = %v, want %v", tc.id, got, tc.want)
+		}
+		if !tc.id.IsZero() && !tc.id.Prev().Less(tc.id) {
+			t.Errorf("%v.Prev() is not less", tc.id)
+		}
+	}
+}
