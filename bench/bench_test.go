@@ -1,50 +1,33 @@
 package bench
 
 import (
-	"context"
 	"io"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
-
-	"go.uber.org/goleak"
 )
 
 func TestParseVmRSS(t *testing.T) {
-	tests := []struct {
-		name    string
-		status  string
-		want    int64
-		wantErr bool
-	}{
+	testParse(t, "parseVmRSS", parseVmRSS, []parseCase[int64]{
 		{
-			name:   "real layout",
-			status: "Name:\tssehub\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1245184 kB\nVmRSS:\t   10240 kB\nRssAnon:\t    4096 kB\n",
-			want:   10240 << 10,
+			name: "real layout",
+			in:   "Name:\tssehub\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1245184 kB\nVmRSS:\t   10240 kB\nRssAnon:\t    4096 kB\n",
+			want: 10240 << 10,
 		},
-		{name: "single space", status: "VmRSS: 1 kB\n", want: 1024},
-		{name: "no trailing newline", status: "VmHWM:\t 99 kB\nVmRSS:\t 8 kB", want: 8 << 10},
-		{name: "zero", status: "VmRSS:\t       0 kB\n", want: 0},
-		{name: "large", status: "VmRSS:\t25165824 kB\n", want: 24 << 30},
-		{name: "VmRSS must start the line", status: "XVmRSS:\t 5 kB\n", wantErr: true},
-		{name: "zombie has no VmRSS", status: "Name:\tssehub\nState:\tZ (zombie)\n", wantErr: true},
-		{name: "empty", status: "", wantErr: true},
-		{name: "other unit", status: "VmRSS:\t 5 MB\n", wantErr: true},
-		{name: "no unit", status: "VmRSS:\t 5\n", wantErr: true},
-		{name: "not a number", status: "VmRSS:\t five kB\n", wantErr: true},
-		{name: "negative", status: "VmRSS:\t -5 kB\n", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseVmRSS([]byte(tt.status))
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("parseVmRSS(%q) = %d, %v; want %d, error %t", tt.status, got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
+		{name: "single space", in: "VmRSS: 1 kB\n", want: 1024},
+		{name: "no trailing newline", in: "VmHWM:\t 99 kB\nVmRSS:\t 8 kB", want: 8 << 10},
+		{name: "zero", in: "VmRSS:\t       0 kB\n", want: 0},
+		{name: "large", in: "VmRSS:\t25165824 kB\n", want: 24 << 30},
+		{name: "VmRSS must start the line", in: "XVmRSS:\t 5 kB\n", wantErr: true},
+		{name: "zombie has no VmRSS", in: "Name:\tssehub\nState:\tZ (zombie)\n", wantErr: true},
+		{name: "empty", in: "", wantErr: true},
+		{name: "other unit", in: "VmRSS:\t 5 MB\n", wantErr: true},
+		{name: "no unit", in: "VmRSS:\t 5\n", wantErr: true},
+		{name: "not a number", in: "VmRSS:\t five kB\n", wantErr: true},
+		{name: "negative", in: "VmRSS:\t -5 kB\n", wantErr: true},
+	})
 }
 
 func TestGeneratorRSS(t *testing.T) {
@@ -133,30 +116,9 @@ func TestParseSources(t *testing.T) {
 // this tree, 200 streams from two source addresses, the figures computed,
 // and a hub shutdown noticed by every stream's drain.
 func TestIdleSmall(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("needs /proc and Linux sockets")
-	}
-	if testing.Short() {
-		t.Skip("builds and runs the hub")
-	}
-	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	bin, err := BuildHub(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := startE2E(t, "builds and runs the hub")
 	log := &syncWriter{w: new(strings.Builder)}
-	hub, err := StartHub(ctx, HubOptions{Binary: bin, Args: []string{"--shards", "2"}, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { // after a failure; Stop is idempotent
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = hub.Stop(sctx)
-	}()
+	hub := startHubs(ctx, t, 1, log, "--shards", "2")[0]
 
 	if rss, err := hub.RSS(); err != nil || rss <= 0 {
 		t.Fatalf("hub.RSS() = %d, %v; want > 0", rss, err)
@@ -221,23 +183,4 @@ func TestIdleSmall(t *testing.T) {
 	if t.Failed() {
 		t.Logf("hub log:\n%s", log.String())
 	}
-}
-
-// syncWriter serializes writes to w and reads of it, for the hub log that
-// exec's copying goroutine writes.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.String()
 }

@@ -59,28 +59,30 @@ type IdleConfig struct {
 }
 
 func (c IdleConfig) withDefaults() IdleConfig {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	if c.Streams <= 0 {
-		c.Streams = 10000
-	}
+	setDefault(&c.Streams, defaultStreams)
 	if c.Topics == "" {
 		c.Topics = TopicsShared
 	}
-	if c.BaselineSamples <= 0 {
-		c.BaselineSamples = 5
-	}
-	if c.LoadedSamples <= 0 {
-		c.LoadedSamples = 5
-	}
-	def(&c.Warmup, 2*time.Second)
-	def(&c.BaselineInterval, 500*time.Millisecond)
-	def(&c.Settle, 10*time.Second)
-	def(&c.LoadedInterval, time.Second)
+	setDefault(&c.BaselineSamples, 5)
+	setDefault(&c.LoadedSamples, 5)
+	setDefault(&c.Warmup, 2*time.Second)
+	setDefault(&c.BaselineInterval, 500*time.Millisecond)
+	setDefault(&c.Settle, 10*time.Second)
+	setDefault(&c.LoadedInterval, time.Second)
 	return c
+}
+
+// defaultStreams is how many streams a scenario opens when its config asks
+// for none.
+const defaultStreams = 10000
+
+// setDefault sets *field to def unless it is positive: the scenario
+// configs' rule that a zero (or meaningless negative) field takes the
+// documented default.
+func setDefault[T int | time.Duration](field *T, def T) {
+	if *field <= 0 {
+		*field = def
+	}
 }
 
 // IdleResult is what RunIdle measured. Sizes are in bytes.

@@ -18,19 +18,26 @@ var errNoVmRSS = errors.New("bench: no VmRSS in /proc status")
 // processRSS returns the resident set size of process pid in bytes, from
 // /proc/PID/status; pid 0 means this process.
 func processRSS(pid int) (int64, error) {
-	path := "/proc/self/status"
+	return readProc(pid, "status", "rss", parseVmRSS)
+}
+
+// readProc reads /proc/PID/file, or /proc/self/file for pid 0, and returns
+// what parse makes of it. what names the figure in errors.
+func readProc[T any](pid int, file, what string, parse func([]byte) (T, error)) (T, error) {
+	path := "/proc/self/" + file
 	if pid != 0 {
-		path = "/proc/" + strconv.Itoa(pid) + "/status"
+		path = "/proc/" + strconv.Itoa(pid) + "/" + file
 	}
+	var v T
 	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("read rss pid=%d: %w", pid, err)
+	if err == nil {
+		v, err = parse(b)
 	}
-	rss, err := parseVmRSS(b)
 	if err != nil {
-		return 0, fmt.Errorf("read rss pid=%d: %w", pid, err)
+		var zero T
+		return zero, fmt.Errorf("read %s pid=%d: %w", what, pid, err)
 	}
-	return rss, nil
+	return v, nil
 }
 
 // GeneratorRSS returns this (the load generator's) process's resident set
@@ -88,19 +95,7 @@ const clockTicks = 100
 // processCPU returns the CPU time (user + system, all threads) process pid
 // has used, from /proc/PID/stat; pid 0 means this process.
 func processCPU(pid int) (time.Duration, error) {
-	path := "/proc/self/stat"
-	if pid != 0 {
-		path = "/proc/" + strconv.Itoa(pid) + "/stat"
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("read cpu pid=%d: %w", pid, err)
-	}
-	d, err := parseStatCPU(b)
-	if err != nil {
-		return 0, fmt.Errorf("read cpu pid=%d: %w", pid, err)
-	}
-	return d, nil
+	return readProc(pid, "stat", "cpu", parseStatCPU)
 }
 
 // GeneratorCPU returns the CPU time this (the load generator's) process has

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/eventid"
@@ -59,21 +58,13 @@ type StormConfig struct {
 }
 
 func (c StormConfig) withDefaults() StormConfig {
-	if c.Streams <= 0 {
-		c.Streams = 10000
-	}
-	if c.Events <= 0 {
-		c.Events = 100
-	}
+	setDefault(&c.Streams, defaultStreams)
+	setDefault(&c.Events, 100)
 	if c.Topics == "" {
 		c.Topics = TopicsShared
 	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 120 * time.Second
-	}
+	setDefault(&c.Concurrency, DefaultConcurrency)
+	setDefault(&c.Timeout, 120*time.Second)
 	return c
 }
 
@@ -407,24 +398,10 @@ func (st *stormStream) connect(ctx context.Context, addr string, local *net.TCPA
 		return fmt.Errorf("resume id %q: %w", lastEventID, err)
 	}
 	st.parser.OnEvent = st.onEvent
-	d := net.Dialer{Timeout: HandshakeTimeout}
-	if local != nil {
-		d.LocalAddr = local
-	}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dialStream(ctx, addr, local, func(conn net.Conn) error {
+		return st.readHead(conn, subscribeRequest(topic, lastEventID), buf)
+	})
 	if err != nil {
-		return err
-	}
-	conn := c.(*net.TCPConn)
-	_ = conn.SetDeadline(time.Now().Add(HandshakeTimeout))
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	err = st.readHead(conn, subscribeRequest(topic, lastEventID), buf)
-	if !stop() || err != nil {
-		conn.Close()
-		return errors.Join(err, ctx.Err())
-	}
-	if err := conn.SetDeadline(time.Time{}); err != nil {
-		conn.Close()
 		return err
 	}
 	st.conn = conn
@@ -504,32 +481,11 @@ func (st *stormStream) finish() {
 // read feeds what the hub sends to the parser until the stream ends or the
 // storm is closed. It runs in its own goroutine, started by open.
 //
-// Like Streams.drain it waits for readability through the raw socket, so
-// a stream holds a shared buffer only while it has data to read.
+// Like Streams.drain it reads through readSocket, so a stream holds a
+// shared buffer only while it has data to read.
 func (st *stormStream) read() {
 	defer st.storm.readers.Done()
-	rc, err := st.conn.SyscallConn()
-	for err == nil {
-		var n int
-		var rerr error
-		err = rc.Read(func(fd uintptr) bool {
-			bp := drainBufs.Get().(*[]byte)
-			n, rerr = syscall.Read(int(fd), *bp)
-			if n > 0 {
-				st.parser.Feed((*bp)[:n])
-			}
-			drainBufs.Put(bp)
-			return rerr != syscall.EAGAIN // false: wait until readable
-		})
-		switch {
-		case err != nil: // closed by close, or the poller failed
-		case rerr == syscall.EINTR:
-		case rerr != nil:
-			err = rerr
-		case n == 0:
-			err = io.EOF
-		}
-	}
+	readSocket(st.conn, st.parser.Feed)
 	if !st.storm.closing.Load() && !st.finished {
 		st.ended = true
 		st.finish()

@@ -1,50 +1,31 @@
 package bench
 
 import (
-	"context"
-	"errors"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
 
 func TestParseStatCPU(t *testing.T) {
-	tests := []struct {
-		name    string
-		stat    string
-		want    time.Duration
-		wantErr bool
-	}{
+	testParse(t, "parseStatCPU", parseStatCPU, []parseCase[time.Duration]{
 		{
 			name: "real layout",
-			stat: "4242 (redis-server) S 1 4242 4242 0 -1 4194560 1016 0 0 0 123 45 0 0 20 0 5 0 1234 77000000 2200 18446744073709551615 1 1 0 0 0 0 0 4097 17610 0 0 0 17 1 0 0 0 0 0\n",
+			in:   "4242 (redis-server) S 1 4242 4242 0 -1 4194560 1016 0 0 0 123 45 0 0 20 0 5 0 1234 77000000 2200 18446744073709551615 1 1 0 0 0 0 0 4097 17610 0 0 0 17 1 0 0 0 0 0\n",
 			want: 1680 * time.Millisecond,
 		},
 		{
 			name: "name with spaces and parentheses",
-			stat: "7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 2 3 0 0 20 0 1 0 1 1 1\n",
+			in:   "7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 2 3 0 0 20 0 1 0 1 1 1\n",
 			want: 50 * time.Millisecond,
 		},
-		{name: "zero", stat: "1 (x) S 0 0 0 0 0 0 0 0 0 0 0 0 0 0", want: 0},
-		{name: "too few fields", stat: "1 (x) S 0 0 0 0 0 0 0 0 0 0 5", wantErr: true},
-		{name: "no name", stat: "1 x S 0 0 0 0 0 0 0 0 0 0 0 0 0 0", wantErr: true},
-		{name: "not a number", stat: "1 (x) S 0 0 0 0 0 0 0 0 0 0 x 0 0 0", wantErr: true},
-		{name: "negative", stat: "1 (x) S 0 0 0 0 0 0 0 0 0 0 -1 0 0 0", wantErr: true},
-		{name: "empty", stat: "", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseStatCPU([]byte(tt.stat))
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("parseStatCPU(%q) = %v, %v; want %v, error %t", tt.stat, got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
+		{name: "zero", in: "1 (x) S 0 0 0 0 0 0 0 0 0 0 0 0 0 0", want: 0},
+		{name: "too few fields", in: "1 (x) S 0 0 0 0 0 0 0 0 0 0 5", wantErr: true},
+		{name: "no name", in: "1 x S 0 0 0 0 0 0 0 0 0 0 0 0 0 0", wantErr: true},
+		{name: "not a number", in: "1 (x) S 0 0 0 0 0 0 0 0 0 0 x 0 0 0", wantErr: true},
+		{name: "negative", in: "1 (x) S 0 0 0 0 0 0 0 0 0 0 -1 0 0 0", wantErr: true},
+		{name: "empty", in: "", wantErr: true},
+	})
 }
 
 func TestGeneratorCPU(t *testing.T) {
@@ -101,63 +82,17 @@ func TestSubscribeRequest(t *testing.T) {
 	}
 }
 
-// startRedis starts a private redis-server for t, or ends the test when
-// there is none: fatally under CI, as a skip elsewhere (STYLE.md rule 15).
-// The caller stops it.
-func startRedis(ctx context.Context, t *testing.T) *RedisProcess {
-	t.Helper()
-	r, err := StartRedis(ctx)
-	if errors.Is(err, ErrNoRedis) {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // The resume storm end to end on a small scale: a real redis-server, two
 // real hubs built from this tree on it, 200 streams resuming at once, for
 // both topic layouts.
 func TestResumeStormSmall(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("needs /proc and Linux sockets")
-	}
-	if testing.Short() {
-		t.Skip("builds and runs the hub and redis-server")
-	}
-	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
+	ctx := startE2E(t, "builds and runs the hub and redis-server")
 	redis := startRedis(ctx, t)
-	defer redis.Stop() // after the hubs, before goleak's check
 	if cpu, err := redis.CPU(); err != nil || cpu < 0 {
 		t.Errorf("redis.CPU() = %v, %v; want >= 0", cpu, err)
 	}
-	bin, err := BuildHub(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := &syncWriter{w: new(strings.Builder)}
-	var hubs []*HubProcess
-	for range 2 {
-		hub, err := StartHub(ctx, HubOptions{Binary: bin, Args: []string{"--shards", "2", "--redis-url", redis.URL()}, Log: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hubs = append(hubs, hub)
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			if err := hub.Stop(sctx); err != nil {
-				t.Errorf("hub.Stop: %v", err)
-			}
-		}()
-	}
+	hubs := startHubs(ctx, t, 2, log, "--shards", "2", "--redis-url", redis.URL())
 
 	const n = 200
 	tests := []struct {
@@ -215,37 +150,10 @@ func TestResumeStormSmall(t *testing.T) {
 // ssehub.reset, which the storm reports instead of waiting for events that
 // will never come.
 func TestResumeStormReportsResets(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("needs /proc and Linux sockets")
-	}
-	if testing.Short() {
-		t.Skip("builds and runs the hub and redis-server")
-	}
-	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
+	ctx := startE2E(t, "builds and runs the hub and redis-server")
 	// The embedded broker forgets its history on restart: a second hub
 	// does not know the first one's ids.
-	bin, err := BuildHub(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hubs []*HubProcess
-	for range 2 {
-		hub, err := StartHub(ctx, HubOptions{Binary: bin, Args: []string{"--shards", "2"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hubs = append(hubs, hub)
-		defer func() { // before goleak's check, which t.Cleanup would follow
-			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			if err := hub.Stop(sctx); err != nil {
-				t.Errorf("hub.Stop: %v", err)
-			}
-		}()
-	}
+	hubs := startHubs(ctx, t, 2, nil, "--shards", "2")
 	// Events go to the first hub; streams resume on both, half each.
 	res, err := RunResumeStorm(ctx, hubs, nil, StormConfig{Streams: 20, Events: 5, Timeout: 10 * time.Second})
 	if err != nil {

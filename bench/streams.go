@@ -141,6 +141,15 @@ func parseSources(sources []string) ([]*net.TCPAddr, error) {
 
 // openStream connects one stream and returns it once its preamble arrived.
 func openStream(ctx context.Context, addr string, local *net.TCPAddr, topic string) (*net.TCPConn, error) {
+	return dialStream(ctx, addr, local, func(conn net.Conn) error { return handshake(conn, topic) })
+}
+
+// dialStream connects to addr from local (nil: the kernel's choice) and runs
+// handshake on the new connection, which is closed if handshake fails. One
+// deadline, HandshakeTimeout, bounds the dial and handshake together and
+// is cut short if ctx ends; it is cleared again before the connection is
+// returned, since a stream then waits as long as the hub keeps it open.
+func dialStream(ctx context.Context, addr string, local *net.TCPAddr, handshake func(net.Conn) error) (*net.TCPConn, error) {
 	d := net.Dialer{Timeout: HandshakeTimeout}
 	if local != nil {
 		d.LocalAddr = local
@@ -150,10 +159,11 @@ func openStream(ctx context.Context, addr string, local *net.TCPAddr, topic stri
 		return nil, err
 	}
 	conn := c.(*net.TCPConn)
-	// One deadline for the whole handshake, cut short if ctx ends.
 	_ = conn.SetDeadline(time.Now().Add(HandshakeTimeout))
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	err = handshake(conn, topic)
+	err = handshake(conn)
+	// stop reports false once the AfterFunc has run: ctx ended, and the
+	// deadline it set may have cut the handshake short.
 	if !stop() || err != nil {
 		conn.Close()
 		return nil, errors.Join(err, ctx.Err())
@@ -251,21 +261,21 @@ func checkHead(head string) error {
 	return errors.New("bench: stream response has no Content-Type")
 }
 
-// drainBufs holds the buffers drains read into. A drain takes one only
-// while its socket has data, so thousands of idle streams share a few
+// drainBufs holds the buffers readSocket reads into. A stream takes one
+// only while its socket has data, so thousands of idle streams share a few
 // buffers instead of each pinning its own.
 var drainBufs = sync.Pool{New: func() any {
 	b := make([]byte, 4<<10)
 	return &b
 }}
 
-// drain reads and discards what the hub sends on conn until it ends or Close
-// is called. It runs in its own goroutine, started by OpenStreams.
+// readSocket passes what arrives on conn to consume, chunk by chunk, until
+// the peer closes it, a read fails, or conn is closed. consume must not
+// keep the chunk: its buffer goes back to drainBufs when consume returns.
 //
 // It waits for readability through the raw socket instead of blocking in
 // conn.Read, which would need a buffer per stream for the whole wait.
-func (s *Streams) drain(conn *net.TCPConn) {
-	defer s.drains.Done()
+func readSocket(conn *net.TCPConn, consume func([]byte)) {
 	rc, err := conn.SyscallConn()
 	for err == nil {
 		var n int
@@ -273,20 +283,28 @@ func (s *Streams) drain(conn *net.TCPConn) {
 		err = rc.Read(func(fd uintptr) bool {
 			bp := drainBufs.Get().(*[]byte)
 			n, rerr = syscall.Read(int(fd), *bp)
+			if n > 0 {
+				consume((*bp)[:n])
+			}
 			drainBufs.Put(bp)
 			return rerr != syscall.EAGAIN // false: wait until readable
 		})
 		switch {
-		case err != nil: // closed by Close, or the poller failed
+		case err != nil: // conn was closed, or the poller failed
 		case rerr == syscall.EINTR:
 		case rerr != nil:
 			err = rerr
 		case n == 0:
 			err = io.EOF
-		default:
-			s.drained.Add(int64(n))
 		}
 	}
+}
+
+// drain reads and discards what the hub sends on conn until it ends or Close
+// is called. It runs in its own goroutine, started by OpenStreams.
+func (s *Streams) drain(conn *net.TCPConn) {
+	defer s.drains.Done()
+	readSocket(conn, func(b []byte) { s.drained.Add(int64(len(b))) })
 	if !s.closing.Load() {
 		s.ended.Add(1)
 		conn.Close()

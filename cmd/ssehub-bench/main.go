@@ -48,20 +48,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return scenarios[args[0]](ctx, args[1:], stdout, stderr)
 }
 
-// hubFlags are the flags every scenario that starts a hub takes.
-type hubFlags struct {
+// commonFlags are the flags every scenario takes: which hub to run, where
+// streams connect from, and how the result is printed.
+type commonFlags struct {
 	binary  string
 	verbose bool
+	sources string
+	asJSON  bool
 }
 
-func (f *hubFlags) register(fs *flag.FlagSet) {
+func (f *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.binary, "hub", "", "ssehub binary to run; empty builds ./cmd/ssehub into a temporary directory")
 	fs.BoolVar(&f.verbose, "v", false, "copy the hub's log to stderr")
+	fs.StringVar(&f.sources, "sources", "", "comma-separated local IPs to connect from, round robin (e.g. 127.0.0.2,127.0.0.3); empty: 127.0.0.1")
+	fs.BoolVar(&f.asJSON, "json", false, "also print the result as JSON")
+}
+
+// sourceList returns the -sources IPs, nil (the kernel's choice) if none.
+func (f *commonFlags) sourceList() []string {
+	if f.sources == "" {
+		return nil
+	}
+	return strings.Split(f.sources, ",")
 }
 
 // start builds the hub if needed and starts count hubs with args. cleanup
 // stops them and removes the build; call it in every case.
-func (f *hubFlags) start(ctx context.Context, stderr io.Writer, count int, args ...string) (hubs []*bench.HubProcess, cleanup func() error, err error) {
+func (f *commonFlags) start(ctx context.Context, stderr io.Writer, count int, args ...string) (hubs []*bench.HubProcess, cleanup func() error, err error) {
 	var cleanups []func() error
 	cleanup = func() error {
 		var errs []error
@@ -102,75 +115,103 @@ func (f *hubFlags) start(ctx context.Context, stderr io.Writer, count int, args 
 	return hubs, cleanup, nil
 }
 
+// parseFlags parses a scenario's flags, none of which take positional
+// arguments. If the scenario should not run, ok is false and code is its
+// exit code: 0 for -h, 2 for a usage error (which fs has already reported,
+// except for a stray argument).
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
+}
+
+// runCleanup runs cleanup, the one commonFlags.start returned. If it fails it
+// reports why and makes *code, the scenario's exit code, at least 1, so a
+// hub left running or a build left behind does not pass unnoticed. Defer
+// it from the scenario, whose named result code points to.
+func runCleanup(cleanup func() error, stderr io.Writer, name string, code *int) {
+	if err := cleanup(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		*code = max(*code, 1)
+	}
+}
+
+// result is what a scenario measured.
+type result interface {
+	WriteTable(w io.Writer) error
+}
+
+// report prints res to stdout as a Markdown table, followed by it as
+// indented JSON if asJSON is set.
+func report(stdout io.Writer, res result, asJSON bool) error {
+	if err := res.WriteTable(stdout); err != nil {
+		return err
+	}
+	if asJSON {
+		// The results hold only numbers, strings and slices of them,
+		// which always marshal.
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	}
+	return nil
+}
+
 func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
-	fs := flag.NewFlagSet("ssehub-bench idle", flag.ContinueOnError)
+	const name = "ssehub-bench idle"
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		hf      hubFlags
-		cfg     bench.IdleConfig
-		sources string
-		asJSON  bool
+		cf  commonFlags
+		cfg bench.IdleConfig
 	)
-	hf.register(fs)
+	cf.register(fs)
 	fs.IntVar(&cfg.Streams, "n", 10000, "streams to open")
 	fs.StringVar(&cfg.Topics, "topics", bench.TopicsShared, "topic layout: shared (all on \"news\") or unique (stream i on \"user/i\")")
 	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "wait after the streams opened before measuring")
-	fs.StringVar(&sources, "sources", "", "comma-separated local IPs to connect from, round robin (e.g. 127.0.0.2,127.0.0.3); empty: 127.0.0.1")
 	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "streams connecting at once")
-	fs.BoolVar(&asJSON, "json", false, "also print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "ssehub-bench idle: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	if cfg.Streams <= 0 || cfg.Settle <= 0 {
-		fmt.Fprintf(stderr, "ssehub-bench idle: -n and -settle must be positive\n")
+		fmt.Fprintf(stderr, "%s: -n and -settle must be positive\n", name)
 		return 2
 	}
 	if _, err := bench.TopicsFor(cfg.Topics); err != nil {
-		fmt.Fprintf(stderr, "ssehub-bench idle: -topics: %v\n", err)
+		fmt.Fprintf(stderr, "%s: -topics: %v\n", name, err)
 		return 2
 	}
-	if sources != "" {
-		cfg.Sources = strings.Split(sources, ",")
-	}
+	cfg.Sources = cf.sourceList()
 	if _, err := bench.RaiseFileLimit(); err != nil {
-		fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 
-	hubs, cleanup, err := hf.start(ctx, stderr, 1)
-	defer func() {
-		if err := cleanup(); err != nil {
-			fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
-			code = max(code, 1)
-		}
-	}()
+	hubs, cleanup, err := cf.start(ctx, stderr, 1)
+	defer runCleanup(cleanup, stderr, name, &code)
 	if err != nil {
-		fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	hub := hubs[0]
 	fmt.Fprintf(stderr, "hub pid %d on %s; opening %d streams (topics %s)\n", hub.PID, hub.Addr, cfg.Streams, cfg.Topics)
 	res, err := bench.RunIdle(ctx, hub, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "ssehub-bench idle: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	if err := res.WriteTable(stdout); err != nil {
+	if err := report(stdout, res, cf.asJSON); err != nil {
 		return 1
-	}
-	if asJSON {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		fmt.Fprintf(stdout, "%s\n", b)
 	}
 	if !res.AllConnected() {
-		fmt.Fprintf(stderr, "ssehub-bench idle: only %d of %d streams connected\n", res.Connected, res.Streams)
+		fmt.Fprintf(stderr, "%s: only %d of %d streams connected\n", name, res.Connected, res.Streams)
 		return 1
 	}
 	return 0
@@ -181,32 +222,22 @@ func runResumeStorm(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		hf      hubFlags
-		cfg     bench.StormConfig
-		hubs    int
-		sources string
-		asJSON  bool
+		cf   commonFlags
+		cfg  bench.StormConfig
+		hubs int
 	)
-	hf.register(fs)
+	cf.register(fs)
 	fs.IntVar(&cfg.Streams, "n", 10000, fmt.Sprintf("streams that resume at once (at most %d)", bench.MaxGeneratorStreams))
 	fs.IntVar(&cfg.Events, "m", 100, "events published to each topic before the storm")
 	fs.IntVar(&cfg.ResumeFrom, "k", 0, "index of the event each stream resumes after (Last-Event-ID); each misses m-1-k")
 	fs.StringVar(&cfg.Topics, "topics", bench.TopicsShared, "topic layout: shared (all on \""+bench.StormTopic+"\") or unique (stream i on \"user/i\", m events each)")
 	fs.IntVar(&hubs, "hubs", 1, "hub processes sharing the Redis; stream i goes to hub i % hubs")
 	fs.DurationVar(&cfg.Timeout, "timeout", 120*time.Second, "give up (and fail) if publishing and the storm take longer")
-	fs.StringVar(&sources, "sources", "", "comma-separated local IPs to connect from, round robin (e.g. 127.0.0.2,127.0.0.3); empty: 127.0.0.1")
 	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "streams connecting at once (until their response head)")
-	fs.BoolVar(&asJSON, "json", false, "also print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
-		return 2
 	case cfg.Streams <= 0 || cfg.Streams > bench.MaxGeneratorStreams:
 		fmt.Fprintf(stderr, "%s: -n must be 1 to %d (one generator process)\n", name, bench.MaxGeneratorStreams)
 		return 2
@@ -220,9 +251,7 @@ func runResumeStorm(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "%s: -hubs and -timeout must be positive\n", name)
 		return 2
 	}
-	if sources != "" {
-		cfg.Sources = strings.Split(sources, ",")
-	}
+	cfg.Sources = cf.sourceList()
 	if _, err := bench.RaiseFileLimit(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
@@ -236,13 +265,8 @@ func runResumeStorm(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer redis.Stop() // after the hubs: deferred first
 	// History must hold every event a stream missed.
 	history := max(cfg.Events, 1000)
-	procs, cleanup, err := hf.start(ctx, stderr, hubs, "--redis-url", redis.URL(), "--history-size", strconv.Itoa(history))
-	defer func() {
-		if err := cleanup(); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", name, err)
-			code = max(code, 1)
-		}
-	}()
+	procs, cleanup, err := cf.start(ctx, stderr, hubs, "--redis-url", redis.URL(), "--history-size", strconv.Itoa(history))
+	defer runCleanup(cleanup, stderr, name, &code)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
@@ -257,12 +281,8 @@ func runResumeStorm(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	if err := res.WriteTable(stdout); err != nil {
+	if err := report(stdout, res, cf.asJSON); err != nil {
 		return 1
-	}
-	if asJSON {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		fmt.Fprintf(stdout, "%s\n", b)
 	}
 	if !res.OK() {
 		fmt.Fprintf(stderr, "%s: %d of %d streams caught up (%d resets, %d out of order, %d extra, timed out %t)\n",
