@@ -1,0 +1,262 @@
+package auth
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssehub/ssehub/hub/acl"
+	"github.com/ssehub/ssehub/hub/topic"
+)
+
+// Claims is what a verified token grants.
+type Claims struct {
+	// Subject is the sub claim: the user, whose private topic is
+	// "user/"+Subject. Empty when the token has no sub; otherwise
+	// "user/"+Subject is a valid exact topic.
+	Subject string
+	// Subscribe is the subscribe claim: the topics and patterns the token
+	// may subscribe to (not counting the private topic).
+	Subscribe acl.Grant
+	// Publish is the publish claim: the topics the token may publish to.
+	Publish acl.Grant
+	// ExpiresAt is the exp claim. A stream ends when it passes (issue 4).
+	ExpiresAt time.Time
+}
+
+// tokenClaims is the JSON payload of a token. subscribe and publish stay raw
+// so a wrongly typed entry is reported as ErrClaims after the signature has
+// been checked, not as a malformed token before.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Subscribe json.RawMessage `json:"subscribe"`
+	Publish   json.RawMessage `json:"publish"`
+}
+
+// Verifier checks tokens against configured keys. It is immutable after
+// [NewVerifier] and safe for concurrent use.
+type Verifier struct {
+	keys     []verificationKey
+	byID     map[string]verificationKey
+	issuer   string
+	audience string
+	parser   *jwt.Parser
+}
+
+// NewVerifier loads the keys of cfg. Errors name the offending key (by ID,
+// or by index when it has none) and say why it was refused.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	if len(cfg.Keys) == 0 {
+		return nil, errors.New("auth: no keys configured")
+	}
+	if cfg.Leeway < 0 {
+		return nil, fmt.Errorf("auth: leeway=%s is negative", cfg.Leeway)
+	}
+	v := &Verifier{
+		byID:     make(map[string]verificationKey),
+		issuer:   cfg.Issuer,
+		audience: cfg.Audience,
+		parser: jwt.NewParser(
+			jwt.WithLeeway(cfg.Leeway),
+			// Canonical base64 only, so a token has one spelling.
+			jwt.WithStrictDecoding(),
+		),
+	}
+	for i, k := range cfg.Keys {
+		vk, err := loadKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("auth: key %s (%s): %w", k.name(i), k.Algorithm, err)
+		}
+		if k.ID != "" {
+			if _, dup := v.byID[k.ID]; dup {
+				return nil, fmt.Errorf("auth: key %s: duplicate key id", k.name(i))
+			}
+			v.byID[k.ID] = vk
+		}
+		v.keys = append(v.keys, vk)
+	}
+	return v, nil
+}
+
+// Verify checks token's signature and claims and returns its claims. The
+// error wraps one of the package's sentinel errors (see [Code]).
+//
+// The key is chosen by the header's kid when a key has that ID; it must
+// then have the token's alg. Otherwise every key with the token's alg is
+// tried (only keys without an ID when the token names an unknown kid).
+// A token must have exp; when Config.Issuer or Config.Audience is set, iss
+// or aud must match it.
+func (v *Verifier) Verify(token string) (Claims, error) {
+	if token == "" {
+		return Claims{}, ErrMissing
+	}
+	if len(token) > MaxTokenSize {
+		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenSize)
+	}
+	if err := v.checkPayload(token); err != nil {
+		return Claims{}, err
+	}
+	var tc tokenClaims
+	var keyErr error
+	_, err := v.parser.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
+		k, err := v.keyFor(t)
+		keyErr = err
+		return k, err
+	})
+	if keyErr != nil {
+		return Claims{}, keyErr
+	}
+	if err != nil {
+		return Claims{}, mapError(err)
+	}
+	// The signature is good from here on.
+	if tc.ExpiresAt == nil {
+		return Claims{}, fmt.Errorf("%w: no exp claim", ErrClaims)
+	}
+	if v.issuer != "" && tc.Issuer != v.issuer {
+		return Claims{}, ErrIssuer
+	}
+	if v.audience != "" && !slices.Contains(tc.Audience, v.audience) {
+		return Claims{}, ErrAudience
+	}
+	c := Claims{Subject: tc.Subject, ExpiresAt: tc.ExpiresAt.Time}
+	if err := checkSubject(c.Subject); err != nil {
+		return Claims{}, err
+	}
+	if c.Subscribe, err = parseGrant("subscribe", tc.Subscribe); err != nil {
+		return Claims{}, err
+	}
+	if c.Publish, err = parseGrant("publish", tc.Publish); err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}
+
+// keyFor picks the key(s) t may be verified with, pinning the algorithm.
+// Its errors are returned by Verify as they are.
+func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+	alg := t.Method.Alg()
+	var kid string
+	if raw, ok := t.Header["kid"]; ok {
+		s, ok := raw.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: kid is not a string", ErrMalformed)
+		}
+		kid = s
+	}
+	if kid != "" {
+		if k, ok := v.byID[kid]; ok {
+			if k.alg != alg {
+				return nil, fmt.Errorf("%w: key %q is %s, token says %q", ErrAlgorithm, kid, k.alg, truncate(alg))
+			}
+			return k.key, nil
+		}
+	}
+	var set jwt.VerificationKeySet
+	anyKey := false // some key could serve this kid, whatever its algorithm
+	for _, k := range v.keys {
+		if kid != "" && k.id != "" {
+			continue // a key with an ID verifies only tokens naming it
+		}
+		anyKey = true
+		if k.alg == alg {
+			set.Keys = append(set.Keys, k.key)
+		}
+	}
+	switch {
+	case !anyKey:
+		return nil, fmt.Errorf("%w: no key with kid %q", ErrSignature, truncate(kid))
+	case len(set.Keys) == 0:
+		return nil, fmt.Errorf("%w: no key for alg %q", ErrAlgorithm, truncate(alg))
+	case len(set.Keys) == 1:
+		return set.Keys[0], nil
+	}
+	return set, nil
+}
+
+// mapError maps an error from the jwt parser to this package's sentinels.
+func mapError(err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		// Raised before the key function for an absent or unknown alg.
+		return fmt.Errorf("%w: %v", ErrAlgorithm, err)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return ErrSignature
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return ErrNotYetValid
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		return fmt.Errorf("%w: %v", ErrClaims, err)
+	}
+	return fmt.Errorf("%w: %v", ErrMalformed, err)
+}
+
+// checkPayload reports whether token has three parts and its payload is
+// base64url of something that can be a JSON object. The jwt parser would
+// accept a null payload as empty claims; checking first also spares the
+// signature work for junk.
+func (v *Verifier) checkPayload(token string) error {
+	if n := strings.Count(token, "."); n != 2 {
+		return fmt.Errorf("%w: want 3 dot-separated parts, got %d", ErrMalformed, n+1)
+	}
+	first := strings.IndexByte(token, '.')
+	last := strings.LastIndexByte(token, '.')
+	b, err := v.parser.DecodeSegment(token[first+1 : last])
+	if err != nil {
+		return fmt.Errorf("%w: payload is not base64url", ErrMalformed)
+	}
+	if b = bytes.TrimLeft(b, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		return fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
+	}
+	return nil
+}
+
+// checkSubject reports whether sub can name a private topic.
+func checkSubject(sub string) error {
+	if sub == "" {
+		return nil
+	}
+	if err := topic.ValidateTopic(privatePrefix + sub); err != nil {
+		return fmt.Errorf("%w: sub cannot name the private topic: %v", ErrClaims, err)
+	}
+	return nil
+}
+
+// privatePrefix starts the private topic of a subject (PRODUCT.md,
+// "Subscribe").
+const privatePrefix = "user/"
+
+// parseGrant decodes a subscribe or publish claim: absent, null or an array
+// of topics and patterns.
+func parseGrant(name string, raw json.RawMessage) (acl.Grant, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return acl.Grant{}, nil
+	}
+	var entries []string
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		return acl.Grant{}, fmt.Errorf("%w: %s claim is not an array of strings", ErrClaims, name)
+	}
+	g, err := acl.NewGrant(entries)
+	if err != nil {
+		return acl.Grant{}, fmt.Errorf("%w: %s claim: %v", ErrClaims, name, err)
+	}
+	return g, nil
+}
+
+// truncate shortens attacker-controlled header values quoted in errors.
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
