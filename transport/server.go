@@ -12,7 +12,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/acl"
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
@@ -42,6 +44,11 @@ type ServerConfig struct {
 	Publish PublishLimits
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Auth verifies subscriber and publisher tokens. Nil turns auth off:
+	// anyone may subscribe to anything and publish.
+	Auth *auth.Verifier
+	// PublicTopics may be subscribed to without a token when Auth is set.
+	PublicTopics acl.Grant
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -161,6 +168,12 @@ func (s *Server) allow(ctx *fasthttp.RequestCtx, method string) bool {
 // events starts an SSE stream.
 func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	req, apiErr := parseSubscribe(ctx.QueryArgs(), ctx.Request.Header.Peek("Last-Event-ID"), s.cfg.MaxTopics)
+	if apiErr != nil && !(apiErr.Code == "missing_topic" && s.cfg.Auth != nil) {
+		// An authenticated user may name no topic: it gets user/<sub>.
+		writeError(ctx, apiErr)
+		return
+	}
+	userID, apiErr := s.authorizeSubscribe(ctx, &req)
 	if apiErr != nil {
 		writeError(ctx, apiErr)
 		return
@@ -173,6 +186,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 		err := s.hub.Stream(conn, hub.StreamRequest{
 			Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
 			LastEventID: req.LastEventID,
+			UserID:      userID,
 			Head:        s.head,
 		})
 		if err != nil {
@@ -197,7 +211,15 @@ func unwrapConn(c net.Conn) net.Conn {
 
 // publish handles POST /publish.
 func (s *Server) publish(ctx *fasthttp.RequestCtx) {
+	claims, apiErr := s.authenticatePublisher(ctx)
+	if apiErr != nil {
+		writeError(ctx, apiErr)
+		return
+	}
 	pubs, apiErr := parsePublish(string(ctx.Request.Header.ContentType()), ctx.PostBody(), s.cfg.Publish)
+	if apiErr == nil {
+		apiErr = authorizePublish(claims, pubs)
+	}
 	if apiErr != nil {
 		writeError(ctx, apiErr)
 		return

@@ -22,6 +22,15 @@ type Config struct {
 	RedisURL        string        `flag:"redis-url" help:"Redis to run a fleet on (redis://host:6379/0); empty runs the embedded broker"`
 	RedisMode       string        `flag:"redis-mode" help:"standalone, cluster (more nodes as ?addr=host:port) or sentinel (URL of a sentinel, ?master_name=NAME)"`
 	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels"`
+	Auth            string        `flag:"auth" help:"off (anyone may subscribe and publish; for local use) or jwt"`
+	JWTSecret       string        `flag:"jwt-secret" help:"HS256 secret (at least 32 bytes) for --auth jwt"`
+	JWTKeyFile      string        `flag:"jwt-key-file" help:"PEM public key for --auth jwt, used with --jwt-algorithm"`
+	JWTAlgorithm    string        `flag:"jwt-algorithm" help:"algorithm of --jwt-key-file: RS256, ES256 or EdDSA"`
+	JWKSFile        string        `flag:"jwt-jwks-file" help:"local JWKS file of public keys for --auth jwt"`
+	JWTIssuer       string        `flag:"jwt-issuer" help:"required iss claim; empty accepts any"`
+	JWTAudience     string        `flag:"jwt-audience" help:"required aud claim; empty accepts any"`
+	JWTLeeway       time.Duration `flag:"jwt-leeway" help:"clock skew allowed when checking exp and nbf"`
+	PublicTopics    string        `flag:"public-topics" help:"comma-separated topics and patterns anyone may subscribe to without a token"`
 	Shards          int           `flag:"shards" help:"shard goroutines; 0 means 2 x GOMAXPROCS"`
 	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue is full is evicted and resumes"`
 	Heartbeat       time.Duration `flag:"heartbeat" help:"interval of the comment line sent to every stream (staggered)"`
@@ -47,6 +56,9 @@ func DefaultConfig() Config {
 		Listen:          ":8080",
 		RedisMode:       "standalone",
 		RedisPrefix:     "ssehub",
+		Auth:            "off",
+		JWTAlgorithm:    "RS256",
+		JWTLeeway:       30 * time.Second,
 		QueueSize:       64,
 		Heartbeat:       15 * time.Second,
 		WriteTimeout:    10 * time.Second,
@@ -175,6 +187,15 @@ func (c Config) validate() error {
 	}
 	if err := topic.ValidateTopic(c.RedisPrefix); err != nil {
 		bad("redis-prefix", "%v", err)
+	}
+	if !slices.Contains([]string{"off", "jwt"}, c.Auth) {
+		bad("auth", "must be off or jwt, got %q", c.Auth)
+	}
+	if c.Auth == "jwt" && c.JWTSecret == "" && c.JWTKeyFile == "" && c.JWKSFile == "" {
+		bad("auth", "jwt needs a key: --jwt-secret, --jwt-key-file or --jwt-jwks-file")
+	}
+	if c.JWTLeeway < 0 {
+		bad("jwt-leeway", "must not be negative, got %s", c.JWTLeeway)
 	}
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		bad("log-format", "must be text or json, got %q", c.LogFormat)

@@ -19,14 +19,19 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/acl"
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport"
+	"github.com/ssehub/ssehub/transport/auth"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		os.Exit(runToken(os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stderr))
 }
 
@@ -77,6 +82,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	verifier, public, err := newAuth(cfg, log)
+	if err != nil {
+		_ = h.Shutdown(context.Background())
+		return err
+	}
 	srv := transport.NewServer(h, transport.ServerConfig{
 		Retry:          cfg.Retry,
 		WriteTimeout:   cfg.WriteTimeout,
@@ -90,7 +100,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			MaxTopics:    cfg.MaxTopics,
 			MaxDataBytes: cfg.MaxDataSize,
 		},
-		Logger: log,
+		Logger:       log,
+		Auth:         verifier,
+		PublicTopics: public,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -117,6 +129,38 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("ssehub stopped")
 	return err
+}
+
+// newAuth builds the token verifier (nil with --auth off) and the public
+// topics grant.
+func newAuth(cfg Config, log *slog.Logger) (*auth.Verifier, acl.Grant, error) {
+	public, err := acl.NewGrant(splitList(cfg.PublicTopics))
+	if err != nil {
+		return nil, acl.Grant{}, fmt.Errorf("--public-topics: %w", err)
+	}
+	if cfg.Auth == "off" {
+		log.Warn("authentication is off: anyone can subscribe to any topic and publish; use --auth jwt in production")
+		return nil, public, nil
+	}
+	var keys []auth.KeyConfig
+	if cfg.JWTSecret != "" {
+		keys = append(keys, auth.KeyConfig{Algorithm: auth.HS256, Secret: cfg.JWTSecret})
+	}
+	if cfg.JWTKeyFile != "" {
+		keys = append(keys, auth.KeyConfig{Algorithm: cfg.JWTAlgorithm, PEMFile: cfg.JWTKeyFile})
+	}
+	if cfg.JWKSFile != "" {
+		jwks, err := auth.LoadJWKS(cfg.JWKSFile)
+		if err != nil {
+			return nil, acl.Grant{}, fmt.Errorf("--jwt-jwks-file: %w", err)
+		}
+		keys = append(keys, jwks...)
+	}
+	v, err := auth.NewVerifier(auth.Config{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway})
+	if err != nil {
+		return nil, acl.Grant{}, fmt.Errorf("--auth jwt: %w", err)
+	}
+	return v, public, nil
 }
 
 // newBroker returns the broker cfg asks for and a function that releases it.

@@ -207,6 +207,12 @@ func TestServeAndShutdown(t *testing.T) {
 	if !strings.Contains(logs, `msg="ssehub stopped"`) {
 		t.Errorf("stderr has no \"ssehub stopped\" line:\n%s", logs)
 	}
+	// The one expected warning: auth is off in the zero-config run, and
+	// says so loudly.
+	if !strings.Contains(logs, `level=WARN msg="authentication is off`) {
+		t.Errorf("stderr does not warn that authentication is off:\n%s", logs)
+	}
+	logs = strings.Replace(logs, "level=WARN msg=\"authentication is off", "", 1)
 	if strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "level=WARN") {
 		t.Errorf("stderr has warnings or errors:\n%s", logs)
 	}

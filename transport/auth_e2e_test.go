@@ -1,0 +1,158 @@
+package transport_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssehub/ssehub/hub/acl"
+	"github.com/ssehub/ssehub/transport"
+	"github.com/ssehub/ssehub/transport/auth"
+)
+
+const testSecret = "0123456789abcdef0123456789abcdef-test-only"
+
+var testKey = auth.KeyConfig{Algorithm: auth.HS256, Secret: testSecret}
+
+func startAuthHub(t *testing.T) *testHub {
+	t.Helper()
+	v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{testKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, err := acl.NewGrant([]string{"public/*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startHub(t, hubOptions{server: transport.ServerConfig{Auth: v, PublicTopics: public}})
+}
+
+func mint(t *testing.T, c auth.MintClaims) string {
+	t.Helper()
+	tok, err := auth.Mint(testKey, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// errorCode returns the status and JSON error code of a refused stream.
+func errorCode(t *testing.T, s *stream) (int, string) {
+	t.Helper()
+	body, _ := io.ReadAll(s.resp.Body)
+	var e struct{ Error struct{ Code string } }
+	_ = json.Unmarshal(body, &e)
+	return s.resp.StatusCode, e.Error.Code
+}
+
+// publishAs posts body with an optional bearer token and returns the status
+// and error code.
+func publishAs(t *testing.T, th *testHub, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, th.url+"/publish", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var e struct{ Error struct{ Code string } }
+	_ = json.Unmarshal(raw, &e)
+	return resp.StatusCode, e.Error.Code
+}
+
+func TestUsersCannotReachOtherUsersTopics(t *testing.T) {
+	th := startAuthHub(t)
+	alice := mint(t, auth.MintClaims{Subject: "alice", Subscribe: []string{"news/*"}})
+	for _, query := range []string{"topic=user/bob", "topic=user/*", "topic=*", "topic=user/b*", "topic=*bob", "topic=user/alice*"} {
+		s := th.subscribe(t, query, "Authorization: Bearer "+alice)
+		if status, code := errorCode(t, s); status != http.StatusForbidden || code != "forbidden_topic" {
+			t.Errorf("alice subscribing %s = %d %q, want 403 forbidden_topic", query, status, code)
+		}
+	}
+	// No topic at all: alice gets her private topic, by header, cookie or query.
+	streams := []*stream{
+		th.subscribe(t, "", "Authorization: Bearer "+alice),
+		th.subscribe(t, "", "Cookie: other=1; ssehub_token="+alice),
+		th.subscribe(t, "token="+alice+"&topic=news/eu"),
+	}
+	publisher := mint(t, auth.MintClaims{Publish: []string{"*"}})
+	if status, _ := publishAs(t, th, publisher, `{"topic":"user/bob","data":"for bob"}`); status != http.StatusOK {
+		t.Fatalf("publish = %d", status)
+	}
+	if status, _ := publishAs(t, th, publisher, `{"topic":"user/alice","data":"for alice"}`); status != http.StatusOK {
+		t.Fatalf("publish = %d", status)
+	}
+	for i, s := range streams {
+		if s.resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: status %d", i, s.resp.StatusCode)
+		}
+		s.expectData("for alice") // and not bob's, which came first
+	}
+}
+
+func TestBadTokensAreRefused(t *testing.T) {
+	th := startAuthHub(t)
+	b64 := base64.RawURLEncoding.EncodeToString
+	none := b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64([]byte(`{"sub":"alice","exp":9999999999}`)) + "."
+	expired, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "alice", "exp": time.Now().Add(-time.Hour).Unix()}).SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	future, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "alice", "nbf": time.Now().Add(time.Hour).Unix(), "exp": time.Now().Add(2 * time.Hour).Unix()}).SignedString([]byte(testSecret))
+	forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("another secret of at least 32 bytes!!"))
+	for _, tc := range []struct{ name, header, code string }{
+		{"no token", "", "missing_token"},
+		{"alg none", "Authorization: Bearer " + none, "wrong_algorithm"},
+		{"expired", "Authorization: Bearer " + expired, "token_expired"},
+		{"not yet valid", "Authorization: Bearer " + future, "token_not_yet_valid"},
+		{"bad signature", "Authorization: Bearer " + forged, "bad_signature"},
+		{"malformed", "Authorization: Bearer abc.def", "malformed_token"},
+		{"other scheme", "Authorization: Basic YWxpY2U6eA==", "malformed_token"},
+	} {
+		var headers []string
+		if tc.header != "" {
+			headers = append(headers, tc.header)
+		}
+		s := th.subscribe(t, "topic=news/eu", headers...)
+		if status, code := errorCode(t, s); status != http.StatusUnauthorized || code != tc.code {
+			t.Errorf("%s: subscribe = %d %q, want 401 %q", tc.name, status, code, tc.code)
+		}
+	}
+	// Public topics need no token.
+	if s := th.subscribe(t, "topic=public/status"); s.resp.StatusCode != http.StatusOK {
+		t.Errorf("anonymous subscribe to a public topic = %d, want 200", s.resp.StatusCode)
+	}
+}
+
+func TestPublishersNeedAPublishGrant(t *testing.T) {
+	th := startAuthHub(t)
+	for _, tc := range []struct {
+		name, token string
+		status      int
+		code        string
+	}{
+		{"no token", "", http.StatusUnauthorized, "missing_token"},
+		{"subscriber token", mint(t, auth.MintClaims{Subject: "alice", Subscribe: []string{"*"}}), http.StatusForbidden, "forbidden_topic"},
+		{"other topic", mint(t, auth.MintClaims{Publish: []string{"sports/*"}}), http.StatusForbidden, "forbidden_topic"},
+		{"granted", mint(t, auth.MintClaims{Publish: []string{"news/*"}}), http.StatusOK, ""},
+	} {
+		status, code := publishAs(t, th, tc.token, `{"topic":"news/eu","data":"x"}`)
+		if status != tc.status || code != tc.code {
+			t.Errorf("%s: publish = %d %q, want %d %q", tc.name, status, code, tc.status, tc.code)
+		}
+	}
+}
