@@ -49,6 +49,10 @@ type ServerConfig struct {
 	Auth *auth.Verifier
 	// PublicTopics may be subscribed to without a token when Auth is set.
 	PublicTopics acl.Grant
+	// CORSOrigins are the browser origins allowed to call the hub from
+	// another origin ("https://app.example.com"), with credentials; "*"
+	// allows any origin without credentials. Empty allows none.
+	CORSOrigins []string
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -82,6 +86,7 @@ type Server struct {
 	hub  *hub.Hub
 	cfg  ServerConfig
 	srv  *fasthttp.Server
+	cors corsPolicy
 	head []byte // response head and SSE preamble, the same for every stream
 }
 
@@ -98,7 +103,7 @@ const streamHead = "HTTP/1.1 200 OK\r\n" +
 // NewServer returns a server for h.
 func NewServer(h *hub.Hub, cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{hub: h, cfg: cfg}
+	s := &Server{hub: h, cfg: cfg, cors: newCORSPolicy(cfg.CORSOrigins)}
 	s.head = append([]byte(streamHead), sse.AppendRetry(nil, cfg.Retry)...)
 	// A comment at once, so proxies pass the headers on and onopen fires.
 	s.head = sse.AppendComment(s.head, "ssehub")
@@ -132,6 +137,9 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWith
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if s.applyCORS(ctx) {
+		return
+	}
 	switch string(ctx.Path()) {
 	case "/events":
 		if s.allow(ctx, fasthttp.MethodGet) {
@@ -180,6 +188,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	}
 	// Everything the stream needs has been copied out of ctx: fasthttp
 	// reuses it once this handler returns.
+	head := s.streamHeadFor(string(ctx.Request.Header.Peek("Origin")))
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
 		conn := unwrapConn(c)
@@ -187,14 +196,14 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 			Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
 			LastEventID: req.LastEventID,
 			UserID:      userID,
-			Head:        s.head,
+			Head:        head,
 		})
 		if err != nil {
 			// Shutting down: answer with a stream that ends at once, so
 			// EventSource retries (elsewhere) rather than giving up for
 			// good as it would on an error status (REFERENCE.md §5).
 			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = conn.Write(s.head)
+			_, _ = conn.Write(head)
 			_ = conn.Close()
 		}
 	})

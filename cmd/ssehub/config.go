@@ -31,6 +31,7 @@ type Config struct {
 	JWTAudience     string        `flag:"jwt-audience" help:"required aud claim; empty accepts any"`
 	JWTLeeway       time.Duration `flag:"jwt-leeway" help:"clock skew allowed when checking exp and nbf"`
 	PublicTopics    string        `flag:"public-topics" help:"comma-separated topics and patterns anyone may subscribe to without a token"`
+	CORSOrigins     string        `flag:"cors-origins" help:"comma-separated browser origins allowed cross-origin, with cookies (https://app.example.com); * allows any, without cookies"`
 	Shards          int           `flag:"shards" help:"shard goroutines; 0 means 2 x GOMAXPROCS"`
 	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue is full is evicted and resumes"`
 	Heartbeat       time.Duration `flag:"heartbeat" help:"interval of the comment line sent to every stream (staggered)"`

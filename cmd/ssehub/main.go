@@ -103,6 +103,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:       log,
 		Auth:         verifier,
 		PublicTopics: public,
+		CORSOrigins:  splitList(cfg.CORSOrigins),
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
