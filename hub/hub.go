@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -96,6 +97,9 @@ type StreamRequest struct {
 	// Head is written before any event, once the stream is subscribed:
 	// the HTTP response head and the SSE preamble.
 	Head []byte
+	// ExpiresAt ends the stream when its credentials expire (within one
+	// heartbeat interval); zero means never.
+	ExpiresAt time.Time
 }
 
 // Stream hands conn to a shard, which streams to it and closes it when the
@@ -105,7 +109,7 @@ func (h *Hub) Stream(conn shard.Conn, req StreamRequest) error {
 	if h.isClosed() {
 		return ErrClosed
 	}
-	err := h.route(req.UserID).Join(conn, req.Head, req.Selection, req.LastEventID)
+	err := h.route(req.UserID).Join(conn, req.Head, req.Selection, req.LastEventID, req.ExpiresAt)
 	if errors.Is(err, shard.ErrStopped) {
 		return ErrClosed
 	}

@@ -27,7 +27,8 @@ type client struct {
 	conn        Conn
 	head        []byte // written first: HTTP response head and SSE preamble
 	sel         broker.Selection
-	lastEventID string // the resume point as sent
+	lastEventID string    // the resume point as sent
+	expires     time.Time // when its credentials expire; zero means never
 
 	// queue is sent to only by the shard loop, which closes it when it
 	// removes the client.

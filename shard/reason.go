@@ -22,6 +22,9 @@ const (
 	// ReasonBrokerGap: the broker may have lost messages it could not
 	// recover; the client resumes and gets them or a reset.
 	ReasonBrokerGap
+	// ReasonTokenExpired: the stream's credentials expired; the client
+	// reconnects with a fresh token.
+	ReasonTokenExpired
 
 	numReasons
 )
@@ -33,6 +36,7 @@ var reasonNames = [numReasons]string{
 	ReasonReplayFailed:    "replay_failed",
 	ReasonShutdown:        "shutdown",
 	ReasonBrokerGap:       "broker_gap",
+	ReasonTokenExpired:    "token_expired",
 }
 
 // String returns the reason's stable name, as used in metrics.

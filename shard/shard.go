@@ -229,7 +229,7 @@ func (s *Shard) Run() {
 		case l := <-s.leaves:
 			s.remove(l.c, l.reason)
 		case now := <-ticker.C:
-			s.heartbeat()
+			s.heartbeat(now)
 			s.expireWaiting(now)
 		case <-s.done:
 			s.shutdown()
@@ -245,13 +245,16 @@ var ErrStopped = errors.New("shard: stopped")
 // HTTP response head and SSE preamble) is written, so a client that has
 // seen it receives every event published afterwards; then, for a resume
 // from lastEventID, what the client missed; then live events. The shard owns
-// conn from now on and closes it when the stream ends.
-func (s *Shard) Join(conn Conn, head []byte, sel broker.Selection, lastEventID string) error {
+// conn from now on and closes it when the stream ends. A stream whose
+// credentials expire (expires non-zero) ends within one heartbeat interval
+// after that, and its client reconnects with a fresh token.
+func (s *Shard) Join(conn Conn, head []byte, sel broker.Selection, lastEventID string, expires time.Time) error {
 	c := &client{
 		conn:        conn,
 		head:        head,
 		sel:         sel,
 		lastEventID: lastEventID,
+		expires:     expires,
 		queue:       make(chan *broker.Message, s.cfg.QueueSize),
 	}
 	select {
@@ -530,10 +533,15 @@ func (s *Shard) offer(c *client, m *broker.Message) int {
 	}
 }
 
-// heartbeat queues a comment to the clients of the next bucket.
-func (s *Shard) heartbeat() {
+// heartbeat queues a comment to the clients of the next bucket, and ends
+// their streams whose credentials expired.
+func (s *Shard) heartbeat(now time.Time) {
 	s.tick = (s.tick + 1) % heartbeatBuckets
 	for c := range s.buckets[s.tick] {
+		if !c.expires.IsZero() && now.After(c.expires) {
+			s.remove(c, ReasonTokenExpired)
+			continue
+		}
 		if c.pending > 0 {
 			continue // its head is not written yet
 		}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/acl"
+	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport"
 	"github.com/ssehub/ssehub/transport/auth"
 )
@@ -154,5 +156,39 @@ func TestPublishersNeedAPublishGrant(t *testing.T) {
 		if status != tc.status || code != tc.code {
 			t.Errorf("%s: publish = %d %q, want %d %q", tc.name, status, code, tc.status, tc.code)
 		}
+	}
+}
+
+// A stream ends once its token expires, so that its client reconnects with
+// a fresh one; a stream without expiry in sight stays open.
+func TestStreamEndsWhenItsTokenExpires(t *testing.T) {
+	v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{testKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := startHub(t, hubOptions{
+		hub:    hub.Config{Shards: 1, Shard: shard.Config{Heartbeat: 160 * time.Millisecond}},
+		server: transport.ServerConfig{Auth: v},
+	})
+	short := mint(t, auth.MintClaims{Subject: "alice", TTL: time.Second})
+	long := mint(t, auth.MintClaims{Subject: "bob"})
+	expiring := th.subscribe(t, "", "Authorization: Bearer "+short)
+	lasting := th.subscribe(t, "", "Authorization: Bearer "+long)
+	expiring.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := expiring.r.Next(); err != nil {
+			if err != io.EOF {
+				t.Fatalf("expiring stream: %v, want the end of the stream", err)
+			}
+			break
+		}
+	}
+	// The shard counts the reason just after closing the connection.
+	waitUntil(t, "the stream to be counted as ended by token expiry", func() bool {
+		return th.hub.Stats()[0].Ended[shard.ReasonTokenExpired] == 1
+	})
+	lasting.expectQuiet(300 * time.Millisecond)
+	if err := lasting.conn.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -25,12 +26,18 @@ func forbidden(format string, args ...any) *APIError {
 	return e
 }
 
+// streamIdentity is who a stream belongs to, once authorized.
+type streamIdentity struct {
+	userID  string    // "" for an anonymous stream
+	expires time.Time // when its token expires; zero without a token
+}
+
 // authorizeSubscribe checks the stream's credentials against what it asks
-// for, adds the user's private topic user/<sub>, and returns the user id
-// ("" for an anonymous stream). With auth off everything is allowed.
-func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequest) (string, *APIError) {
+// for and adds the user's private topic user/<sub>. With auth off
+// everything is allowed.
+func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequest) (streamIdentity, *APIError) {
 	if s.cfg.Auth == nil {
-		return "", nil
+		return streamIdentity{}, nil
 	}
 	token, err := auth.Extract(string(ctx.Request.Header.Peek("Authorization")),
 		string(ctx.Request.Header.Peek("Cookie")), string(ctx.QueryArgs().Peek("token")))
@@ -38,25 +45,25 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 		// Anonymous: only public topics.
 		for _, t := range req.Topics {
 			if !s.cfg.PublicTopics.AllowsTopic(t) {
-				return "", unauthorized(err)
+				return streamIdentity{}, unauthorized(err)
 			}
 		}
 		for _, p := range req.Patterns {
 			if !s.cfg.PublicTopics.AllowsPattern(p) {
-				return "", unauthorized(err)
+				return streamIdentity{}, unauthorized(err)
 			}
 		}
 		if len(req.Topics)+len(req.Patterns) == 0 {
-			return "", badRequest("missing_topic", "missing topic; add ?topic=NAME (repeatable)")
+			return streamIdentity{}, badRequest("missing_topic", "missing topic; add ?topic=NAME (repeatable)")
 		}
-		return "", nil
+		return streamIdentity{}, nil
 	}
 	if err != nil {
-		return "", unauthorized(err)
+		return streamIdentity{}, unauthorized(err)
 	}
 	claims, err := s.cfg.Auth.Verify(token)
 	if err != nil {
-		return "", unauthorized(err)
+		return streamIdentity{}, unauthorized(err)
 	}
 	private := ""
 	if claims.Subject != "" {
@@ -64,23 +71,23 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 	}
 	for _, t := range req.Topics {
 		if t != private && !claims.Subscribe.AllowsTopic(t) && !s.cfg.PublicTopics.AllowsTopic(t) {
-			return "", forbidden("the token does not grant topic %q", t)
+			return streamIdentity{}, forbidden("the token does not grant topic %q", t)
 		}
 	}
 	for _, p := range req.Patterns {
 		// A pattern must be covered as a whole by a grant: it may match
 		// other users' private topics otherwise.
 		if !claims.Subscribe.AllowsPattern(p) && !s.cfg.PublicTopics.AllowsPattern(p) {
-			return "", forbidden("the token does not grant every topic pattern %q can match", p)
+			return streamIdentity{}, forbidden("the token does not grant every topic pattern %q can match", p)
 		}
 	}
 	if private != "" && !slices.Contains(req.Topics, private) {
 		req.Topics = append(req.Topics, private)
 	}
 	if len(req.Topics)+len(req.Patterns) == 0 {
-		return "", badRequest("missing_topic", "missing topic; add ?topic=NAME (repeatable)")
+		return streamIdentity{}, badRequest("missing_topic", "missing topic; add ?topic=NAME (repeatable)")
 	}
-	return claims.Subject, nil
+	return streamIdentity{userID: claims.Subject, expires: claims.ExpiresAt}, nil
 }
 
 // authenticatePublisher verifies the publisher's token, before its body is

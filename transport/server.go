@@ -181,7 +181,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, apiErr)
 		return
 	}
-	userID, apiErr := s.authorizeSubscribe(ctx, &req)
+	who, apiErr := s.authorizeSubscribe(ctx, &req)
 	if apiErr != nil {
 		writeError(ctx, apiErr)
 		return
@@ -195,7 +195,8 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 		err := s.hub.Stream(conn, hub.StreamRequest{
 			Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
 			LastEventID: req.LastEventID,
-			UserID:      userID,
+			UserID:      who.userID,
+			ExpiresAt:   who.expires,
 			Head:        head,
 		})
 		if err != nil {
