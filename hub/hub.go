@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -87,19 +86,10 @@ func (h *Hub) Publish(ctx context.Context, pubs []Publication) ([]eventid.ID, er
 
 // StreamRequest describes one stream for Hub.Stream.
 type StreamRequest struct {
-	Selection
-	// LastEventID is the resume point as the client sent it; empty for a
-	// fresh stream.
-	LastEventID string
+	shard.Stream
 	// UserID routes the stream, so one user's streams share a shard; empty
 	// means anonymous.
 	UserID string
-	// Head is written before any event, once the stream is subscribed:
-	// the HTTP response head and the SSE preamble.
-	Head []byte
-	// ExpiresAt ends the stream when its credentials expire (within one
-	// heartbeat interval); zero means never.
-	ExpiresAt time.Time
 }
 
 // Stream hands conn to a shard, which streams to it and closes it when the
@@ -109,7 +99,7 @@ func (h *Hub) Stream(conn shard.Conn, req StreamRequest) error {
 	if h.isClosed() {
 		return ErrClosed
 	}
-	err := h.route(req.UserID).Join(conn, req.Head, req.Selection, req.LastEventID, req.ExpiresAt)
+	err := h.route(req.UserID).Join(conn, req.Stream)
 	if errors.Is(err, shard.ErrStopped) {
 		return ErrClosed
 	}

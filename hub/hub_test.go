@@ -41,9 +41,8 @@ func openStream(t *testing.T, h *hub.Hub, userID string) net.Conn {
 	t.Helper()
 	client, server := hubtest.TCPPair(t)
 	err := h.Stream(server, hub.StreamRequest{
-		Selection: hub.Selection{Topics: []string{"t"}},
-		UserID:    userID,
-		Head:      []byte("h"),
+		Stream: shard.Stream{Selection: hub.Selection{Topics: []string{"t"}}, Head: []byte("h")},
+		UserID: userID,
 	})
 	if err != nil {
 		t.Fatalf("Stream: %v", err)

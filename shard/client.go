@@ -29,6 +29,7 @@ type client struct {
 	sel         broker.Selection
 	lastEventID string    // the resume point as sent
 	expires     time.Time // when its credentials expire; zero means never
+	onEnd       func(Reason)
 
 	// queue is sent to only by the shard loop, which closes it when it
 	// removes the client.

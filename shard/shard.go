@@ -238,6 +238,23 @@ func (s *Shard) Run() {
 	}
 }
 
+// Stream describes one stream for Join.
+type Stream struct {
+	// Head is written once the stream is subscribed: the HTTP response
+	// head and SSE preamble.
+	Head      []byte
+	Selection broker.Selection
+	// LastEventID is the resume point as the client sent it; empty for a
+	// fresh stream.
+	LastEventID string
+	// Expires ends the stream within one heartbeat interval after it (the
+	// client reconnects with a fresh token); zero means never.
+	Expires time.Time
+	// OnEnd, if not nil, is called once with the reason when the stream
+	// ends. It runs on the shard loop: it must be quick and must not block.
+	OnEnd func(Reason)
+}
+
 // ErrStopped is returned by Join once the shard has stopped.
 var ErrStopped = errors.New("shard: stopped")
 
@@ -245,16 +262,15 @@ var ErrStopped = errors.New("shard: stopped")
 // HTTP response head and SSE preamble) is written, so a client that has
 // seen it receives every event published afterwards; then, for a resume
 // from lastEventID, what the client missed; then live events. The shard owns
-// conn from now on and closes it when the stream ends. A stream whose
-// credentials expire (expires non-zero) ends within one heartbeat interval
-// after that, and its client reconnects with a fresh token.
-func (s *Shard) Join(conn Conn, head []byte, sel broker.Selection, lastEventID string, expires time.Time) error {
+// conn from now on and closes it when the stream ends.
+func (s *Shard) Join(conn Conn, st Stream) error {
 	c := &client{
 		conn:        conn,
-		head:        head,
-		sel:         sel,
-		lastEventID: lastEventID,
-		expires:     expires,
+		head:        st.Head,
+		sel:         st.Selection,
+		lastEventID: st.LastEventID,
+		expires:     st.Expires,
+		onEnd:       st.OnEnd,
 		queue:       make(chan *broker.Message, s.cfg.QueueSize),
 	}
 	select {
@@ -474,6 +490,9 @@ func (s *Shard) remove(c *client, reason Reason) {
 	_ = c.conn.Close()
 	s.clients.Add(-1)
 	s.ended[reason].Add(1)
+	if c.onEnd != nil {
+		c.onEnd(reason)
+	}
 }
 
 // dispatch queues m to every local client that follows one of its topics,

@@ -38,7 +38,7 @@ func runShard(t *testing.T, cfg shard.Config) (*shard.Shard, *transport.MemoryBr
 func serve(t *testing.T, s *shard.Shard, sel broker.Selection) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	client, server := hubtest.TCPPair(t)
-	if err := s.Join(server, []byte("head\n"), sel, "", time.Time{}); err != nil {
+	if err := s.Join(server, shard.Stream{Head: []byte("head\n"), Selection: sel}); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
 	r := bufio.NewReader(client)
@@ -109,7 +109,7 @@ func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
 		t.Errorf("stream still open after Stop")
 	}
 	// A stream that arrives after Stop is refused at once.
-	if err := s.Join(nil, nil, broker.Selection{Topics: []string{"x"}}, "", time.Time{}); !errors.Is(err, shard.ErrStopped) {
+	if err := s.Join(nil, shard.Stream{Selection: broker.Selection{Topics: []string{"x"}}}); !errors.Is(err, shard.ErrStopped) {
 		t.Errorf("Join after Stop = %v, want %v", err, shard.ErrStopped)
 	}
 }

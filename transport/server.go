@@ -14,6 +14,7 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/acl"
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/sse"
 )
@@ -40,6 +41,13 @@ type ServerConfig struct {
 	MaxHeaderBytes int
 	// MaxTopics caps the topics and patterns of one stream. Zero means 64.
 	MaxTopics int
+	// MaxStreamsPerIP caps the open streams of one client address. Zero
+	// means 2000; negative means unlimited (behind a reverse proxy every
+	// client has the proxy's address).
+	MaxStreamsPerIP int
+	// MaxStreamsPerUser caps the open streams of one authenticated user
+	// (tabs, devices). Zero means 50; negative means unlimited.
+	MaxStreamsPerUser int
 	// Publish bounds one publish request.
 	Publish PublishLimits
 	// Logger receives the server's logs; nil means slog.Default().
@@ -74,6 +82,12 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.MaxTopics <= 0 {
 		c.MaxTopics = 64
 	}
+	if c.MaxStreamsPerIP == 0 {
+		c.MaxStreamsPerIP = 2000
+	}
+	if c.MaxStreamsPerUser == 0 {
+		c.MaxStreamsPerUser = 50
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -83,11 +97,16 @@ func (c ServerConfig) withDefaults() ServerConfig {
 // Server serves ssehub's HTTP API: GET /events, POST /publish, /healthz,
 // /readyz and a short index at /.
 type Server struct {
-	hub  *hub.Hub
-	cfg  ServerConfig
-	srv  *fasthttp.Server
-	cors corsPolicy
-	head []byte // response head and SSE preamble, the same for every stream
+	hub     *hub.Hub
+	cfg     ServerConfig
+	srv     *fasthttp.Server
+	cors    corsPolicy
+	streams *streamLimiter
+	// refusedHead answers a stream over its limits: 200 with a long retry,
+	// then the end of the stream, since any error status would stop
+	// EventSource from ever reconnecting (REFERENCE.md §5).
+	refusedHead []byte
+	head        []byte // response head and SSE preamble, the same for every stream
 }
 
 // streamHead is the response head of every stream. The body is delimited by
@@ -103,7 +122,11 @@ const streamHead = "HTTP/1.1 200 OK\r\n" +
 // NewServer returns a server for h.
 func NewServer(h *hub.Hub, cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{hub: h, cfg: cfg, cors: newCORSPolicy(cfg.CORSOrigins)}
+	s := &Server{hub: h, cfg: cfg, cors: newCORSPolicy(cfg.CORSOrigins),
+		streams: newStreamLimiter(max(cfg.MaxStreamsPerIP, 0), max(cfg.MaxStreamsPerUser, 0))}
+	s.refusedHead = append([]byte(streamHead), sse.AppendRetry(nil, 10*cfg.Retry)...)
+	s.refusedHead = sse.AppendComment(s.refusedHead, "too many streams")
+	s.refusedHead = append(s.refusedHead, '\n')
 	s.head = append([]byte(streamHead), sse.AppendRetry(nil, cfg.Retry)...)
 	// A comment at once, so proxies pass the headers on and onopen fires.
 	s.head = sse.AppendComment(s.head, "ssehub")
@@ -189,25 +212,40 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	// Everything the stream needs has been copied out of ctx: fasthttp
 	// reuses it once this handler returns.
 	head := s.streamHeadFor(string(ctx.Request.Header.Peek("Origin")))
+	refused, release := s.streams.acquire(ctx.RemoteIP().String(), who.userID)
 	ctx.HijackSetNoResponse(true)
+	if refused != "" {
+		s.cfg.Logger.Debug("stream refused: too many streams", "limit", refused, "ip", ctx.RemoteIP().String())
+		ctx.Hijack(func(c net.Conn) { endAtOnce(unwrapConn(c), s.refusedHead) })
+		return
+	}
 	ctx.Hijack(func(c net.Conn) {
 		conn := unwrapConn(c)
 		err := s.hub.Stream(conn, hub.StreamRequest{
-			Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
-			LastEventID: req.LastEventID,
-			UserID:      who.userID,
-			ExpiresAt:   who.expires,
-			Head:        head,
+			Stream: shard.Stream{
+				Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
+				LastEventID: req.LastEventID,
+				Expires:     who.expires,
+				Head:        head,
+				OnEnd:       func(shard.Reason) { release() },
+			},
+			UserID: who.userID,
 		})
 		if err != nil {
 			// Shutting down: answer with a stream that ends at once, so
 			// EventSource retries (elsewhere) rather than giving up for
 			// good as it would on an error status (REFERENCE.md §5).
-			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = conn.Write(head)
-			_ = conn.Close()
+			release()
+			endAtOnce(conn, head)
 		}
 	})
+}
+
+// endAtOnce writes head (a 200 stream head with retry:) and closes conn.
+func endAtOnce(conn net.Conn, head []byte) {
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = conn.Write(head)
+	_ = conn.Close()
 }
 
 // unwrapConn returns the raw connection under fasthttp's hijack wrapper, so

@@ -46,6 +46,8 @@ type Config struct {
 	MaxDataSize     int           `flag:"max-data-size" help:"largest data of one event in bytes (413 above)"`
 	MaxBatch        int           `flag:"max-batch" help:"most events in one publish request (413 above)"`
 	MaxTopics       int           `flag:"max-topics" help:"most topics and patterns per stream, and topics per event"`
+	MaxStreamsPerIP int           `flag:"max-streams-per-ip" help:"most open streams per client address; -1 for no limit (behind a proxy all clients share its address)"`
+	MaxStreamsUser  int           `flag:"max-streams-per-user" help:"most open streams per authenticated user; -1 for no limit"`
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long shutdown waits for requests and streams to end"`
 	LogLevel        string        `flag:"log-level" help:"debug, info, warn or error"`
 	LogFormat       string        `flag:"log-format" help:"text or json"`
@@ -73,6 +75,8 @@ func DefaultConfig() Config {
 		MaxDataSize:     64 << 10,
 		MaxBatch:        1000,
 		MaxTopics:       64,
+		MaxStreamsPerIP: 2000,
+		MaxStreamsUser:  50,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
@@ -188,6 +192,14 @@ func (c Config) validate() error {
 	}
 	if err := topic.ValidateTopic(c.RedisPrefix); err != nil {
 		bad("redis-prefix", "%v", err)
+	}
+	for _, f := range []struct {
+		name string
+		got  int
+	}{{"max-streams-per-ip", c.MaxStreamsPerIP}, {"max-streams-per-user", c.MaxStreamsUser}} {
+		if f.got < -1 || f.got == 0 {
+			bad(f.name, "must be at least 1, or -1 for no limit, got %d", f.got)
+		}
 	}
 	if !slices.Contains([]string{"off", "jwt"}, c.Auth) {
 		bad("auth", "must be off or jwt, got %q", c.Auth)

@@ -88,13 +88,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srv := transport.NewServer(h, transport.ServerConfig{
-		Retry:          cfg.Retry,
-		WriteTimeout:   cfg.WriteTimeout,
-		ReadTimeout:    cfg.ReadTimeout,
-		IdleTimeout:    cfg.IdleTimeout,
-		MaxBodyBytes:   cfg.MaxBodySize,
-		MaxHeaderBytes: cfg.MaxHeaderSize,
-		MaxTopics:      cfg.MaxTopics,
+		Retry:             cfg.Retry,
+		WriteTimeout:      cfg.WriteTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxBodyBytes:      cfg.MaxBodySize,
+		MaxHeaderBytes:    cfg.MaxHeaderSize,
+		MaxTopics:         cfg.MaxTopics,
+		MaxStreamsPerIP:   cfg.MaxStreamsPerIP,
+		MaxStreamsPerUser: cfg.MaxStreamsUser,
 		Publish: transport.PublishLimits{
 			MaxBatch:     cfg.MaxBatch,
 			MaxTopics:    cfg.MaxTopics,
