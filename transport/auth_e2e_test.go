@@ -192,3 +192,27 @@ func TestStreamEndsWhenItsTokenExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAPIKeysAndPublishRate(t *testing.T) {
+	v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{testKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "static-publisher-key-0123456789"
+	th := startHub(t, hubOptions{server: transport.ServerConfig{Auth: v, APIKeys: []string{key}, PublishRate: 5}})
+	batch := "[" + strings.TrimSuffix(strings.Repeat(`{"topic":"any/where","data":"x"},`, 10), ",") + "]"
+	if status, code := publishAs(t, th, key, batch); status != http.StatusOK {
+		t.Fatalf("API key publishing a burst of 10 at 5/s = %d %q, want 200", status, code)
+	}
+	if status, code := publishAs(t, th, key, `{"topic":"a","data":"x"}`); status != http.StatusTooManyRequests || code != "rate_limited" {
+		t.Errorf("publishing beyond the burst = %d %q, want 429 rate_limited", status, code)
+	}
+	// Another credential has a bucket of its own.
+	other := mint(t, auth.MintClaims{Subject: "svc", Publish: []string{"*"}})
+	if status, code := publishAs(t, th, other, `{"topic":"a","data":"x"}`); status != http.StatusOK {
+		t.Errorf("another publisher = %d %q, want 200", status, code)
+	}
+	if status, code := publishAs(t, th, "static-publisher-key-wrong", `{"topic":"a","data":"x"}`); status != http.StatusUnauthorized {
+		t.Errorf("a wrong API key = %d %q, want 401", status, code)
+	}
+}

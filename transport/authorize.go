@@ -1,8 +1,12 @@
 package transport
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -90,22 +94,39 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 	return streamIdentity{userID: claims.Subject, expires: claims.ExpiresAt}, nil
 }
 
-// authenticatePublisher verifies the publisher's token, before its body is
-// read. With auth off it returns nil claims.
-func (s *Server) authenticatePublisher(ctx *fasthttp.RequestCtx) (*auth.Claims, *APIError) {
+// publisher is who publishes: its grant (nil with auth off) and the key its
+// publish rate is counted under.
+type publisher struct {
+	claims *auth.Claims
+	key    string
+}
+
+// authenticatePublisher verifies the publisher's credentials, before its
+// body is read: a static API key (which may publish anywhere) or a token.
+func (s *Server) authenticatePublisher(ctx *fasthttp.RequestCtx) (publisher, *APIError) {
 	if s.cfg.Auth == nil {
-		return nil, nil
+		return publisher{key: "ip:" + ctx.RemoteIP().String()}, nil
 	}
 	// Publishers are servers: the Authorization header only.
 	token, err := auth.Extract(string(ctx.Request.Header.Peek("Authorization")), "", "")
 	if err != nil {
-		return nil, unauthorized(err)
+		return publisher{}, unauthorized(err)
+	}
+	for i, k := range s.cfg.APIKeys {
+		if subtle.ConstantTimeCompare([]byte(token), []byte(k)) == 1 {
+			return publisher{claims: &auth.Claims{Publish: s.everything}, key: "apikey:" + strconv.Itoa(i)}, nil
+		}
 	}
 	claims, err := s.cfg.Auth.Verify(token)
 	if err != nil {
-		return nil, unauthorized(err)
+		return publisher{}, unauthorized(err)
 	}
-	return &claims, nil
+	key := "sub:" + claims.Subject
+	if claims.Subject == "" {
+		sum := sha256.Sum256([]byte(token))
+		key = "token:" + hex.EncodeToString(sum[:8])
+	}
+	return publisher{claims: &claims, key: key}, nil
 }
 
 // authorizePublish checks that claims grant every topic of pubs.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -57,6 +58,14 @@ type ServerConfig struct {
 	Auth *auth.Verifier
 	// PublicTopics may be subscribed to without a token when Auth is set.
 	PublicTopics acl.Grant
+	// APIKeys are static publisher credentials, sent as
+	// "Authorization: Bearer <key>", that may publish to any topic. Used
+	// only with Auth set.
+	APIKeys []string
+	// PublishRate is how many events per second one credential (one
+	// client address with auth off) may publish on average, in bursts of
+	// twice that; more gets 429. Zero means 1000; negative means unlimited.
+	PublishRate int
 	// CORSOrigins are the browser origins allowed to call the hub from
 	// another origin ("https://app.example.com"), with credentials; "*"
 	// allows any origin without credentials. Empty allows none.
@@ -82,6 +91,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.MaxTopics <= 0 {
 		c.MaxTopics = 64
 	}
+	if c.PublishRate == 0 {
+		c.PublishRate = 1000
+	}
 	if c.MaxStreamsPerIP == 0 {
 		c.MaxStreamsPerIP = 2000
 	}
@@ -102,6 +114,9 @@ type Server struct {
 	srv     *fasthttp.Server
 	cors    corsPolicy
 	streams *streamLimiter
+	rates   *rateLimiter
+	// everything grants every topic: what an API key may publish to.
+	everything acl.Grant
 	// refusedHead answers a stream over its limits: 200 with a long retry,
 	// then the end of the stream, since any error status would stop
 	// EventSource from ever reconnecting (REFERENCE.md §5).
@@ -123,7 +138,9 @@ const streamHead = "HTTP/1.1 200 OK\r\n" +
 func NewServer(h *hub.Hub, cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{hub: h, cfg: cfg, cors: newCORSPolicy(cfg.CORSOrigins),
-		streams: newStreamLimiter(max(cfg.MaxStreamsPerIP, 0), max(cfg.MaxStreamsPerUser, 0))}
+		streams: newStreamLimiter(max(cfg.MaxStreamsPerIP, 0), max(cfg.MaxStreamsPerUser, 0)),
+		rates:   newRateLimiter(max(cfg.PublishRate, 0), time.Now)}
+	s.everything, _ = acl.NewGrant([]string{"*"})
 	s.refusedHead = append([]byte(streamHead), sse.AppendRetry(nil, 10*cfg.Retry)...)
 	s.refusedHead = sse.AppendComment(s.refusedHead, "too many streams")
 	s.refusedHead = append(s.refusedHead, '\n')
@@ -259,17 +276,23 @@ func unwrapConn(c net.Conn) net.Conn {
 
 // publish handles POST /publish.
 func (s *Server) publish(ctx *fasthttp.RequestCtx) {
-	claims, apiErr := s.authenticatePublisher(ctx)
+	who, apiErr := s.authenticatePublisher(ctx)
 	if apiErr != nil {
 		writeError(ctx, apiErr)
 		return
 	}
 	pubs, apiErr := parsePublish(string(ctx.Request.Header.ContentType()), ctx.PostBody(), s.cfg.Publish)
 	if apiErr == nil {
-		apiErr = authorizePublish(claims, pubs)
+		apiErr = authorizePublish(who.claims, pubs)
 	}
 	if apiErr != nil {
 		writeError(ctx, apiErr)
+		return
+	}
+	if ok, retry := s.rates.take(who.key, len(pubs)); !ok {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()+0.999))))
+		writeError(ctx, &APIError{Status: fasthttp.StatusTooManyRequests, Code: "rate_limited",
+			Message: fmt.Sprintf("publish rate over %d events/s for this credential; retry in %s", s.cfg.PublishRate, retry)})
 		return
 	}
 	pctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)

@@ -31,6 +31,8 @@ type Config struct {
 	JWTAudience     string        `flag:"jwt-audience" help:"required aud claim; empty accepts any"`
 	JWTLeeway       time.Duration `flag:"jwt-leeway" help:"clock skew allowed when checking exp and nbf"`
 	PublicTopics    string        `flag:"public-topics" help:"comma-separated topics and patterns anyone may subscribe to without a token"`
+	APIKeys         string        `flag:"api-keys" help:"comma-separated static publisher keys (Authorization: Bearer KEY) that may publish to any topic, with --auth jwt"`
+	PublishRate     int           `flag:"publish-rate" help:"events per second one publisher credential may publish, in bursts of twice that; -1 for no limit"`
 	CORSOrigins     string        `flag:"cors-origins" help:"comma-separated browser origins allowed cross-origin, with cookies (https://app.example.com); * allows any, without cookies"`
 	Shards          int           `flag:"shards" help:"shard goroutines; 0 means 2 x GOMAXPROCS"`
 	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue is full is evicted and resumes"`
@@ -76,6 +78,7 @@ func DefaultConfig() Config {
 		MaxBatch:        1000,
 		MaxTopics:       64,
 		MaxStreamsPerIP: 2000,
+		PublishRate:     1000,
 		MaxStreamsUser:  50,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
@@ -196,7 +199,7 @@ func (c Config) validate() error {
 	for _, f := range []struct {
 		name string
 		got  int
-	}{{"max-streams-per-ip", c.MaxStreamsPerIP}, {"max-streams-per-user", c.MaxStreamsUser}} {
+	}{{"max-streams-per-ip", c.MaxStreamsPerIP}, {"max-streams-per-user", c.MaxStreamsUser}, {"publish-rate", c.PublishRate}} {
 		if f.got < -1 || f.got == 0 {
 			bad(f.name, "must be at least 1, or -1 for no limit, got %d", f.got)
 		}

@@ -106,6 +106,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Auth:         verifier,
 		PublicTopics: public,
 		CORSOrigins:  splitList(cfg.CORSOrigins),
+		APIKeys:      splitList(cfg.APIKeys),
+		PublishRate:  cfg.PublishRate,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
