@@ -1,10 +1,16 @@
 package transport_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +220,63 @@ func TestAPIKeysAndPublishRate(t *testing.T) {
 	}
 	if status, code := publishAs(t, th, "static-publisher-key-wrong", `{"topic":"a","data":"x"}`); status != http.StatusUnauthorized {
 		t.Errorf("a wrong API key = %d %q, want 401", status, code)
+	}
+}
+
+// With an RS256 key, an HS256 token "signed" with the public key's PEM
+// bytes (the classic algorithm confusion) is refused, and so are tokens for
+// another issuer or audience.
+func TestAlgorithmConfusionAndIssuerAudience(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	path := filepath.Join(t.TempDir(), "pub.pem")
+	if err := os.WriteFile(path, pubPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Config{
+		Keys:   []auth.KeyConfig{{Algorithm: auth.RS256, PEMFile: path}},
+		Issuer: "https://issuer.example", Audience: "ssehub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := startHub(t, hubOptions{server: transport.ServerConfig{Auth: v}})
+	claims := func(iss, aud string) jwt.MapClaims {
+		return jwt.MapClaims{"sub": "alice", "iss": iss, "aud": aud, "exp": time.Now().Add(time.Hour).Unix()}
+	}
+	sign := func(m jwt.SigningMethod, key any, c jwt.MapClaims) string {
+		tok, err := jwt.NewWithClaims(m, c).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	good := sign(jwt.SigningMethodRS256, priv, claims("https://issuer.example", "ssehub"))
+	for _, tc := range []struct {
+		name, token string
+		status      int
+		code        string
+	}{
+		{"valid RS256", good, http.StatusOK, ""},
+		{"HS256 with the public key as secret", sign(jwt.SigningMethodHS256, pubPEM, claims("https://issuer.example", "ssehub")), http.StatusUnauthorized, "wrong_algorithm"},
+		{"wrong issuer", sign(jwt.SigningMethodRS256, priv, claims("https://evil.example", "ssehub")), http.StatusUnauthorized, "wrong_issuer"},
+		{"wrong audience", sign(jwt.SigningMethodRS256, priv, claims("https://issuer.example", "other")), http.StatusUnauthorized, "wrong_audience"},
+	} {
+		s := th.subscribe(t, "", "Authorization: Bearer "+tc.token)
+		if tc.status == http.StatusOK {
+			if s.resp.StatusCode != http.StatusOK {
+				t.Errorf("%s: status %d, want 200", tc.name, s.resp.StatusCode)
+			}
+			continue
+		}
+		if status, code := errorCode(t, s); status != tc.status || code != tc.code {
+			t.Errorf("%s: subscribe = %d %q, want %d %q", tc.name, status, code, tc.status, tc.code)
+		}
 	}
 }
