@@ -43,7 +43,11 @@ func (p corsPolicy) headers(origin string) [][2]string {
 // applyCORS sets the CORS headers for ctx's origin, and answers a preflight
 // itself. It reports whether the request is done.
 func (s *Server) applyCORS(ctx *fasthttp.RequestCtx) (done bool) {
-	h := s.cors.headers(string(ctx.Request.Header.Peek("Origin")))
+	origin := string(ctx.Request.Header.Peek("Origin"))
+	if origin == "" {
+		return false // not a cross-origin request
+	}
+	h := s.cors.headers(origin)
 	for _, kv := range h {
 		ctx.Response.Header.Set(kv[0], kv[1])
 	}
