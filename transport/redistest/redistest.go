@@ -38,9 +38,9 @@ const (
 	tailLimit    = 2 << 10                // bytes of server output in failure messages
 )
 
-// errPortTaken means redis-server could not bind its port (or its cluster
+// ErrPortTaken means redis-server could not bind its port (or its cluster
 // bus port): someone took it between our probe and its bind.
-var errPortTaken = errors.New("redistest: port taken")
+var ErrPortTaken = errors.New("redistest: port taken")
 
 // Server is one redis-server process on 127.0.0.1. Its methods other than
 // Addr, URL and PID must be called from the test goroutine.
@@ -52,13 +52,15 @@ type Server struct {
 
 	mu   sync.Mutex
 	port int
-	proc *process // the running process; nil once killed
+	proc *Process // the running process; nil once killed
 }
 
-// process is one run of redis-server.
-type process struct {
+// Process is one run of redis-server, started by Launch. Unlike Server it
+// needs no testing.TB, so a benchmark command can use it too.
+type Process struct {
 	cmd  *exec.Cmd
 	out  *tailBuffer
+	port int
 	done chan struct{} // closed once cmd.Wait has returned; its goroutine ends then
 }
 
@@ -77,7 +79,11 @@ func start(t testing.TB, extra func(port int, dir string) []string) *Server {
 	t.Cleanup(s.Kill)
 	var err error
 	for range startTries {
-		if err = s.launch(freePort(t)); !errors.Is(err, errPortTaken) {
+		port, perr := FreePort()
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		if err = s.launch(port); !errors.Is(err, ErrPortTaken) {
 			break
 		}
 	}
@@ -125,7 +131,7 @@ func (s *Server) Kill() {
 	if p == nil {
 		return
 	}
-	if err := p.kill(); err != nil {
+	if err := p.Kill(); err != nil {
 		s.t.Errorf("redistest: kill redis-server on port %d: %v%s", port, err, p.out.tailf())
 	}
 }
@@ -145,7 +151,7 @@ func (s *Server) Restart() {
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, errPortTaken) || time.Now().After(deadline) {
+		if !errors.Is(err, ErrPortTaken) || time.Now().After(deadline) {
 			s.t.Fatalf("redistest: restart redis-server on port %d: %v", s.port, err)
 		}
 		time.Sleep(100 * time.Millisecond) // let the other holder go away
@@ -155,49 +161,65 @@ func (s *Server) Restart() {
 // launch starts redis-server on port and waits until it answers. On
 // failure the process is gone when launch returns.
 func (s *Server) launch(port int) error {
+	p, err := Launch(s.bin, port, s.dir, s.extra(port, s.dir)...)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.port, s.proc = port, p
+	s.mu.Unlock()
+	return nil
+}
+
+// Launch starts redis-server (bin) on 127.0.0.1:port with persistence off
+// and dir as its directory, appending extra to its command line, and waits
+// until it answers PING. The kernel kills it should this process die. On
+// failure the process is gone when Launch returns; an error wrapping
+// ErrPortTaken means another process holds the port.
+func Launch(bin string, port int, dir string, extra ...string) (*Process, error) {
 	args := []string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--daemonize", "no",
-		"--dir", s.dir,
+		"--dir", dir,
 	}
-	args = append(args, s.extra(port, s.dir)...)
-	cmd := exec.Command(s.bin, args...)
+	cmd := exec.Command(bin, append(args, extra...)...)
 	out := &tailBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.WaitDelay = time.Second // never hang on output copying after exit
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("exec %s: %w", s.bin, err)
+		return nil, fmt.Errorf("exec %s: %w", bin, err)
 	}
-	p := &process{cmd: cmd, out: out, done: make(chan struct{})}
+	p := &Process{cmd: cmd, out: out, port: port, done: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		close(p.done)
 	}()
-
-	s.mu.Lock()
-	s.port, s.proc = port, p
-	s.mu.Unlock()
-
-	if err := p.waitReady(s.Addr()); err != nil {
-		s.Kill()
-		return fmt.Errorf("port %d: %w%s", port, err, out.tailf())
+	if err := p.waitReady(p.Addr()); err != nil {
+		_ = p.Kill()
+		return nil, fmt.Errorf("port %d: %w%s", port, err, out.tailf())
 	}
-	return nil
+	return p, nil
 }
 
+// Addr returns the process's "127.0.0.1:port".
+func (p *Process) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) }
+
+// PID returns its process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // waitReady polls addr until this process answers PING.
-func (p *process) waitReady(addr string) error {
+func (p *Process) waitReady(addr string) error {
 	deadline := time.Now().Add(readyTimeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
 			if bytes.Contains(p.out.bytes(), []byte("Address already in use")) {
-				return errPortTaken
+				return ErrPortTaken
 			}
 			return fmt.Errorf("redis-server exited early: %v", p.cmd.ProcessState)
 		default:
@@ -208,7 +230,7 @@ func (p *process) waitReady(addr string) error {
 				// Another redis-server took the port; ours will exit
 				// with a bind error.
 				return fmt.Errorf("%w: %s answered by pid %d, not %d",
-					errPortTaken, addr, pid, p.cmd.Process.Pid)
+					ErrPortTaken, addr, pid, p.cmd.Process.Pid)
 			}
 			return nil
 		}
@@ -221,7 +243,9 @@ func (p *process) waitReady(addr string) error {
 	return fmt.Errorf("not ready after %v: %v", readyTimeout, lastErr)
 }
 
-func (p *process) kill() error {
+// Kill sends SIGKILL and waits until the process is gone. Calling it
+// again is harmless.
+func (p *Process) Kill() error {
 	// An error here means the process has already exited; Wait reaps it.
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	select {
@@ -295,16 +319,16 @@ var (
 	ports   = map[int]bool{}
 )
 
-// freePort returns a loopback port that is free now, as is port+10000,
-// which a cluster node binds for its bus.
-func freePort(t testing.TB) int {
-	t.Helper()
+// FreePort returns a loopback port that is free now, as is port+10000,
+// which a cluster node binds for its bus. It never returns a port twice in
+// one process.
+func FreePort() (int, error) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatalf("redistest: listen 127.0.0.1:0: %v", err)
+			return 0, fmt.Errorf("redistest: listen 127.0.0.1:0: %w", err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
@@ -317,10 +341,9 @@ func freePort(t testing.TB) int {
 		}
 		bus.Close()
 		ports[port] = true
-		return port
+		return port, nil
 	}
-	t.Fatalf("redistest: no free loopback port (with a free port+10000) after 100 tries")
-	return 0
+	return 0, errors.New("redistest: no free loopback port (with a free port+10000) after 100 tries")
 }
 
 // tailBuffer keeps the last outputLimit bytes written to it.

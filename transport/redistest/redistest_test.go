@@ -242,8 +242,8 @@ func TestLaunchPortTaken(t *testing.T) {
 			extra: func(int, string) []string { return nil },
 		}
 		t.Cleanup(s.Kill)
-		if err := s.launch(port); !errors.Is(err, errPortTaken) {
-			t.Errorf("launch(%d) with the port held by %s = %v, want errPortTaken", port, name, err)
+		if err := s.launch(port); !errors.Is(err, ErrPortTaken) {
+			t.Errorf("launch(%d) with the port held by %s = %v, want ErrPortTaken", port, name, err)
 		}
 		if s.PID() != 0 {
 			t.Errorf("PID() after a failed launch = %d, want 0", s.PID())
