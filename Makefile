@@ -3,12 +3,12 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: build deps test lint fuzz bench idle-rss resume-storm
+.PHONY: build deps test lint fuzz microbench bench bench-100k idle-rss resume-storm demo-screenshot
 
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-# System packages the tests need (redis-server), installed if missing.
+# System packages the tests need (redis-server, chromium, nginx), installed if missing.
 deps:
 	@bash .ci/deps
 
@@ -30,16 +30,28 @@ fuzz:
 	done
 
 # Go microbenchmarks (allocations reported).
-bench:
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-# Hub RSS per idle stream at 10k streams, shared and per-user topics
-# (BENCHMARKS.md). Fails only if streams do not connect.
-idle-rss:
-	$(GO) run ./cmd/ssehub-bench idle -n 10000 -topics shared
-	$(GO) run ./cmd/ssehub-bench idle -n 10000 -topics unique
+# ssehub and the net/http reference server side by side at 10k streams:
+# the PRODUCT.md targets table, with HTML and JSON reports.
+bench:
+	$(GO) run ./cmd/ssehub-bench compare -n 10000 -duration 20s -html bench-report.html -json bench-report.json
 
-# Fleet mode: 10k streams resuming at once through Redis (BENCHMARKS.md).
+# The fleet targets at 100k streams: 7 hubs on Redis, 7 load generators.
+bench-100k: deps
+	$(GO) run ./cmd/ssehub-bench fleet -n 100000 -hubs 7 -workers 7 -pad 4096 -duration 60s -html bench-100k.html -json bench-100k.json
+
+# Hub RSS per idle stream at 10k streams.
+idle-rss:
+	$(GO) run ./cmd/ssehub-bench idle -n 10000
+
+# Fleet mode: 10k streams on 3 hubs on Redis; one hub is killed and its
+# streams resume on the others.
 resume-storm: deps
-	$(GO) run ./cmd/ssehub-bench resume-storm -n 10000
-	$(GO) run ./cmd/ssehub-bench resume-storm -n 10000 -topics unique -m 6
+	$(GO) run ./cmd/ssehub-bench resume-storm -n 10000 -hubs 3
+
+# The README's screenshot of the demo page, taken by the browser test of a
+# hub restart (needs redis-server and chromium).
+demo-screenshot: deps
+	$(GO) test -count=1 -run '^TestBrowserDemoResumeAfterHubRestart$$' ./cmd/ssehub -args -demo-screenshot $(CURDIR)/docs/demo.png

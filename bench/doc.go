@@ -1,23 +1,33 @@
-// Package bench is ssehub's load generator: it starts real ssehub processes,
-// drives them over loopback TCP with many concurrent SSE streams, and
-// measures what the product targets in PRODUCT.md are stated in.
+// Package bench is ssehub's load-test suite: it starts real ssehub
+// processes (or reaches an existing deployment, or any SSE server),
+// holds many concurrent SSE streams against them from several
+// load-generator processes, publishes at a steady rate, and measures what
+// the product targets in PRODUCT.md are stated in: loss, latency, memory
+// and CPU.
 //
-// The pieces are meant to be combined by scenarios:
+// [Run] runs a named scenario ([ScenarioNames]) with a [Config] and
+// returns a report.Run (package bench/report prints it as a table, JSON
+// or HTML). A run is:
 //
-//   - [StartHub] runs an ssehub binary as a child process and reads its
-//     resident memory from /proc ([HubProcess.RSS]).
-//   - [StartRedis] runs a private redis-server for hubs in Redis mode
-//     (--redis-url) and reads its CPU time ([RedisProcess.CPU]).
-//   - [OpenStreams] opens many raw-TCP SSE streams at a bounded pace and keeps
-//     them drained.
-//   - A scenario such as [RunIdle] or [RunResumeStorm] uses them and returns
-//     a result that can be printed as a table ([IdleResult.WriteTable]) or
-//     JSON.
+//   - a coordinator, the calling process: it starts a private
+//     redis-server ([StartRedis]) and the hubs ([StartHub]) unless
+//     Config.Remote names a deployment, then the workers, and drives the
+//     phases: it publishes ([Publisher]), samples every process's
+//     counters, memory and CPU once a second, and checks the results;
+//   - workers ([StartWorker]): this same executable run again with
+//     SSEHUB_BENCH_ROLE=worker, which [MaybeRunWorker] turns into
+//     [RunWorker]. Each holds up to [MaxGeneratorStreams] raw-TCP streams
+//     from its own loopback address, decodes them with bench/ssewire,
+//     and tracks every topic's sequence numbers per stream, so that
+//     lost, repeated and reordered events are counted exactly;
+//   - the events' data ([AppendPayload]): the topic, a sequence number and
+//     the time published, from which a stream also measures end-to-end
+//     latency.
 //
-// The command cmd/ssehub-bench runs the scenarios; later scenarios
-// (broadcast, targeted, fleet) add their own Run function and result type
-// here and a subcommand there.
+// The compare scenario runs the same phases against ssehub and the
+// net/http reference server (bench/refserver), which the command
+// cmd/ssehub-bench serves as "ssehub-bench ref-server".
 //
 // The package is Linux-only: it reads /proc and uses the raw socket
-// interface to drain streams without a read buffer per stream.
+// interface to read streams without a read buffer per stream.
 package bench

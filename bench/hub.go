@@ -36,6 +36,9 @@ func BuildHub(ctx context.Context, dir string) (string, error) {
 type HubOptions struct {
 	// Binary is the path of the ssehub executable (see BuildHub).
 	Binary string
+	// Subcommand comes first on the command line, before the flags; the
+	// bench's reference server runs as "ssehub-bench ref-server".
+	Subcommand []string
 	// Args follow "--listen 127.0.0.1:0 --log-level info"; a flag repeated
 	// here wins. The log level must leave info on: the bound address is
 	// read from the "ssehub listening" line.
@@ -77,7 +80,8 @@ func StartHub(ctx context.Context, opts HubOptions) (*HubProcess, error) {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 10 * time.Second
 	}
-	args := append([]string{"--listen", "127.0.0.1:0", "--log-level", "info"}, opts.Args...)
+	args := append(append(opts.Subcommand[:len(opts.Subcommand):len(opts.Subcommand)],
+		"--listen", "127.0.0.1:0", "--log-level", "info"), opts.Args...)
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.Env = append(os.Environ(), opts.Env...)
 	lw := newLogWatcher(opts.Log)
@@ -178,6 +182,19 @@ func (h *HubProcess) stop(ctx context.Context) error {
 		return fmt.Errorf("stop hub pid=%d: killed, no exit after SIGTERM: %w", h.PID, ctx.Err())
 	}
 }
+
+// Kill ends the hub with SIGKILL, as a crash would, and waits until it is
+// gone.
+func (h *HubProcess) Kill() {
+	h.stopOnce.Do(func() {
+		_ = h.cmd.Process.Kill()
+		<-h.exited
+		h.stopErr = errors.New("killed")
+	})
+}
+
+// Exited returns a channel closed once the hub has exited.
+func (h *HubProcess) Exited() <-chan struct{} { return h.exited }
 
 // logTailLines is how many of the hub's last log lines are kept for errors.
 const logTailLines = 20

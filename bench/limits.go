@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // RaiseFileLimit raises this process's soft RLIMIT_NOFILE to the hard limit
@@ -13,7 +14,8 @@ import (
 // restores the original for the processes it starts unless the program has
 // called syscall.Setrlimit itself (syscall/rlimit.go). Calling this before
 // StartHub is what makes the hub, which does not raise its limit through
-// exec, inherit the raised one. StartHub and OpenStreams call it.
+// exec, inherit the raised one. StartHub, StartWorker and RunWorker call
+// it.
 func RaiseFileLimit() (uint64, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
@@ -33,3 +35,14 @@ func RaiseFileLimit() (uint64, error) {
 // (REFERENCE.md §1); the rest is headroom for the generator's other
 // descriptors and for sockets still closing.
 const MaxGeneratorStreams = 15000
+
+// DefaultConcurrency is how many streams each worker has connecting at
+// once when Config.Concurrency is 0. The machine's listen backlog
+// (somaxconn) is 4096 and tcp_max_syn_backlog 2048 (REFERENCE.md §1): a
+// few hundred in flight ramp up fast without overflowing them into SYN
+// retransmits.
+const DefaultConcurrency = 200
+
+// HandshakeTimeout bounds connecting one stream: the dial, the request and
+// the response head.
+const HandshakeTimeout = 10 * time.Second

@@ -1,124 +1,204 @@
-// Command ssehub-bench runs ssehub's load-testing scenarios against real
-// ssehub processes on this machine and prints their figures as Markdown
-// tables for BENCHMARKS.md.
+// Command ssehub-bench load-tests ssehub, or any SSE server, with many
+// concurrent streams, and reports loss, latency, memory and CPU.
 //
 // Usage:
 //
-//	ssehub-bench idle [-n 10000] [-topics shared|unique] [-settle 10s] [-hub PATH] [-json]
-//	ssehub-bench resume-storm [-n 10000] [-m 100] [-k 0] [-topics shared|unique] [-hubs 1] [-timeout 120s] [-hub PATH] [-json]
+//	ssehub-bench SCENARIO [flags]     run a scenario (ssehub-bench -h lists them)
+//	ssehub-bench ref-server [-listen ADDR]  serve the net/http reference server
 //
-// Without -hub it builds ./cmd/ssehub with `go build`, so run it from inside
-// the ssehub module.
+// By default a scenario starts everything on this machine: a private
+// redis-server (with -redis, or -hubs > 1), -hubs ssehub processes on their
+// own ports, and load-generator worker processes (this binary, run again)
+// of at most 15,000 streams each, each connecting from its own loopback
+// address (127.0.0.2, 127.0.0.3, ...). Everything stops at the end, on
+// Ctrl-C and on failure. With -target it starts no server and measures an
+// existing deployment instead; -path and -publish-* describe a server that
+// is not ssehub.
+//
+// Results: a live progress line on stderr, a Markdown table on stdout,
+// and with -json and -html a JSON file and a self-contained HTML report
+// with charts. The exit status is 0 only if every check passed.
+//
+// Without -hub it builds ./cmd/ssehub with `go build`, so run it from
+// inside the ssehub module.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/bench"
+	"github.com/ssehub/ssehub/bench/report"
 )
 
-// scenarios are the subcommands, by name.
-var scenarios = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
-	"idle":         runIdle,
-	"resume-storm": runResumeStorm,
-}
-
 func main() {
+	bench.MaybeRunWorker()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args, os.Stdout, os.Stderr))
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || scenarios[args[0]] == nil {
-		fmt.Fprintf(stderr, "usage: ssehub-bench SCENARIO [flags]\n\nscenarios:\n  idle          hub RSS per idle stream\n  resume-storm  every stream reconnects at once with Last-Event-ID and catches up from Redis history\n\nssehub-bench SCENARIO -h lists its flags.\n")
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+		usage(stderr)
 		return 2
 	}
-	return scenarios[args[0]](ctx, args[1:], stdout, stderr)
-}
-
-// commonFlags are the flags every scenario takes: which hub to run, where
-// streams connect from, and how the result is printed.
-type commonFlags struct {
-	binary  string
-	verbose bool
-	sources string
-	asJSON  bool
-}
-
-func (f *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.binary, "hub", "", "ssehub binary to run; empty builds ./cmd/ssehub into a temporary directory")
-	fs.BoolVar(&f.verbose, "v", false, "copy the hub's log to stderr")
-	fs.StringVar(&f.sources, "sources", "", "comma-separated local IPs to connect from, round robin (e.g. 127.0.0.2,127.0.0.3); empty: 127.0.0.1")
-	fs.BoolVar(&f.asJSON, "json", false, "also print the result as JSON")
-}
-
-// sourceList returns the -sources IPs, nil (the kernel's choice) if none.
-func (f *commonFlags) sourceList() []string {
-	if f.sources == "" {
-		return nil
+	name := args[1]
+	if name == "ref-server" {
+		return runRefServer(ctx, args[2:], stdout, stderr)
 	}
-	return strings.Split(f.sources, ",")
+	known := false
+	for _, s := range bench.ScenarioNames() {
+		known = known || s == name
+	}
+	if !known {
+		fmt.Fprintf(stderr, "ssehub-bench: unknown scenario %q\n\n", name)
+		usage(stderr)
+		return 2
+	}
+	return runScenario(ctx, name, args, stdout, stderr)
 }
 
-// start builds the hub if needed and starts count hubs with args. cleanup
-// stops them and removes the build; call it in every case.
-func (f *commonFlags) start(ctx context.Context, stderr io.Writer, count int, args ...string) (hubs []*bench.HubProcess, cleanup func() error, err error) {
-	var cleanups []func() error
-	cleanup = func() error {
-		var errs []error
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			errs = append(errs, cleanups[i]())
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: ssehub-bench SCENARIO [flags]\n\nscenarios:\n")
+	for _, s := range bench.ScenarioNames() {
+		fmt.Fprintf(w, "  %-15s %s\n", s, bench.ScenarioAbout(s))
+	}
+	fmt.Fprintf(w, "  %-15s %s\n\nssehub-bench SCENARIO -h lists the flags.\n", "ref-server", "serve the net/http reference server (the compare scenario starts it itself)")
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func runScenario(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ssehub-bench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg                       bench.Config
+		hubArgs, targets, headers listFlag
+		pubHeaders                listFlag
+		path, jsonOut, htmlOut    string
+		pub                       bench.PublishTemplate
+		verbose, quiet            bool
+		rssTarget                 int64
+	)
+	fs.IntVar(&cfg.Streams, "n", 1000, "streams to hold")
+	fs.IntVar(&cfg.Workers, "workers", 0, fmt.Sprintf("load-generator processes; 0: as few as %d streams each allows", bench.MaxGeneratorStreams))
+	fs.IntVar(&cfg.Hubs, "hubs", 1, "ssehub processes to start, each on its own port")
+	fs.BoolVar(&cfg.Redis, "redis", false, "start a private redis-server and run the hubs on it (implied by -hubs > 1)")
+	fs.StringVar(&cfg.Server, "server", bench.ServerSSEHub, "server to start: ssehub, or nethttp (the reference server)")
+	fs.StringVar(&cfg.Binary, "hub", "", "ssehub binary; empty builds ./cmd/ssehub")
+	fs.Var(&hubArgs, "hub-arg", "extra ssehub flag, such as -hub-arg=--heartbeat=30s (repeatable)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "events per second in the publishing phases (0: the scenario's default)")
+	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "length of each publishing phase")
+	fs.IntVar(&cfg.Pad, "pad", 0, "padding bytes in each event's data")
+	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "idle time before memory is read")
+	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 0, "first connects per second in all (0: as fast as -concurrency allows)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "streams connecting at once, per worker")
+	fs.Float64Var(&cfg.SlowFraction, "slow-fraction", 0.05, "share of streams that stop reading (slow-consumers, fleet)")
+	fs.DurationVar(&cfg.Targets.P99, "p99", 0, "check: p99 latency of the publishing phase at most this (0: no check)")
+	fs.Int64Var(&rssTarget, "rss-per-stream", 0, "check: hub RSS per idle stream at most this many bytes (0: no check)")
+	fs.DurationVar(&cfg.Targets.CatchUp, "catch-up", 10*time.Second, "check (resume-storm): every resumed stream live again within this")
+	fs.Var(&targets, "target", "host:port of an existing deployment to measure instead of starting one (repeatable)")
+	fs.StringVar(&path, "path", "", `subscribe request target with {topic}, for a server that is not ssehub (default "/events?topic={topic}")`)
+	fs.Var(&headers, "header", `extra subscribe request header, "Name: value" (repeatable)`)
+	fs.StringVar(&pub.URL, "publish-url", "", "publish URL with {topic} and {data}, for a server that is not ssehub (default: ssehub's POST /publish on the targets)")
+	fs.StringVar(&pub.Method, "publish-method", "POST", "publish request method (with -publish-url)")
+	fs.StringVar(&pub.ContentType, "publish-content-type", "application/x-www-form-urlencoded", "publish request content type (with -publish-url)")
+	fs.StringVar(&pub.Body, "publish-body", "topic={topic}&data={data}", "publish request body with {topic} and {data} (with -publish-url)")
+	fs.Var(&pubHeaders, "publish-header", `extra publish request header, "Name: value" (repeatable)`)
+	fs.StringVar(&jsonOut, "json", "", "write the report as JSON to this file")
+	fs.StringVar(&htmlOut, "html", "", "write the report as a self-contained HTML page to this file")
+	fs.BoolVar(&verbose, "v", false, "copy the servers' logs to stderr")
+	fs.BoolVar(&quiet, "q", false, "no progress line")
+	if code, ok := parseFlags(fs, args[2:], stderr); !ok {
+		return code
+	}
+	cfg.HubArgs = hubArgs
+	cfg.Targets.RSSPerStream = rssTarget
+	cfg.Command = strings.Join(append([]string{"ssehub-bench"}, args[1:]...), " ")
+	cfg.Log = stderr
+	if verbose {
+		cfg.HubLog = stderr
+	}
+	if !quiet {
+		cfg.Progress = report.NewProgress(stderr)
+	}
+	if cfg.Hubs > 1 || bench.NeedsFleet(name) {
+		cfg.Redis = true
+	}
+	if len(targets) > 0 {
+		cfg.Remote = &bench.Remote{Targets: targets, Path: path, Headers: headers, PublishHeaders: pubHeaders}
+		if pub.URL != "" {
+			cfg.Remote.Publish = &pub
 		}
-		return errors.Join(errs...)
-	}
-	binary := f.binary
-	if binary == "" {
+	} else if cfg.Server == bench.ServerSSEHub && cfg.Binary == "" {
 		dir, err := os.MkdirTemp("", "ssehub-bench-")
 		if err != nil {
-			return nil, cleanup, err
+			fmt.Fprintln(stderr, err)
+			return 1
 		}
-		cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
-		if binary, err = bench.BuildHub(ctx, dir); err != nil {
-			return nil, cleanup, err
+		defer os.RemoveAll(dir)
+		if cfg.Binary, err = bench.BuildHub(ctx, dir); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
 		}
 	}
-	opts := bench.HubOptions{Binary: binary, Args: args}
-	if f.verbose {
-		opts.Log = stderr
+
+	res, err := bench.Run(ctx, name, cfg)
+	code := 0
+	if err != nil {
+		fmt.Fprintf(stderr, "ssehub-bench %s: %v\n", name, err)
+		code = 1
 	}
-	for range count {
-		hub, err := bench.StartHub(ctx, opts)
-		if err != nil {
-			return hubs, cleanup, err
-		}
-		hubs = append(hubs, hub)
-		cleanups = append(cleanups, func() error {
-			// The hub ends every stream on SIGTERM; its own shutdown
-			// timeout is 10s, so 15s is enough unless it is stuck.
-			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			return hub.Stop(sctx)
-		})
+	if res == nil {
+		return max(code, 1)
 	}
-	return hubs, cleanup, nil
+	if werr := writeReports(res, stdout, jsonOut, htmlOut); werr != nil {
+		fmt.Fprintf(stderr, "ssehub-bench %s: %v\n", name, werr)
+		code = 1
+	}
+	if !res.OK() {
+		fmt.Fprintf(stderr, "ssehub-bench %s: some checks failed\n", name)
+		code = 1
+	}
+	return code
 }
 
-// parseFlags parses a scenario's flags, none of which take positional
-// arguments. If the scenario should not run, ok is false and code is its
-// exit code: 0 for -h, 2 for a usage error (which fs has already reported,
-// except for a stray argument).
+// writeReports prints the table and writes the JSON and HTML files asked
+// for.
+func writeReports(res *report.Run, stdout io.Writer, jsonOut, htmlOut string) error {
+	errs := []error{res.WriteTable(stdout)}
+	write := func(path string, w func(io.Writer) error) {
+		if path == "" {
+			return
+		}
+		f, err := os.Create(path)
+		if err == nil {
+			err = errors.Join(w(f), f.Close())
+		}
+		errs = append(errs, err)
+	}
+	write(jsonOut, res.WriteJSON)
+	write(htmlOut, res.WriteHTML)
+	return errors.Join(errs...)
+}
+
+// parseFlags parses a subcommand's flags, none of which take positional
+// arguments. If it should not run, ok is false and code is its exit code:
+// 0 for -h, 2 for a usage error (which fs has already reported, except for
+// a stray argument).
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -131,163 +211,4 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok
 		return 2, false
 	}
 	return 0, true
-}
-
-// runCleanup runs cleanup, the one commonFlags.start returned. If it fails it
-// reports why and makes *code, the scenario's exit code, at least 1, so a
-// hub left running or a build left behind does not pass unnoticed. Defer
-// it from the scenario, whose named result code points to.
-func runCleanup(cleanup func() error, stderr io.Writer, name string, code *int) {
-	if err := cleanup(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		*code = max(*code, 1)
-	}
-}
-
-// result is what a scenario measured.
-type result interface {
-	WriteTable(w io.Writer) error
-}
-
-// report prints res to stdout as a Markdown table, followed by it as
-// indented JSON if asJSON is set.
-func report(stdout io.Writer, res result, asJSON bool) error {
-	if err := res.WriteTable(stdout); err != nil {
-		return err
-	}
-	if asJSON {
-		// The results hold only numbers, strings and slices of them,
-		// which always marshal.
-		b, _ := json.MarshalIndent(res, "", "  ")
-		fmt.Fprintf(stdout, "%s\n", b)
-	}
-	return nil
-}
-
-func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
-	const name = "ssehub-bench idle"
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		cf  commonFlags
-		cfg bench.IdleConfig
-	)
-	cf.register(fs)
-	fs.IntVar(&cfg.Streams, "n", 10000, "streams to open")
-	fs.StringVar(&cfg.Topics, "topics", bench.TopicsShared, "topic layout: shared (all on \"news\") or unique (stream i on \"user/i\")")
-	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "wait after the streams opened before measuring")
-	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "streams connecting at once")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
-		return code
-	}
-	if cfg.Streams <= 0 || cfg.Settle <= 0 {
-		fmt.Fprintf(stderr, "%s: -n and -settle must be positive\n", name)
-		return 2
-	}
-	if _, err := bench.TopicsFor(cfg.Topics); err != nil {
-		fmt.Fprintf(stderr, "%s: -topics: %v\n", name, err)
-		return 2
-	}
-	cfg.Sources = cf.sourceList()
-	if _, err := bench.RaiseFileLimit(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
-	}
-
-	hubs, cleanup, err := cf.start(ctx, stderr, 1)
-	defer runCleanup(cleanup, stderr, name, &code)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
-	}
-	hub := hubs[0]
-	fmt.Fprintf(stderr, "hub pid %d on %s; opening %d streams (topics %s)\n", hub.PID, hub.Addr, cfg.Streams, cfg.Topics)
-	res, err := bench.RunIdle(ctx, hub, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
-	}
-	if err := report(stdout, res, cf.asJSON); err != nil {
-		return 1
-	}
-	if !res.AllConnected() {
-		fmt.Fprintf(stderr, "%s: only %d of %d streams connected\n", name, res.Connected, res.Streams)
-		return 1
-	}
-	return 0
-}
-
-func runResumeStorm(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
-	const name = "ssehub-bench resume-storm"
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		cf   commonFlags
-		cfg  bench.StormConfig
-		hubs int
-	)
-	cf.register(fs)
-	fs.IntVar(&cfg.Streams, "n", 10000, fmt.Sprintf("streams that resume at once (at most %d)", bench.MaxGeneratorStreams))
-	fs.IntVar(&cfg.Events, "m", 100, "events published to each topic before the storm")
-	fs.IntVar(&cfg.ResumeFrom, "k", 0, "index of the event each stream resumes after (Last-Event-ID); each misses m-1-k")
-	fs.StringVar(&cfg.Topics, "topics", bench.TopicsShared, "topic layout: shared (all on \""+bench.StormTopic+"\") or unique (stream i on \"user/i\", m events each)")
-	fs.IntVar(&hubs, "hubs", 1, "hub processes sharing the Redis; stream i goes to hub i % hubs")
-	fs.DurationVar(&cfg.Timeout, "timeout", 120*time.Second, "give up (and fail) if publishing and the storm take longer")
-	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "streams connecting at once (until their response head)")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
-		return code
-	}
-	switch {
-	case cfg.Streams <= 0 || cfg.Streams > bench.MaxGeneratorStreams:
-		fmt.Fprintf(stderr, "%s: -n must be 1 to %d (one generator process)\n", name, bench.MaxGeneratorStreams)
-		return 2
-	case cfg.Events <= 0 || cfg.ResumeFrom < 0 || cfg.ResumeFrom >= cfg.Events:
-		fmt.Fprintf(stderr, "%s: want -m > 0 and 0 <= -k < -m\n", name)
-		return 2
-	case cfg.Topics != bench.TopicsShared && cfg.Topics != bench.TopicsUnique:
-		fmt.Fprintf(stderr, "%s: -topics %q, want %s or %s\n", name, cfg.Topics, bench.TopicsShared, bench.TopicsUnique)
-		return 2
-	case hubs <= 0 || cfg.Timeout <= 0:
-		fmt.Fprintf(stderr, "%s: -hubs and -timeout must be positive\n", name)
-		return 2
-	}
-	cfg.Sources = cf.sourceList()
-	if _, err := bench.RaiseFileLimit(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
-	}
-
-	redis, err := bench.StartRedis(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
-	}
-	defer redis.Stop() // after the hubs: deferred first
-	// History must hold every event a stream missed.
-	history := max(cfg.Events, 1000)
-	procs, cleanup, err := cf.start(ctx, stderr, hubs, "--redis-url", redis.URL(), "--history-size", strconv.Itoa(history))
-	defer runCleanup(cleanup, stderr, name, &code)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
-	}
-	for _, h := range procs {
-		fmt.Fprintf(stderr, "hub pid %d on %s\n", h.PID, h.Addr)
-	}
-	fmt.Fprintf(stderr, "redis pid %d on %s; publishing %d events per topic, then %d streams resume (topics %s)\n",
-		redis.PID, redis.Addr, cfg.Events, cfg.Streams, cfg.Topics)
-	res, err := bench.RunResumeStorm(ctx, procs, redis, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
-	}
-	if err := report(stdout, res, cf.asJSON); err != nil {
-		return 1
-	}
-	if !res.OK() {
-		fmt.Fprintf(stderr, "%s: %d of %d streams caught up (%d resets, %d out of order, %d extra, timed out %t)\n",
-			name, res.CaughtUp, res.Streams, res.Resets, res.Disordered, res.Extra, res.TimedOut)
-		return 1
-	}
-	return 0
 }

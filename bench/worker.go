@@ -1,0 +1,875 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ssehub/ssehub/bench/ssewire"
+	"github.com/ssehub/ssehub/hub/topic"
+)
+
+// WorkerSpec is what one load-generator process does. The coordinator
+// sends it as the first JSON line on the worker's stdin.
+type WorkerSpec struct {
+	// ID names the worker in reports ("worker-<ID>").
+	ID int `json:"id"`
+	// Source is the local IP the worker's streams connect from, such as
+	// "127.0.0.3"; empty is the kernel's choice.
+	Source string `json:"source,omitempty"`
+	// Targets are the servers' host:port addresses. Stream i first
+	// connects to Targets[i % len(Targets)]; a stream that reconnects
+	// picks another one at random, as a load balancer would.
+	Targets []string `json:"targets"`
+	// Path is the request target with "{topic}" where the stream's topic
+	// goes, query-escaped; empty means "/events?topic={topic}" (ssehub).
+	Path string `json:"path,omitempty"`
+	// Headers are extra request header lines, such as
+	// "Authorization: Bearer x".
+	Headers []string `json:"headers,omitempty"`
+	// First and Count select the streams this worker holds: indexes
+	// First to First+Count-1 of the whole run.
+	First int `json:"first"`
+	Count int `json:"count"`
+	// Layout says which topic stream i follows (see Layout).
+	Layout Layout `json:"layout"`
+	// Concurrency bounds the streams connecting at once (until their
+	// response head); ConnectRate, if positive, paces first connects to
+	// that many per second.
+	Concurrency int     `json:"concurrency"`
+	ConnectRate float64 `json:"connect_rate,omitempty"`
+	// StallEvery, if positive, makes every StallEvery-th stream a stall
+	// candidate: it stops reading on the "stall" command, never
+	// reconnects, and is left out of latency and loss figures.
+	StallEvery int `json:"stall_every,omitempty"`
+	// StallRecvBuffer is the receive buffer (SO_RCVBUF) of stall
+	// candidates, so the server notices them stuck sooner; zero leaves
+	// the kernel default.
+	StallRecvBuffer int `json:"stall_recv_buffer,omitempty"`
+}
+
+// Layout maps a stream's index to the topics or patterns it follows.
+type Layout struct {
+	// Kind is LayoutShared (every stream follows Topic), LayoutUser
+	// (stream i follows "user/<i>"), LayoutUserShared (both) or
+	// LayoutPattern (stream i follows "<Topic>/<i % Groups>/*").
+	Kind   string `json:"kind"`
+	Topic  string `json:"topic,omitempty"`
+	Groups int    `json:"groups,omitempty"`
+}
+
+// Layout kinds.
+const (
+	LayoutShared     = "shared"
+	LayoutUser       = "user"
+	LayoutUserShared = "user+shared"
+	LayoutPattern    = "pattern"
+)
+
+// TopicsOf returns what stream i subscribes to.
+func (l Layout) TopicsOf(i int) []string {
+	switch l.Kind {
+	case LayoutUser:
+		return []string{UserTopic(i)}
+	case LayoutUserShared:
+		return []string{UserTopic(i), l.Topic}
+	case LayoutPattern:
+		return []string{l.Topic + "/" + strconv.Itoa(i%max(l.Groups, 1)) + "/*"}
+	default:
+		return []string{l.Topic}
+	}
+}
+
+// UserTopic is stream i's own topic in the user layouts: "user/<i>", the
+// private topic of user i.
+func UserTopic(i int) string { return "user/" + strconv.Itoa(i) }
+
+// workerCommand is one line the coordinator sends a worker after its
+// spec. Each gets exactly one reply line.
+type workerCommand struct {
+	// Op is "sample", "stall", "check" or "evictions".
+	Op string `json:"op"`
+	// Final is, for "check", the last sequence number published to each
+	// topic that concerns the worker.
+	Final map[string]uint64 `json:"final,omitempty"`
+	// Wait bounds how long "check" waits for streams to complete and
+	// "evictions" for stalled streams to be closed.
+	Wait time.Duration `json:"wait_ns,omitempty"`
+}
+
+// WorkerSample is a worker's reply to "sample": totals since it started,
+// and the latencies of the deliveries since the sample before.
+type WorkerSample struct {
+	Connected     int   `json:"connected"`
+	ConnectErrors int64 `json:"connect_errors"`
+	Delivered     int64 `json:"delivered"`
+	Reconnects    int64 `json:"reconnects"`
+	Resets        int64 `json:"resets"`
+	// Latency and CatchUp are encoded histograms (see histogram.go) of
+	// the interval.
+	Latency []byte `json:"latency"`
+	CatchUp []byte `json:"catch_up"`
+	// FirstError is an example of a connect error, if any occurred.
+	FirstError string `json:"first_error,omitempty"`
+}
+
+// WorkerCheck is a worker's reply to "check".
+type WorkerCheck struct {
+	// Checked counts the streams checked: every connected stream that is
+	// not a stall candidate. Incomplete counts those of them that still
+	// missed events when the wait ended.
+	Checked    int   `json:"checked"`
+	Incomplete int   `json:"incomplete"`
+	Lost       int64 `json:"lost"`
+	Duplicated int64 `json:"duplicated"`
+	Reordered  int64 `json:"reordered"`
+	// Foreign counts events whose data was not a bench payload.
+	Foreign int64 `json:"foreign"`
+}
+
+// WorkerEvictions is a worker's reply to "evictions": of the Stalled
+// streams, Evicted were closed by the server.
+type WorkerEvictions struct {
+	Stalled int `json:"stalled"`
+	Evicted int `json:"evicted"`
+}
+
+// worker is one load-generator process's streams and counters.
+type worker struct {
+	spec    WorkerSpec
+	local   *net.TCPAddr // nil: the kernel's choice
+	streams []*stream
+
+	connectSlots chan struct{} // one token per connect in progress
+	pace         *pacer        // nil unless first connects are paced
+
+	stalled chan struct{} // closed by the "stall" command
+	unstall chan struct{} // closed by the "evictions" command
+
+	connected     atomic.Int64
+	connectErrors atomic.Int64
+	delivered     atomic.Int64
+	reconnects    atomic.Int64
+	resets        atomic.Int64
+	foreign       atomic.Int64
+	firstError    atomic.Pointer[string]
+
+	latency *histogram // end-to-end latency; locked by its own mutex
+	catchUp *histogram // reconnect to live again
+}
+
+// RunWorker runs a load-generator worker: it reads a WorkerSpec and then
+// commands from in, one JSON value per line, and writes one JSON reply per
+// command to out. It holds the spec's streams, reconnecting them as
+// EventSource would, until in ends or ctx is done, then closes them all
+// and returns.
+func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
+	if _, err := RaiseFileLimit(); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bufio.NewReader(in))
+	var spec WorkerSpec
+	if err := dec.Decode(&spec); err != nil {
+		return fmt.Errorf("bench worker: read spec: %w", err)
+	}
+	w, err := newWorker(spec)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var streams sync.WaitGroup
+	defer func() {
+		cancel()
+		w.closeAll()
+		streams.Wait()
+	}()
+	for _, s := range w.streams {
+		streams.Go(func() { s.run(ctx) })
+	}
+
+	enc := json.NewEncoder(out)
+	for {
+		var cmd workerCommand
+		if err := dec.Decode(&cmd); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil // the coordinator is done with us
+			}
+			return fmt.Errorf("bench worker: read command: %w", err)
+		}
+		reply, err := w.handle(ctx, cmd)
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(reply); err != nil {
+			return fmt.Errorf("bench worker: write reply: %w", err)
+		}
+	}
+}
+
+func newWorker(spec WorkerSpec) (*worker, error) {
+	switch {
+	case len(spec.Targets) == 0:
+		return nil, errors.New("bench worker: no targets")
+	case spec.Count <= 0 || spec.Count > MaxGeneratorStreams:
+		return nil, fmt.Errorf("bench worker: %d streams, want 1 to %d", spec.Count, MaxGeneratorStreams)
+	}
+	if spec.Path == "" {
+		spec.Path = "/events?topic={topic}"
+	}
+	if !strings.Contains(spec.Path, "{topic}") {
+		return nil, fmt.Errorf("bench worker: path %q has no {topic}", spec.Path)
+	}
+	locals, err := parseSources([]string{spec.Source})
+	if spec.Source == "" {
+		locals, err = []*net.TCPAddr{nil}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{
+		spec:         spec,
+		local:        locals[0],
+		connectSlots: make(chan struct{}, max(spec.Concurrency, 1)),
+		stalled:      make(chan struct{}),
+		unstall:      make(chan struct{}),
+		latency:      newHistogram(),
+		catchUp:      newHistogram(),
+	}
+	if spec.ConnectRate > 0 {
+		w.pace = newPacer(spec.ConnectRate)
+	}
+	w.streams = make([]*stream, spec.Count)
+	for k := range w.streams {
+		i := spec.First + k
+		w.streams[k] = &stream{
+			w:      w,
+			index:  i,
+			subs:   spec.Layout.TopicsOf(i),
+			target: i % len(spec.Targets),
+			stall:  spec.StallEvery > 0 && i%spec.StallEvery == 0,
+		}
+	}
+	return w, nil
+}
+
+// parseSources turns source IPs into local addresses for net.Dialer; no
+// sources gives one nil address, the kernel's choice.
+func parseSources(sources []string) ([]*net.TCPAddr, error) {
+	if len(sources) == 0 {
+		return []*net.TCPAddr{nil}, nil
+	}
+	locals := make([]*net.TCPAddr, len(sources))
+	for i, src := range sources {
+		ip := net.ParseIP(src)
+		if ip == nil {
+			return nil, fmt.Errorf("bench: source address %q is not an IP", src)
+		}
+		locals[i] = &net.TCPAddr{IP: ip}
+	}
+	return locals, nil
+}
+
+func (w *worker) handle(ctx context.Context, cmd workerCommand) (any, error) {
+	switch cmd.Op {
+	case "sample":
+		s := WorkerSample{
+			Connected:     int(w.connected.Load()),
+			ConnectErrors: w.connectErrors.Load(),
+			Delivered:     w.delivered.Load(),
+			Reconnects:    w.reconnects.Load(),
+			Resets:        w.resets.Load(),
+			Latency:       w.latency.takeEncoded(),
+			CatchUp:       w.catchUp.takeEncoded(),
+		}
+		if e := w.firstError.Load(); e != nil {
+			s.FirstError = *e
+		}
+		return s, nil
+	case "stall":
+		close(w.stalled)
+		return struct{}{}, nil
+	case "check":
+		return w.check(ctx, cmd.Final, cmd.Wait), nil
+	case "evictions":
+		return w.evictions(ctx, cmd.Wait), nil
+	}
+	return nil, fmt.Errorf("bench worker: unknown command %q", cmd.Op)
+}
+
+// check waits up to wait for every checked stream to have received every
+// event up to final on its topics, then counts what is missing or extra.
+func (w *worker) check(ctx context.Context, final map[string]uint64, wait time.Duration) WorkerCheck {
+	matches := finalsBySubscription(final)
+	deadline := time.Now().Add(wait)
+	for {
+		res := WorkerCheck{Foreign: w.foreign.Load()}
+		for _, s := range w.streams {
+			if s.stall {
+				continue
+			}
+			s.mu.Lock()
+			if s.everConnected {
+				res.Checked++
+				lost, dup, reord := s.tally(matches(s.subs))
+				res.Lost += lost
+				res.Duplicated += dup
+				res.Reordered += reord
+				if lost > 0 {
+					res.Incomplete++
+				}
+			}
+			s.mu.Unlock()
+		}
+		if res.Incomplete == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return res
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// finalsBySubscription returns a function giving the final sequence
+// number of each published topic that a stream's subscriptions cover.
+func finalsBySubscription(final map[string]uint64) func(subs []string) map[string]uint64 {
+	cache := make(map[string]map[string]uint64) // per pattern
+	return func(subs []string) map[string]uint64 {
+		out := make(map[string]uint64)
+		for _, sub := range subs {
+			if !topic.IsPattern(sub) {
+				if seq, ok := final[sub]; ok {
+					out[sub] = seq
+				}
+				continue
+			}
+			m, ok := cache[sub]
+			if !ok {
+				m = make(map[string]uint64)
+				for t, seq := range final {
+					if topic.Match(sub, t) {
+						m[t] = seq
+					}
+				}
+				cache[sub] = m
+			}
+			for t, seq := range m {
+				out[t] = seq
+			}
+		}
+		return out
+	}
+}
+
+// evictions lets stalled streams read again and counts those the server
+// had closed: they reach the end of their stream within wait.
+func (w *worker) evictions(ctx context.Context, wait time.Duration) WorkerEvictions {
+	var res WorkerEvictions
+	for _, s := range w.streams {
+		if s.stall && s.isStalled.Load() {
+			res.Stalled++
+		}
+	}
+	close(w.unstall)
+	deadline := time.Now().Add(wait)
+	for {
+		evicted := 0
+		for _, s := range w.streams {
+			if s.stall && s.evicted.Load() {
+				evicted++
+			}
+		}
+		res.Evicted = evicted
+		if evicted == res.Stalled || time.Now().After(deadline) || ctx.Err() != nil {
+			return res
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// closeAll closes every stream's connection, ending their goroutines.
+func (w *worker) closeAll() {
+	for _, s := range w.streams {
+		s.mu.Lock()
+		s.closed = true
+		if s.conn != nil {
+			_ = s.conn.Close()
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (w *worker) noteConnectError(err error) {
+	w.connectErrors.Add(1)
+	msg := err.Error()
+	w.firstError.CompareAndSwap(nil, &msg)
+}
+
+// stream is one SSE stream of a worker. Its goroutine (run) owns the
+// connection's reading; mu guards the fields that the worker's checks
+// read too.
+type stream struct {
+	w      *worker
+	index  int
+	subs   []string // the topics or patterns it follows
+	stall  bool     // a stall candidate (WorkerSpec.StallEvery)
+	target int      // index into Targets of the current or last connection
+
+	isStalled atomic.Bool // stopped reading on the stall command
+	evicted   atomic.Bool // a stalled stream found closed by the server
+
+	mu            sync.Mutex
+	conn          *net.TCPConn
+	closed        bool // the worker is closing: do not reconnect
+	everConnected bool
+	live          bool // the current connection's response head arrived
+	decoder       ssewire.Stream
+	topics        []topicWindow // per topic received, in first-arrival order
+	retry         time.Duration // the server's reconnection time
+	lostAt        time.Time     // when the last connection ended; zero while live
+	liveAfter     time.Time     // after a reconnect: first event sent after this ends the catch-up
+}
+
+// topicWindow tracks one topic's sequence on one stream.
+type topicWindow struct {
+	topic string
+	seqWindow
+}
+
+// defaultRetry is the reconnection time before a server sets one: the
+// browsers' usual default.
+const defaultRetry = 3 * time.Second
+
+// run connects the stream and keeps it connected until the worker closes,
+// waiting the server's retry time between connections as EventSource
+// does.
+func (s *stream) run(ctx context.Context) {
+	first := true
+	for ctx.Err() == nil {
+		if s.connect(ctx, first) == nil {
+			first = false
+			_ = s.read(ctx) // how it ended does not matter: see below
+		}
+		if ctx.Err() != nil || s.isClosed() {
+			return
+		}
+		if s.stall && s.isStalled.Load() {
+			return // a stuck client does not come back
+		}
+		// Any end, clean or not, is followed by a reconnect, as in a browser.
+		s.mu.Lock()
+		retry := s.retry
+		if retry == 0 {
+			retry = defaultRetry
+		}
+		if s.lostAt.IsZero() {
+			s.lostAt = time.Now()
+		}
+		s.mu.Unlock()
+		if !sleepCtx(ctx, retry) {
+			return
+		}
+		if !first {
+			s.target = s.pickOtherTarget()
+		}
+	}
+}
+
+func (s *stream) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// pickOtherTarget returns a random target other than the current one, if
+// there is another.
+func (s *stream) pickOtherTarget() int {
+	n := len(s.w.spec.Targets)
+	if n == 1 {
+		return 0
+	}
+	return (s.target + 1 + rand.IntN(n-1)) % n
+}
+
+// connect dials the stream's target and sends its request, resuming after
+// the last event id received if there is one. first says whether this is
+// the stream's first connection, which may be paced. On failure it counts
+// a connect error; the caller retries.
+func (s *stream) connect(ctx context.Context, first bool) error {
+	if first && s.w.pace != nil {
+		if err := s.w.pace.wait(ctx); err != nil {
+			return err
+		}
+	}
+	select {
+	case s.w.connectSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	conn, err := s.dial(ctx)
+	if err != nil {
+		<-s.w.connectSlots
+		if ctx.Err() == nil {
+			s.w.noteConnectError(err)
+		}
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		<-s.w.connectSlots
+		return net.ErrClosed
+	}
+	s.conn = conn
+	s.live = false
+	s.decoder.Reset() // keeps the last event id, as EventSource does
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *stream) dial(ctx context.Context) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: HandshakeTimeout}
+	if s.w.local != nil {
+		d.LocalAddr = s.w.local
+	}
+	if s.stall && s.w.spec.StallRecvBuffer > 0 {
+		size := s.w.spec.StallRecvBuffer
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+			})
+			return errors.Join(err, serr)
+		}
+	}
+	addr := s.w.spec.Targets[s.target]
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := c.(*net.TCPConn)
+	_ = conn.SetDeadline(time.Now().Add(HandshakeTimeout))
+	if _, err := io.WriteString(conn, s.request(addr)); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// request is the stream's GET request, with Last-Event-ID after a first
+// event.
+func (s *stream) request(addr string) string {
+	var b strings.Builder
+	b.WriteString("GET ")
+	b.WriteString(expandPath(s.w.spec.Path, s.subs))
+	b.WriteString(" HTTP/1.1\r\nHost: ")
+	b.WriteString(addr)
+	b.WriteString("\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n")
+	for _, h := range s.w.spec.Headers {
+		b.WriteString(h)
+		b.WriteString("\r\n")
+	}
+	s.mu.Lock()
+	if id := s.decoder.LastEventID(); len(id) > 0 {
+		b.WriteString("Last-Event-ID: ")
+		b.Write(id)
+		b.WriteString("\r\n")
+	}
+	s.mu.Unlock()
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// expandPath puts topics into a path template at "{topic}",
+// query-escaped. More than one topic repeats the query parameter the
+// placeholder is the value of: "/e?topic={topic}" with a and b gives
+// "/e?topic=a&topic=b".
+func expandPath(path string, topics []string) string {
+	at := strings.Index(path, "{topic}")
+	param := "" // "topic=", or "" if not in a query
+	if start := strings.LastIndexAny(path[:at], "?&"); start >= 0 {
+		param = path[start+1 : at]
+	}
+	var b strings.Builder
+	b.WriteString(path[:at])
+	for i, t := range topics {
+		if i > 0 {
+			b.WriteString("&")
+			b.WriteString(param)
+		}
+		b.WriteString(url.QueryEscape(t))
+	}
+	b.WriteString(path[at+len("{topic}"):])
+	return b.String()
+}
+
+// errStalled ends a read loop when the stream is told to stop reading.
+var errStalled = errors.New("bench: stream stalled")
+
+// drainBufs holds the buffers streams read into. A stream takes one only
+// while its socket has data, so thousands of idle streams share a few
+// buffers instead of each pinning its own.
+var drainBufs = sync.Pool{New: func() any {
+	b := make([]byte, 4<<10)
+	return &b
+}}
+
+// read feeds what arrives on the connection to the decoder until the
+// connection ends. It holds the connect slot until the response head
+// arrived.
+//
+// It waits for readability through the raw socket instead of blocking in
+// conn.Read, which would need a buffer per stream for the whole wait: an
+// idle stream holds none (drainBufs). It stops without reading when the
+// stream stalls.
+func (s *stream) read(ctx context.Context) error {
+	conn := s.conn
+	headDone := false
+	releaseSlot := func() {
+		if !headDone {
+			headDone = true
+			<-s.w.connectSlots
+		}
+	}
+	defer func() {
+		releaseSlot()
+		conn.Close()
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
+	}()
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	connected := false
+	defer func() {
+		if connected {
+			s.w.connected.Add(-1)
+		}
+	}()
+	var feedErr error
+	for {
+		var n int
+		var rerr error
+		stalled := false
+		err := rc.Read(func(fd uintptr) bool {
+			if s.stall && s.shouldStall() {
+				stalled = true
+				return true
+			}
+			bp := drainBufs.Get().(*[]byte)
+			n, rerr = syscall.Read(int(fd), *bp)
+			if n > 0 {
+				s.mu.Lock()
+				feedErr = s.decoder.Feed((*bp)[:n], (*streamEvents)(s))
+				s.mu.Unlock()
+			}
+			drainBufs.Put(bp)
+			return rerr != syscall.EAGAIN
+		})
+		if !connected && s.headSeen() {
+			connected = true
+			s.w.connected.Add(1)
+			releaseSlot()
+			_ = conn.SetDeadline(time.Time{})
+		}
+		switch {
+		case stalled:
+			s.isStalled.Store(true)
+			return s.awaitEviction(ctx, conn)
+		case err != nil:
+			if !connected && ctx.Err() == nil && !s.isClosed() {
+				s.w.noteConnectError(err)
+			}
+			return err
+		case feedErr != nil:
+			if !connected {
+				s.w.noteConnectError(feedErr)
+			}
+			return feedErr
+		case rerr == syscall.EINTR:
+		case rerr != nil:
+			return rerr
+		case n == 0:
+			if !connected {
+				s.w.noteConnectError(io.ErrUnexpectedEOF)
+			}
+			return io.EOF
+		}
+	}
+}
+
+// shouldStall reports whether the worker was told to stall its candidates
+// and has not yet let them read again.
+func (s *stream) shouldStall() bool {
+	select {
+	case <-s.w.stalled:
+	default:
+		return false
+	}
+	select {
+	case <-s.w.unstall:
+		return false
+	default:
+		return true
+	}
+}
+
+// awaitEviction keeps a stalled stream unread until the evictions command,
+// then reads it to its end: reaching the end means the server closed it.
+func (s *stream) awaitEviction(ctx context.Context, conn *net.TCPConn) error {
+	select {
+	case <-s.w.unstall:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err := conn.Read(buf)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			s.evicted.Store(true)
+		}
+		return errStalled
+	}
+}
+
+func (s *stream) headSeen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live
+}
+
+// tally returns what the stream lacks or has extra against final. Call
+// with mu held.
+func (s *stream) tally(final map[string]uint64) (lost, duplicated, reordered int64) {
+	for t, seq := range final {
+		found := false
+		for i := range s.topics {
+			if s.topics[i].topic == t {
+				lost += s.topics[i].missing(seq)
+				found = true
+				break
+			}
+		}
+		if !found {
+			lost += int64(seq)
+		}
+	}
+	for i := range s.topics {
+		duplicated += s.topics[i].duplicated
+		reordered += s.topics[i].reordered
+	}
+	return lost, duplicated, reordered
+}
+
+// resetEvent is the event a hub sends instead of history it cannot serve
+// (PRODUCT.md, "Subscribe").
+const resetEvent = "ssehub.reset"
+
+// streamEvents is a stream as the decoder's event handler. Its methods
+// run with the stream's mu held, in its reading goroutine.
+type streamEvents stream
+
+// Head implements ssewire.Handler.
+func (e *streamEvents) Head() {
+	s := (*stream)(e)
+	if s.everConnected {
+		s.w.reconnects.Add(1)
+		s.liveAfter = time.Now()
+	}
+	s.everConnected = true
+	s.live = true
+}
+
+// Retry implements ssewire.Handler.
+func (e *streamEvents) Retry(ms int) { e.retry = time.Duration(ms) * time.Millisecond }
+
+// Comment implements ssewire.Handler.
+func (e *streamEvents) Comment([]byte) {}
+
+// Event implements ssewire.Handler.
+func (e *streamEvents) Event(_ []byte, _ bool, typ, data []byte) {
+	s := (*stream)(e)
+	now := time.Now()
+	s.w.delivered.Add(1)
+	if string(typ) == resetEvent {
+		s.w.resets.Add(1)
+		return
+	}
+	t, seq, sent, ok := ParsePayload(data)
+	if !ok {
+		s.w.foreign.Add(1)
+		return
+	}
+	if s.stall {
+		return // a stall candidate's figures would blur the others'
+	}
+	if !s.liveAfter.IsZero() && sent >= s.liveAfter.UnixNano() {
+		s.w.catchUp.record(now.Sub(s.lostAt))
+		s.liveAfter, s.lostAt = time.Time{}, time.Time{}
+	}
+	s.w.latency.record(now.Sub(time.Unix(0, sent)))
+	s.window(t).receive(seq)
+}
+
+// window returns the stream's window for topic t, adding it on first
+// arrival.
+func (s *stream) window(t []byte) *seqWindow {
+	for i := range s.topics {
+		if s.topics[i].topic == string(t) {
+			return &s.topics[i].seqWindow
+		}
+	}
+	s.topics = append(s.topics, topicWindow{topic: string(t)})
+	return &s.topics[len(s.topics)-1].seqWindow
+}
+
+// sleepCtx sleeps for d and reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// pacer spaces events at a fixed rate, shared by many goroutines.
+type pacer struct {
+	mu       sync.Mutex
+	next     time.Time
+	interval time.Duration
+}
+
+func newPacer(perSecond float64) *pacer {
+	return &pacer{next: time.Now(), interval: time.Duration(float64(time.Second) / perSecond)}
+}
+
+// wait blocks until the caller's turn.
+func (p *pacer) wait(ctx context.Context) error {
+	p.mu.Lock()
+	at := p.next
+	p.next = p.next.Add(p.interval)
+	p.mu.Unlock()
+	if d := time.Until(at); d > 0 && !sleepCtx(ctx, d) {
+		return ctx.Err()
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"maps"
+	"slices"
+	"testing"
+)
+
+func TestLayoutTopicsOf(t *testing.T) {
+	tests := []struct {
+		layout Layout
+		i      int
+		want   []string
+	}{
+		{Layout{Kind: LayoutShared, Topic: "bench/all"}, 7, []string{"bench/all"}},
+		{Layout{Kind: LayoutUser}, 7, []string{"user/7"}},
+		{Layout{Kind: LayoutUser}, 0, []string{"user/0"}},
+		{Layout{Kind: LayoutUserShared, Topic: "bench/all"}, 12345, []string{"user/12345", "bench/all"}},
+		{Layout{Kind: LayoutPattern, Topic: "feed", Groups: 10}, 13, []string{"feed/3/*"}},
+		{Layout{Kind: LayoutPattern, Topic: "feed", Groups: 10}, 10, []string{"feed/0/*"}},
+		{Layout{Kind: LayoutPattern, Topic: "feed"}, 13, []string{"feed/0/*"}}, // no groups: one
+		{Layout{Kind: "", Topic: "t"}, 3, []string{"t"}},                       // unknown kinds share
+	}
+	for _, tt := range tests {
+		if got := tt.layout.TopicsOf(tt.i); !slices.Equal(got, tt.want) {
+			t.Errorf("%+v.TopicsOf(%d) = %q, want %q", tt.layout, tt.i, got, tt.want)
+		}
+	}
+}
+
+func TestExpandPath(t *testing.T) {
+	tests := []struct {
+		path   string
+		topics []string
+		want   string
+	}{
+		{"/events?topic={topic}", []string{"bench/all"}, "/events?topic=bench%2Fall"},
+		{"/events?topic={topic}", []string{"user/1", "bench/all"}, "/events?topic=user%2F1&topic=bench%2Fall"},
+		{"/events?topic={topic}", []string{"feed/1/*"}, "/events?topic=feed%2F1%2F%2A"},
+		{"/sub?x=1&t={topic}&y=2", []string{"a", "b", "c"}, "/sub?x=1&t=a&t=b&t=c&y=2"},
+		{"/sse/{topic}", []string{"a"}, "/sse/a"},
+		{"/sse/{topic}", []string{"a", "b"}, "/sse/a&b"}, // no query parameter to repeat
+		{"/sse/{topic}?v=1", []string{"a:b@c"}, "/sse/a%3Ab%40c?v=1"},
+	}
+	for _, tt := range tests {
+		if got := expandPath(tt.path, tt.topics); got != tt.want {
+			t.Errorf("expandPath(%q, %q) = %q, want %q", tt.path, tt.topics, got, tt.want)
+		}
+	}
+}
+
+func TestFinalsBySubscription(t *testing.T) {
+	final := map[string]uint64{
+		"bench/all": 7,
+		"user/1":    2,
+		"user/10":   5,
+		"feed/1/a":  3,
+		"feed/1/b":  4,
+		"feed/10/a": 6,
+		"feed/2/a":  9,
+	}
+	tests := []struct {
+		subs []string
+		want map[string]uint64
+	}{
+		{[]string{"bench/all"}, map[string]uint64{"bench/all": 7}},
+		{[]string{"user/1", "bench/all"}, map[string]uint64{"user/1": 2, "bench/all": 7}},
+		{[]string{"user/9"}, map[string]uint64{}}, // nothing published to it
+		{[]string{"feed/1/*"}, map[string]uint64{"feed/1/a": 3, "feed/1/b": 4}},
+		{[]string{"feed/1*"}, map[string]uint64{"feed/1/a": 3, "feed/1/b": 4, "feed/10/a": 6}},
+		{[]string{"feed/*/a", "user/10"}, map[string]uint64{"feed/1/a": 3, "feed/10/a": 6, "feed/2/a": 9, "user/10": 5}},
+		{[]string{"feed/1/*", "feed/*/a"}, map[string]uint64{"feed/1/a": 3, "feed/1/b": 4, "feed/10/a": 6, "feed/2/a": 9}},
+		{nil, map[string]uint64{}},
+	}
+	matches := finalsBySubscription(final)
+	// Twice over, the second time from the pattern cache, after the first
+	// results were scribbled on.
+	for round := range 2 {
+		for _, tt := range tests {
+			got := matches(tt.subs)
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("round %d: finalsBySubscription(...)(%q) = %v, want %v", round, tt.subs, got, tt.want)
+			}
+			got["feed/1/a"] = 1000
+		}
+	}
+}
+
+func TestParseSources(t *testing.T) {
+	if got, err := parseSources(nil); err != nil || len(got) != 1 || got[0] != nil {
+		t.Errorf("parseSources(nil) = %v, %v; want [nil]", got, err)
+	}
+	got, err := parseSources([]string{"127.0.0.2", "127.0.0.3"})
+	if err != nil || len(got) != 2 || got[1].IP.String() != "127.0.0.3" || got[1].Port != 0 {
+		t.Errorf("parseSources(127.0.0.2, 127.0.0.3) = %v, %v; want two addresses, port 0", got, err)
+	}
+	for _, bad := range []string{"127.0.0.2:80", "localhost", ""} {
+		if _, err := parseSources([]string{bad}); err == nil {
+			t.Errorf("parseSources(%q) = nil error; want an error", bad)
+		}
+	}
+}
+
+func TestSplitStreams(t *testing.T) {
+	tests := []struct {
+		n, workers int
+		want       []int // counts
+		wantErr    bool
+	}{
+		{n: 1000, want: []int{1000}},
+		{n: MaxGeneratorStreams, want: []int{MaxGeneratorStreams}},
+		{n: MaxGeneratorStreams + 1, want: []int{7501, 7500}},
+		{n: 100000, want: []int{14286, 14286, 14286, 14286, 14286, 14285, 14285}},
+		{n: 100000, workers: 7, want: []int{14286, 14286, 14286, 14286, 14286, 14285, 14285}},
+		{n: 100000, workers: 6, wantErr: true}, // 16,667 each
+		{n: 7, workers: 3, want: []int{3, 2, 2}},
+		{n: 10, workers: 20, want: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+		{n: 1, workers: 1, want: []int{1}},
+		{n: 0, wantErr: true},
+		{n: -3, workers: 2, wantErr: true},
+	}
+	for _, tt := range tests {
+		first, count, err := splitStreams(tt.n, tt.workers)
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("splitStreams(%d, %d) = %v, %v, nil; want an error", tt.n, tt.workers, first, count)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(count, tt.want) {
+			t.Errorf("splitStreams(%d, %d) counts = %v, %v; want %v", tt.n, tt.workers, count, err, tt.want)
+			continue
+		}
+		at := 0
+		for k := range first {
+			if first[k] != at {
+				t.Errorf("splitStreams(%d, %d) firsts = %v; want worker %d to start at %d", tt.n, tt.workers, first, k, at)
+			}
+			at += count[k]
+		}
+	}
+}
