@@ -23,6 +23,9 @@ import (
 // ErrClosed is returned once Shutdown has begun.
 var ErrClosed = errors.New("hub: closed")
 
+// ErrDraining is returned by Stream and Ready once Drain has begun.
+var ErrDraining = errors.New("hub: draining")
+
 // Publication is an event to publish; see broker.Publication.
 type Publication = broker.Publication
 
@@ -49,8 +52,12 @@ type Hub struct {
 
 	loops sync.WaitGroup // the shard loops; each waits for its flushers
 
-	mu     sync.Mutex
-	closed bool
+	// mu orders Stream against Drain and Shutdown: a stream is either
+	// joined before they begin (Stream holds the read lock while it joins)
+	// or refused.
+	mu       sync.RWMutex
+	closed   bool
+	draining bool
 
 	nextConn atomic.Uint64
 }
@@ -93,11 +100,16 @@ type StreamRequest struct {
 }
 
 // Stream hands conn to a shard, which streams to it and closes it when the
-// stream ends. It returns at once; an error means the hub is shutting down
-// and conn is still the caller's.
+// stream ends. It returns at once; an error (ErrDraining, ErrClosed) means
+// the hub is draining or shutting down, and conn is still the caller's.
 func (h *Hub) Stream(conn shard.Conn, req StreamRequest) error {
-	if h.isClosed() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	switch {
+	case h.closed:
 		return ErrClosed
+	case h.draining:
+		return ErrDraining
 	}
 	err := h.route(req.UserID).Join(conn, req.Stream)
 	if errors.Is(err, shard.ErrStopped) {
@@ -118,11 +130,17 @@ func (h *Hub) route(userID string) *shard.Shard {
 	return h.shards[sum%uint64(len(h.shards))]
 }
 
-// Ready reports whether the hub can serve: not shutting down and the broker
-// reachable.
+// Ready reports whether the hub can serve: not draining or shutting down,
+// and the broker reachable.
 func (h *Hub) Ready(ctx context.Context) error {
-	if h.isClosed() {
+	h.mu.RLock()
+	closed, draining := h.closed, h.draining
+	h.mu.RUnlock()
+	switch {
+	case closed:
 		return ErrClosed
+	case draining:
+		return ErrDraining
 	}
 	return h.broker.Ping(ctx)
 }
@@ -163,7 +181,7 @@ func (h *Hub) stopShards() {
 }
 
 func (h *Hub) isClosed() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	return h.closed
 }

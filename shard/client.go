@@ -1,8 +1,10 @@
 package shard
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
@@ -29,6 +31,7 @@ type client struct {
 	sel         broker.Selection
 	lastEventID string    // the resume point as sent
 	expires     time.Time // when its credentials expire; zero means never
+	onOpen      func()
 	onEnd       func(Reason)
 
 	// queue is sent to only by the shard loop, which closes it when it
@@ -40,8 +43,18 @@ type client struct {
 	// the fields below.
 	flushing atomic.Bool
 
-	// Owned by the running flusher.
+	// fd is conn's socket, for the shard loop's non-blocking writes
+	// (writeNow) when direct is set; conns without one, such as net.Pipe
+	// in tests, always go through a flusher. Only the shard loop closes
+	// conn, after taking c out of its index, so the fd cannot be closed or
+	// reused under a writeNow.
+	fd     int
+	direct bool
+
+	// Owned by the running flusher, or by the shard loop while it holds
+	// flushing for a writeNow.
 	skipThrough eventid.ID // live messages up to it were covered by a replay
+	partial     []byte     // the rest of a frame writeNow could not finish
 
 	// Owned by the shard loop.
 	bucket     int
@@ -49,6 +62,32 @@ type client struct {
 	pending    int        // subscriptions not yet active; the stream opens at 0
 	joinedAt   time.Time  // when it joined, to time out pending subscriptions
 	removed    bool
+	retiring   bool // retireMarker is queued; see Retire
+
+	// goodbye is the last frame of a retired stream: written by the shard
+	// loop before it queues retireMarker, read by the flusher after.
+	goodbye []byte
+}
+
+// newClient returns the client of a stream to conn with a queue of
+// queueSize messages.
+func newClient(conn Conn, st Stream, queueSize int) *client {
+	c := &client{
+		conn:        conn,
+		head:        st.Head,
+		sel:         st.Selection,
+		lastEventID: st.LastEventID,
+		expires:     st.Expires,
+		onOpen:      st.OnOpen,
+		onEnd:       st.OnEnd,
+		queue:       make(chan *broker.Message, queueSize),
+	}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			_ = raw.Control(func(fd uintptr) { c.fd, c.direct = int(fd), true })
+		}
+	}
+	return c
 }
 
 // Sentinel queue entries. They are compared by pointer.
@@ -61,6 +100,9 @@ var (
 	// heartbeat is an SSE comment line: EventSource ignores it, while its
 	// write finds dead peers and keeps proxies from timing the stream out.
 	heartbeat = &broker.Message{Frame: []byte(":\n")}
+	// retireMarker is queued last to a retired stream: the flusher writes
+	// the client's goodbye frame and ends the stream (see Retire).
+	retireMarker = &broker.Message{}
 )
 
 // maxBatchBytes bounds how many queued bytes one write coalesces.
@@ -86,6 +128,28 @@ func (c *client) write(p []byte, timeout time.Duration) error {
 	}
 	_, err := c.conn.Write(p)
 	return err
+}
+
+// errWouldBlock is tryWrite's report of a socket that could not take all
+// of p at once.
+var errWouldBlock = errors.New("shard: write would block")
+
+// tryWrite makes one non-blocking write of p straight to the socket,
+// bypassing the runtime poller, which would park the caller when the
+// socket is full. It returns how much of p the socket took, and
+// errWouldBlock, with n < len(p), if that was not all (or the write was
+// interrupted): a flusher writes the rest. Any other error means the
+// stream is broken.
+func (c *client) tryWrite(p []byte) (n int, err error) {
+	n, err = syscall.Write(c.fd, p)
+	n = max(n, 0)
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR || err == nil && n < len(p):
+		return n, errWouldBlock
+	case err != nil:
+		return n, err
+	}
+	return n, nil
 }
 
 // batch collects frames into one write of at most maxBatchBytes (a single

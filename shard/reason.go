@@ -25,6 +25,9 @@ const (
 	// ReasonTokenExpired: the stream's credentials expired; the client
 	// reconnects with a fresh token.
 	ReasonTokenExpired
+	// ReasonDrained: the hub is draining before it stops; the client was
+	// told when to reconnect (to another process of the fleet).
+	ReasonDrained
 
 	numReasons
 )
@@ -37,6 +40,7 @@ var reasonNames = [numReasons]string{
 	ReasonShutdown:        "shutdown",
 	ReasonBrokerGap:       "broker_gap",
 	ReasonTokenExpired:    "token_expired",
+	ReasonDrained:         "drained",
 }
 
 // String returns the reason's stable name, as used in metrics.

@@ -36,6 +36,9 @@ type Config struct {
 	// confirm its subscriptions before it is dropped (ReasonSubscribeFailed)
 	// and its client retries. Zero means 10s.
 	SubscribeTimeout time.Duration
+	// Observer, if not nil, is told of each message the shard delivered
+	// (metrics, tracing), once per message.
+	Observer Observer
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -93,6 +96,11 @@ type Stats struct {
 	Deliveries    uint64 // messages queued to clients
 	Duplicates    uint64 // messages dropped because their id was not newer than the last
 	Ended         [numReasons]uint64
+	Mailbox       int    // broker messages waiting for the shard loop
+	MailboxSize   int    // the mailbox's capacity: the broker waits when it is full
+	Replays       uint64 // resumes answered from history
+	Replayed      uint64 // messages those replays wrote
+	Resets        uint64 // resumes answered with an ssehub.reset event
 }
 
 // Shard is one actor. Create it with New, run it with Run, end it with Stop.
@@ -105,6 +113,7 @@ type Shard struct {
 	lost       chan struct{}        // from the broker: messages may be lost
 	joins      chan *client
 	leaves     chan leave
+	retires    chan retire   // from a draining hub
 	done       chan struct{} // closed by Stop
 
 	ctx    context.Context // cancelled by Stop; bounds replays
@@ -128,6 +137,9 @@ type Shard struct {
 	clients, subscriptions           atomic.Int64
 	messages, deliveries, duplicates atomic.Uint64
 	ended                            [numReasons]atomic.Uint64
+
+	// Written by the flushers, read by Stats.
+	replays, replayed, resets atomic.Uint64
 }
 
 // New creates a shard subscribed to b. Call Run to start it.
@@ -143,6 +155,7 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 		// by Stop, never stranded in a buffer after the loop has exited.
 		joins:    make(chan *client),
 		leaves:   make(chan leave, 256),
+		retires:  make(chan retire),
 		done:     make(chan struct{}),
 		exact:    make(map[string]*subscription),
 		patterns: make(map[string]*subscription),
@@ -204,6 +217,11 @@ func (s *Shard) Stats() Stats {
 		Messages:      s.messages.Load(),
 		Deliveries:    s.deliveries.Load(),
 		Duplicates:    s.duplicates.Load(),
+		Mailbox:       len(s.inbox),
+		MailboxSize:   cap(s.inbox),
+		Replays:       s.replays.Load(),
+		Replayed:      s.replayed.Load(),
+		Resets:        s.resets.Load(),
 	}
 	for i := range st.Ended {
 		st.Ended[i] = s.ended[i].Load()
@@ -228,6 +246,8 @@ func (s *Shard) Run() {
 			s.join(c)
 		case l := <-s.leaves:
 			s.remove(l.c, l.reason)
+		case r := <-s.retires:
+			s.retire(r)
 		case now := <-ticker.C:
 			s.heartbeat(now)
 			s.expireWaiting(now)
@@ -250,6 +270,10 @@ type Stream struct {
 	// Expires ends the stream within one heartbeat interval after it (the
 	// client reconnects with a fresh token); zero means never.
 	Expires time.Time
+	// OnOpen, if not nil, is called once when the stream's subscriptions
+	// are all active and its head is queued: from then on it misses no
+	// event. It runs on the shard loop: it must be quick and must not block.
+	OnOpen func()
 	// OnEnd, if not nil, is called once with the reason when the stream
 	// ends. It runs on the shard loop: it must be quick and must not block.
 	OnEnd func(Reason)
@@ -264,15 +288,7 @@ var ErrStopped = errors.New("shard: stopped")
 // from lastEventID, what the client missed; then live events. The shard owns
 // conn from now on and closes it when the stream ends.
 func (s *Shard) Join(conn Conn, st Stream) error {
-	c := &client{
-		conn:        conn,
-		head:        st.Head,
-		sel:         st.Selection,
-		lastEventID: st.LastEventID,
-		expires:     st.Expires,
-		onEnd:       st.OnEnd,
-		queue:       make(chan *broker.Message, s.cfg.QueueSize),
-	}
+	c := newClient(conn, st, s.cfg.QueueSize)
 	select {
 	case s.joins <- c:
 		return nil
@@ -290,8 +306,43 @@ func (s *Shard) wake(c *client) {
 	}
 }
 
+// writeNow writes m to c from the shard loop, when that needs no flusher:
+// nothing is queued for c, no flusher runs, and the socket takes the frame
+// at once. It reports whether it took care of m: written, skipped as
+// already replayed, handed to a flusher with what the socket did not take,
+// or ended with the stream on a failed write. If not, the caller queues m.
+//
+// A flusher goroutine costs a start, a wake-up and a write deadline per
+// write; at a few events per second per stream that is most of a
+// delivery's cost besides the write itself. writeNow skips it unless more
+// messages wait in the inbox: then queueing lets a flusher coalesce them
+// into fewer writes, which is cheaper under load.
+func (s *Shard) writeNow(c *client, m *broker.Message) bool {
+	if !c.direct || len(c.queue) > 0 || len(s.inbox) > 0 || !c.flushing.CompareAndSwap(false, true) {
+		return false
+	}
+	// Holding flushing, this goroutine is c's flusher until it lets go.
+	if c.covered(m) {
+		c.flushing.Store(false)
+		return true
+	}
+	n, err := c.tryWrite(m.Frame)
+	switch {
+	case err == nil:
+		c.flushing.Store(false)
+	case errors.Is(err, errWouldBlock):
+		c.partial = m.Frame[n:]
+		s.flushers.Add(1)
+		go s.flush(c) // it owns flushing, and partial, from here
+	default:
+		s.remove(c, ReasonWriteFailed) // flushing stays set: no flusher will start
+	}
+	return true
+}
+
 // flush writes what is queued for c and exits when the queue is empty. It
-// runs in its own goroutine, started by wake; at most one runs per client.
+// runs in its own goroutine, started by wake or writeNow; at most one runs
+// per client.
 func (s *Shard) flush(c *client) {
 	defer s.flushers.Done()
 	for {
@@ -317,6 +368,13 @@ func (s *Shard) flush(c *client) {
 func (s *Shard) writeQueued(c *client) (reason Reason, failed bool) {
 	b := batch{timeout: s.cfg.WriteTimeout}
 	defer b.release()
+	if c.partial != nil {
+		err := b.add(c, c.partial)
+		c.partial = nil
+		if err != nil {
+			return ReasonWriteFailed, true
+		}
+	}
 	for {
 		var m *broker.Message
 		open := true
@@ -340,6 +398,11 @@ func (s *Shard) writeQueued(c *client) (reason Reason, failed bool) {
 					return reason, true
 				}
 			}
+		case m == retireMarker:
+			if b.add(c, c.goodbye) != nil || b.flush(c) != nil {
+				return ReasonWriteFailed, true
+			}
+			return ReasonDrained, true
 		case c.covered(m):
 		default:
 			err = b.add(c, m.Frame)
@@ -362,6 +425,10 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 	msgs := r.Messages
 	if r.Reset != nil {
 		msgs = []*broker.Message{r.Reset}
+		s.resets.Add(1)
+	} else {
+		s.replays.Add(1)
+		s.replayed.Add(uint64(len(msgs)))
 	}
 	for _, m := range msgs {
 		if err := b.add(c, m.Frame); err != nil {
@@ -403,6 +470,9 @@ func (s *Shard) open(c *client) {
 	delete(s.waiting, c)
 	c.queue <- joinedMarker // cannot block: nothing is queued before it
 	s.wake(c)
+	if c.onOpen != nil {
+		c.onOpen()
+	}
 }
 
 // add indexes c under name, subscribing on first use. On failure it removes c.
@@ -506,6 +576,10 @@ func (s *Shard) dispatch(m *broker.Message) {
 		return
 	}
 	s.lastID = m.ID
+	var start time.Time
+	if s.cfg.Observer != nil {
+		start = time.Now()
+	}
 	n := 0
 	for _, t := range m.Topics {
 		if sub := s.exact[t]; sub != nil {
@@ -523,6 +597,9 @@ func (s *Shard) dispatch(m *broker.Message) {
 	}
 	s.messages.Add(1)
 	s.deliveries.Add(uint64(n))
+	if n > 0 && s.cfg.Observer != nil {
+		s.cfg.Observer.Delivered(m, n, start)
+	}
 }
 
 func matchAny(pattern string, topics []string) bool {
@@ -542,6 +619,9 @@ func (s *Shard) offer(c *client, m *broker.Message) int {
 		return 0
 	}
 	c.lastQueued = m.ID
+	if s.writeNow(c, m) {
+		return 1
+	}
 	select {
 	case c.queue <- m:
 		s.wake(c)
@@ -563,6 +643,9 @@ func (s *Shard) heartbeat(now time.Time) {
 		}
 		if c.pending > 0 {
 			continue // its head is not written yet
+		}
+		if s.writeNow(c, heartbeat) {
+			continue
 		}
 		select {
 		case c.queue <- heartbeat:

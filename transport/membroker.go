@@ -10,6 +10,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/telemetry"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
@@ -23,6 +24,9 @@ type MemoryBrokerConfig struct {
 	HistoryTTL time.Duration
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// Tracer traces publishes (a producer span each), and makes their
+	// messages carry the trace to the shards. Nil traces nothing.
+	Tracer *telemetry.Tracer
 }
 
 // Reasons carried by the ssehub.reset event.
@@ -47,6 +51,7 @@ type MemoryBroker struct {
 	historySize int
 	ttl         time.Duration
 	now         func() time.Time
+	tracer      *telemetry.Tracer
 
 	// mu serialises publishing (id order, history, fan-out order) and
 	// replay reads, which is what makes replay and live delivery gap-free:
@@ -83,6 +88,7 @@ func NewMemoryBroker(cfg MemoryBrokerConfig) *MemoryBroker {
 		historySize: max(cfg.HistorySize, 0),
 		ttl:         cfg.HistoryTTL,
 		now:         cfg.Now,
+		tracer:      cfg.Tracer,
 		history:     make(map[string]*topicHistory),
 		exact:       make(map[string]map[*memSubscriber]struct{}),
 		patterns:    make(map[string]map[*memSubscriber]struct{}),
@@ -106,8 +112,10 @@ type topicHistory struct {
 }
 
 // Publish implements broker.Broker.
-func (b *MemoryBroker) Publish(ctx context.Context, pubs []broker.Publication) ([]eventid.ID, error) {
-	ids := make([]eventid.ID, 0, len(pubs))
+func (b *MemoryBroker) Publish(ctx context.Context, pubs []broker.Publication) (ids []eventid.ID, err error) {
+	ctx, span, trace := b.tracer.StartPublish(ctx, "memory", len(pubs))
+	defer func() { telemetry.End(span, err) }()
+	ids = make([]eventid.ID, 0, len(pubs))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -120,6 +128,7 @@ func (b *MemoryBroker) Publish(ctx context.Context, pubs []broker.Publication) (
 			return ids, err
 		}
 		m := b.encode(b.gen.Next(now), p)
+		m.Trace = trace
 		b.retain(m, now)
 		b.fanOut(m)
 		ids = append(ids, m.ID)

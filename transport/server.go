@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,6 +29,12 @@ type ServerConfig struct {
 	Retry time.Duration
 	// WriteTimeout bounds writing the stream's first bytes. Zero means 10s.
 	WriteTimeout time.Duration
+	// SendBuffer, if positive, is the kernel send buffer (SO_SNDBUF) of
+	// every stream's socket. Left to autotuning, Linux grows it to
+	// several MiB for a client that stops reading (2.8 MB measured on
+	// loopback), so a stuck client goes unnoticed, holding that much
+	// kernel memory, until then; a fixed buffer bounds both.
+	SendBuffer int
 	// ReadTimeout bounds reading one request, so slow senders (slowloris)
 	// cannot hold connections before their stream starts. Zero means 10s.
 	ReadTimeout time.Duration
@@ -70,6 +77,9 @@ type ServerConfig struct {
 	// another origin ("https://app.example.com"), with credentials; "*"
 	// allows any origin without credentials. Empty allows none.
 	CORSOrigins []string
+	// Demo serves the demo page at / (and its files under /demo/). False
+	// answers / with a one-line text hint.
+	Demo bool
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -107,7 +117,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 }
 
 // Server serves ssehub's HTTP API: GET /events, POST /publish, /healthz,
-// /readyz and a short index at /.
+// /readyz, and at / the demo page or a short text index.
 type Server struct {
 	hub     *hub.Hub
 	cfg     ServerConfig
@@ -170,7 +180,7 @@ func NewServer(h *hub.Hub, cfg ServerConfig) *Server {
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
 // Shutdown stops accepting and waits for in-flight requests. Streams are the
-// hub's: end them with hub.Shutdown.
+// hub's: end them with Drain first, or hub.Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
 
 // Handler returns the request handler, for embedding in another server.
@@ -195,10 +205,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case "/readyz":
 		s.readyz(ctx)
 	case "/":
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("ssehub: subscribe with GET /events?topic=NAME, publish with POST /publish\n")
+		if !s.serveDemo(ctx) {
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetBodyString("ssehub: subscribe with GET /events?topic=NAME, publish with POST /publish\n")
+		}
 	default:
-		writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "no such endpoint; see /events and /publish"})
+		if !s.serveDemo(ctx) {
+			writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "no such endpoint; see /events and /publish"})
+		}
 	}
 }
 
@@ -238,6 +252,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.Hijack(func(c net.Conn) {
 		conn := unwrapConn(c)
+		setSendBuffer(conn, s.cfg.SendBuffer)
 		err := s.hub.Stream(conn, hub.StreamRequest{
 			Stream: shard.Stream{
 				Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
@@ -249,11 +264,12 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 			UserID: who.userID,
 		})
 		if err != nil {
-			// Shutting down: answer with a stream that ends at once, so
-			// EventSource retries (elsewhere) rather than giving up for
-			// good as it would on an error status (REFERENCE.md §5).
+			// Draining or shutting down: answer with a stream that ends at
+			// once, so EventSource retries (elsewhere, after a jittered
+			// delay) rather than giving up for good as it would on an
+			// error status (REFERENCE.md §5).
 			release()
-			endAtOnce(conn, head)
+			endAtOnce(conn, slices.Concat(head, s.goodbye()))
 		}
 	})
 }
@@ -263,6 +279,15 @@ func endAtOnce(conn net.Conn, head []byte) {
 	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = conn.Write(head)
 	_ = conn.Close()
+}
+
+// setSendBuffer sets conn's kernel send buffer to size bytes, if size is
+// positive and conn is TCP. A failure leaves the kernel's default, which
+// works, only with less memory bounded.
+func setSendBuffer(conn net.Conn, size int) {
+	if tc, ok := conn.(*net.TCPConn); ok && size > 0 {
+		_ = tc.SetWriteBuffer(size)
+	}
 }
 
 // unwrapConn returns the raw connection under fasthttp's hijack wrapper, so

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,15 +16,19 @@ import (
 )
 
 // Config is everything `ssehub` takes. Each field is one flag, --NAME from
-// its `flag` tag, and one environment variable, SSEHUB_NAME (upper case,
-// '-' as '_'). A flag wins over the environment, which wins over the default.
+// its `flag` tag, one environment variable, SSEHUB_NAME (upper case, '-' as
+// '_'), and one key, NAME, of the configuration file (--config), unless its
+// `file` tag is "-". A flag wins over the environment, which wins over the
+// file, which wins over the default. Fields tagged `secret` are not printed
+// by `ssehub config check`.
 type Config struct {
+	ConfigFile      string        `flag:"config" file:"-" help:"TOML file of settings, keys named as the flags (listen = \":8080\"); flags and SSEHUB_* variables override it"`
 	Listen          string        `flag:"listen" help:"address to serve HTTP on"`
 	RedisURL        string        `flag:"redis-url" help:"Redis to run a fleet on (redis://host:6379/0); empty runs the embedded broker"`
 	RedisMode       string        `flag:"redis-mode" help:"standalone, cluster (more nodes as ?addr=host:port) or sentinel (URL of a sentinel, ?master_name=NAME)"`
 	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels"`
 	Auth            string        `flag:"auth" help:"off (anyone may subscribe and publish; for local use) or jwt"`
-	JWTSecret       string        `flag:"jwt-secret" help:"HS256 secret (at least 32 bytes) for --auth jwt"`
+	JWTSecret       string        `flag:"jwt-secret" secret:"true" help:"HS256 secret (at least 32 bytes) for --auth jwt"`
 	JWTKeyFile      string        `flag:"jwt-key-file" help:"PEM public key for --auth jwt, used with --jwt-algorithm"`
 	JWTAlgorithm    string        `flag:"jwt-algorithm" help:"algorithm of --jwt-key-file: RS256, ES256 or EdDSA"`
 	JWKSFile        string        `flag:"jwt-jwks-file" help:"local JWKS file of public keys for --auth jwt"`
@@ -31,13 +36,15 @@ type Config struct {
 	JWTAudience     string        `flag:"jwt-audience" help:"required aud claim; empty accepts any"`
 	JWTLeeway       time.Duration `flag:"jwt-leeway" help:"clock skew allowed when checking exp and nbf"`
 	PublicTopics    string        `flag:"public-topics" help:"comma-separated topics and patterns anyone may subscribe to without a token"`
-	APIKeys         string        `flag:"api-keys" help:"comma-separated static publisher keys (Authorization: Bearer KEY) that may publish to any topic, with --auth jwt"`
+	APIKeys         string        `flag:"api-keys" secret:"true" help:"comma-separated static publisher keys (Authorization: Bearer KEY) that may publish to any topic, with --auth jwt"`
 	PublishRate     int           `flag:"publish-rate" help:"events per second one publisher credential may publish, in bursts of twice that; -1 for no limit"`
 	CORSOrigins     string        `flag:"cors-origins" help:"comma-separated browser origins allowed cross-origin, with cookies (https://app.example.com); * allows any, without cookies"`
+	Demo            bool          `flag:"demo" help:"serve the demo page at / (publish and watch events in a browser); turn it off in production with --demo=false"`
 	Shards          int           `flag:"shards" help:"shard goroutines; 0 means 2 x GOMAXPROCS"`
 	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue is full is evicted and resumes"`
 	Heartbeat       time.Duration `flag:"heartbeat" help:"interval of the comment line sent to every stream (staggered)"`
 	WriteTimeout    time.Duration `flag:"write-timeout" help:"a stream that cannot take a write in this time is dropped"`
+	SendBuffer      int           `flag:"send-buffer" help:"kernel send buffer of each stream's socket in bytes (SO_SNDBUF; Linux doubles it); bounds kernel memory per stuck client and how soon it is noticed; 0 leaves the kernel's autotuning (MBs per socket)"`
 	Retry           time.Duration `flag:"retry" help:"reconnect delay told to EventSource clients"`
 	HistorySize     int           `flag:"history-size" help:"events kept per topic for resume (Last-Event-ID); 0 keeps none"`
 	HistoryTTL      time.Duration `flag:"history-ttl" help:"how long events are kept for resume"`
@@ -50,7 +57,8 @@ type Config struct {
 	MaxTopics       int           `flag:"max-topics" help:"most topics and patterns per stream, and topics per event"`
 	MaxStreamsPerIP int           `flag:"max-streams-per-ip" help:"most open streams per client address; -1 for no limit (behind a proxy all clients share its address)"`
 	MaxStreamsUser  int           `flag:"max-streams-per-user" help:"most open streams per authenticated user; -1 for no limit"`
-	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long shutdown waits for requests and streams to end"`
+	DrainWindow     time.Duration `flag:"drain-window" help:"on SIGTERM, open streams are told to reconnect (elsewhere) and closed one after another over this time; 0 closes them at once"`
+	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long shutdown (the drain included) may take before the process exits anyway"`
 	LogLevel        string        `flag:"log-level" help:"debug, info, warn or error"`
 	LogFormat       string        `flag:"log-format" help:"text or json"`
 }
@@ -62,11 +70,13 @@ func DefaultConfig() Config {
 		RedisMode:       "standalone",
 		RedisPrefix:     "ssehub",
 		Auth:            "off",
+		Demo:            true,
 		JWTAlgorithm:    "RS256",
 		JWTLeeway:       30 * time.Second,
 		QueueSize:       64,
 		Heartbeat:       15 * time.Second,
 		WriteTimeout:    10 * time.Second,
+		SendBuffer:      32 << 10,
 		Retry:           3 * time.Second,
 		HistorySize:     1000,
 		HistoryTTL:      time.Hour,
@@ -80,6 +90,7 @@ func DefaultConfig() Config {
 		MaxStreamsPerIP: 2000,
 		PublishRate:     1000,
 		MaxStreamsUser:  50,
+		DrainWindow:     3 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
@@ -94,14 +105,67 @@ func envName(flagName string) string {
 // errHelp is returned by parseConfig when --help was asked for.
 var errHelp = flag.ErrHelp
 
-// parseConfig builds the configuration from defaults, the environment (read
-// through lookupEnv) and args, in that order of increasing precedence.
-// Usage goes to out.
+// parseConfig builds the configuration from defaults, the configuration file
+// (--config or SSEHUB_CONFIG), the environment (read through lookupEnv) and
+// args, in that order of increasing precedence. Usage goes to out.
 func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, error) {
+	cfg, _, err := loadConfig(args, lookupEnv, out)
+	return cfg, err
+}
+
+// loadConfig is parseConfig that also says where each value came from.
+func loadConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, sources, error) {
 	cfg := DefaultConfig()
+	src := sources{}
+	fs := newFlagSet(&cfg, out)
+	// The sources are applied from the lowest precedence up, so the flags
+	// come last; but --config is itself a flag: a first, silent parse
+	// finds it. Should that parse fail, the real one reports why.
+	var early Config
+	if err := newFlagSet(&early, io.Discard).Parse(args); err != nil {
+		return cfg, src, fs.Parse(args)
+	}
+	env := map[string]string{}
+	fs.VisitAll(func(fl *flag.Flag) {
+		// An empty variable counts as unset, as shells and orchestrators
+		// commonly leave variables defined but blank.
+		if val, ok := lookupEnv(envName(fl.Name)); ok && val != "" {
+			env[fl.Name] = val
+		}
+	})
+	if path := cmp.Or(early.ConfigFile, env["config"]); path != "" {
+		if err := applyFile(fs, path, src); err != nil {
+			return cfg, src, err
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(fl *flag.Flag) {
+		if val, ok := env[fl.Name]; ok {
+			if err := fl.Value.Set(val); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(fl.Name), val, err))
+			}
+			src[fl.Name] = envName(fl.Name)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return cfg, src, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, src, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, src, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	fs.Visit(func(fl *flag.Flag) { src[fl.Name] = "--" + fl.Name })
+	return cfg, src, cfg.validate(src)
+}
+
+// newFlagSet returns a flag set whose flags set the fields of cfg, with
+// usage to out.
+func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("ssehub", flag.ContinueOnError)
 	fs.SetOutput(out)
-	v := reflect.ValueOf(&cfg).Elem()
+	v := reflect.ValueOf(cfg).Elem()
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
 		name, help := f.Tag.Get("flag"), f.Tag.Get("help")
@@ -113,12 +177,15 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 			fs.IntVar(p, name, *p, help)
 		case *time.Duration:
 			fs.DurationVar(p, name, *p, help)
+		case *bool:
+			fs.BoolVar(p, name, *p, help)
 		default:
 			panic(fmt.Sprintf("config field %s: unsupported type %T", f.Name, p))
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: ssehub [flags]\n\nssehub streams Server-Sent Events to browsers and apps, and lets backends publish to them.\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: ssehub [flags]\n       ssehub config check FILE [flags]\n       ssehub token [flags]\n\n"+
+			"ssehub streams Server-Sent Events to browsers and apps, and lets backends publish to them.\n\nFlags:\n")
 		// Not fs.PrintDefaults: it spells flags -name where the docs and
 		// errors say --name, and leaves out zero defaults (--shards 0).
 		fs.VisitAll(func(fl *flag.Flag) {
@@ -130,39 +197,21 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 			fmt.Fprintf(out, "  --%s %s\n    \t%s (default %s)\n", fl.Name, typ, usage, def)
 		})
 	}
-	var errs []error
-	fs.VisitAll(func(fl *flag.Flag) {
-		// An empty variable counts as unset, as shells and orchestrators
-		// commonly leave variables defined but blank.
-		if val, ok := lookupEnv(envName(fl.Name)); ok && val != "" {
-			if err := fl.Value.Set(val); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(fl.Name), val, err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return cfg, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return cfg, cfg.validate()
+	return fs
 }
 
-// validate reports values no component could use, naming the flag.
-func (c Config) validate() error {
+// validate reports values no component could use, each named as src says
+// it was set (nil: by its flag).
+func (c Config) validate(src sources) error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", name, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", src.label(name), fmt.Sprintf(format, args...)))
 	}
 	atLeast := []struct {
 		name     string
 		got, min int
 	}{
-		{"shards", c.Shards, 0}, {"history-size", c.HistorySize, 0}, {"queue-size", c.QueueSize, 2},
+		{"shards", c.Shards, 0}, {"history-size", c.HistorySize, 0}, {"queue-size", c.QueueSize, 2}, {"send-buffer", c.SendBuffer, 0},
 		{"max-body-size", c.MaxBodySize, 1}, {"max-header-size", c.MaxHeaderSize, 1},
 		{"max-data-size", c.MaxDataSize, 1}, {"max-batch", c.MaxBatch, 1}, {"max-topics", c.MaxTopics, 1},
 	}
@@ -215,6 +264,12 @@ func (c Config) validate() error {
 	}
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		bad("log-format", "must be text or json, got %q", c.LogFormat)
+	}
+	switch {
+	case c.DrainWindow < 0:
+		bad("drain-window", "must not be negative, got %s", c.DrainWindow)
+	case c.ShutdownTimeout > 0 && c.DrainWindow >= c.ShutdownTimeout:
+		bad("drain-window", "must be shorter than --shutdown-timeout (%s), which bounds the whole shutdown, got %s", c.ShutdownTimeout, c.DrainWindow)
 	}
 	return errors.Join(errs...)
 }

@@ -99,6 +99,24 @@ func TestParseConfig(t *testing.T) {
 			want: func(c *Config) { c.Heartbeat = 2 * time.Second },
 		},
 
+		// bool
+		{
+			name: "bool off from flag",
+			args: []string{"--demo=false"},
+			want: func(c *Config) { c.Demo = false },
+		},
+		{
+			name: "bool from env",
+			env:  map[string]string{"SSEHUB_DEMO": "false"},
+			want: func(c *Config) { c.Demo = false },
+		},
+		{
+			name: "bool flag without value over env",
+			args: []string{"--demo"},
+			env:  map[string]string{"SSEHUB_DEMO": "0"},
+			want: func(c *Config) { c.Demo = true },
+		},
+
 		{
 			name: "mixed sources",
 			args: []string{"--shards", "3", "--log-level", "debug"},
@@ -144,6 +162,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}{
 		// Parsing.
 		{name: "bad env int", env: map[string]string{"SSEHUB_HISTORY_SIZE": "ten"}, want: []string{`SSEHUB_HISTORY_SIZE="ten"`}},
+		{name: "bad env bool", env: map[string]string{"SSEHUB_DEMO": "nope"}, want: []string{`SSEHUB_DEMO="nope"`}},
 		{name: "bad env duration", env: map[string]string{"SSEHUB_HEARTBEAT": "bogus"}, want: []string{`SSEHUB_HEARTBEAT="bogus"`}},
 		{name: "bad env, flag given too", args: []string{"--heartbeat", "1s"}, env: map[string]string{"SSEHUB_HEARTBEAT": "bogus"}, want: []string{"SSEHUB_HEARTBEAT"}},
 		{
@@ -209,8 +228,8 @@ func TestParseConfigErrors(t *testing.T) {
 
 // TestValidateDefaults checks the defaults pass their own rules.
 func TestValidateDefaults(t *testing.T) {
-	if err := DefaultConfig().validate(); err != nil {
-		t.Errorf("DefaultConfig().validate() = %v, want nil", err)
+	if err := DefaultConfig().validate(nil); err != nil {
+		t.Errorf("DefaultConfig().validate(nil) = %v, want nil", err)
 	}
 }
 
@@ -221,10 +240,11 @@ func TestValidateBoundaries(t *testing.T) {
 	c.Heartbeat = 100 * time.Millisecond
 	c.MaxBodySize, c.MaxHeaderSize, c.MaxDataSize, c.MaxBatch, c.MaxTopics = 1, 1, 1, 1, 1
 	c.WriteTimeout, c.Retry, c.HistoryTTL, c.ReadTimeout, c.IdleTimeout, c.ShutdownTimeout = 1, 1, 1, 1, 1, 1
+	c.DrainWindow = 0
 	for _, lvl := range []string{"debug", "info", "warn", "error"} {
 		for _, format := range []string{"text", "json"} {
 			c.LogLevel, c.LogFormat = lvl, format
-			if err := c.validate(); err != nil {
+			if err := c.validate(nil); err != nil {
 				t.Errorf("validate(%+v) = %v, want nil", c, err)
 			}
 		}
@@ -252,6 +272,8 @@ func TestParseConfigHelp(t *testing.T) {
 				defText = strconv.Itoa(v)
 			case time.Duration:
 				defText = v.String()
+			case bool:
+				defText = strconv.FormatBool(v)
 			}
 			// A flag is one line "  --name type" and its help on the next.
 			at := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "  --"+name+" ") })

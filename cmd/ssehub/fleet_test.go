@@ -162,6 +162,13 @@ func (p *publisher) removeHub(addr string) {
 	p.hubs = slices.DeleteFunc(p.hubs, func(a string) bool { return a == addr })
 }
 
+// addHub publishes through addr too, from the next event on.
+func (p *publisher) addHub(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hubs = append(p.hubs, addr)
+}
+
 // waitCount waits until n events in all have been published.
 func (p *publisher) waitCount(t *testing.T, n int) {
 	t.Helper()
@@ -214,12 +221,15 @@ func (p *publisher) finish(t *testing.T) []published {
 // sseConn is one connection of a subscriber, read by its own goroutine.
 type sseConn struct {
 	hub    string
-	stream *sseStream
+	stream *sseStream    // nil for a stream read through a proxy
+	closer io.Closer     // ends the stream: its conn, or its response body
+	r      *sse.Reader   // owned by the reading goroutine until done
 	done   chan struct{} // closed when the reading goroutine has returned
 
-	mu     sync.Mutex
-	events []sse.Event
-	err    error // why reading stopped
+	mu      sync.Mutex
+	events  []sse.Event
+	err     error     // why reading stopped
+	endedAt time.Time // when it stopped
 }
 
 // subscriber is one client as EventSource is: it follows a query and, when
@@ -255,8 +265,9 @@ func (s *subscriber) connectWith(t *testing.T, addr string, header ...string) *s
 	}
 	c := &sseConn{hub: addr, stream: openStream(t, addr, s.query, header...), done: make(chan struct{})}
 	c.stream.conn.SetReadDeadline(time.Time{}) // read until the stream or the test ends
+	c.closer, c.r = c.stream.conn, sse.NewReader(c.stream.body)
 	s.conns = append(s.conns, c)
-	go c.read(sse.NewReader(c.stream.body), s.changed)
+	go c.read(c.r, s.changed)
 	t.Cleanup(c.close)
 	return c
 }
@@ -267,7 +278,7 @@ func (c *sseConn) read(r *sse.Reader, changed chan<- struct{}) {
 		e, err := r.Next()
 		c.mu.Lock()
 		if err != nil {
-			c.err = err
+			c.err, c.endedAt = err, time.Now()
 		} else {
 			c.events = append(c.events, e)
 		}
@@ -285,8 +296,17 @@ func (c *sseConn) read(r *sse.Reader, changed chan<- struct{}) {
 // close ends the connection, as a browser closing the page, and waits for
 // its reader.
 func (c *sseConn) close() {
-	c.stream.conn.Close()
+	c.closer.Close()
 	<-c.done
+}
+
+// retry returns the reconnect delay the stream last set after its head, as
+// EventSource would use it, and when and why the stream ended; only once it
+// has.
+func (c *sseConn) retry() (retry time.Duration, sent bool, endedAt time.Time, err error) {
+	<-c.done
+	ms, ok := c.r.Retry()
+	return time.Duration(ms) * time.Millisecond, ok, c.endedAt, c.err
 }
 
 func (c *sseConn) ended() bool {

@@ -29,8 +29,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, a second one ends the process at once, as if
+	// ssehub did not handle signals: an operator's way out of a long drain.
+	context.AfterFunc(ctx, stop)
 	if len(os.Args) > 1 && os.Args[1] == "token" {
 		os.Exit(runToken(os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "config" {
+		os.Exit(runConfig(os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr))
 	}
 	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stderr))
 }
@@ -90,6 +96,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := transport.NewServer(h, transport.ServerConfig{
 		Retry:             cfg.Retry,
 		WriteTimeout:      cfg.WriteTimeout,
+		SendBuffer:        cfg.SendBuffer,
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxBodyBytes:      cfg.MaxBodySize,
@@ -108,6 +115,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		CORSOrigins:  splitList(cfg.CORSOrigins),
 		APIKeys:      splitList(cfg.APIKeys),
 		PublishRate:  cfg.PublishRate,
+		Demo:         cfg.Demo,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -125,15 +133,36 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case serveErr = <-served:
 	}
 
-	log.Info("ssehub shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if serveErr == nil {
+		// /readyz fails from now on and new streams are sent elsewhere;
+		// open ones are told to reconnect elsewhere a few at a time, while
+		// publishing goes on (README "Graceful drain").
+		start := time.Now()
+		log.Info("ssehub draining", "streams", openStreams(h), "window", cfg.DrainWindow, "timeout", cfg.ShutdownTimeout)
+		if err := srv.Drain(sctx, cfg.DrainWindow); err != nil {
+			log.Warn("drain cut short; closing the remaining streams", "err", err, "streams", openStreams(h))
+		} else {
+			log.Info("ssehub drained", "took", time.Since(start).Round(time.Millisecond))
+		}
+	}
+	log.Info("ssehub shutting down")
 	err = errors.Join(serveErr, srv.Shutdown(sctx), h.Shutdown(sctx))
 	if serveErr == nil {
 		<-served
 	}
 	log.Info("ssehub stopped")
 	return err
+}
+
+// openStreams returns how many streams h has open.
+func openStreams(h *hub.Hub) int64 {
+	var n int64
+	for _, st := range h.Stats() {
+		n += st.Clients
+	}
+	return n
 }
 
 // newAuth builds the token verifier (nil with --auth off) and the public

@@ -38,6 +38,10 @@ type Message struct {
 	// Frame is the complete SSE frame (id, event, data lines, blank line),
 	// encoded once for all recipients.
 	Frame []byte
+	// Trace is the W3C traceparent of the publish that produced the
+	// message, if that was traced and sampled: each shard that delivers
+	// the message records the delivery as a child span. Empty otherwise.
+	Trace string
 }
 
 // Selection is what one connection follows: exact topics and '*' patterns.

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// runConfig runs `ssehub config check FILE [flags]`: it loads the
+// configuration as `ssehub --config FILE [flags]` would in this environment,
+// and prints the effective configuration, or what is wrong with it. It
+// returns the exit code: 0 valid, 1 invalid, 2 a usage error.
+func runConfig(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) < 2 || args[0] != "check" || strings.HasPrefix(args[1], "-") {
+		fmt.Fprintln(stderr, "Usage: ssehub config check FILE [flags]\n\n"+
+			"Validates the configuration file FILE, with the SSEHUB_* environment and the flags given,\n"+
+			"and prints the effective configuration (secrets redacted).")
+		return 2
+	}
+	file := args[1]
+	cfg, src, err := loadConfig(append([]string{"--config", file}, args[2:]...), lookupEnv, stderr)
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ssehub config check %s: invalid configuration:\n%v\n", file, err)
+		return 1
+	}
+	if err := writeConfig(stdout, cfg, src); err != nil {
+		fmt.Fprintf(stderr, "ssehub config check: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// writeConfig writes cfg as a configuration file, each key with where its
+// value came from. Secrets are redacted.
+func writeConfig(w io.Writer, cfg Config, src sources) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "# ssehub effective configuration; precedence: flags > SSEHUB_* environment > file > defaults")
+	v := reflect.ValueOf(cfg)
+	for i, f := range configFields() {
+		name := f.Tag.Get("flag")
+		if f.Tag.Get("file") == "-" {
+			continue
+		}
+		val := v.Field(i).Interface()
+		if d, ok := val.(time.Duration); ok {
+			val = d.String()
+		}
+		if f.Tag.Get("secret") != "" && val != "" {
+			val = "(redacted)"
+		}
+		// One key at a time, so that they keep Config's order.
+		line, err := toml.Marshal(map[string]any{name: val})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		from := strings.TrimSuffix(cmp.Or(src[name], "default"), ": "+name)
+		fmt.Fprintf(tw, "%s\t# %s\n", bytes.TrimSuffix(line, []byte("\n")), from)
+	}
+	return tw.Flush()
+}
