@@ -22,6 +22,14 @@ import (
 // the hub's default --max-batch.
 const maxPublishBatch = 1000
 
+// maxPublishBytes bounds a publish request's body, under the hub's default
+// --max-body-size of 1 MiB; eventOverhead is a generous size of one
+// event's JSON without padding.
+const (
+	maxPublishBytes = 768 << 10
+	eventOverhead   = 128
+)
+
 // PublishTemplate describes how to publish one event to a server that is
 // not ssehub: a request whose URL and body have "{topic}" and "{data}"
 // where the event's topic and data go (query-escaped in the URL and in
@@ -220,11 +228,13 @@ func (l *lane) run() {
 	for {
 		l.mu.Lock()
 		batch, closed := l.queue, l.closed
-		if len(batch) > maxPublishBatch || l.p.Template != nil && len(batch) > 1 {
-			n := maxPublishBatch
-			if l.p.Template != nil {
-				n = 1
-			}
+		// ssehub takes at most maxPublishBatch events and 1 MiB a request.
+		limit := min(maxPublishBatch, max(maxPublishBytes/(l.p.Pad+eventOverhead), 1))
+		if l.p.Template != nil {
+			limit = 1
+		}
+		if len(batch) > limit {
+			n := limit
 			batch = batch[:n:n]
 			l.queue = l.queue[n:]
 		} else {

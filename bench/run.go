@@ -48,6 +48,11 @@ type Config struct {
 	Redis   bool
 	Binary  string
 	HubArgs []string
+	// HubEnv is added to each server's environment, such as
+	// "GOMAXPROCS=1" when many share few cores.
+	HubEnv []string
+	// WorkerProcs, if positive, is each worker's GOMAXPROCS.
+	WorkerProcs int
 	// HubLog, if not nil, receives the servers' logs.
 	HubLog io.Writer
 
@@ -60,7 +65,10 @@ type Config struct {
 	// lasts (zero: 60s); Pad the padding bytes in each event's data.
 	Rate     float64
 	Duration time.Duration
-	Pad      int
+	// StormRate is the broadcast rate of the fleet scenario's resume
+	// storm; zero means 0.5 events/s.
+	StormRate float64
+	Pad       int
 	// Settle is how long streams sit idle before idle memory is read.
 	// Zero means 10s.
 	Settle time.Duration
@@ -157,6 +165,7 @@ type runner struct {
 	seqs      map[string]uint64 // per-topic sequence numbers, shared by every phase's publisher
 	prevCheck WorkerCheck       // the latest checkAll sums, owned by the scenario
 	avoidHub0 bool              // publish through the other hubs: hub 0 is to be killed
+	pad       int               // padding of the events published now
 
 	mu        sync.Mutex
 	run       report.Run
@@ -191,7 +200,7 @@ type phaseState struct {
 // begin connecting at once.
 func newRunner(ctx context.Context, cfg Config, layout Layout, title string) (*runner, error) {
 	cfg = cfg.withDefaults()
-	r := &runner{cfg: cfg, layout: layout, started: time.Now()}
+	r := &runner{cfg: cfg, layout: layout, started: time.Now(), pad: cfg.Pad}
 	r.run = report.Run{Title: title, Command: cfg.Command, Started: r.started, Host: hostInfo()}
 	if err := r.startServers(ctx); err != nil {
 		return r, err
@@ -221,7 +230,7 @@ func (r *runner) startWorkers() error {
 			Concurrency: cfg.Concurrency, ConnectRate: cfg.ConnectRate / float64(len(first)),
 			StallEvery: stallEvery, StallRecvBuffer: stallRecvBuffer,
 		}
-		w, err := StartWorker(spec)
+		w, err := StartWorker(spec, cfg.WorkerProcs)
 		if err != nil {
 			return err
 		}
@@ -280,7 +289,7 @@ func (r *runner) startServers(ctx context.Context) error {
 func (r *runner) startHub(ctx context.Context, i int) (*HubProcess, error) {
 	cfg := r.cfg
 	listen := "127.0.0.1:" + strconv.Itoa(r.ports[i])
-	opts := HubOptions{Binary: cfg.Binary, Log: cfg.HubLog}
+	opts := HubOptions{Binary: cfg.Binary, Log: cfg.HubLog, Env: cfg.HubEnv}
 	switch cfg.Server {
 	case ServerNetHTTP:
 		self, err := os.Executable()
@@ -323,7 +332,7 @@ func (r *runner) publisher() *Publisher {
 	}
 	// Sequence numbers go on across phases: streams check them from the
 	// start of the run.
-	p := &Publisher{Targets: r.targets(), Pad: r.cfg.Pad, seqs: r.seqs}
+	p := &Publisher{Targets: r.targets(), Pad: r.pad, seqs: r.seqs}
 	if rm := r.cfg.Remote; rm != nil {
 		p.Template, p.Headers = rm.Publish, rm.PublishHeaders
 	}
@@ -546,40 +555,54 @@ func (r *runner) awaitConnected(ctx context.Context, timeout time.Duration) bool
 	}
 }
 
-// checkAll asks every worker to check its streams against final and
-// returns what they lack or have extra since the previous check: the
-// workers count from the start of the run.
+// checkAll waits up to wait for every worker's streams to have what was
+// published up to final, and returns what they lack or have extra since
+// the previous check: the workers count from the start of the run.
+//
+// It polls rather than letting the workers wait, so that samples go on
+// being taken meanwhile: a worker answers one command at a time.
 func (r *runner) checkAll(final map[string]uint64, wait time.Duration) (WorkerCheck, error) {
-	var (
-		mu   sync.Mutex
-		sum  WorkerCheck
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for _, w := range r.workers {
-		wg.Go(func() {
-			c, err := w.Check(r.finalFor(w.Spec, final), wait)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			sum.Checked += c.Checked
-			sum.Incomplete += c.Incomplete
-			sum.Lost += c.Lost
-			sum.Duplicated += c.Duplicated
-			sum.Reordered += c.Reordered
-			sum.Foreign += c.Foreign
-		})
+	finals := make([]map[string]uint64, len(r.workers))
+	for k, w := range r.workers {
+		finals[k] = r.finalFor(w.Spec, final)
 	}
-	wg.Wait()
-	delta := sum
-	delta.Lost -= r.prevCheck.Lost
-	delta.Duplicated -= r.prevCheck.Duplicated
-	delta.Reordered -= r.prevCheck.Reordered
-	r.prevCheck = sum
-	return delta, errors.Join(errs...)
+	deadline := time.Now().Add(wait)
+	for {
+		var (
+			mu   sync.Mutex
+			sum  WorkerCheck
+			errs []error
+			wg   sync.WaitGroup
+		)
+		for k, w := range r.workers {
+			wg.Go(func() {
+				c, err := w.Check(finals[k], 0)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				sum.Checked += c.Checked
+				sum.Incomplete += c.Incomplete
+				sum.Lost += c.Lost
+				sum.Duplicated += c.Duplicated
+				sum.Reordered += c.Reordered
+				sum.Foreign += c.Foreign
+			})
+		}
+		wg.Wait()
+		if sum.Incomplete > 0 && len(errs) == 0 && time.Now().Before(deadline) {
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
+		delta := sum
+		delta.Lost -= r.prevCheck.Lost
+		delta.Duplicated -= r.prevCheck.Duplicated
+		delta.Reordered -= r.prevCheck.Reordered
+		r.prevCheck = sum
+		return delta, errors.Join(errs...)
+	}
 }
 
 // finalFor keeps the topics of final that a worker's streams can follow.

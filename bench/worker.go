@@ -155,8 +155,9 @@ type worker struct {
 	connectSlots chan struct{} // one token per connect in progress
 	pace         *pacer        // nil unless first connects are paced
 
-	stalled chan struct{} // closed by the "stall" command
-	unstall chan struct{} // closed by the "evictions" command
+	stalled     chan struct{} // closed by the "stall" command
+	unstall     chan struct{} // closed by the first "evictions" command
+	unstallOnce sync.Once
 
 	connected     atomic.Int64
 	connectErrors atomic.Int64
@@ -379,7 +380,7 @@ func (w *worker) evictions(ctx context.Context, wait time.Duration) WorkerEvicti
 			res.Stalled++
 		}
 	}
-	close(w.unstall)
+	w.unstallOnce.Do(func() { close(w.unstall) })
 	deadline := time.Now().Add(wait)
 	for {
 		evicted := 0
@@ -663,20 +664,42 @@ func (s *stream) read(ctx context.Context) error {
 		var n int
 		var rerr error
 		stalled := false
+		// The callback reads until the socket is drained, then asks to
+		// wait for more by returning false; it returns true to end the
+		// loop. A short read means the socket had no more: waiting then,
+		// instead of reading again into EAGAIN as net.Conn.Read would,
+		// saves a system call per event. (The poller is edge-triggered:
+		// data arriving after the read wakes it, even if it came before
+		// the wait began.)
 		err := rc.Read(func(fd uintptr) bool {
-			if s.stall && s.shouldStall() {
-				stalled = true
-				return true
+			for {
+				if s.stall && s.shouldStall() {
+					stalled = true
+					return true
+				}
+				bp := drainBufs.Get().(*[]byte)
+				n, rerr = syscall.Read(int(fd), *bp)
+				full := n == len(*bp)
+				if n > 0 {
+					s.mu.Lock()
+					feedErr = s.decoder.Feed((*bp)[:n], (*streamEvents)(s))
+					s.mu.Unlock()
+				}
+				drainBufs.Put(bp)
+				switch {
+				case rerr == syscall.EINTR:
+					continue
+				case rerr == syscall.EAGAIN:
+					return false
+				case rerr != nil || n == 0 || feedErr != nil:
+					return true
+				case !connected && s.headSeen():
+					return true // the caller marks it connected
+				case full:
+					continue // there may be more
+				}
+				return false
 			}
-			bp := drainBufs.Get().(*[]byte)
-			n, rerr = syscall.Read(int(fd), *bp)
-			if n > 0 {
-				s.mu.Lock()
-				feedErr = s.decoder.Feed((*bp)[:n], (*streamEvents)(s))
-				s.mu.Unlock()
-			}
-			drainBufs.Put(bp)
-			return rerr != syscall.EAGAIN
 		})
 		if !connected && s.headSeen() {
 			connected = true
@@ -698,7 +721,6 @@ func (s *stream) read(ctx context.Context) error {
 				s.w.noteConnectError(feedErr)
 			}
 			return feedErr
-		case rerr == syscall.EINTR:
 		case rerr != nil:
 			return rerr
 		case n == 0:

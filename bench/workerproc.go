@@ -53,9 +53,9 @@ type WorkerProcess struct {
 	waitErr error         // written before exited is closed
 }
 
-// StartWorker starts a worker process running spec. The worker is killed
-// if this process dies, like the hubs.
-func StartWorker(spec WorkerSpec) (*WorkerProcess, error) {
+// StartWorker starts a worker process running spec, with GOMAXPROCS procs
+// if positive. The worker is killed if this process dies, like the hubs.
+func StartWorker(spec WorkerSpec, procs int) (*WorkerProcess, error) {
 	if _, err := RaiseFileLimit(); err != nil {
 		return nil, err
 	}
@@ -65,6 +65,9 @@ func StartWorker(spec WorkerSpec) (*WorkerProcess, error) {
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), workerRoleEnv)
+	if procs > 0 {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMAXPROCS=%d", procs))
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

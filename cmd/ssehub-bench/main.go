@@ -85,13 +85,14 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 	fs := flag.NewFlagSet("ssehub-bench "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg                       bench.Config
-		hubArgs, targets, headers listFlag
-		pubHeaders                listFlag
-		path, jsonOut, htmlOut    string
-		pub                       bench.PublishTemplate
-		verbose, quiet            bool
-		rssTarget                 int64
+		cfg                      bench.Config
+		hubArgs, hubEnv, targets listFlag
+		headers                  listFlag
+		pubHeaders               listFlag
+		path, jsonOut, htmlOut   string
+		pub                      bench.PublishTemplate
+		verbose, quiet           bool
+		rssTarget                int64
 	)
 	fs.IntVar(&cfg.Streams, "n", 1000, "streams to hold")
 	fs.IntVar(&cfg.Workers, "workers", 0, fmt.Sprintf("load-generator processes; 0: as few as %d streams each allows", bench.MaxGeneratorStreams))
@@ -100,7 +101,10 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 	fs.StringVar(&cfg.Server, "server", bench.ServerSSEHub, "server to start: ssehub, or nethttp (the reference server)")
 	fs.StringVar(&cfg.Binary, "hub", "", "ssehub binary; empty builds ./cmd/ssehub")
 	fs.Var(&hubArgs, "hub-arg", "extra ssehub flag, such as -hub-arg=--heartbeat=30s (repeatable)")
+	fs.Var(&hubEnv, "hub-env", "extra environment variable for the servers, such as -hub-env=GOMAXPROCS=1 (repeatable)")
+	fs.IntVar(&cfg.WorkerProcs, "worker-procs", 0, "GOMAXPROCS of each load-generator process (0: the Go default)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "events per second in the publishing phases (0: the scenario's default)")
+	fs.Float64Var(&cfg.StormRate, "storm-rate", 0, "broadcast events per second during the fleet scenario's resume storm (0: 0.5)")
 	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "length of each publishing phase")
 	fs.IntVar(&cfg.Pad, "pad", 0, "padding bytes in each event's data")
 	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "idle time before memory is read")
@@ -125,7 +129,7 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 	if code, ok := parseFlags(fs, args[2:], stderr); !ok {
 		return code
 	}
-	cfg.HubArgs = hubArgs
+	cfg.HubArgs, cfg.HubEnv = hubArgs, hubEnv
 	cfg.Targets.RSSPerStream = rssTarget
 	cfg.Command = strings.Join(append([]string{"ssehub-bench"}, args[1:]...), " ")
 	cfg.Log = stderr
