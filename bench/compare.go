@@ -78,26 +78,33 @@ func (r *runner) comparePhases(ctx context.Context) error {
 }
 
 // Saturation steps: the broadcast rate starts at saturationStart events
-// per second and doubles each step, while the server keeps up.
+// per second and grows by half each step, while the server keeps up.
 const (
-	saturationStart = 25
-	saturationSteps = 6
-	saturationStep  = 5 * time.Second
-	saturationDrain = 2 * time.Second
-	// keptUp is the share of the deliveries due in a step that must
-	// arrive by the end of its drain for the server to have kept up.
-	keptUp = 0.99
+	saturationStart  = 5
+	saturationGrowth = 1.5
+	saturationSteps  = 13
+	// A server keeps up with a step if it accepted keptUp of the events
+	// the publisher meant to send, delivered keptUp of the deliveries
+	// due by the end of the drain, dropped no stream, and kept the p99
+	// latency of every sample in the step under keptUpLatency: a backlog
+	// (in the server's queues or in socket buffers) shows as latency
+	// long before as loss.
+	keptUp        = 0.99
+	keptUpLatency = time.Second
 )
 
 // saturate finds the highest broadcast rate the server sustains: it
-// broadcasts at a rate that doubles every step and stops after the first
-// step in which the server fell behind: it did not deliver what was due
-// by the end of the step's drain, or it dropped streams. The phase's
-// deliveries per second are those of the best step it kept up with.
+// broadcasts at a rate that grows each step and stops after the first
+// step the server did not keep up with. The phase's deliveries per second
+// are those of the best step it kept up with.
 //
 // A server that sheds load evicts or drops streams, which then reconnect:
 // no loss is checked, and the run ends with this phase.
 func (r *runner) saturate(ctx context.Context, name string) error {
+	// A step lasts a fifth of a publishing phase (-duration), 1 to 4s,
+	// and is followed by a drain half as long.
+	step := min(max(r.cfg.Duration/5, time.Second), 4*time.Second)
+	drain := step / 2
 	r.beginPhase(name)
 	pub := r.publisher()
 	best := 0.0
@@ -105,26 +112,43 @@ func (r *runner) saturate(ctx context.Context, name string) error {
 	for range saturationSteps {
 		before := r.sample()
 		published := pub.Published()
-		pub.Run(ctx, rate, saturationStep, constTopic(BroadcastTopic))
+		pub.Run(ctx, rate, step, constTopic(BroadcastTopic))
 		sent := pub.Published() - published
-		sleepCtx(ctx, saturationDrain)
+		sleepCtx(ctx, drain)
 		after := r.sample()
 		due := sent * int64(before.connected)
 		got := after.delivered - before.delivered
-		perSec := float64(got) / saturationStep.Seconds()
+		perSec := float64(got) / step.Seconds()
 		dropped := after.reconnects > before.reconnects || after.connected < before.connected
-		ok := due > 0 && float64(got) >= keptUp*float64(due) && !dropped
-		fmt.Fprintf(r.cfg.Log, "%s: %.0f events/s: %d of %d deliveries due (%.0f/s), streams dropped: %t\n",
-			name, rate, got, due, perSec, dropped)
+		p99 := r.maxSampleP99(before.at, after.at)
+		ok := float64(sent+1) >= keptUp*rate*step.Seconds() && due > 0 && // +1: the publisher rounds down
+			float64(got) >= keptUp*float64(due) && !dropped && p99 <= keptUpLatency
+		fmt.Fprintf(r.cfg.Log, "%s: %.0f events/s: %d published, %d of %d deliveries due (%.0f/s), p99 %s, streams dropped: %t\n",
+			name, rate, sent, got, due, perSec, report.FormatDuration(p99), dropped)
 		if !ok || ctx.Err() != nil {
 			break
 		}
 		best = perSec
-		rate *= 2
+		rate *= saturationGrowth
 	}
 	p := r.endPhase(pub, nil)
 	p.DeliveriesPerSec = best
 	return ctx.Err()
+}
+
+// maxSampleP99 returns the highest interval p99 latency among the samples
+// taken between from and to.
+func (r *runner) maxSampleP99(from, to time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lo, hi := from.Sub(r.started), to.Sub(r.started)
+	var worst time.Duration
+	for _, s := range r.run.Samples {
+		if s.At > lo && s.At <= hi {
+			worst = max(worst, s.Latency.P99)
+		}
+	}
+	return worst
 }
 
 // mergeRuns puts the runs of a compare into one report: phases and samples

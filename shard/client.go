@@ -62,6 +62,7 @@ type client struct {
 	pending    int        // subscriptions not yet active; the stream opens at 0
 	joinedAt   time.Time  // when it joined, to time out pending subscriptions
 	removed    bool
+	deferred   bool // in the shard's deferred list (wakeLater)
 	retiring   bool // retireMarker is queued; see Retire
 
 	// goodbye is the last frame of a retired stream: written by the shard

@@ -3,6 +3,7 @@ package shard
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,5 +222,68 @@ func TestStreamOpensOnlyOnceEverySubscriptionIsActive(t *testing.T) {
 	s.expireWaiting(time.Now().Add(s.cfg.SubscribeTimeout + time.Second))
 	if !late.removed || s.Stats().Ended[ReasonSubscribeFailed] != 1 {
 		t.Errorf("a stream whose subscription was never confirmed is still open")
+	}
+}
+
+// countingConn records the writes it takes.
+type countingConn struct {
+	mu     sync.Mutex
+	writes int
+	bytes  int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes++
+	c.bytes += len(p)
+	return len(p), nil
+}
+func (*countingConn) SetWriteDeadline(time.Time) error { return nil }
+func (*countingConn) Close() error                     { return nil }
+
+// TestBacklogCoalescesWrites checks that while messages wait in the inbox,
+// flushers are woken only once the backlog is dispatched, so each client
+// gets the backlog in one write rather than one write per message.
+func TestBacklogCoalescesWrites(t *testing.T) {
+	s, err := New(Config{QueueSize: 64}, nopBroker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]*countingConn, 10)
+	for i := range conns {
+		conns[i] = &countingConn{}
+		c := newClient(conns[i], Stream{Selection: broker.Selection{Topics: []string{"news"}}}, 64)
+		s.join(c)
+	}
+	s.flushers.Wait() // the heads (empty here) are written
+	for _, conn := range conns {
+		conn.writes, conn.bytes = 0, 0
+	}
+	const backlog = 10
+	for i := range backlog {
+		s.inbox <- message(uint64(i+1), "news")
+	}
+	for len(s.inbox) > 1 {
+		s.dispatch(<-s.inbox)
+	}
+	if got := len(s.deferred); got != len(conns) {
+		t.Fatalf("%d clients deferred, want %d", got, len(conns))
+	}
+	for i, conn := range conns {
+		conn.mu.Lock()
+		if conn.writes != 0 {
+			t.Errorf("client %d written %d times while the backlog lasted", i, conn.writes)
+		}
+		conn.mu.Unlock()
+	}
+	s.dispatch(<-s.inbox) // the inbox is empty now: wakes at once
+	s.wakeDeferred()      // as the loop does after it
+	s.flushers.Wait()
+	frame := len(message(1, "news").Frame)
+	for i, conn := range conns {
+		if conn.writes != 1 || conn.bytes != backlog*frame {
+			t.Errorf("client %d: %d writes of %d bytes in all, want 1 write of %d", i, conn.writes, conn.bytes, backlog*frame)
+		}
 	}
 }

@@ -132,6 +132,8 @@ type Shard struct {
 	nextBucket int
 	tick       int
 	lastID     eventid.ID
+	deferred   []*client // queued to during a backlog, not yet woken
+	sinceWake  int       // messages dispatched since wakeDeferred
 
 	// Written by the Run goroutine, read by Stats.
 	clients, subscriptions           atomic.Int64
@@ -238,6 +240,9 @@ func (s *Shard) Run() {
 		select {
 		case m := <-s.inbox:
 			s.dispatch(m)
+			if s.sinceWake++; len(s.inbox) == 0 || s.sinceWake >= wakeEvery {
+				s.wakeDeferred()
+			}
 		case sub := <-s.subscribed:
 			s.activate(sub)
 		case <-s.lost:
@@ -624,12 +629,45 @@ func (s *Shard) offer(c *client, m *broker.Message) int {
 	}
 	select {
 	case c.queue <- m:
-		s.wake(c)
+		s.wakeLater(c)
 		return 1
 	default:
 		s.remove(c, ReasonSlow)
 		return 0
 	}
+}
+
+// wakeEvery bounds how many messages may queue up for a client during a
+// backlog before its flusher is woken: well below the queue size, so
+// deferring never evicts anyone.
+const wakeEvery = 16
+
+// wakeLater wakes c's flusher now, or, while more messages wait in the
+// inbox, once the shard has dispatched them (wakeDeferred): under load a
+// flusher then finds several messages to coalesce into one write, instead
+// of being started for each.
+func (s *Shard) wakeLater(c *client) {
+	if len(s.inbox) == 0 {
+		s.wake(c)
+		return
+	}
+	if !c.deferred {
+		c.deferred = true
+		s.deferred = append(s.deferred, c)
+	}
+}
+
+// wakeDeferred wakes the flushers wakeLater put off.
+func (s *Shard) wakeDeferred() {
+	for i, c := range s.deferred {
+		c.deferred = false
+		if !c.removed {
+			s.wake(c)
+		}
+		s.deferred[i] = nil
+	}
+	s.deferred = s.deferred[:0]
+	s.sinceWake = 0
 }
 
 // heartbeat queues a comment to the clients of the next bucket, and ends
