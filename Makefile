@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: build deps test lint fuzz microbench bench bench-100k idle-rss resume-storm demo-screenshot
+.PHONY: build deps jaeger test lint fuzz microbench bench bench-100k idle-rss resume-storm demo-screenshot
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -12,8 +12,24 @@ build:
 deps:
 	@bash .ci/deps
 
+# The Jaeger binary the tracing test sends spans to: built from the module
+# proxy in tools/jaeger (its own module, so go.mod stays lean), once per
+# version, into the user cache, where the test looks for it (it builds it
+# itself when missing). Minutes on a fresh machine, so it is built before
+# the tests rather than inside their timeout.
+JAEGER_VERSION := $(shell awk '$$1 == "github.com/jaegertracing/jaeger" {print $$2}' tools/jaeger/go.mod)
+JAEGER_BIN     := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ssehub/jaeger-$(JAEGER_VERSION)/jaeger
+
+jaeger: $(JAEGER_BIN)
+
+$(JAEGER_BIN):
+	@echo "building Jaeger $(JAEGER_VERSION) into $@" >&2
+	@mkdir -p $(dir $@)
+	cd tools/jaeger && $(GO) build -o $@.tmp github.com/jaegertracing/jaeger/cmd/jaeger
+	mv $@.tmp $@
+
 # Unit, fuzz-seed, allocation and end-to-end tests, with the race detector.
-test: deps
+test: deps jaeger
 	$(GO) test -race -shuffle=on -count=1 $(PKGS)
 
 lint:

@@ -16,6 +16,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/telemetry"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
@@ -40,6 +41,10 @@ type RedisBrokerConfig struct {
 	ProbeInterval time.Duration
 	// Logger receives reconnects and probe failures; nil means slog.Default().
 	Logger *slog.Logger
+	// Tracer traces publishes (a producer span each), and makes their
+	// envelopes carry the trace to the shards of every process. Nil traces
+	// nothing.
+	Tracer *telemetry.Tracer
 }
 
 // RedisBroker runs the hub on Redis: ids and history in Redis Streams,
@@ -121,7 +126,8 @@ func NewRedisBroker(ctx context.Context, cfg RedisBrokerConfig) (*RedisBroker, e
 // publishes the envelope to each topic's channel: all or nothing.
 //
 // KEYS: last, origin, topics, stream of each topic.
-// ARGV: maxlen, ttl ms, event, data, topics joined by ",", channel prefix.
+// ARGV: maxlen, ttl ms, event, data, topics joined by ",", channel prefix,
+// traceparent (empty when the publish is not traced; see decodeEnvelope).
 var publishScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -138,6 +144,7 @@ redis.call('SET', KEYS[2], id, 'NX')
 local maxlen, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local minid = string.format('%.0f-0', now - ttl)
 local envelope = id .. '\n' .. ARGV[5] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4]
+if ARGV[7] ~= '' then envelope = 'traceparent=' .. ARGV[7] .. '\n' .. envelope end
 -- Trimming records the newest id it drops as the stream's
 -- max-deleted-entry-id (XSETID), which XINFO STREAM reports to replays:
 -- plain trimming leaves it unset. Trims drop oldest entries first, so the
@@ -172,7 +179,9 @@ return id
 
 // Publish implements broker.Broker. A batch runs as one pipeline of
 // scripts, which Redis executes in order.
-func (b *RedisBroker) Publish(ctx context.Context, pubs []broker.Publication) ([]eventid.ID, error) {
+func (b *RedisBroker) Publish(ctx context.Context, pubs []broker.Publication) (ids []eventid.ID, err error) {
+	ctx, span, trace := b.cfg.Tracer.StartPublish(ctx, "redis", len(pubs))
+	defer func() { telemetry.End(span, err) }()
 	run := func(evalSha bool) ([]redis.Cmder, error) {
 		return b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, pub := range pubs {
@@ -182,7 +191,7 @@ func (b *RedisBroker) Publish(ctx context.Context, pubs []broker.Publication) ([
 					keys = append(keys, b.keys.stream+t)
 				}
 				args := []any{b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), pub.Event, pub.Data,
-					strings.Join(pub.Topics, ","), b.keys.channel}
+					strings.Join(pub.Topics, ","), b.keys.channel, trace}
 				if evalSha {
 					publishScript.EvalSha(ctx, p, keys, args...)
 				} else {
@@ -201,7 +210,7 @@ func (b *RedisBroker) Publish(ctx context.Context, pubs []broker.Publication) ([
 	if err != nil {
 		return nil, fmt.Errorf("redis publish: %w", err)
 	}
-	ids := make([]eventid.ID, len(cmds))
+	ids = make([]eventid.ID, len(cmds))
 	for i, c := range cmds {
 		s, err := c.(*redis.Cmd).Text()
 		if err != nil {
@@ -369,10 +378,28 @@ func newMessage(id eventid.ID, event, topics string, data []byte) *broker.Messag
 	return &broker.Message{ID: id, Topics: strings.Split(topics, ","), Frame: sse.AppendEvent(frame, ids, event, data)}
 }
 
+// tracePrefix starts the line of a traced envelope that carries the
+// publish's W3C traceparent.
+const tracePrefix = "traceparent="
+
 // decodeEnvelope parses what the publish script sends on a channel:
 // id, topics, event and data separated by newlines (id, topics and event
-// cannot contain one).
+// cannot contain one), after a first line "traceparent=VALUE" if the
+// publish was traced. An id starts with a digit, so the two cannot be
+// confused.
+//
+// The trace line comes first and only when tracing, so a hub without
+// tracing publishes exactly the envelopes of the versions before it: those
+// read the envelopes of an untraced fleet in a rolling deploy, though not
+// traced ones, which they log and drop.
 func decodeEnvelope(payload string) (*broker.Message, error) {
+	var trace string
+	if rest, ok := strings.CutPrefix(payload, tracePrefix); ok {
+		trace, payload, ok = strings.Cut(rest, "\n")
+		if !ok {
+			return nil, fmt.Errorf("redis broker: malformed envelope: a trace line alone")
+		}
+	}
 	parts := strings.SplitN(payload, "\n", 4)
 	if len(parts) != 4 {
 		return nil, fmt.Errorf("redis broker: malformed envelope of %d bytes", len(payload))
@@ -381,7 +408,9 @@ func decodeEnvelope(payload string) (*broker.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newMessage(id, parts[2], parts[1], []byte(parts[3])), nil
+	m := newMessage(id, parts[2], parts[1], []byte(parts[3]))
+	m.Trace = trace
+	return m, nil
 }
 
 // Ping implements broker.Broker: Redis answers, and no shard's pub/sub

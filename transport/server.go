@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -17,6 +18,7 @@ import (
 	"github.com/ssehub/ssehub/hub/acl"
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/telemetry"
 	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/sse"
 )
@@ -80,6 +82,12 @@ type ServerConfig struct {
 	// Demo serves the demo page at / (and its files under /demo/). False
 	// answers / with a one-line text hint.
 	Demo bool
+	// Tracer traces publish requests and stream connects, as children of
+	// the traceparent a client sends. Nil traces nothing.
+	Tracer *telemetry.Tracer
+	// Metrics, if not nil, answers GET /metrics (see package
+	// telemetry/metrics); nil answers it 404.
+	Metrics fasthttp.RequestHandler
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -132,6 +140,8 @@ type Server struct {
 	// EventSource from ever reconnecting (REFERENCE.md §5).
 	refusedHead []byte
 	head        []byte // response head and SSE preamble, the same for every stream
+
+	published atomic.Uint64 // events accepted by POST /publish
 }
 
 // streamHead is the response head of every stream. The body is delimited by
@@ -204,6 +214,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("ok\n")
 	case "/readyz":
 		s.readyz(ctx)
+	case "/metrics":
+		if s.cfg.Metrics == nil {
+			writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "metrics are off"})
+		} else if s.allow(ctx, fasthttp.MethodGet) {
+			s.cfg.Metrics(ctx)
+		}
 	case "/":
 		if !s.serveDemo(ctx) {
 			ctx.SetContentType("text/plain; charset=utf-8")
@@ -229,6 +245,13 @@ func (s *Server) allow(ctx *fasthttp.RequestCtx, method string) bool {
 
 // events starts an SSE stream.
 func (s *Server) events(ctx *fasthttp.RequestCtx) {
+	_, span := s.startSpan(ctx, "/events")
+	hijacked := false
+	defer func() {
+		if !hijacked { // answered with an error; else the stream ends the span
+			telemetry.EndServer(span, ctx.Response.StatusCode())
+		}
+	}()
 	req, apiErr := parseSubscribe(ctx.QueryArgs(), ctx.Request.Header.Peek("Last-Event-ID"), s.cfg.MaxTopics)
 	if apiErr != nil && !(apiErr.Code == "missing_topic" && s.cfg.Auth != nil) {
 		// An authenticated user may name no topic: it gets user/<sub>.
@@ -245,11 +268,15 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	head := s.streamHeadFor(string(ctx.Request.Header.Peek("Origin")))
 	refused, release := s.streams.acquire(ctx.RemoteIP().String(), who.userID)
 	ctx.HijackSetNoResponse(true)
+	hijacked = true
+	connect := newConnectSpan(span)
 	if refused != "" {
+		connect.failed("too many streams: " + refused)
 		s.cfg.Logger.Debug("stream refused: too many streams", "limit", refused, "ip", ctx.RemoteIP().String())
 		ctx.Hijack(func(c net.Conn) { endAtOnce(unwrapConn(c), s.refusedHead) })
 		return
 	}
+	onOpen, onEnd := connect.callbacks(func(shard.Reason) { release() })
 	ctx.Hijack(func(c net.Conn) {
 		conn := unwrapConn(c)
 		setSendBuffer(conn, s.cfg.SendBuffer)
@@ -259,7 +286,8 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 				LastEventID: req.LastEventID,
 				Expires:     who.expires,
 				Head:        head,
-				OnEnd:       func(shard.Reason) { release() },
+				OnOpen:      onOpen,
+				OnEnd:       onEnd,
 			},
 			UserID: who.userID,
 		})
@@ -268,6 +296,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 			// once, so EventSource retries (elsewhere, after a jittered
 			// delay) rather than giving up for good as it would on an
 			// error status (REFERENCE.md §5).
+			connect.failed(err.Error())
 			release()
 			endAtOnce(conn, slices.Concat(head, s.goodbye()))
 		}
@@ -301,6 +330,8 @@ func unwrapConn(c net.Conn) net.Conn {
 
 // publish handles POST /publish.
 func (s *Server) publish(ctx *fasthttp.RequestCtx) {
+	tctx, span := s.startSpan(ctx, "/publish")
+	defer func() { telemetry.EndServer(span, ctx.Response.StatusCode()) }()
 	who, apiErr := s.authenticatePublisher(ctx)
 	if apiErr != nil {
 		writeError(ctx, apiErr)
@@ -320,7 +351,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 			Message: fmt.Sprintf("publish rate over %d events/s for this credential; retry in %s", s.cfg.PublishRate, retry)})
 		return
 	}
-	pctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+	pctx, cancel := context.WithTimeout(tctx, s.cfg.WriteTimeout)
 	defer cancel()
 	ids, err := s.hub.Publish(pctx, pubs)
 	if err != nil {
@@ -341,9 +372,21 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 	for i, id := range ids {
 		out.IDs[i] = id.String()
 	}
+	s.published.Add(uint64(len(ids)))
+	tracePublish(span, pubs, out.IDs)
 	body, _ := json.Marshal(out)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(append(body, '\n'))
+}
+
+// ServerStats counts what the server's API did.
+type ServerStats struct {
+	Published uint64 // events accepted by POST /publish
+}
+
+// Stats returns the server's counters. Safe to call from any goroutine.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{Published: s.published.Load()}
 }
 
 // readyz answers 200 when the hub can serve streams and publishes.

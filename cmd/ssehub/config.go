@@ -24,6 +24,7 @@ import (
 type Config struct {
 	ConfigFile      string        `flag:"config" file:"-" help:"TOML file of settings, keys named as the flags (listen = \":8080\"); flags and SSEHUB_* variables override it"`
 	Listen          string        `flag:"listen" help:"address to serve HTTP on"`
+	AdminListen     string        `flag:"admin-listen" help:"address of the admin listener, serving /debug/pprof/ and /metrics (keep it private); empty turns it off"`
 	RedisURL        string        `flag:"redis-url" help:"Redis to run a fleet on (redis://host:6379/0); empty runs the embedded broker"`
 	RedisMode       string        `flag:"redis-mode" help:"standalone, cluster (more nodes as ?addr=host:port) or sentinel (URL of a sentinel, ?master_name=NAME)"`
 	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels"`

@@ -22,6 +22,8 @@ import (
 	"github.com/ssehub/ssehub/hub/acl"
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/telemetry"
+	"github.com/ssehub/ssehub/telemetry/metrics"
 	"github.com/ssehub/ssehub/transport"
 	"github.com/ssehub/ssehub/transport/auth"
 )
@@ -72,17 +74,24 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 
 // serve runs the hub until ctx ends.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	b, closeBroker, err := newBroker(ctx, cfg, log)
+	tracer, stopTracing, err := telemetry.Setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing, log)
+	b, closeBroker, err := newBroker(ctx, cfg, log, tracer)
 	if err != nil {
 		return err
 	}
 	defer closeBroker()
+	m := metrics.New()
 	h, err := hub.New(hub.Config{
 		Shards: cfg.Shards,
 		Shard: shard.Config{
 			QueueSize:    cfg.QueueSize,
 			Heartbeat:    cfg.Heartbeat,
 			WriteTimeout: cfg.WriteTimeout,
+			Observer:     observers(m, tracer),
 		},
 	}, b)
 	if err != nil {
@@ -116,14 +125,26 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		APIKeys:      splitList(cfg.APIKeys),
 		PublishRate:  cfg.PublishRate,
 		Demo:         cfg.Demo,
+		Tracer:       tracer,
+		Metrics:      m.Handler(),
 	})
+	redisBroker, _ := b.(*transport.RedisBroker)
+	m.Watch(metrics.Sources{Hub: h, Server: srv, Redis: redisBroker})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = h.Shutdown(context.Background())
 		return err
 	}
+	stopAdmin, err := startAdmin(cfg.AdminListen, m, log)
+	if err != nil {
+		ln.Close()
+		_ = h.Shutdown(context.Background())
+		return err
+	}
+	defer stopAdmin()
 	log.Info("ssehub listening", "addr", ln.Addr().String(), "broker", brokerName(cfg),
-		"shards", len(h.Stats()), "history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL)
+		"shards", len(h.Stats()), "history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL,
+		"tracing", tracer != nil)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -198,11 +219,12 @@ func newAuth(cfg Config, log *slog.Logger) (*auth.Verifier, acl.Grant, error) {
 }
 
 // newBroker returns the broker cfg asks for and a function that releases it.
-func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (broker.Broker, func(), error) {
+func newBroker(ctx context.Context, cfg Config, log *slog.Logger, tracer *telemetry.Tracer) (broker.Broker, func(), error) {
 	if cfg.RedisURL == "" {
 		b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{
 			HistorySize: historySize(cfg.HistorySize),
 			HistoryTTL:  cfg.HistoryTTL,
+			Tracer:      tracer,
 		})
 		return b, func() { b.Close() }, nil
 	}
@@ -218,6 +240,7 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (broker.Broker
 		HistorySize: historySize(cfg.HistorySize),
 		HistoryTTL:  cfg.HistoryTTL,
 		Logger:      log,
+		Tracer:      tracer,
 	})
 	if err != nil {
 		client.Close()

@@ -1,0 +1,197 @@
+// Package metrics exports ssehub's counters to Prometheus.
+//
+// The counts already exist: the shards, the server and the Redis broker keep
+// them in atomics for their own Stats. A collector reads those at scrape
+// time, so metrics add nothing to the delivery path but one latency
+// observation per message per shard (an atomic add, no lock, no
+// allocation), and nothing per recipient.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/transport"
+)
+
+// Metrics is one process's Prometheus registry: Go runtime and process
+// metrics, the delivery latency histogram, and, once Watch is called, the
+// hub's counters.
+type Metrics struct {
+	reg     *prometheus.Registry
+	latency prometheus.Histogram
+	http    http.Handler
+	fast    fasthttp.RequestHandler
+}
+
+// LatencyBuckets are the upper bounds, in seconds, of the delivery latency
+// histogram. The latency is measured from the event id's timestamp, which
+// has a resolution of one millisecond.
+var LatencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// New returns a registry with the Go runtime and process collectors and the
+// delivery latency histogram. Pass it to the shards as their Observer.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ssehub_delivery_latency_seconds",
+			Help: "Time from an event's publish (its id's timestamp, 1 ms resolution; in fleet mode Redis's clock) " +
+				"to its fan-out by a shard, observed once per event per shard that had recipients.",
+			Buckets: LatencyBuckets,
+		}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.latency,
+	)
+	m.http = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	m.fast = fasthttpadaptor.NewFastHTTPHandler(m.http)
+	return m
+}
+
+// Delivered implements shard.Observer: it observes the event's latency
+// from publish to fan-out.
+func (m *Metrics) Delivered(msg *broker.Message, _ int, _ time.Time) {
+	m.latency.Observe(max(time.Since(msg.ID.Timestamp()).Seconds(), 0))
+}
+
+// Sources are what Watch reads at each scrape.
+type Sources struct {
+	Hub    *hub.Hub
+	Server *transport.Server
+	// Redis is the Redis broker, nil with the embedded broker.
+	Redis *transport.RedisBroker
+}
+
+// Watch registers the counters of src. Call it once.
+func (m *Metrics) Watch(src Sources) {
+	m.reg.MustRegister(newHubCollector(src))
+}
+
+// Handler serves the metrics in Prometheus's text format on fasthttp.
+func (m *Metrics) Handler() fasthttp.RequestHandler { return m.fast }
+
+// HTTPHandler serves the metrics on net/http, for the admin listener.
+func (m *Metrics) HTTPHandler() http.Handler { return m.http }
+
+// Registry returns the registry, for tests and embedders.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+var _ shard.Observer = (*Metrics)(nil)
+
+// hubCollector reads the counters at scrape time.
+type hubCollector struct {
+	src Sources
+
+	openStreams, shardStreams, subscriptions, shardSubscriptions *prometheus.Desc
+	mailbox, mailboxCapacity                                     *prometheus.Desc
+	published, dispatched, delivered, duplicates                 *prometheus.Desc
+	disconnects                                                  *prometheus.Desc
+	replays, replayed, resets                                    *prometheus.Desc
+	redisReconnects, redisProbeFailures                          *prometheus.Desc
+	redisGapFills, redisGapFilled, redisGapLosses                *prometheus.Desc
+
+	reasons []shard.Reason
+	// shardLabels holds "0", "1", ...: a hub's shard count is fixed.
+	shardLabels []string
+}
+
+func newHubCollector(src Sources) *hubCollector {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	c := &hubCollector{
+		src:                src,
+		openStreams:        desc("ssehub_open_streams", "SSE streams open in this process."),
+		shardStreams:       desc("ssehub_shard_open_streams", "SSE streams open on each shard.", "shard"),
+		subscriptions:      desc("ssehub_subscriptions", "Distinct topics and patterns the shards of this process subscribe to at the broker (each shard subscribes on its own)."),
+		shardSubscriptions: desc("ssehub_shard_subscriptions", "Distinct topics and patterns each shard subscribes to at the broker.", "shard"),
+		mailbox:            desc("ssehub_shard_mailbox_messages", "Broker messages waiting for each shard's loop; the broker waits while a mailbox is full.", "shard"),
+		mailboxCapacity:    desc("ssehub_shard_mailbox_capacity_messages", "Capacity of each shard's mailbox."),
+		published:          desc("ssehub_events_published_total", "Events accepted by POST /publish on this process."),
+		dispatched:         desc("ssehub_shard_events_total", "Events the shards fanned out, counted once per shard that received them."),
+		delivered:          desc("ssehub_events_delivered_total", "Events queued or written to streams, counted once per stream."),
+		duplicates:         desc("ssehub_shard_duplicate_events_total", "Events a shard received twice (matching both a topic and a pattern) and dropped."),
+		disconnects:        desc("ssehub_stream_disconnects_total", "Streams ended, by reason; reason=\"slow\" counts the clients evicted for a full queue.", "reason"),
+		replays:            desc("ssehub_replays_total", "Resumes (Last-Event-ID) answered from history."),
+		replayed:           desc("ssehub_replayed_events_total", "Events written by resume replays."),
+		resets:             desc("ssehub_resets_total", "Resumes answered with an ssehub.reset event: history could not fill the gap."),
+		redisReconnects:    desc("ssehub_redis_reconnects_total", "Redis pub/sub connections re-established."),
+		redisProbeFailures: desc("ssehub_redis_probe_failures_total", "Silent Redis pub/sub connections found by a probe (and reconnected)."),
+		redisGapFills:      desc("ssehub_redis_gap_fills_total", "Gap fills from history after a Redis pub/sub reconnect."),
+		redisGapFilled:     desc("ssehub_redis_gap_filled_events_total", "Events delivered by gap fills."),
+		redisGapLosses:     desc("ssehub_redis_gap_losses_total", "Gaps history could not fill; the shard's streams were ended to resume."),
+		reasons:            shard.Reasons(),
+	}
+	for i := range src.Hub.Stats() {
+		c.shardLabels = append(c.shardLabels, strconv.Itoa(i))
+	}
+	return c
+}
+
+func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
+	stats := c.src.Hub.Stats()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	var total shard.Stats
+	for i, st := range stats {
+		gauge(c.shardStreams, float64(st.Clients), c.shardLabels[i])
+		gauge(c.shardSubscriptions, float64(st.Subscriptions), c.shardLabels[i])
+		gauge(c.mailbox, float64(st.Mailbox), c.shardLabels[i])
+		total.Clients += st.Clients
+		total.Subscriptions += st.Subscriptions
+		total.MailboxSize = st.MailboxSize
+		total.Messages += st.Messages
+		total.Deliveries += st.Deliveries
+		total.Duplicates += st.Duplicates
+		total.Replays += st.Replays
+		total.Replayed += st.Replayed
+		total.Resets += st.Resets
+		for r, n := range st.Ended {
+			total.Ended[r] += n
+		}
+	}
+	gauge(c.openStreams, float64(total.Clients))
+	gauge(c.subscriptions, float64(total.Subscriptions))
+	gauge(c.mailboxCapacity, float64(total.MailboxSize))
+	counter(c.dispatched, total.Messages)
+	counter(c.delivered, total.Deliveries)
+	counter(c.duplicates, total.Duplicates)
+	counter(c.replays, total.Replays)
+	counter(c.replayed, total.Replayed)
+	counter(c.resets, total.Resets)
+	for _, r := range c.reasons {
+		counter(c.disconnects, total.Ended[r], r.String())
+	}
+	if c.src.Server != nil {
+		counter(c.published, c.src.Server.Stats().Published)
+	}
+	if c.src.Redis != nil {
+		rs := c.src.Redis.Stats()
+		counter(c.redisReconnects, rs.Reconnects)
+		counter(c.redisProbeFailures, rs.ProbeFailures)
+		counter(c.redisGapFills, rs.GapFills)
+		counter(c.redisGapFilled, rs.GapMessages)
+		counter(c.redisGapLosses, rs.GapLosses)
+	}
+}
