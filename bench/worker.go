@@ -664,13 +664,11 @@ func (s *stream) read(ctx context.Context) error {
 		var n int
 		var rerr error
 		stalled := false
-		// The callback reads until the socket is drained, then asks to
-		// wait for more by returning false; it returns true to end the
-		// loop. A short read means the socket had no more: waiting then,
-		// instead of reading again into EAGAIN as net.Conn.Read would,
-		// saves a system call per event. (The poller is edge-triggered:
-		// data arriving after the read wakes it, even if it came before
-		// the wait began.)
+		// The callback reads until EAGAIN, then asks to wait for more by
+		// returning false; it returns true to end the loop. A short read
+		// is no sign the socket is drained: a read stops at a FIN that
+		// arrived with the data, and no new readiness event would come
+		// for the end of the stream after it.
 		err := rc.Read(func(fd uintptr) bool {
 			for {
 				if s.stall && s.shouldStall() {
@@ -679,7 +677,6 @@ func (s *stream) read(ctx context.Context) error {
 				}
 				bp := drainBufs.Get().(*[]byte)
 				n, rerr = syscall.Read(int(fd), *bp)
-				full := n == len(*bp)
 				if n > 0 {
 					s.mu.Lock()
 					feedErr = s.decoder.Feed((*bp)[:n], (*streamEvents)(s))
@@ -695,10 +692,7 @@ func (s *stream) read(ctx context.Context) error {
 					return true
 				case !connected && s.headSeen():
 					return true // the caller marks it connected
-				case full:
-					continue // there may be more
 				}
-				return false
 			}
 		})
 		if !connected && s.headSeen() {

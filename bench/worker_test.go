@@ -1,9 +1,14 @@
 package bench
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"maps"
+	"net"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestLayoutTopicsOf(t *testing.T) {
@@ -138,5 +143,69 @@ func TestSplitStreams(t *testing.T) {
 			}
 			at += count[k]
 		}
+	}
+}
+
+// TestWorkerSeesTheEndOfAStreamThatArrivesWithData runs a worker against a
+// server that ends every stream right after sending it an event, the way
+// a killed hub's sockets end: each stream must notice the end and
+// reconnect, again and again.
+func TestWorkerSeesTheEndOfAStreamThatArrivesWithData(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 16)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			_, _ = conn.Read(buf) // the request
+			_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nretry: 10\n\n")
+			time.Sleep(50 * time.Millisecond) // the stream is open and waiting now
+			_, _ = io.WriteString(conn, "id: 1\ndata: t|1|1\n\n")
+			conn.Close() // the FIN follows the event at once
+			accepted <- struct{}{}
+		}
+	}()
+
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- RunWorker(context.Background(), inR, outW) }()
+	enc := json.NewEncoder(inW)
+	if err := enc.Encode(WorkerSpec{Targets: []string{ln.Addr().String()}, Count: 1, Concurrency: 1,
+		Layout: Layout{Kind: LayoutShared, Topic: "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		select {
+		case <-accepted:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("connection %d never came: the stream did not notice the end of the one before", i+1)
+		}
+	}
+	// One sample, to check the worker answers, then stdin's end stops it.
+	if err := enc.Encode(workerCommand{Op: "sample"}); err != nil {
+		t.Fatal(err)
+	}
+	var s WorkerSample
+	if err := json.NewDecoder(outR).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Reconnects < 1 { // the third head may not be parsed yet
+		t.Errorf("reconnects = %d, want at least 1", s.Reconnects)
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	for len(accepted) > 0 {
+		<-accepted
 	}
 }
