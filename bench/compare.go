@@ -44,7 +44,7 @@ func runCompare(ctx context.Context, cfg Config) (*report.Run, error) {
 	}
 	merged := mergeRuns(title, cfg.Command, runs)
 	if len(runs) == 2 {
-		compareChecks(merged, runs[0], runs[1], cfg.Duration)
+		compareChecks(merged, runs[0], runs[1])
 	}
 	return merged, errors.Join(errs...)
 }
@@ -185,7 +185,7 @@ func mergeRuns(title, command string, runs []*report.Run) *report.Run {
 
 // compareChecks adds the targets-table rows: ssehub's figure, the
 // reference's, and whether ssehub meets its target.
-func compareChecks(out *report.Run, hub, ref *report.Run, d time.Duration) {
+func compareChecks(out *report.Run, hub, ref *report.Run) {
 	phase := func(run *report.Run, name string) report.Phase {
 		for _, p := range run.Phases {
 			if p.Name == name {
@@ -220,5 +220,4 @@ func compareChecks(out *report.Run, hub, ref *report.Run, d time.Duration) {
 	ratio := hm.DeliveriesPerSec / max(rm.DeliveriesPerSec, 1)
 	add("max broadcast deliveries/s", ">= 1.5x net/http",
 		fmt.Sprintf("%.0f/s (net/http %.0f/s): %.2fx", hm.DeliveriesPerSec, rm.DeliveriesPerSec, ratio), ratio >= 1.5)
-	_ = d
 }
