@@ -807,6 +807,8 @@ func (e *streamEvents) Head() {
 	if s.everConnected {
 		s.w.reconnects.Add(1)
 		s.liveAfter = time.Now()
+	} else {
+		s.lostAt = time.Time{} // failed first attempts are not a lost connection
 	}
 	s.everConnected = true
 	s.live = true
