@@ -133,6 +133,7 @@ type Shard struct {
 	tick       int
 	lastID     eventid.ID
 	deferred   []*client // queued to during a backlog, not yet woken
+	backlog    bool      // more messages waited in the inbox when this fan-out began
 	sinceWake  int       // messages dispatched since wakeDeferred
 
 	// Written by the Run goroutine, read by Stats.
@@ -323,7 +324,7 @@ func (s *Shard) wake(c *client) {
 // messages wait in the inbox: then queueing lets a flusher coalesce them
 // into fewer writes, which is cheaper under load.
 func (s *Shard) writeNow(c *client, m *broker.Message) bool {
-	if !c.direct || len(c.queue) > 0 || len(s.inbox) > 0 || !c.flushing.CompareAndSwap(false, true) {
+	if !c.direct || s.backlog || len(c.queue) > 0 || !c.flushing.CompareAndSwap(false, true) {
 		return false
 	}
 	// Holding flushing, this goroutine is c's flusher until it lets go.
@@ -581,6 +582,7 @@ func (s *Shard) dispatch(m *broker.Message) {
 		return
 	}
 	s.lastID = m.ID
+	s.backlog = len(s.inbox) > 0 // read once per fan-out, not per client
 	var start time.Time
 	if s.cfg.Observer != nil {
 		start = time.Now()
@@ -647,7 +649,7 @@ const wakeEvery = 16
 // flusher then finds several messages to coalesce into one write, instead
 // of being started for each.
 func (s *Shard) wakeLater(c *client) {
-	if len(s.inbox) == 0 {
+	if !s.backlog {
 		s.wake(c)
 		return
 	}
@@ -674,6 +676,7 @@ func (s *Shard) wakeDeferred() {
 // their streams whose credentials expired.
 func (s *Shard) heartbeat(now time.Time) {
 	s.tick = (s.tick + 1) % heartbeatBuckets
+	s.backlog = len(s.inbox) > 0
 	for c := range s.buckets[s.tick] {
 		if !c.expires.IsZero() && now.After(c.expires) {
 			s.remove(c, ReasonTokenExpired)
