@@ -583,12 +583,7 @@ func (r *runner) checkAll(final map[string]uint64, wait time.Duration) (WorkerCh
 					errs = append(errs, err)
 					return
 				}
-				sum.Checked += c.Checked
-				sum.Incomplete += c.Incomplete
-				sum.Lost += c.Lost
-				sum.Duplicated += c.Duplicated
-				sum.Reordered += c.Reordered
-				sum.Foreign += c.Foreign
+				sum.add(c)
 			})
 		}
 		wg.Wait()

@@ -139,6 +139,16 @@ type WorkerCheck struct {
 	Foreign int64 `json:"foreign"`
 }
 
+// add adds o's counts to c's.
+func (c *WorkerCheck) add(o WorkerCheck) {
+	c.Checked += o.Checked
+	c.Incomplete += o.Incomplete
+	c.Lost += o.Lost
+	c.Duplicated += o.Duplicated
+	c.Reordered += o.Reordered
+	c.Foreign += o.Foreign
+}
+
 // WorkerEvictions is a worker's reply to "evictions": of the Stalled
 // streams, Evicted were closed by the server.
 type WorkerEvictions struct {

@@ -134,19 +134,7 @@ func startJaeger(t *testing.T) *jaeger {
 	cmd := exec.Command(bin, "--config", cfg)
 	out := newOutput()
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	exited := startChild(t, cmd)
 	j := &jaeger{
 		query:    fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 		otlpGRPC: fmt.Sprintf("127.0.0.1:%d", ports[2]),

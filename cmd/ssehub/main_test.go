@@ -73,7 +73,7 @@ type process struct {
 	cmd    *exec.Cmd
 	stdout *output
 	stderr *output
-	exited chan struct{} // closed when Wait has returned
+	exited <-chan struct{} // closed when Wait has returned
 }
 
 // startSSEHub starts the binary with args and an environment free of
@@ -88,25 +88,30 @@ func startSSEHub(t *testing.T, env []string, args ...string) *process {
 		}
 	}
 	cmd.Env = append(cmd.Env, env...)
-	p := &process{cmd: cmd, stdout: newOutput(), stderr: newOutput(), exited: make(chan struct{})}
+	p := &process{cmd: cmd, stdout: newOutput(), stderr: newOutput()}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	p.exited = startChild(t, cmd)
+	return p
+}
+
+// startChild starts cmd and returns a channel closed once it has exited.
+// The process is killed at the end of the test if it is still running.
+func startChild(t *testing.T, cmd *exec.Cmd) <-chan struct{} {
+	t.Helper()
 	cmd.WaitDelay = 5 * time.Second // bounds Wait should the output pipes stay open
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s %q: %v", ssehubBin, args, err)
+		t.Fatalf("start %q: %v", cmd.Args, err)
 	}
+	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
-		close(p.exited)
+		close(exited)
 	}()
 	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
+		_ = cmd.Process.Kill() // an error means it has exited already
+		<-exited
 	})
-	return p
+	return exited
 }
 
 // wait waits up to timeout for the process to exit and returns its exit

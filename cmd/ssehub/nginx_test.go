@@ -94,19 +94,7 @@ http {
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr")
 	n := &nginxProxy{url: "https://" + addr, stderr: newOutput()}
 	cmd.Stdout, cmd.Stderr = n.stderr, n.stderr
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	exited := startChild(t, cmd)
 
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
