@@ -113,7 +113,7 @@ type Remote struct {
 type Targets struct {
 	P99            time.Duration // p99 end-to-end latency of the publishing phase
 	RSSPerStream   int64         // hub RSS per idle stream, bytes
-	CatchUp        time.Duration // resume-storm: slowest stream live again
+	CatchUp        time.Duration // resume-storm: slowest stream caught up
 	SlowP99Ratio   float64       // slow-consumers: p99 over the baseline's
 	CPUPerDelivery time.Duration // hub CPU per delivery
 }

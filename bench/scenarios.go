@@ -368,8 +368,8 @@ func (r *runner) stormPhase(ctx context.Context, rate float64, d time.Duration) 
 		target = 10 * time.Second
 	}
 	r.check(p.Name, "streams of the killed hub that resumed", fmt.Sprintf("about %d", killedStreams),
-		fmt.Sprintf("%d reconnects, %d live again", p.Reconnects, p.CatchUp.Count), p.Reconnects > 0 && p.CatchUp.Count == p.Reconnects)
-	r.check(p.Name, "slowest stream live again after the kill", "<= "+target.String(),
+		fmt.Sprintf("%d reconnects, %d caught up", p.Reconnects, p.CatchUp.Count), p.Reconnects > 0 && p.CatchUp.Count == p.Reconnects)
+	r.check(p.Name, "slowest stream caught up after the kill", "<= "+target.String(),
 		report.FormatDuration(p.CatchUp.Max), p.CatchUp.Count > 0 && p.CatchUp.Max <= target)
 	r.check(p.Name, "ssehub.reset events", "0", strconv.FormatInt(p.Resets, 10), p.Resets == 0)
 	return err

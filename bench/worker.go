@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,6 +163,7 @@ type worker struct {
 	spec    WorkerSpec
 	local   *net.TCPAddr // nil: the kernel's choice
 	streams []*stream
+	pollers []*poller // read the streams; stream key k is read by pollers[k % len]
 
 	connectSlots chan struct{} // one token per connect in progress
 	pace         *pacer        // nil unless first connects are paced
@@ -178,7 +181,7 @@ type worker struct {
 	firstError    atomic.Pointer[string]
 
 	latency *histogram // end-to-end latency; locked by its own mutex
-	catchUp *histogram // reconnect to live again
+	catchUp *histogram // loss to caught up (trackCatchUp)
 }
 
 // RunWorker runs a load-generator worker: it reads a WorkerSpec and then
@@ -200,12 +203,25 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	var streams sync.WaitGroup
+	var streams, pollers sync.WaitGroup
+	pollErr := make(chan error, len(w.pollers))
 	defer func() {
 		cancel()
 		w.closeAll()
 		streams.Wait()
+		for _, p := range w.pollers {
+			p.stop.Store(true)
+		}
+		pollers.Wait()
 	}()
+	for _, p := range w.pollers {
+		pollers.Go(func() {
+			if err := p.run(); err != nil {
+				pollErr <- err
+				cancel()
+			}
+		})
+	}
 	for _, s := range w.streams {
 		streams.Go(func() { s.run(ctx) })
 	}
@@ -218,6 +234,11 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 				return nil // the coordinator is done with us
 			}
 			return fmt.Errorf("bench worker: read command: %w", err)
+		}
+		select {
+		case err := <-pollErr:
+			return err // its streams are stuck: no figure is worth reporting
+		default:
 		}
 		reply, err := w.handle(ctx, cmd)
 		if err != nil {
@@ -262,14 +283,28 @@ func newWorker(spec WorkerSpec) (*worker, error) {
 		w.pace = newPacer(spec.ConnectRate)
 	}
 	w.streams = make([]*stream, spec.Count)
+	// One poller per P: each wakes for a batch of ready sockets, and
+	// more of them than Ps would only take turns.
+	w.pollers = make([]*poller, min(runtime.GOMAXPROCS(0), spec.Count))
+	for i := range w.pollers {
+		if w.pollers[i], err = newPoller(w.streams); err != nil {
+			w.closePollers()
+			return nil, err
+		}
+	}
 	for k := range w.streams {
 		i := spec.First + k
 		w.streams[k] = &stream{
-			w:      w,
-			index:  i,
-			subs:   spec.Layout.TopicsOf(i),
-			target: i % len(spec.Targets),
-			stall:  spec.StallEvery > 0 && i%spec.StallEvery == 0,
+			w:         w,
+			key:       k,
+			index:     i,
+			subs:      spec.Layout.TopicsOf(i),
+			target:    i % len(spec.Targets),
+			stall:     spec.StallEvery > 0 && i%spec.StallEvery == 0,
+			poller:    w.pollers[k%len(w.pollers)],
+			ended:     make(chan endReason, 1),
+			fd:        -1,
+			stalledFd: -1,
 		}
 	}
 	return w, nil
@@ -407,15 +442,23 @@ func (w *worker) evictions(ctx context.Context, wait time.Duration) WorkerEvicti
 	}
 }
 
-// closeAll closes every stream's connection, ending their goroutines.
+// closeAll closes every stream's connection, ending their goroutines'
+// waits.
 func (w *worker) closeAll() {
 	for _, s := range w.streams {
 		s.mu.Lock()
 		s.closed = true
-		if s.conn != nil {
-			_ = s.conn.Close()
-		}
+		s.endLocked(endClosed, nil)
 		s.mu.Unlock()
+	}
+}
+
+// closePollers closes the epoll instances of pollers that never ran.
+func (w *worker) closePollers() {
+	for _, p := range w.pollers {
+		if p != nil {
+			syscall.Close(p.epfd)
+		}
 	}
 }
 
@@ -425,30 +468,52 @@ func (w *worker) noteConnectError(err error) {
 	w.firstError.CompareAndSwap(nil, &msg)
 }
 
-// stream is one SSE stream of a worker. Its goroutine (run) owns the
-// connection's reading; mu guards the fields that the worker's checks
-// read too.
+// stream is one SSE stream of a worker. Its goroutine (run) connects it
+// and waits out each connection; a poller reads it in between. mu guards
+// the fields both touch, and those the worker's checks read.
 type stream struct {
 	w      *worker
-	index  int
+	key    int      // index into worker.streams
+	index  int      // the stream's number in the whole run
 	subs   []string // the topics or patterns it follows
 	stall  bool     // a stall candidate (WorkerSpec.StallEvery)
 	target int      // index into Targets of the current or last connection
+	poller *poller
+
+	// ended receives one endReason per connection handed to the poller,
+	// when the poller gives it back.
+	ended chan endReason
 
 	isStalled atomic.Bool // stopped reading on the stall command
 	evicted   atomic.Bool // a stalled stream found closed by the server
 
 	mu            sync.Mutex
-	conn          *net.TCPConn
+	fd            int  // the connection the poller reads; -1 if none
+	stalledFd     int  // a stalled connection, handed back unread
+	holdsSlot     bool // holds a connect slot until its response head
+	counted       bool // counted in worker.connected
 	closed        bool // the worker is closing: do not reconnect
 	everConnected bool
-	live          bool // the current connection's response head arrived
+	live          bool      // the current connection's response head arrived
+	readAt        time.Time // when the bytes being decoded were read
 	decoder       ssewire.Stream
 	topics        []topicWindow // per topic received, in first-arrival order
 	retry         time.Duration // the server's reconnection time
-	lostAt        time.Time     // when the last connection ended; zero while live
-	liveAfter     time.Time     // after a reconnect: first event sent after this ends the catch-up
+	lostAt        time.Time     // when the last live connection ended; zero while caught up
+	reconnectedAt time.Time     // the response head after a loss; zero while caught up
+	caughtUpAt    time.Time     // when the newest event sent before reconnectedAt arrived
 }
+
+// endReason says why a poller gave a connection back to its stream.
+type endReason uint8
+
+const (
+	// endClosed: the connection ended or failed and is closed.
+	endClosed endReason = iota
+	// endStalled: the stream stopped reading on the stall command; the
+	// connection is open, unread, in stalledFd.
+	endStalled
+)
 
 // topicWindow tracks one topic's sequence on one stream.
 type topicWindow struct {
@@ -460,6 +525,10 @@ type topicWindow struct {
 // browsers' usual default.
 const defaultRetry = 3 * time.Second
 
+// errHandshakeTimeout fails a connection whose response head did not
+// arrive within HandshakeTimeout.
+var errHandshakeTimeout = errors.New("bench: no response head within the handshake timeout")
+
 // run connects the stream and keeps it connected until the worker closes,
 // waiting the server's retry time between connections as EventSource
 // does.
@@ -468,22 +537,19 @@ func (s *stream) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		if s.connect(ctx, first) == nil {
 			first = false
-			_ = s.read(ctx) // how it ended does not matter: see below
+			if s.await(ctx) == endStalled {
+				s.awaitEviction(ctx)
+				return // a stuck client does not come back
+			}
 		}
 		if ctx.Err() != nil || s.isClosed() {
 			return
-		}
-		if s.stall && s.isStalled.Load() {
-			return // a stuck client does not come back
 		}
 		// Any end, clean or not, is followed by a reconnect, as in a browser.
 		s.mu.Lock()
 		retry := s.retry
 		if retry == 0 {
 			retry = defaultRetry
-		}
-		if s.lostAt.IsZero() {
-			s.lostAt = time.Now()
 		}
 		s.mu.Unlock()
 		if !sleepCtx(ctx, retry) {
@@ -511,10 +577,11 @@ func (s *stream) pickOtherTarget() int {
 	return (s.target + 1 + rand.IntN(n-1)) % n
 }
 
-// connect dials the stream's target and sends its request, resuming after
-// the last event id received if there is one. first says whether this is
-// the stream's first connection, which may be paced. On failure it counts
-// a connect error; the caller retries.
+// connect dials the stream's target, sends its request, resuming after
+// the last event id received if there is one, and hands the connection
+// to the stream's poller. first says whether this is the stream's first
+// connection, which may be paced. On failure it counts a connect error;
+// the caller retries.
 func (s *stream) connect(ctx context.Context, first bool) error {
 	if first && s.w.pace != nil {
 		if err := s.w.pace.wait(ctx); err != nil {
@@ -526,7 +593,7 @@ func (s *stream) connect(ctx context.Context, first bool) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	conn, err := s.dial(ctx)
+	fd, err := s.dial(ctx)
 	if err != nil {
 		<-s.w.connectSlots
 		if ctx.Err() == nil {
@@ -535,20 +602,48 @@ func (s *stream) connect(ctx context.Context, first bool) error {
 		return err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		conn.Close()
+		syscall.Close(fd)
 		<-s.w.connectSlots
 		return net.ErrClosed
 	}
-	s.conn = conn
-	s.live = false
+	s.fd, s.holdsSlot, s.live = fd, true, false
 	s.decoder.Reset() // keeps the last event id, as EventSource does
-	s.mu.Unlock()
+	if err := s.poller.add(fd, s.key); err != nil {
+		s.endLocked(endClosed, err)
+	}
 	return nil
 }
 
-func (s *stream) dial(ctx context.Context) (*net.TCPConn, error) {
+// await waits for the poller to give the connection back, failing it if
+// its response head is late, or when ctx ends.
+func (s *stream) await(ctx context.Context) endReason {
+	head := time.NewTimer(HandshakeTimeout)
+	defer head.Stop()
+	for {
+		select {
+		case r := <-s.ended:
+			return r
+		case <-head.C:
+			s.mu.Lock()
+			if !s.live {
+				s.endLocked(endClosed, errHandshakeTimeout)
+			}
+			s.mu.Unlock()
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.endLocked(endClosed, nil)
+			s.mu.Unlock()
+			return <-s.ended
+		}
+	}
+}
+
+// dial connects to the stream's target, sends the request and returns
+// the connection's descriptor, non-blocking and detached from the Go
+// runtime's netpoller, for the stream's poller.
+func (s *stream) dial(ctx context.Context) (int, error) {
 	d := net.Dialer{Timeout: HandshakeTimeout}
 	if s.w.local != nil {
 		d.LocalAddr = s.w.local
@@ -566,15 +661,38 @@ func (s *stream) dial(ctx context.Context) (*net.TCPConn, error) {
 	addr := s.w.spec.Targets[s.target]
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
 	conn := c.(*net.TCPConn)
+	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(HandshakeTimeout))
 	if _, err := io.WriteString(conn, s.request(addr)); err != nil {
-		conn.Close()
-		return nil, err
+		return -1, err
 	}
-	return conn, nil
+	return detach(conn)
+}
+
+// detach returns a duplicate of conn's descriptor, which outlives conn's
+// Close. It shares the socket's non-blocking mode.
+func detach(conn *net.TCPConn) (int, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(orig uintptr) {
+		fd, derr = syscall.Dup(int(orig))
+		if derr == nil {
+			syscall.CloseOnExec(fd)
+		}
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, fmt.Errorf("bench worker: dup: %w", derr)
+	}
+	return fd, nil
 }
 
 // request is the stream's GET request, with Last-Event-ID after a first
@@ -624,115 +742,74 @@ func expandPath(path string, topics []string) string {
 	return b.String()
 }
 
-// errStalled ends a read loop when the stream is told to stop reading.
-var errStalled = errors.New("bench: stream stalled")
-
-// drainBufs holds the buffers streams read into. A stream takes one only
-// while its socket has data, so thousands of idle streams share a few
-// buffers instead of each pinning its own.
-var drainBufs = sync.Pool{New: func() any {
-	b := make([]byte, 4<<10)
-	return &b
-}}
-
-// read feeds what arrives on the connection to the decoder until the
-// connection ends. It holds the connect slot until the response head
-// arrived.
-//
-// It waits for readability through the raw socket instead of blocking in
-// conn.Read, which would need a buffer per stream for the whole wait: an
-// idle stream holds none (drainBufs). It stops without reading when the
-// stream stalls.
-func (s *stream) read(ctx context.Context) error {
-	conn := s.conn
-	headDone := false
-	releaseSlot := func() {
-		if !headDone {
-			headDone = true
-			<-s.w.connectSlots
+// readable reads what arrived on fd, the stream's connection, once: if
+// more is left, level-triggered epoll reports fd again. It runs in the
+// poller's goroutine. A stall candidate told to stall stops reading
+// instead, and its connection goes back to the stream unread.
+func (s *stream) readable(p *poller, fd int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd != fd {
+		return // an event for a connection already ended
+	}
+	if s.stall && s.shouldStall() {
+		p.remove(fd)
+		s.endLocked(endStalled, nil)
+		return
+	}
+	n, err := syscall.Read(fd, p.buf)
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+	case err != nil:
+		s.endLocked(endClosed, err)
+	case n == 0:
+		s.endLocked(endClosed, io.EOF)
+	default:
+		s.readAt = time.Now()
+		if err := s.decoder.Feed(p.buf[:n], (*streamEvents)(s)); err != nil {
+			s.endLocked(endClosed, err)
 		}
 	}
-	defer func() {
-		releaseSlot()
-		conn.Close()
-		s.mu.Lock()
-		s.conn = nil
-		s.mu.Unlock()
-	}()
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return err
+}
+
+// endLocked gives the current connection back to the stream's goroutine,
+// closed unless r is endStalled; err, if the response head had not
+// arrived yet, counts as a connect error. It does nothing if there is no
+// connection. Call with mu held.
+func (s *stream) endLocked(r endReason, err error) {
+	if s.fd < 0 {
+		return
 	}
-	connected := false
-	defer func() {
-		if connected {
-			s.w.connected.Add(-1)
+	if r == endStalled {
+		s.isStalled.Store(true)
+		s.stalledFd = s.fd
+	} else {
+		syscall.Close(s.fd)
+		s.uncount()
+		if s.lostAt.IsZero() {
+			s.lostAt = time.Now()
 		}
-	}()
-	var feedErr error
-	for {
-		var n int
-		var rerr error
-		stalled := false
-		// The callback reads until EAGAIN, then asks to wait for more by
-		// returning false; it returns true to end the loop. A short read
-		// is no sign the socket is drained: a read stops at a FIN that
-		// arrived with the data, and no new readiness event would come
-		// for the end of the stream after it.
-		err := rc.Read(func(fd uintptr) bool {
-			for {
-				if s.stall && s.shouldStall() {
-					stalled = true
-					return true
-				}
-				bp := drainBufs.Get().(*[]byte)
-				n, rerr = syscall.Read(int(fd), *bp)
-				if n > 0 {
-					s.mu.Lock()
-					feedErr = s.decoder.Feed((*bp)[:n], (*streamEvents)(s))
-					s.mu.Unlock()
-				}
-				drainBufs.Put(bp)
-				switch {
-				case rerr == syscall.EINTR:
-					continue
-				case rerr == syscall.EAGAIN:
-					return false
-				case rerr != nil || n == 0 || feedErr != nil:
-					return true
-				case !connected && s.headSeen():
-					return true // the caller marks it connected
-				}
-			}
-		})
-		if !connected && s.headSeen() {
-			connected = true
-			s.w.connected.Add(1)
-			releaseSlot()
-			_ = conn.SetDeadline(time.Time{})
+	}
+	s.fd = -1
+	if s.holdsSlot {
+		s.holdsSlot = false
+		<-s.w.connectSlots
+	}
+	if !s.live && err != nil && !s.closed {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
 		}
-		switch {
-		case stalled:
-			s.isStalled.Store(true)
-			return s.awaitEviction(ctx, conn)
-		case err != nil:
-			if !connected && ctx.Err() == nil && !s.isClosed() {
-				s.w.noteConnectError(err)
-			}
-			return err
-		case feedErr != nil:
-			if !connected {
-				s.w.noteConnectError(feedErr)
-			}
-			return feedErr
-		case rerr != nil:
-			return rerr
-		case n == 0:
-			if !connected {
-				s.w.noteConnectError(io.ErrUnexpectedEOF)
-			}
-			return io.EOF
-		}
+		s.w.noteConnectError(err)
+	}
+	s.ended <- r
+}
+
+// uncount takes the stream out of worker.connected if it was in. Call
+// with mu held.
+func (s *stream) uncount() {
+	if s.counted {
+		s.counted = false
+		s.w.connected.Add(-1)
 	}
 }
 
@@ -754,11 +831,26 @@ func (s *stream) shouldStall() bool {
 
 // awaitEviction keeps a stalled stream unread until the evictions command,
 // then reads it to its end: reaching the end means the server closed it.
-func (s *stream) awaitEviction(ctx context.Context, conn *net.TCPConn) error {
+func (s *stream) awaitEviction(ctx context.Context) {
+	s.mu.Lock()
+	fd := s.stalledFd
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.uncount()
+		s.mu.Unlock()
+	}()
+	f := os.NewFile(uintptr(fd), "stalled stream")
+	conn, err := net.FileConn(f) // a duplicate, in the Go netpoller
+	f.Close()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
 	select {
 	case <-s.w.unstall:
 	case <-ctx.Done():
-		return ctx.Err()
+		return
 	}
 	buf := make([]byte, 64<<10)
 	for {
@@ -770,14 +862,8 @@ func (s *stream) awaitEviction(ctx context.Context, conn *net.TCPConn) error {
 		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			s.evicted.Store(true)
 		}
-		return errStalled
+		return
 	}
-}
-
-func (s *stream) headSeen() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.live
 }
 
 // tally returns what the stream lacks or has extra against final. Call
@@ -808,7 +894,7 @@ func (s *stream) tally(final map[string]uint64) (lost, duplicated, reordered int
 const resetEvent = "ssehub.reset"
 
 // streamEvents is a stream as the decoder's event handler. Its methods
-// run with the stream's mu held, in its reading goroutine.
+// run with the stream's mu held, in its poller's goroutine.
 type streamEvents stream
 
 // Head implements ssewire.Handler.
@@ -816,12 +902,18 @@ func (e *streamEvents) Head() {
 	s := (*stream)(e)
 	if s.everConnected {
 		s.w.reconnects.Add(1)
-		s.liveAfter = time.Now()
+		s.reconnectedAt, s.caughtUpAt = s.readAt, s.readAt
 	} else {
 		s.lostAt = time.Time{} // failed first attempts are not a lost connection
 	}
 	s.everConnected = true
 	s.live = true
+	s.counted = true
+	s.w.connected.Add(1)
+	if s.holdsSlot {
+		s.holdsSlot = false
+		<-s.w.connectSlots
+	}
 }
 
 // Retry implements ssewire.Handler.
@@ -833,7 +925,7 @@ func (e *streamEvents) Comment([]byte) {}
 // Event implements ssewire.Handler.
 func (e *streamEvents) Event(_ []byte, _ bool, typ, data []byte) {
 	s := (*stream)(e)
-	now := time.Now()
+	now := s.readAt
 	s.w.delivered.Add(1)
 	if string(typ) == resetEvent {
 		s.w.resets.Add(1)
@@ -847,12 +939,27 @@ func (e *streamEvents) Event(_ []byte, _ bool, typ, data []byte) {
 	if s.stall {
 		return // a stall candidate's figures would blur the others'
 	}
-	if !s.liveAfter.IsZero() && sent >= s.liveAfter.UnixNano() {
-		s.w.catchUp.record(now.Sub(s.lostAt))
-		s.liveAfter, s.lostAt = time.Time{}, time.Time{}
-	}
+	s.trackCatchUp(now, sent)
 	s.w.latency.record(now.Sub(time.Unix(0, sent)))
 	s.window(t).receive(seq)
+}
+
+// trackCatchUp follows a stream that reconnected after a loss until it
+// has caught up: until it has every event published before it
+// reconnected. That is known at the first event published after: the
+// catch-up ended when the event before it arrived, or at the reconnect if
+// it had missed nothing. The time counted runs from the loss, so it takes
+// in the server's retry time, the reconnect and the replay, but not the
+// wait for the next event to be published. Call with mu held.
+func (s *stream) trackCatchUp(now time.Time, sent int64) {
+	switch {
+	case s.reconnectedAt.IsZero() || s.lostAt.IsZero():
+	case sent >= s.reconnectedAt.UnixNano():
+		s.w.catchUp.record(s.caughtUpAt.Sub(s.lostAt))
+		s.reconnectedAt, s.caughtUpAt, s.lostAt = time.Time{}, time.Time{}, time.Time{}
+	default:
+		s.caughtUpAt = now
+	}
 }
 
 // window returns the stream's window for topic t, adding it on first

@@ -86,8 +86,8 @@ type Phase struct {
 	Resets     int64 `json:"resets"`
 	Evicted    int64 `json:"evicted"`
 	// CatchUp is, for streams that reconnected, the time from losing
-	// their connection to receiving their first event that was published
-	// after they reconnected: how long until they were live again.
+	// their connection to having every event published before they
+	// reconnected: how long until they were caught up.
 	CatchUp Percentiles `json:"catch_up"`
 
 	// Procs is the resource use of every process involved, over the

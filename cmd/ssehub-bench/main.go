@@ -113,7 +113,7 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 	fs.Float64Var(&cfg.SlowFraction, "slow-fraction", 0.05, "share of streams that stop reading (slow-consumers, fleet)")
 	fs.DurationVar(&cfg.Targets.P99, "p99", 0, "check: p99 latency of the publishing phase at most this (0: no check)")
 	fs.Int64Var(&rssTarget, "rss-per-stream", 0, "check: hub RSS per idle stream at most this many bytes (0: no check)")
-	fs.DurationVar(&cfg.Targets.CatchUp, "catch-up", 10*time.Second, "check (resume-storm): every resumed stream live again within this")
+	fs.DurationVar(&cfg.Targets.CatchUp, "catch-up", 10*time.Second, "check (resume-storm): every resumed stream caught up within this")
 	fs.Var(&targets, "target", "host:port of an existing deployment to measure instead of starting one (repeatable)")
 	fs.StringVar(&path, "path", "", `subscribe request target with {topic}, for a server that is not ssehub (default "/events?topic={topic}")`)
 	fs.Var(&headers, "header", `extra subscribe request header, "Name: value" (repeatable)`)
