@@ -8,11 +8,13 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/shard/uring"
 )
 
 // Config tunes a shard. Zero fields take the documented defaults.
@@ -39,6 +41,10 @@ type Config struct {
 	// Observer, if not nil, is told of each message the shard delivered
 	// (metrics, tracing), once per message.
 	Observer Observer
+	// NoIOUring makes the shard loop write with one write(2) per socket
+	// even where the kernel offers io_uring, which sends a fan-out's
+	// frames in batches (package uring).
+	NoIOUring bool
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -101,6 +107,7 @@ type Stats struct {
 	Replays       uint64 // resumes answered from history
 	Replayed      uint64 // messages those replays wrote
 	Resets        uint64 // resumes answered with an ssehub.reset event
+	IOUring       bool   // the loop's writes go through io_uring
 }
 
 // Shard is one actor. Create it with New, run it with Run, end it with Stop.
@@ -132,9 +139,14 @@ type Shard struct {
 	nextBucket int
 	tick       int
 	lastID     eventid.ID
-	deferred   []*client // queued to during a backlog, not yet woken
-	backlog    bool      // more messages waited in the inbox when this fan-out began
-	sinceWake  int       // messages dispatched since wakeDeferred
+	deferred   []*client   // queued to during a backlog, not yet woken
+	backlog    bool        // more messages waited in the inbox when this fan-out began
+	sinceWake  int         // messages dispatched since wakeDeferred
+	ring       *uring.Ring // batches writeNow's sends; nil: write(2) each
+	sends      []ringSend  // the sends queued in ring, indexed by tag
+
+	// Written by New and by the Run goroutine, read by Stats.
+	usesRing atomic.Bool
 
 	// Written by the Run goroutine, read by Stats.
 	clients, subscriptions           atomic.Int64
@@ -167,15 +179,30 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 	for i := range s.buckets {
 		s.buckets[i] = make(map[*client]struct{})
 	}
+	if !cfg.NoIOUring {
+		// Where the kernel refuses io_uring (seccomp, sysctl), write(2)
+		// does the same job, only at a higher CPU cost per delivery.
+		if r, err := uring.New(ringEntries); err == nil {
+			s.ring = r
+			s.sends = make([]ringSend, 0, r.Cap())
+			s.usesRing.Store(true)
+		}
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	sub, err := b.NewSubscriber(s)
 	if err != nil {
 		s.cancel()
+		s.closeRing()
 		return nil, err
 	}
 	s.sub = sub
 	return s, nil
 }
+
+// ringEntries is how many sends one io_uring batch holds: enough that a
+// fan-out to a whole shard takes a few system calls, small enough that
+// the ring's memory (96 KiB) does not matter.
+const ringEntries = 1024
 
 // Deliver implements broker.Sink. It blocks while the mailbox is full (the
 // shard loop never blocks, so that is brief) and drops once the shard stops.
@@ -225,6 +252,7 @@ func (s *Shard) Stats() Stats {
 		Replays:       s.replays.Load(),
 		Replayed:      s.replayed.Load(),
 		Resets:        s.resets.Load(),
+		IOUring:       s.usesRing.Load(),
 	}
 	for i := range st.Ended {
 		st.Ended[i] = s.ended[i].Load()
@@ -332,18 +360,86 @@ func (s *Shard) writeNow(c *client, m *broker.Message) bool {
 		c.flushing.Store(false)
 		return true
 	}
+	if s.ring != nil {
+		s.queueSend(c, m.Frame) // finished by submitSends
+		return true
+	}
 	n, err := c.tryWrite(m.Frame)
+	s.wrote(c, m.Frame, n, err)
+	return true
+}
+
+// wrote finishes a write of frame to c by the shard loop, which held c's
+// flushing flag for it: n bytes went out, and err is errWouldBlock if the
+// socket did not take the rest.
+func (s *Shard) wrote(c *client, frame []byte, n int, err error) {
 	switch {
 	case err == nil:
 		c.flushing.Store(false)
 	case errors.Is(err, errWouldBlock):
-		c.partial = m.Frame[n:]
+		c.partial = frame[n:]
 		s.flushers.Add(1)
 		go s.flush(c) // it owns flushing, and partial, from here
 	default:
 		s.remove(c, ReasonWriteFailed) // flushing stays set: no flusher will start
 	}
-	return true
+}
+
+// ringSend is a send queued in the shard's ring.
+type ringSend struct {
+	c     *client
+	frame []byte
+}
+
+// queueSend queues a send of frame to c in the ring, submitting the batch
+// first if it is full. The caller holds c's flushing flag, and calls
+// submitSends before the loop does anything else: until then c's fd stays
+// open, as only the loop closes it.
+func (s *Shard) queueSend(c *client, frame []byte) {
+	if !s.ring.Send(c.fd, frame, uint64(len(s.sends))) {
+		s.submitSends()
+		s.ring.Send(c.fd, frame, 0) // an empty batch has room
+	}
+	s.sends = append(s.sends, ringSend{c, frame})
+}
+
+// submitSends submits the queued sends and finishes each as writeNow
+// would have. If the ring itself fails, the shard goes back to write(2)
+// for good, and ends the streams whose sends it could not account for:
+// they resume from their last event, so nothing is lost or repeated.
+func (s *Shard) submitSends() {
+	if len(s.sends) == 0 {
+		return
+	}
+	done, err := s.ring.Submit()
+	for _, d := range done {
+		snd := &s.sends[d.Tag]
+		n, werr := int(max(d.Res, 0)), d.Err()
+		if werr == syscall.EAGAIN || werr == syscall.EINTR || werr == nil && n < len(snd.frame) {
+			werr = errWouldBlock
+		}
+		s.wrote(snd.c, snd.frame, n, werr)
+		snd.c = nil
+	}
+	if err != nil {
+		for _, snd := range s.sends {
+			if snd.c != nil {
+				s.remove(snd.c, ReasonWriteFailed)
+			}
+		}
+		s.closeRing()
+	}
+	clear(s.sends)
+	s.sends = s.sends[:0]
+}
+
+// closeRing closes the ring, if any; the loop writes with write(2) after.
+func (s *Shard) closeRing() {
+	if s.ring != nil {
+		_ = s.ring.Close()
+		s.ring = nil
+		s.usesRing.Store(false)
+	}
 }
 
 // flush writes what is queued for c and exits when the queue is empty. It
@@ -602,6 +698,7 @@ func (s *Shard) dispatch(m *broker.Message) {
 			}
 		}
 	}
+	s.submitSends()
 	s.messages.Add(1)
 	s.deliveries.Add(uint64(n))
 	if n > 0 && s.cfg.Observer != nil {
@@ -695,6 +792,7 @@ func (s *Shard) heartbeat(now time.Time) {
 			s.remove(c, ReasonSlow)
 		}
 	}
+	s.submitSends()
 }
 
 // removeAll removes every client.
@@ -712,4 +810,5 @@ func (s *Shard) shutdown() {
 	s.removeAll(ReasonShutdown)
 	s.flushers.Wait()
 	s.sub.Close()
+	s.closeRing()
 }

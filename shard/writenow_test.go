@@ -61,11 +61,43 @@ func readAll(peers []net.Conn, max int) (got [][]byte, wait func()) {
 	return got, wg.Wait
 }
 
-func TestWriteNowDispatchDoesNotAllocate(t *testing.T) {
-	s, err := New(Config{}, nopBroker{})
-	if err != nil {
-		t.Fatal(err)
+// writeMode is one of the shard loop's two ways to write: batches through
+// io_uring, where the kernel offers it, or one write(2) per socket.
+type writeMode struct {
+	name      string
+	noIOUring bool
+}
+
+var writeModes = []writeMode{{"io_uring", false}, {"write", true}}
+
+// forEachWriteMode runs test once per write mode, with a shard made from
+// cfg that writes that way. The io_uring run is skipped where the kernel
+// refuses it.
+func forEachWriteMode(t *testing.T, cfg Config, test func(t *testing.T, s *Shard)) {
+	for _, mode := range writeModes {
+		t.Run(mode.name, func(t *testing.T) {
+			cfg.NoIOUring = mode.noIOUring
+			s, err := New(cfg, nopBroker{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(s.closeRing)
+			if !mode.noIOUring && s.ring == nil {
+				t.Skip("no io_uring here")
+			}
+			if got := s.Stats().IOUring; got == mode.noIOUring {
+				t.Fatalf("Stats().IOUring = %v with NoIOUring %v", got, mode.noIOUring)
+			}
+			test(t, s)
+		})
 	}
+}
+
+func TestWriteNowDispatchDoesNotAllocate(t *testing.T) {
+	forEachWriteMode(t, Config{}, testWriteNowDispatchDoesNotAllocate)
+}
+
+func testWriteNowDispatchDoesNotAllocate(t *testing.T, s *Shard) {
 	clients, peers := tcpClients(t, s, 50)
 	got, wait := readAll(peers, 64<<10)
 	msgs := make([]*broker.Message, 200)
@@ -104,10 +136,10 @@ func TestWriteNowDispatchDoesNotAllocate(t *testing.T) {
 // flusher must then write the rest of that frame and everything queued
 // after it, in order, once the peer reads again.
 func TestWriteNowHandsTheRestToAFlusher(t *testing.T) {
-	s, err := New(Config{QueueSize: 1 << 14, WriteTimeout: time.Minute}, nopBroker{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	forEachWriteMode(t, Config{QueueSize: 1 << 14, WriteTimeout: time.Minute}, testWriteNowHandsTheRestToAFlusher)
+}
+
+func testWriteNowHandsTheRestToAFlusher(t *testing.T, s *Shard) {
 	clients, peers := tcpClients(t, s, 1)
 	c := clients[0]
 	// A small buffer fills after a few frames, so the test is quick.
@@ -140,6 +172,33 @@ func TestWriteNowHandsTheRestToAFlusher(t *testing.T) {
 	if !bytes.Equal(got[0], want.Bytes()) {
 		t.Fatalf("peer got %d bytes, want %d, equal up to byte %d", len(got[0]), want.Len(), commonPrefix(got[0], want.Bytes()))
 	}
+}
+
+// TestWriteNowEndsTheStreamOfAResetPeer: a write the peer's reset makes
+// fail ends that stream, and only that one.
+func TestWriteNowEndsTheStreamOfAResetPeer(t *testing.T) {
+	forEachWriteMode(t, Config{}, func(t *testing.T, s *Shard) {
+		clients, peers := tcpClients(t, s, 2)
+		_, wait := readAll(peers[1:], 1<<10)
+		_ = peers[0].(*net.TCPConn).SetLinger(0)
+		peers[0].Close() // a reset
+		time.Sleep(20 * time.Millisecond)
+		for seq := uint64(1); seq <= 3 && !clients[0].removed; seq++ {
+			s.dispatch(message(seq, "news")) // the first write may still pass
+		}
+		if !clients[0].removed {
+			t.Fatal("writes to a reset peer did not end its stream")
+		}
+		if clients[1].removed {
+			t.Fatal("the other stream ended too")
+		}
+		if got := s.ended[ReasonWriteFailed].Load(); got != 1 {
+			t.Errorf("%d streams ended for a failed write, want 1", got)
+		}
+		s.remove(clients[1], ReasonShutdown)
+		s.flushers.Wait()
+		wait()
+	})
 }
 
 func syscallSetSendBuffer(c *client) error {

@@ -45,6 +45,7 @@ type Config struct {
 	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue is full is evicted and resumes"`
 	Heartbeat       time.Duration `flag:"heartbeat" help:"interval of the comment line sent to every stream (staggered)"`
 	WriteTimeout    time.Duration `flag:"write-timeout" help:"a stream that cannot take a write in this time is dropped"`
+	IOUring         bool          `flag:"io-uring" help:"write each fan-out to its sockets in batches through io_uring where the kernel allows it, falling back to one write(2) per socket; false always uses write(2)"`
 	SendBuffer      int           `flag:"send-buffer" help:"kernel send buffer of each stream's socket in bytes (SO_SNDBUF; Linux doubles it); bounds kernel memory per stuck client and how soon it is noticed; 0 leaves the kernel's autotuning (MBs per socket)"`
 	Retry           time.Duration `flag:"retry" help:"reconnect delay told to EventSource clients"`
 	HistorySize     int           `flag:"history-size" help:"events kept per topic for resume (Last-Event-ID); 0 keeps none"`
@@ -77,6 +78,7 @@ func DefaultConfig() Config {
 		QueueSize:       64,
 		Heartbeat:       15 * time.Second,
 		WriteTimeout:    10 * time.Second,
+		IOUring:         true,
 		SendBuffer:      32 << 10,
 		Retry:           3 * time.Second,
 		HistorySize:     1000,

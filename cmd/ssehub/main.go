@@ -92,6 +92,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Heartbeat:    cfg.Heartbeat,
 			WriteTimeout: cfg.WriteTimeout,
 			Observer:     observers(m, tracer),
+			NoIOUring:    !cfg.IOUring,
 		},
 	}, b)
 	if err != nil {
@@ -144,7 +145,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer stopAdmin()
 	log.Info("ssehub listening", "addr", ln.Addr().String(), "broker", brokerName(cfg),
 		"shards", len(h.Stats()), "history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL,
-		"tracing", tracer != nil)
+		"tracing", tracer != nil, "io_uring", usesIOUring(h))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -287,4 +288,11 @@ func historySize(n int) int {
 		return -1
 	}
 	return n
+}
+
+// usesIOUring reports whether the shards write through io_uring: all of
+// them do or none, as they ask the same kernel.
+func usesIOUring(h *hub.Hub) bool {
+	stats := h.Stats()
+	return len(stats) > 0 && stats[0].IOUring
 }

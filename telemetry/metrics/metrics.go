@@ -96,7 +96,7 @@ type hubCollector struct {
 	src Sources
 
 	openStreams, shardStreams, subscriptions, shardSubscriptions *prometheus.Desc
-	mailbox, mailboxCapacity                                     *prometheus.Desc
+	mailbox, mailboxCapacity, ioUring                            *prometheus.Desc
 	published, dispatched, delivered, duplicates                 *prometheus.Desc
 	disconnects                                                  *prometheus.Desc
 	replays, replayed, resets                                    *prometheus.Desc
@@ -118,6 +118,7 @@ func newHubCollector(src Sources) *hubCollector {
 		shardStreams:       desc("ssehub_shard_open_streams", "SSE streams open on each shard.", "shard"),
 		subscriptions:      desc("ssehub_subscriptions", "Distinct topics and patterns the shards of this process subscribe to at the broker (each shard subscribes on its own)."),
 		shardSubscriptions: desc("ssehub_shard_subscriptions", "Distinct topics and patterns each shard subscribes to at the broker.", "shard"),
+		ioUring:            desc("ssehub_shard_io_uring", "1 if the shard writes its fan-outs through io_uring, 0 if with one write(2) per socket (--io-uring=false, or the kernel refused io_uring).", "shard"),
 		mailbox:            desc("ssehub_shard_mailbox_messages", "Broker messages waiting for each shard's loop; the broker waits while a mailbox is full.", "shard"),
 		mailboxCapacity:    desc("ssehub_shard_mailbox_capacity_messages", "Capacity of each shard's mailbox."),
 		published:          desc("ssehub_events_published_total", "Events accepted by POST /publish on this process."),
@@ -158,6 +159,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.shardStreams, float64(st.Clients), c.shardLabels[i])
 		gauge(c.shardSubscriptions, float64(st.Subscriptions), c.shardLabels[i])
 		gauge(c.mailbox, float64(st.Mailbox), c.shardLabels[i])
+		gauge(c.ioUring, boolValue(st.IOUring), c.shardLabels[i])
 		total.Clients += st.Clients
 		total.Subscriptions += st.Subscriptions
 		total.MailboxSize = st.MailboxSize
@@ -194,4 +196,11 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.redisGapFilled, rs.GapMessages)
 		counter(c.redisGapLosses, rs.GapLosses)
 	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
