@@ -32,8 +32,9 @@ type Config struct {
 	// as few as MaxGeneratorStreams allows. Worker k connects from
 	// 127.0.0.<2+k%8>.
 	Workers int
-	// Concurrency bounds each worker's streams connecting at once; zero
-	// means DefaultConcurrency. ConnectRate, if positive, paces the first
+	// Concurrency bounds each worker's streams connecting for the first
+	// time at once (reconnects are not bounded); zero means
+	// DefaultConcurrency. ConnectRate, if positive, paces the first
 	// connects to that many per second in all.
 	Concurrency int
 	ConnectRate float64

@@ -47,9 +47,10 @@ type WorkerSpec struct {
 	Count int `json:"count"`
 	// Layout says which topic stream i follows (see Layout).
 	Layout Layout `json:"layout"`
-	// Concurrency bounds the streams connecting at once (until their
-	// response head); ConnectRate, if positive, paces first connects to
-	// that many per second.
+	// Concurrency bounds the streams connecting for the first time at
+	// once (until their response head); reconnects are not bounded.
+	// ConnectRate, if positive, paces first connects to that many per
+	// second.
 	Concurrency int     `json:"concurrency"`
 	ConnectRate float64 `json:"connect_rate,omitempty"`
 	// StallEvery, if positive, makes every StallEvery-th stream a stall
@@ -165,7 +166,7 @@ type worker struct {
 	streams []*stream
 	pollers []*poller // read the streams; stream key k is read by pollers[k % len]
 
-	connectSlots chan struct{} // one token per connect in progress
+	connectSlots chan struct{} // one token per first connect in progress
 	pace         *pacer        // nil unless first connects are paced
 
 	stalled     chan struct{} // closed by the "stall" command
@@ -210,7 +211,7 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 		w.closeAll()
 		streams.Wait()
 		for _, p := range w.pollers {
-			p.stop.Store(true)
+			p.close()
 		}
 		pollers.Wait()
 	}()
@@ -457,7 +458,7 @@ func (w *worker) closeAll() {
 func (w *worker) closePollers() {
 	for _, p := range w.pollers {
 		if p != nil {
-			syscall.Close(p.epfd)
+			p.close()
 		}
 	}
 }
@@ -580,22 +581,32 @@ func (s *stream) pickOtherTarget() int {
 // connect dials the stream's target, sends its request, resuming after
 // the last event id received if there is one, and hands the connection
 // to the stream's poller. first says whether this is the stream's first
-// connection, which may be paced. On failure it counts a connect error;
-// the caller retries.
+// connection: those may be paced, and take a connect slot until their
+// response head. Reconnects do not wait for a slot, as browsers do not:
+// bounding them in the generator would queue a resume storm in the bench
+// instead of measuring the servers. On failure it counts a connect
+// error; the caller retries.
 func (s *stream) connect(ctx context.Context, first bool) error {
 	if first && s.w.pace != nil {
 		if err := s.w.pace.wait(ctx); err != nil {
 			return err
 		}
 	}
-	select {
-	case s.w.connectSlots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if first {
+		select {
+		case s.w.connectSlots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	releaseSlot := func() {
+		if first {
+			<-s.w.connectSlots
+		}
 	}
 	fd, err := s.dial(ctx)
 	if err != nil {
-		<-s.w.connectSlots
+		releaseSlot()
 		if ctx.Err() == nil {
 			s.w.noteConnectError(err)
 		}
@@ -605,10 +616,10 @@ func (s *stream) connect(ctx context.Context, first bool) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		syscall.Close(fd)
-		<-s.w.connectSlots
+		releaseSlot()
 		return net.ErrClosed
 	}
-	s.fd, s.holdsSlot, s.live = fd, true, false
+	s.fd, s.holdsSlot, s.live = fd, first, false
 	s.decoder.Reset() // keeps the last event id, as EventSource does
 	if err := s.poller.add(fd, s.key); err != nil {
 		s.endLocked(endClosed, err)
@@ -648,15 +659,24 @@ func (s *stream) dial(ctx context.Context) (int, error) {
 	if s.w.local != nil {
 		d.LocalAddr = s.w.local
 	}
-	if s.stall && s.w.spec.StallRecvBuffer > 0 {
-		size := s.w.spec.StallRecvBuffer
-		d.Control = func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
-			})
-			return errors.Join(err, serr)
-		}
+	recvBuffer := 0
+	if s.stall {
+		recvBuffer = s.w.spec.StallRecvBuffer
+	}
+	d.Control = func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			// Binding the source address would pick a port there and
+			// then, unique to that address: with thousands of ports in
+			// use and more in TIME_WAIT, a storm of reconnects spent
+			// about a second per dial in that search. This defers the
+			// port to connect, which only needs the whole 4-tuple free.
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+			if serr == nil && recvBuffer > 0 {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, recvBuffer)
+			}
+		})
+		return errors.Join(err, serr)
 	}
 	addr := s.w.spec.Targets[s.target]
 	c, err := d.DialContext(ctx, "tcp", addr)
@@ -694,6 +714,10 @@ func detach(conn *net.TCPConn) (int, error) {
 	}
 	return fd, nil
 }
+
+// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT (linux/in.h), which the
+// syscall package lacks.
+const ipBindAddressNoPort = 24
 
 // request is the stream's GET request, with Last-Event-ID after a first
 // event.
