@@ -9,12 +9,15 @@
 // (BENCHMARKS.md, "Writes through io_uring").
 //
 // Only what the shard needs is here: non-blocking sends, submitted and
-// reaped as one batch, from one goroutine at a time. A kernel or sandbox
-// without io_uring (seccomp, kernel.io_uring_disabled) makes New fail, and
-// the caller falls back to write(2).
+// reaped as one batch, from one goroutine at a time. It needs Linux 5.6
+// (IORING_OP_SEND) and uses two set-up flags of 5.18 and 5.19 where the
+// kernel has them. An older kernel, or a sandbox without io_uring
+// (seccomp, kernel.io_uring_disabled), makes New fail, and the caller
+// falls back to write(2).
 package uring
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -124,8 +127,18 @@ type Ring struct {
 
 // New sets up a ring for batches of up to entries sends (a power of two).
 func New(entries uint32) (*Ring, error) {
-	var p params
-	p.flags = setupSubmitAll | setupCoopTaskrun
+	r, err := newRing(entries, setupSubmitAll|setupCoopTaskrun)
+	if errors.Is(err, syscall.EINVAL) {
+		// Before Linux 5.19 a flag it does not know fails the set-up.
+		// Neither is needed: Submit resubmits what a failed entry left
+		// behind, and completions are reaped right after submitting.
+		r, err = newRing(entries, 0)
+	}
+	return r, err
+}
+
+func newRing(entries, flags uint32) (*Ring, error) {
+	p := params{flags: flags}
 	fd, _, errno := syscall.Syscall(sysSetup, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 	if errno != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)

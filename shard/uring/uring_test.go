@@ -13,9 +13,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// newRing returns a ring, or skips where the kernel refuses io_uring:
+// newTestRing returns a ring, or skips where the kernel refuses io_uring:
 // the shard falls back to write(2) there, and its tests cover that.
-func newRing(t testing.TB, entries uint32) *Ring {
+func newTestRing(t testing.TB, entries uint32) *Ring {
 	t.Helper()
 	r, err := New(entries)
 	if err != nil {
@@ -53,7 +53,21 @@ func tcpPair(t testing.TB) (send *net.TCPConn, fd int, recv net.Conn) {
 }
 
 func TestSendReachesEverySocket(t *testing.T) {
-	r := newRing(t, 8)
+	testSendReachesEverySocket(t, newTestRing(t, 8))
+}
+
+// TestSendWithoutOptionalFlags: the ring New falls back to on kernels
+// older than 5.19 works the same.
+func TestSendWithoutOptionalFlags(t *testing.T) {
+	r, err := newRing(8, 0)
+	if err != nil {
+		t.Skipf("no io_uring here: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	testSendReachesEverySocket(t, r)
+}
+
+func testSendReachesEverySocket(t *testing.T, r *Ring) {
 	frame := []byte("id: 1\ndata: hello\n\n")
 	const n = 20 // more than one batch
 	var recvs []net.Conn
@@ -105,7 +119,7 @@ func submitInto(t *testing.T, r *Ring, into map[uint64]int32) {
 }
 
 func TestSendRefusesAFullBatch(t *testing.T) {
-	r := newRing(t, 2)
+	r := newTestRing(t, 2)
 	_, fd, _ := tcpPair(t)
 	for i := range r.Cap() {
 		if !r.Send(fd, []byte("x"), uint64(i)) {
@@ -124,7 +138,7 @@ func TestSendRefusesAFullBatch(t *testing.T) {
 // A socket whose peer does not read fills up: its send completes short or
 // with EAGAIN, at once, never waiting in the kernel.
 func TestSendOnAFullSocketDoesNotBlock(t *testing.T) {
-	r := newRing(t, 4)
+	r := newTestRing(t, 4)
 	send, fd, _ := tcpPair(t)
 	_ = send.SetWriteBuffer(4 << 10)
 	big := make([]byte, 1<<20)
@@ -153,7 +167,7 @@ func TestSendOnAFullSocketDoesNotBlock(t *testing.T) {
 }
 
 func TestSendToAClosedPeerFails(t *testing.T) {
-	r := newRing(t, 4)
+	r := newTestRing(t, 4)
 	_, fd, recv := tcpPair(t)
 	recv.(*net.TCPConn).SetLinger(0)
 	recv.Close() // a reset: the next sends fail
@@ -175,7 +189,7 @@ func TestSendToAClosedPeerFails(t *testing.T) {
 }
 
 func TestSendAndSubmitDoNotAllocate(t *testing.T) {
-	r := newRing(t, 64)
+	r := newTestRing(t, 64)
 	_, fd, recv := tcpPair(t)
 	go io.Copy(io.Discard, recv)
 	frame := []byte("data: x\n\n")
@@ -215,7 +229,7 @@ func BenchmarkSend(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sockets), "ns/send")
 	})
 	b.Run("uring", func(b *testing.B) {
-		r := newRing(b, sockets)
+		r := newTestRing(b, sockets)
 		b.ReportAllocs()
 		for b.Loop() {
 			for i, fd := range fds {
