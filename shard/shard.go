@@ -142,7 +142,7 @@ type Shard struct {
 	deferred   []*client   // queued to during a backlog, not yet woken
 	backlog    bool        // more messages waited in the inbox when this fan-out began
 	sinceWake  int         // messages dispatched since wakeDeferred
-	ring       *uring.Ring // batches writeNow's sends; nil: write(2) each
+	ring       batchSender // batches writeNow's sends; nil: write(2) each
 	sends      []ringSend  // the sends queued in ring, indexed by tag
 
 	// Written by New and by the Run goroutine, read by Stats.
@@ -183,9 +183,7 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 		// Where the kernel refuses io_uring (seccomp, sysctl), write(2)
 		// does the same job, only at a higher CPU cost per delivery.
 		if r, err := uring.New(ringEntries); err == nil {
-			s.ring = r
-			s.sends = make([]ringSend, 0, r.Cap())
-			s.usesRing.Store(true)
+			s.useRing(r, r.Cap())
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -197,6 +195,14 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 	}
 	s.sub = sub
 	return s, nil
+}
+
+// batchSender sends frames to many sockets in batches: a *uring.Ring, or
+// in tests one that fails on purpose.
+type batchSender interface {
+	Send(fd int, p []byte, tag uint64) bool
+	Submit() ([]uring.Completion, error)
+	Close() error
 }
 
 // ringEntries is how many sends one io_uring batch holds: enough that a
@@ -391,6 +397,14 @@ type ringSend struct {
 	frame []byte
 }
 
+// useRing makes r, which holds batches of capacity sends, carry the
+// loop's writes.
+func (s *Shard) useRing(r batchSender, capacity int) {
+	s.ring = r
+	s.sends = make([]ringSend, 0, capacity)
+	s.usesRing.Store(true)
+}
+
 // queueSend queues a send of frame to c in the ring, submitting the batch
 // first if it is full. The caller holds c's flushing flag, and calls
 // submitSends before the loop does anything else: until then c's fd stays
@@ -398,7 +412,13 @@ type ringSend struct {
 func (s *Shard) queueSend(c *client, frame []byte) {
 	if !s.ring.Send(c.fd, frame, uint64(len(s.sends))) {
 		s.submitSends()
-		s.ring.Send(c.fd, frame, 0) // an empty batch has room
+		// An empty batch has room, unless submitting just failed and
+		// closed the ring: then write as without one.
+		if s.ring == nil || !s.ring.Send(c.fd, frame, uint64(len(s.sends))) {
+			n, err := c.tryWrite(frame)
+			s.wrote(c, frame, n, err)
+			return
+		}
 	}
 	s.sends = append(s.sends, ringSend{c, frame})
 }

@@ -2,8 +2,10 @@ package shard
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/shard/uring"
 )
 
 // tcpClients joins n streams over real loopback TCP to s, whose loop is not
@@ -211,4 +214,91 @@ func commonPrefix(a, b []byte) int {
 		n++
 	}
 	return n
+}
+
+// brokenRing stands in for an io_uring that fails mid-batch: it holds up
+// to capacity sends, and Submit really sends the first half of them,
+// reports those, and fails.
+type brokenRing struct {
+	capacity int
+	sends    []brokenSend
+	closed   bool
+}
+
+type brokenSend struct {
+	fd  int
+	p   []byte
+	tag uint64
+}
+
+func (r *brokenRing) Send(fd int, p []byte, tag uint64) bool {
+	if len(r.sends) == r.capacity {
+		return false
+	}
+	r.sends = append(r.sends, brokenSend{fd, p, tag})
+	return true
+}
+
+func (r *brokenRing) Submit() ([]uring.Completion, error) {
+	var done []uring.Completion
+	for _, snd := range r.sends[:len(r.sends)/2] {
+		n, err := syscall.Write(snd.fd, snd.p)
+		if err != nil {
+			return done, err
+		}
+		done = append(done, uring.Completion{Tag: snd.tag, Res: int32(n)})
+	}
+	r.sends = nil
+	return done, errors.New("io_uring_enter: the ring broke")
+}
+
+func (r *brokenRing) Close() error {
+	r.closed = true
+	return nil
+}
+
+// TestRingFailureEndsOnlyTheUnaccountedStreams: when the ring fails, the
+// streams whose sends it reported go on, those it did not are ended (they
+// resume from their last event, so nothing is lost or repeated), and the
+// shard writes with write(2) from then on. The ring fails when the fan-out
+// fills it: 4 sends queued, 2 reported, the 2 other streams ended, and the
+// 2 streams left in the fan-out written to directly.
+func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
+	s, err := New(Config{NoIOUring: true}, nopBroker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := &brokenRing{capacity: 4}
+	s.useRing(ring, ring.capacity)
+	clients, peers := tcpClients(t, s, 6)
+	got, wait := readAll(peers, 1<<10)
+	first, second := message(1, "news"), message(2, "news")
+	s.dispatch(first)
+	if !ring.closed || s.ring != nil || s.Stats().IOUring {
+		t.Fatalf("after the ring failed: closed %v, ring %v, Stats().IOUring %v; want it closed and dropped", ring.closed, s.ring, s.Stats().IOUring)
+	}
+	var kept []*client
+	for _, c := range clients {
+		if !c.removed {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) != 4 || s.ended[ReasonWriteFailed].Load() != 2 {
+		t.Fatalf("%d streams kept, %d ended for a failed write; want 4 and 2", len(kept), s.ended[ReasonWriteFailed].Load())
+	}
+	s.dispatch(second) // through write(2) now
+	for _, c := range kept {
+		s.remove(c, ReasonShutdown)
+	}
+	s.flushers.Wait()
+	wait()
+	for i, c := range clients {
+		want := "head\n"
+		if slices.Contains(kept, c) {
+			want += string(first.Frame) + string(second.Frame)
+		}
+		if string(got[i]) != want {
+			t.Errorf("peer %d got %q, want %q", i, got[i], want)
+		}
+	}
 }
