@@ -351,6 +351,8 @@ func (s *Shard) wake(c *client) {
 // at once. It reports whether it took care of m: written, skipped as
 // already replayed, handed to a flusher with what the socket did not take,
 // or ended with the stream on a failed write. If not, the caller queues m.
+// With a ring, the write is a send queued in it, and submitSends, which
+// the caller runs after its fan-out, finishes it the same ways.
 //
 // A flusher goroutine costs a start, a wake-up and a write deadline per
 // write; at a few events per second per stream that is most of a
