@@ -55,9 +55,9 @@ bench:
 	$(GO) run ./cmd/ssehub-bench compare -n 10000 -duration 20s -html bench-report.html -json bench-report.json
 
 # The fleet targets at 100k streams: 7 hubs on Redis, 7 load generators.
-# Fourteen Go processes share two cores, so each gets one P (GOMAXPROCS=1):
-# with two, idle Ps spin looking for work and the runtime wakes threads
-# that only compete for the same two cores (BENCHMARKS.md).
+# Fourteen Go processes share two cores, so each gets one P (GOMAXPROCS=1)
+# instead of one per core: fewer threads compete for the same two cores,
+# and the latencies were lower (BENCHMARKS.md).
 bench-100k: deps
 	$(GO) run ./cmd/ssehub-bench fleet -n 100000 -hubs 7 -workers 7 -pad 4096 -duration 60s \
 		-hub-env GOMAXPROCS=1 -worker-procs 1 -html bench-100k.html -json bench-100k.json
