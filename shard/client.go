@@ -143,9 +143,15 @@ var errWouldBlock = errors.New("shard: write would block")
 // stream is broken.
 func (c *client) tryWrite(p []byte) (n int, err error) {
 	n, err = syscall.Write(c.fd, p)
+	return nonBlockingResult(n, err, len(p))
+}
+
+// nonBlockingResult reads the outcome of a non-blocking write of size
+// bytes, by write(2) or through the shard's ring, as tryWrite reports it.
+func nonBlockingResult(n int, err error, size int) (int, error) {
 	n = max(n, 0)
 	switch {
-	case err == syscall.EAGAIN || err == syscall.EINTR || err == nil && n < len(p):
+	case err == syscall.EAGAIN || err == syscall.EINTR || err == nil && n < size:
 		return n, errWouldBlock
 	case err != nil:
 		return n, err

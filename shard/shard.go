@@ -8,7 +8,6 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
@@ -183,7 +182,7 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 		// Where the kernel refuses io_uring (seccomp, sysctl), write(2)
 		// does the same job, only at a higher CPU cost per delivery.
 		if r, err := uring.New(ringEntries); err == nil {
-			s.useRing(r, r.Cap())
+			s.useRing(r)
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -202,6 +201,7 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 type batchSender interface {
 	Send(fd int, p []byte, tag uint64) bool
 	Submit() ([]uring.Completion, error)
+	Cap() int // sends per batch
 	Close() error
 }
 
@@ -399,11 +399,10 @@ type ringSend struct {
 	frame []byte
 }
 
-// useRing makes r, which holds batches of capacity sends, carry the
-// loop's writes.
-func (s *Shard) useRing(r batchSender, capacity int) {
+// useRing makes r carry the loop's writes.
+func (s *Shard) useRing(r batchSender) {
 	s.ring = r
-	s.sends = make([]ringSend, 0, capacity)
+	s.sends = make([]ringSend, 0, r.Cap())
 	s.usesRing.Store(true)
 }
 
@@ -436,10 +435,7 @@ func (s *Shard) submitSends() {
 	done, err := s.ring.Submit()
 	for _, d := range done {
 		snd := &s.sends[d.Tag]
-		n, werr := int(max(d.Res, 0)), d.Err()
-		if werr == syscall.EAGAIN || werr == syscall.EINTR || werr == nil && n < len(snd.frame) {
-			werr = errWouldBlock
-		}
+		n, werr := nonBlockingResult(int(d.Res), d.Err(), len(snd.frame))
 		s.wrote(snd.c, snd.frame, n, werr)
 		snd.c = nil
 	}

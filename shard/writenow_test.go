@@ -252,6 +252,8 @@ func (r *brokenRing) Submit() ([]uring.Completion, error) {
 	return done, errors.New("io_uring_enter: the ring broke")
 }
 
+func (r *brokenRing) Cap() int { return r.capacity }
+
 func (r *brokenRing) Close() error {
 	r.closed = true
 	return nil
@@ -269,7 +271,7 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	ring := &brokenRing{capacity: 4}
-	s.useRing(ring, ring.capacity)
+	s.useRing(ring)
 	clients, peers := tcpClients(t, s, 6)
 	got, wait := readAll(peers, 1<<10)
 	first, second := message(1, "news"), message(2, "news")
@@ -302,3 +304,4 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 		}
 	}
 }
+

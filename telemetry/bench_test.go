@@ -83,14 +83,7 @@ func BenchmarkBroadcastTracing(b *testing.B) {
 	for _, subs := range []int{4, 1000} {
 		for _, setup := range setups {
 			b.Run(fmt.Sprintf("subs=%d/%s", subs, setup.name), func(b *testing.B) {
-				var tracer *telemetry.Tracer
-				if setup.ratio >= 0 {
-					tp := sdktrace.NewTracerProvider(
-						sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(setup.ratio))),
-						sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-					defer tp.Shutdown(context.Background())
-					tracer = telemetry.NewTracer(tp)
-				}
+				tracer := benchTracer(b, setup.ratio)
 				var obs []shard.Observer
 				if setup.metrics {
 					obs = append(obs, metrics.New())
@@ -184,14 +177,7 @@ func BenchmarkTracingPerEvent(b *testing.B) {
 		{"tracing=sampled_all", 1},
 	} {
 		b.Run(setup.name, func(b *testing.B) {
-			var tracer *telemetry.Tracer
-			if setup.ratio >= 0 {
-				tp := sdktrace.NewTracerProvider(
-					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(setup.ratio))),
-					sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-				defer tp.Shutdown(context.Background())
-				tracer = telemetry.NewTracer(tp)
-			}
+			tracer := benchTracer(b, setup.ratio)
 			noHeader := propagation.MapCarrier{}
 			msg := &broker.Message{Topics: []string{"news"}}
 			b.ReportAllocs()
@@ -207,4 +193,18 @@ func BenchmarkTracingPerEvent(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchTracer returns a tracer sampling ratio of new traces into a no-op
+// exporter, shut down when b ends; a negative ratio means tracing off
+// (nil).
+func benchTracer(b *testing.B, ratio float64) *telemetry.Tracer {
+	if ratio < 0 {
+		return nil
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
+		sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return telemetry.NewTracer(tp)
 }
