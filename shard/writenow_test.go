@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -305,3 +307,39 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 	}
 }
 
+// pipeConn is a stream whose descriptor is a pipe, not a socket.
+type pipeConn struct{ *os.File }
+
+func (pipeConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestWriteNowWritesToAnyDescriptor: the loop writes to whatever
+// descriptor a stream's conn has, as write(2) does, through the ring too.
+// A pipe is not a socket: a send would fail on it.
+func TestWriteNowWritesToAnyDescriptor(t *testing.T) {
+	forEachWriteMode(t, Config{}, func(t *testing.T, s *Shard) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		c := newClient(pipeConn{w}, Stream{Head: []byte("head\n"), Selection: broker.Selection{Topics: []string{"news"}}}, s.cfg.QueueSize)
+		if !c.direct {
+			t.Fatal("a pipe gave no descriptor for direct writes")
+		}
+		s.join(c)
+		for c.flushing.Load() {
+			time.Sleep(time.Millisecond) // the head's flusher
+		}
+		m := message(1, "news")
+		s.dispatch(m)
+		if c.removed || c.flushing.Load() {
+			t.Fatalf("writing to a pipe: removed %v, flusher started %v; want neither", c.removed, c.flushing.Load())
+		}
+		s.remove(c, ReasonShutdown) // closes w
+		s.flushers.Wait()
+		got, err := io.ReadAll(r)
+		if want := "head\n" + string(m.Frame); err != nil || string(got) != want {
+			t.Fatalf("pipe got %q, %v; want %q", got, err, want)
+		}
+	})
+}
