@@ -143,6 +143,7 @@ type Shard struct {
 	sinceWake  int         // messages dispatched since wakeDeferred
 	ring       batchSender // batches writeNow's sends; nil: write(2) each
 	sends      []ringSend  // the sends queued in ring, indexed by tag
+	ringFailed bool        // ring is to be closed once no send is queued
 
 	// Written by New and by the Run goroutine, read by Stats.
 	usesRing atomic.Bool
@@ -199,6 +200,8 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 // batchSender sends frames to many sockets in batches: a *uring.Ring, or
 // in tests one that fails on purpose.
 type batchSender interface {
+	Register(fd int) error // before the first send to fd; optional
+	Unregister(fd int) error
 	Send(fd int, p []byte, tag uint64) bool
 	Submit() ([]uring.Completion, error)
 	Cap() int // sends per batch
@@ -445,10 +448,35 @@ func (s *Shard) submitSends() {
 				s.remove(snd.c, ReasonWriteFailed)
 			}
 		}
-		s.closeRing()
 	}
 	clear(s.sends)
 	s.sends = s.sends[:0]
+	if err != nil || s.ringFailed {
+		s.closeRing()
+	}
+}
+
+// registerWithRing lets the ring, if any, send to c's socket by a slot of
+// its registered files. Called by the loop when c joins. Without a slot
+// (the table full, say) sends go by descriptor, which costs a little more.
+func (s *Shard) registerWithRing(c *client) {
+	if s.ring != nil && c.direct {
+		_ = s.ring.Register(c.fd)
+	}
+}
+
+// unregisterFromRing takes c's socket out of the ring's registered files,
+// before its conn is closed: the ring would hold the socket open. If it
+// cannot, the ring is closed, which releases every file it holds, at once
+// or, during a fan-out, once the queued sends are finished.
+func (s *Shard) unregisterFromRing(c *client) {
+	if s.ring == nil || !c.direct || s.ring.Unregister(c.fd) == nil {
+		return
+	}
+	s.ringFailed = true
+	if len(s.sends) == 0 {
+		s.closeRing()
+	}
 }
 
 // closeRing closes the ring, if any; the loop writes with write(2) after.
@@ -456,6 +484,7 @@ func (s *Shard) closeRing() {
 	if s.ring != nil {
 		_ = s.ring.Close()
 		s.ring = nil
+		s.ringFailed = false
 		s.usesRing.Store(false)
 	}
 }
@@ -563,6 +592,7 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 // local subscriber yet. The stream opens once all of them are active.
 func (s *Shard) join(c *client) {
 	s.clients.Add(1)
+	s.registerWithRing(c)
 	c.bucket = s.nextBucket
 	s.nextBucket = (s.nextBucket + 1) % heartbeatBuckets
 	s.buckets[c.bucket][c] = struct{}{}
@@ -677,6 +707,7 @@ func (s *Shard) remove(c *client, reason Reason) {
 		s.drop(s.patterns, p, c, s.sub.PUnsubscribe)
 	}
 	close(c.queue)
+	s.unregisterFromRing(c)
 	_ = c.conn.Close()
 	s.clients.Add(-1)
 	s.ended[reason].Add(1)

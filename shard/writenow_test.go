@@ -218,19 +218,31 @@ func commonPrefix(a, b []byte) int {
 	return n
 }
 
-// brokenRing stands in for an io_uring that fails mid-batch: it holds up
-// to capacity sends, and Submit really sends the first half of them,
-// reports those, and fails.
+// brokenRing stands in for an io_uring that fails on purpose. It holds
+// up to capacity sends; with failSubmit, Submit really sends the first
+// half of them, reports those, and fails; with failUnregister, Unregister
+// fails.
 type brokenRing struct {
-	capacity int
-	sends    []brokenSend
-	closed   bool
+	capacity       int
+	failSubmit     bool
+	failUnregister bool
+	sends          []brokenSend
+	closed         bool
 }
 
 type brokenSend struct {
 	fd  int
 	p   []byte
 	tag uint64
+}
+
+func (r *brokenRing) Register(fd int) error { return nil }
+
+func (r *brokenRing) Unregister(fd int) error {
+	if r.failUnregister {
+		return errors.New("io_uring register: the ring broke")
+	}
+	return nil
 }
 
 func (r *brokenRing) Send(fd int, p []byte, tag uint64) bool {
@@ -242,16 +254,23 @@ func (r *brokenRing) Send(fd int, p []byte, tag uint64) bool {
 }
 
 func (r *brokenRing) Submit() ([]uring.Completion, error) {
+	sends := r.sends
+	r.sends = nil
+	if r.failSubmit {
+		sends = sends[:len(sends)/2]
+	}
 	var done []uring.Completion
-	for _, snd := range r.sends[:len(r.sends)/2] {
+	for _, snd := range sends {
 		n, err := syscall.Write(snd.fd, snd.p)
 		if err != nil {
 			return done, err
 		}
 		done = append(done, uring.Completion{Tag: snd.tag, Res: int32(n)})
 	}
-	r.sends = nil
-	return done, errors.New("io_uring_enter: the ring broke")
+	if r.failSubmit {
+		return done, errors.New("io_uring_enter: the ring broke")
+	}
+	return done, nil
 }
 
 func (r *brokenRing) Cap() int { return r.capacity }
@@ -272,7 +291,7 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring := &brokenRing{capacity: 4}
+	ring := &brokenRing{capacity: 4, failSubmit: true}
 	s.useRing(ring)
 	clients, peers := tcpClients(t, s, 6)
 	got, wait := readAll(peers, 1<<10)
@@ -304,6 +323,53 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 		if string(got[i]) != want {
 			t.Errorf("peer %d got %q, want %q", i, got[i], want)
 		}
+	}
+}
+
+// TestRingThatCannotUnregisterIsClosed: a ring that may still hold a
+// removed stream's socket open is closed, which releases it; during a
+// fan-out, only once the sends queued in it are finished, so that those
+// streams get their event.
+func TestRingThatCannotUnregisterIsClosed(t *testing.T) {
+	s, err := New(Config{NoIOUring: true}, nopBroker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := &brokenRing{capacity: 4, failUnregister: true}
+	s.useRing(ring)
+	clients, peers := tcpClients(t, s, 3)
+	got, wait := readAll(peers, 1<<10)
+	m := message(1, "news")
+	for _, c := range clients[:2] {
+		if !s.writeNow(c, m) {
+			t.Fatal("writeNow refused an idle stream")
+		}
+	}
+	s.remove(clients[2], ReasonShutdown) // as a slow stream is, mid-fan-out
+	if ring.closed {
+		t.Fatal("the ring was closed with sends queued in it")
+	}
+	s.submitSends()
+	if !ring.closed || s.ring != nil {
+		t.Fatalf("after the fan-out: ring closed %v, dropped %v; want both", ring.closed, s.ring == nil)
+	}
+	for _, c := range clients[:2] {
+		s.remove(c, ReasonShutdown)
+	}
+	s.flushers.Wait()
+	wait()
+	for i, want := range []string{"head\n" + string(m.Frame), "head\n" + string(m.Frame), "head\n"} {
+		if string(got[i]) != want {
+			t.Errorf("peer %d got %q, want %q", i, got[i], want)
+		}
+	}
+
+	// Outside a fan-out the ring is closed at once.
+	s.useRing(&brokenRing{capacity: 4, failUnregister: true})
+	c, _ := tcpClients(t, s, 1)
+	s.remove(c[0], ReasonShutdown)
+	if s.ring != nil {
+		t.Fatal("the ring was kept after it failed to unregister a socket")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -53,7 +54,21 @@ func tcpPair(t testing.TB) (send *net.TCPConn, fd int, recv net.Conn) {
 }
 
 func TestSendReachesEverySocket(t *testing.T) {
-	testSendReachesEverySocket(t, newTestRing(t, 8))
+	testSendReachesEverySocket(t, newTestRing(t, 8), false)
+}
+
+// TestSendReachesEveryRegisteredSocket: sends to sockets in the registered
+// files, by slot, and the ones that found the table full, by descriptor.
+func TestSendReachesEveryRegisteredSocket(t *testing.T) {
+	r := newTestRing(t, 8)
+	if r.slots == 0 {
+		t.Skip("no registered files here")
+	}
+	r.slots = 12 // the table is larger: the last sockets find this one full
+	testSendReachesEverySocket(t, r, true)
+	if r.next != 12 {
+		t.Errorf("%d slots used, want 12", r.next)
+	}
 }
 
 // TestSendWithoutOptionalFlags: the ring New falls back to on kernels
@@ -64,10 +79,10 @@ func TestSendWithoutOptionalFlags(t *testing.T) {
 		t.Skipf("no io_uring here: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })
-	testSendReachesEverySocket(t, r)
+	testSendReachesEverySocket(t, r, true)
 }
 
-func testSendReachesEverySocket(t *testing.T, r *Ring) {
+func testSendReachesEverySocket(t *testing.T, r *Ring, register bool) {
 	frame := []byte("id: 1\ndata: hello\n\n")
 	const n = 20 // more than one batch
 	var recvs []net.Conn
@@ -76,6 +91,9 @@ func testSendReachesEverySocket(t *testing.T, r *Ring) {
 		_, fd, recv := tcpPair(t)
 		fds[i] = fd
 		recvs = append(recvs, recv)
+		if register {
+			registerTest(t, r, fd)
+		}
 	}
 	sent := make(map[uint64]int32)
 	for i, fd := range fds {
@@ -101,6 +119,78 @@ func testSendReachesEverySocket(t *testing.T, r *Ring) {
 		if _, err := io.ReadFull(c, got); err != nil || string(got) != string(frame) {
 			t.Errorf("socket %d got %q, %v", i, got, err)
 		}
+	}
+}
+
+// registerTest registers fd with r until the test ends.
+func registerTest(t testing.TB, r *Ring, fd int) {
+	t.Helper()
+	if err := r.Register(fd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Unregister(fd); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// TestRegisteredFileStaysOpenUntilUnregistered: closing a registered
+// socket's descriptor leaves the socket to the ring, and Unregister
+// releases it, so the peer sees the end then. A slot freed that way is
+// used again.
+func TestRegisteredFileStaysOpenUntilUnregistered(t *testing.T) {
+	r := newTestRing(t, 4)
+	if r.slots == 0 {
+		t.Skip("no registered files here")
+	}
+	send, fd, recv := tcpPair(t)
+	if err := r.Register(fd); err != nil {
+		t.Fatal(err)
+	}
+	slot := r.files[fd].slot
+	send.Close()
+	buf := make([]byte, 1)
+	_ = recv.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := recv.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read from the peer of a closed but registered socket: %v, want a timeout", err)
+	}
+	if err := r.Unregister(fd); err != nil {
+		t.Fatal(err)
+	}
+	_ = recv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := recv.Read(buf); err != io.EOF {
+		t.Fatalf("read after Unregister: %v, want EOF", err)
+	}
+	_, fd2, _ := tcpPair(t)
+	registerTest(t, r, fd2)
+	if got := r.files[fd2].slot; got != slot {
+		t.Errorf("next socket got slot %d, want the freed %d", got-1, slot-1)
+	}
+}
+
+// TestRegisteredPipeIsWrittenTo: Register tells sockets from other files;
+// a send to a pipe stays a write, which a socket send would fail.
+func TestRegisteredPipeIsWrittenTo(t *testing.T) {
+	r := newTestRing(t, 4)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	fd := int(pw.Fd())
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
+	registerTest(t, r, fd)
+	if r.files[fd].socket {
+		t.Fatal("a pipe registered as a socket")
+	}
+	r.Send(fd, []byte("data: x\n\n"), 1)
+	done, err := r.Submit()
+	if err != nil || len(done) != 1 || done[0].Res != 9 {
+		t.Fatalf("Submit = %+v, %v; want 9 bytes written", done, err)
 	}
 }
 
@@ -189,9 +279,17 @@ func TestSendToAClosedPeerFails(t *testing.T) {
 }
 
 func TestSendAndSubmitDoNotAllocate(t *testing.T) {
+	t.Run("descriptor", func(t *testing.T) { testSendAndSubmitDoNotAllocate(t, false) })
+	t.Run("registered", func(t *testing.T) { testSendAndSubmitDoNotAllocate(t, true) })
+}
+
+func testSendAndSubmitDoNotAllocate(t *testing.T, register bool) {
 	r := newTestRing(t, 64)
 	_, fd, recv := tcpPair(t)
 	go io.Copy(io.Discard, recv)
+	if register {
+		registerTest(t, r, fd)
+	}
 	frame := []byte("data: x\n\n")
 	allocs := testing.AllocsPerRun(200, func() {
 		for i := range 16 {
@@ -228,17 +326,26 @@ func BenchmarkSend(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sockets), "ns/send")
 	})
-	b.Run("uring", func(b *testing.B) {
-		r := newTestRing(b, sockets)
-		b.ReportAllocs()
-		for b.Loop() {
-			for i, fd := range fds {
-				r.Send(fd, frame, uint64(i))
-			}
-			if _, err := r.Submit(); err != nil {
-				b.Fatal(err)
-			}
+	b.Run("uring", func(b *testing.B) { benchmarkRing(b, fds, frame, false) })
+	b.Run("uring-registered", func(b *testing.B) { benchmarkRing(b, fds, frame, true) })
+}
+
+func benchmarkRing(b *testing.B, fds []int, frame []byte, register bool) {
+	sockets := len(fds)
+	r := newTestRing(b, uint32(sockets))
+	if register {
+		for _, fd := range fds {
+			registerTest(b, r, fd)
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sockets), "ns/send")
-	})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, fd := range fds {
+			r.Send(fd, frame, uint64(i))
+		}
+		if _, err := r.Submit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sockets), "ns/send")
 }
