@@ -25,8 +25,10 @@ type Config struct {
 	// MailboxSize is how many broker messages may wait for the shard loop
 	// before the broker is made to wait. Zero means 1024.
 	MailboxSize int
-	// Heartbeat is how often each client gets a comment line, staggered
-	// across clients. Zero means 15s.
+	// Heartbeat is the longest a client goes with nothing written to it:
+	// one that had no event for that long gets a comment line, and the
+	// comment lines of idle clients are staggered across the interval.
+	// Zero means 15s.
 	Heartbeat time.Duration
 	// WriteTimeout bounds one write to a client; a client that cannot take
 	// a write in that time is dropped (ReasonWriteFailed). Zero means 10s.
@@ -71,9 +73,15 @@ func (c Config) WithDefaults() Config {
 }
 
 // heartbeatBuckets spreads heartbeats: clients are dealt round-robin into
-// buckets and one bucket is visited per Heartbeat/heartbeatBuckets, so a
-// shard never writes to all of its clients at once.
+// home buckets and one bucket is visited per tick, Heartbeat /
+// heartbeatBuckets, so a shard does not write to all of its idle clients
+// at once. See heartbeat for the clients that had events.
 const heartbeatBuckets = 16
+
+// neverWritten is a new client's lastWrite: its first heartbeat comes at
+// its home bucket's first visit, so clients that joined together (a
+// reconnect storm) do not get their heartbeats together.
+const neverWritten = -heartbeatBuckets
 
 type leave struct {
 	c      *client
@@ -133,10 +141,10 @@ type Shard struct {
 	sub        broker.Subscriber
 	exact      map[string]*subscription
 	patterns   map[string]*subscription
-	waiting    map[*client]struct{} // joined, some subscription not yet active
-	buckets    [heartbeatBuckets]map[*client]struct{}
+	waiting    map[*client]struct{}                   // joined, some subscription not yet active
+	buckets    [heartbeatBuckets]map[*client]struct{} // visited at tick % heartbeatBuckets
 	nextBucket int
-	tick       int
+	tick       int // heartbeat ticks so far
 	lastID     eventid.ID
 	deferred   []*client   // queued to during a backlog, not yet woken
 	backlog    bool        // more messages waited in the inbox when this fan-out began
@@ -593,9 +601,10 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 func (s *Shard) join(c *client) {
 	s.clients.Add(1)
 	s.registerWithRing(c)
-	c.bucket = s.nextBucket
+	c.home, c.bucket = s.nextBucket, s.nextBucket
 	s.nextBucket = (s.nextBucket + 1) % heartbeatBuckets
 	s.buckets[c.bucket][c] = struct{}{}
+	c.lastWrite, c.awayBeat = neverWritten, -1
 	for _, t := range c.sel.Topics {
 		if !s.add(s.exact, t, false, c) {
 			return
@@ -772,6 +781,7 @@ func (s *Shard) offer(c *client, m *broker.Message) int {
 		return 0
 	}
 	c.lastQueued = m.ID
+	c.lastWrite = s.tick
 	if s.writeNow(c, m) {
 		return 1
 	}
@@ -818,18 +828,33 @@ func (s *Shard) wakeDeferred() {
 	s.sinceWake = 0
 }
 
-// heartbeat queues a comment to the clients of the next bucket, and ends
-// their streams whose credentials expired.
+// heartbeat visits the next bucket: it ends the streams whose credentials
+// expired, writes a comment to the clients that had nothing written for a
+// whole interval, and moves the others to a bucket visited before they
+// will have (bucketVisitedBy).
 func (s *Shard) heartbeat(now time.Time) {
-	s.tick = (s.tick + 1) % heartbeatBuckets
+	s.tick++
 	s.backlog = len(s.inbox) > 0
-	for c := range s.buckets[s.tick] {
+	for c := range s.buckets[s.tick%heartbeatBuckets] {
 		if !c.expires.IsZero() && now.After(c.expires) {
 			s.remove(c, ReasonTokenExpired)
 			continue
 		}
 		if c.pending > 0 {
 			continue // its head is not written yet
+		}
+		due := c.lastWrite + heartbeatBuckets
+		backHome := c.bucket == c.home && c.lastWrite == c.awayBeat
+		if due > s.tick && !backHome {
+			s.moveBucket(c, s.bucketVisitedBy(c, due))
+			continue
+		}
+		c.lastWrite = s.tick
+		if c.bucket != c.home {
+			// Back to the spread of the idle: the next heartbeat comes at
+			// the home bucket's visit, early, and from then on at each.
+			c.awayBeat = s.tick
+			s.moveBucket(c, c.home)
 		}
 		if s.writeNow(c, heartbeat) {
 			continue
@@ -842,6 +867,36 @@ func (s *Shard) heartbeat(now time.Time) {
 		}
 	}
 	s.submitSends()
+}
+
+// bucketVisitedBy returns a bucket to move c to, which is visited after
+// this tick and at the latest at tick due: c's home bucket if it is, so
+// that clients stay spread; else the bucket visited at due. Never the
+// bucket being visited, whose next visit is a whole interval away.
+// Clients that had an event together (a broadcast) and nothing since get
+// their next heartbeat together, then one more each at home, early, and
+// are spread again.
+//
+// Why move clients at all: a client stays in one bucket, visited once
+// per interval, and one written to since the last visit would otherwise
+// either get a heartbeat it does not need (a stream with an event every
+// second got one every 15 s: 6% of the writes of a 100k-stream broadcast)
+// or go silent for up to two intervals, past proxies' idle timeouts set
+// just above the interval.
+func (s *Shard) bucketVisitedBy(c *client, due int) int {
+	if next := s.tick + 1 + mod(c.home-s.tick-1, heartbeatBuckets); next <= due {
+		return c.home
+	}
+	return due % heartbeatBuckets
+}
+
+func mod(a, n int) int { return (a%n + n) % n }
+
+// moveBucket moves c to bucket b of the heartbeat buckets.
+func (s *Shard) moveBucket(c *client, b int) {
+	delete(s.buckets[c.bucket], c)
+	c.bucket = b
+	s.buckets[b][c] = struct{}{}
 }
 
 // removeAll removes every client.

@@ -24,11 +24,17 @@ import (
 // clients and the peers' ends, once every head has been written.
 func tcpClients(t *testing.T, s *Shard, n int) ([]*client, []net.Conn) {
 	t.Helper()
+	return tcpClientsOn(t, s, n, func(int) []string { return []string{"news"} })
+}
+
+// tcpClientsOn is tcpClients with client i following topics(i).
+func tcpClientsOn(t *testing.T, s *Shard, n int, topics func(i int) []string) ([]*client, []net.Conn) {
+	t.Helper()
 	clients := make([]*client, n)
 	peers := make([]net.Conn, n)
 	for i := range clients {
 		peer, conn := hubtest.TCPPair(t)
-		c := newClient(conn, Stream{Head: []byte("head\n"), Selection: broker.Selection{Topics: []string{"news"}}}, s.cfg.QueueSize)
+		c := newClient(conn, Stream{Head: []byte("head\n"), Selection: broker.Selection{Topics: topics(i)}}, s.cfg.QueueSize)
 		if !c.direct {
 			t.Fatal("a TCP conn gave no socket for direct writes")
 		}
