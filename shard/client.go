@@ -57,10 +57,8 @@ type client struct {
 	partial     []byte     // the rest of a frame writeNow could not finish
 
 	// Owned by the shard loop.
-	home       int        // heartbeat bucket it was dealt
 	bucket     int        // heartbeat bucket it is in; see Shard.heartbeat
 	lastWrite  int        // heartbeat tick of its last event or heartbeat
-	awayBeat   int        // tick of its last heartbeat from outside its home bucket
 	lastQueued eventid.ID // dedupes a message that matches several topics
 	pending    int        // subscriptions not yet active; the stream opens at 0
 	joinedAt   time.Time  // when it joined, to time out pending subscriptions

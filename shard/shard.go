@@ -26,9 +26,8 @@ type Config struct {
 	// before the broker is made to wait. Zero means 1024.
 	MailboxSize int
 	// Heartbeat is the longest a client goes with nothing written to it:
-	// one that had no event for that long gets a comment line, and the
-	// comment lines of idle clients are staggered across the interval.
-	// Zero means 15s.
+	// when no event came, it gets a comment line. The comment lines are
+	// staggered across clients. Zero means 15s.
 	Heartbeat time.Duration
 	// WriteTimeout bounds one write to a client; a client that cannot take
 	// a write in that time is dropped (ReasonWriteFailed). Zero means 10s.
@@ -73,13 +72,13 @@ func (c Config) WithDefaults() Config {
 }
 
 // heartbeatBuckets spreads heartbeats: clients are dealt round-robin into
-// home buckets and one bucket is visited per tick, Heartbeat /
+// buckets and one bucket is visited per tick, Heartbeat /
 // heartbeatBuckets, so a shard does not write to all of its idle clients
 // at once. See heartbeat for the clients that had events.
 const heartbeatBuckets = 16
 
 // neverWritten is a new client's lastWrite: its first heartbeat comes at
-// its home bucket's first visit, so clients that joined together (a
+// its bucket's first visit, so that clients that joined together (a
 // reconnect storm) do not get their heartbeats together.
 const neverWritten = -heartbeatBuckets
 
@@ -601,10 +600,10 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 func (s *Shard) join(c *client) {
 	s.clients.Add(1)
 	s.registerWithRing(c)
-	c.home, c.bucket = s.nextBucket, s.nextBucket
+	c.bucket = s.nextBucket
 	s.nextBucket = (s.nextBucket + 1) % heartbeatBuckets
 	s.buckets[c.bucket][c] = struct{}{}
-	c.lastWrite, c.awayBeat = neverWritten, -1
+	c.lastWrite = neverWritten
 	for _, t := range c.sel.Topics {
 		if !s.add(s.exact, t, false, c) {
 			return
@@ -829,9 +828,23 @@ func (s *Shard) wakeDeferred() {
 }
 
 // heartbeat visits the next bucket: it ends the streams whose credentials
-// expired, writes a comment to the clients that had nothing written for a
-// whole interval, and moves the others to a bucket visited before they
-// will have (bucketVisitedBy).
+// expired, and writes a comment to the clients that had nothing written
+// for more than half an interval, except those it moves half an interval
+// ahead.
+//
+// A client visited once per interval that got a heartbeat at every visit
+// would get one it does not need whenever it had an event since the last
+// (a stream with an event a second got one every 15 s: 6% of the writes
+// of a 100k-stream broadcast). Skipping the heartbeat without moving the
+// client could leave it silent for up to two intervals, past proxies'
+// idle timeouts set just above the interval. So a client written to in
+// the last half interval moves to the bucket visited half an interval
+// later, before its interval is up, and gets none now; one written to
+// longer ago gets its heartbeat now, early, as it would be late by the
+// next visit. A stream with an event at least every half interval thus
+// gets no heartbeats, an idle one one per interval, and the heartbeats of
+// streams that had an event together (a broadcast) are spread over half
+// an interval instead of coming all at once an interval later.
 func (s *Shard) heartbeat(now time.Time) {
 	s.tick++
 	s.backlog = len(s.inbox) > 0
@@ -843,19 +856,11 @@ func (s *Shard) heartbeat(now time.Time) {
 		if c.pending > 0 {
 			continue // its head is not written yet
 		}
-		due := c.lastWrite + heartbeatBuckets
-		backHome := c.bucket == c.home && c.lastWrite == c.awayBeat
-		if due > s.tick && !backHome {
-			s.moveBucket(c, s.bucketVisitedBy(c, due))
+		if s.tick-c.lastWrite <= heartbeatBuckets/2 {
+			s.moveBucket(c, (c.bucket+heartbeatBuckets/2)%heartbeatBuckets)
 			continue
 		}
 		c.lastWrite = s.tick
-		if c.bucket != c.home {
-			// Back to the spread of the idle: the next heartbeat comes at
-			// the home bucket's visit, early, and from then on at each.
-			c.awayBeat = s.tick
-			s.moveBucket(c, c.home)
-		}
 		if s.writeNow(c, heartbeat) {
 			continue
 		}
@@ -868,29 +873,6 @@ func (s *Shard) heartbeat(now time.Time) {
 	}
 	s.submitSends()
 }
-
-// bucketVisitedBy returns a bucket to move c to, which is visited after
-// this tick and at the latest at tick due: c's home bucket if it is, so
-// that clients stay spread; else the bucket visited at due. Never the
-// bucket being visited, whose next visit is a whole interval away.
-// Clients that had an event together (a broadcast) and nothing since get
-// their next heartbeat together, then one more each at home, early, and
-// are spread again.
-//
-// Why move clients at all: a client stays in one bucket, visited once
-// per interval, and one written to since the last visit would otherwise
-// either get a heartbeat it does not need (a stream with an event every
-// second got one every 15 s: 6% of the writes of a 100k-stream broadcast)
-// or go silent for up to two intervals, past proxies' idle timeouts set
-// just above the interval.
-func (s *Shard) bucketVisitedBy(c *client, due int) int {
-	if next := s.tick + 1 + mod(c.home-s.tick-1, heartbeatBuckets); next <= due {
-		return c.home
-	}
-	return due % heartbeatBuckets
-}
-
-func mod(a, n int) int { return (a%n + n) % n }
 
 // moveBucket moves c to bucket b of the heartbeat buckets.
 func (s *Shard) moveBucket(c *client, b int) {

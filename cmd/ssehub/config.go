@@ -43,7 +43,7 @@ type Config struct {
 	Demo            bool          `flag:"demo" help:"serve the demo page at / (publish and watch events in a browser); turn it off in production with --demo=false"`
 	Shards          int           `flag:"shards" help:"shard goroutines; 0 means 2 x GOMAXPROCS"`
 	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue is full is evicted and resumes"`
-	Heartbeat       time.Duration `flag:"heartbeat" help:"longest a stream goes without a write: one with no event for this long gets a comment line (staggered across idle streams)"`
+	Heartbeat       time.Duration `flag:"heartbeat" help:"longest a stream goes without a write: a comment line when no event came (staggered across streams)"`
 	WriteTimeout    time.Duration `flag:"write-timeout" help:"a stream that cannot take a write in this time is dropped"`
 	IOUring         bool          `flag:"io-uring" help:"write each fan-out to its sockets in batches through io_uring where the kernel allows it, falling back to one write(2) per socket; false always uses write(2)"`
 	SendBuffer      int           `flag:"send-buffer" help:"kernel send buffer of each stream's socket in bytes (SO_SNDBUF; Linux doubles it); bounds kernel memory per stuck client and how soon it is noticed; 0 leaves the kernel's autotuning (MBs per socket)"`
