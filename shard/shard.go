@@ -373,18 +373,53 @@ func (s *Shard) writeNow(c *client, m *broker.Message) bool {
 	if !c.direct || s.backlog || len(c.queue) > 0 || !c.flushing.CompareAndSwap(false, true) {
 		return false
 	}
-	// Holding flushing, this goroutine is c's flusher until it lets go.
+	s.send(c, m)
+	return true
+}
+
+// writeQueuedNow writes the one message queued for c from the shard loop,
+// as writeNow would have without a backlog: a flusher started for it
+// would have nothing to coalesce it with (under load, a targeted event;
+// a broadcast when the backlog was short). It reports false, leaving the
+// queue as it was, if more than one message is queued, a flusher runs, or
+// c has no socket of its own.
+func (s *Shard) writeQueuedNow(c *client) bool {
+	if !c.direct || len(c.queue) != 1 || !c.flushing.CompareAndSwap(false, true) {
+		return false
+	}
+	// Holding flushing, the queue is this goroutine's to read; the length
+	// is read again because a flusher may have emptied it since.
+	var m *broker.Message
+	if len(c.queue) == 1 {
+		m = <-c.queue
+	}
+	if m == nil || m == joinedMarker || m == retireMarker {
+		// A flusher is started along with the markers, so none should be
+		// here with flushing clear; if one is, it is the flusher's.
+		if m != nil {
+			c.queue <- m // cannot block: the queue was just emptied
+		}
+		c.flushing.Store(false)
+		return false
+	}
+	s.send(c, m)
+	return true
+}
+
+// send writes m to c from the shard loop, which holds c's flushing flag:
+// this goroutine is c's flusher until it lets go. With a ring, the write
+// is a send queued in it, finished by submitSends.
+func (s *Shard) send(c *client, m *broker.Message) {
 	if c.covered(m) {
 		c.flushing.Store(false)
-		return true
+		return
 	}
 	if s.ring != nil {
-		s.queueSend(c, m.Frame) // finished by submitSends
-		return true
+		s.queueSend(c, m.Frame)
+		return
 	}
 	n, err := c.tryWrite(m.Frame)
 	s.wrote(c, m.Frame, n, err)
-	return true
 }
 
 // wrote finishes a write of frame to c by the shard loop, which held c's
@@ -814,17 +849,19 @@ func (s *Shard) wakeLater(c *client) {
 	}
 }
 
-// wakeDeferred wakes the flushers wakeLater put off.
+// wakeDeferred wakes the flushers wakeLater put off, or writes the one
+// message a client has queued itself.
 func (s *Shard) wakeDeferred() {
 	for i, c := range s.deferred {
 		c.deferred = false
-		if !c.removed {
+		if !c.removed && !s.writeQueuedNow(c) {
 			s.wake(c)
 		}
 		s.deferred[i] = nil
 	}
 	s.deferred = s.deferred[:0]
 	s.sinceWake = 0
+	s.submitSends()
 }
 
 // heartbeat visits the next bucket: it ends the streams whose credentials

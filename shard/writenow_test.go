@@ -415,3 +415,54 @@ func TestWriteNowWritesToAnyDescriptor(t *testing.T) {
 		}
 	})
 }
+
+// TestDeferredSingleMessagesAreWrittenByTheLoop: during a backlog,
+// messages are queued and the flushers woken afterwards; a client with
+// one message queued then has it written by the loop, as without a
+// backlog, and one with several gets a flusher that coalesces them.
+func TestDeferredSingleMessagesAreWrittenByTheLoop(t *testing.T) {
+	forEachWriteMode(t, Config{}, func(t *testing.T, s *Shard) {
+		const n = 20
+		clients, peers := tcpClientsOn(t, s, n, func(i int) []string { return []string{fmt.Sprint("c/", i)} })
+		got, wait := readAll(peers, 1<<10)
+		s.inbox <- message(99, "elsewhere") // a backlog: more waits in the inbox
+		var seq uint64
+		var want []string
+		for i := range clients {
+			frames := ""
+			for range 1 + i%2 { // even clients get one message, odd ones two
+				seq++
+				m := message(seq, fmt.Sprint("c/", i))
+				m.Frame = fmt.Appendf(nil, "id: %d\ndata: x\n\n", seq)
+				s.dispatch(m)
+				frames += string(m.Frame)
+			}
+			want = append(want, "head\n"+frames)
+		}
+		if len(s.deferred) != n {
+			t.Fatalf("%d clients deferred during the backlog, want %d", len(s.deferred), n)
+		}
+		<-s.inbox
+		s.wakeDeferred()
+		for i := 0; i < n; i += 2 {
+			// A flusher would hold the flag until it had written, on
+			// another goroutine; the loop's own write is done by now.
+			if clients[i].flushing.Load() || len(clients[i].queue) > 0 {
+				t.Errorf("client %d, with one message queued, was left to a flusher", i)
+			}
+		}
+		for _, c := range clients {
+			for c.flushing.Load() {
+				time.Sleep(time.Millisecond)
+			}
+			s.remove(c, ReasonShutdown)
+		}
+		s.flushers.Wait()
+		wait()
+		for i := range clients {
+			if string(got[i]) != want[i] {
+				t.Errorf("peer %d got %q, want %q", i, got[i], want[i])
+			}
+		}
+	})
+}
