@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +43,32 @@ func runScenarioTest(ctx context.Context, t *testing.T, name string, cfg Config)
 		t.Fatal(err)
 	}
 	t.Logf("%s in %s:\n%s", name, time.Since(start).Round(time.Millisecond), table.String())
+	checkSampledCPU(t, run)
 	return run
+}
+
+// checkSampledCPU fails t if, between two samples, the processes used
+// more CPU time than the machine's cores had, beyond the 10 ms ticks in
+// which /proc counts it: the CPU chart showed over 10 cores busy on 2
+// while samples were timed before the workers answered.
+func checkSampledCPU(t *testing.T, run *report.Run) {
+	t.Helper()
+	const tick = 10 * time.Millisecond
+	for i := 1; i < len(run.Samples); i++ {
+		prev, cur := run.Samples[i-1], run.Samples[i]
+		var used, slack time.Duration
+		for _, p := range cur.Procs {
+			for _, q := range prev.Procs {
+				if q.Name == p.Name && p.CPU >= q.CPU {
+					used += p.CPU - q.CPU
+					slack += 2 * tick
+				}
+			}
+		}
+		if had := time.Duration(runtime.NumCPU())*(cur.At-prev.At) + slack; used > had {
+			t.Errorf("samples at %v and %v: %v of CPU time in %v on %d cores", prev.At, cur.At, used, cur.At-prev.At, runtime.NumCPU())
+		}
+	}
 }
 
 // phaseOf returns the phase named name of run, failing t if there is none.

@@ -390,8 +390,7 @@ func (r *runner) sampleLoop(ctx context.Context) {
 func (r *runner) sample() totals {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := time.Now()
-	tot := totals{at: now}
+	var tot totals
 	lat, catch := newLatencySum(), newLatencySum()
 	for _, w := range r.workers {
 		s, err := w.Sample()
@@ -411,6 +410,12 @@ func (r *runner) sample() totals {
 			r.sampleErr = errors.Join(r.sampleErr, err)
 		}
 	}
+	// The sample's time is read after the workers answered, with the
+	// processes' CPU times: on a busy machine an answer can take most of a
+	// second, and with the time read before, a sample taken soon after
+	// another (at a phase's end) showed more than 10 cores busy on 2.
+	now := time.Now()
+	tot.at = now
 	tot.procs = r.procs()
 	sm := report.Sample{
 		At: now.Sub(r.started), Connected: tot.connected, ConnectErrors: tot.connectErrors,

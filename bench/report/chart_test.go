@@ -112,6 +112,24 @@ func TestProcSeries(t *testing.T) {
 	}
 }
 
+// TestProcSeriesSkipsShortIntervals: a sample taken 5 ms after another
+// (at a phase's end) gets no CPU point; the next point covers both.
+func TestProcSeriesSkipsShortIntervals(t *testing.T) {
+	at := func(at, cpu time.Duration) Sample {
+		return Sample{At: at, Procs: []Proc{{Name: "a", Role: "hub", CPU: cpu}}}
+	}
+	samples := []Sample{
+		at(time.Second, 0),
+		at(1005*time.Millisecond, 30*time.Millisecond), // three 10 ms ticks: 6 cores over 5 ms
+		at(2*time.Second, time.Second),
+	}
+	_, cpu, _ := procSeries(samples)
+	want := []series{{name: "a", color: palette[0], pts: []point{{2, 1}}}}
+	if diff := cmp.Diff(want, cpu, cmp.AllowUnexported(series{}, point{})); diff != "" {
+		t.Errorf("CPU series (-want +got):\n%s", diff)
+	}
+}
+
 func TestProcSeriesByRole(t *testing.T) {
 	var s1, s2 Sample
 	s2.At = 2 * time.Second

@@ -86,11 +86,18 @@ func (r *Run) bands() []band {
 	return bs
 }
 
-// procSeries returns each process's RSS (bytes) and CPU (cores: CPU time
-// over wall time since the previous sample) at every sample, or, with more
-// than maxProcLines processes, their sums by role. A process missing from
-// a sample is a gap, and so is a CPU interval over which its CPU time fell,
-// as it does when a process is restarted under the same name.
+// minCPUInterval is the shortest interval the CPU chart divides CPU time
+// by. /proc counts CPU time in 10 ms ticks, and the bench samples at
+// phase boundaries too, sometimes a few milliseconds after the last
+// sample: over such an interval a tick or two read as many cores busy.
+const minCPUInterval = 500 * time.Millisecond
+
+// procSeries returns each process's RSS (bytes) at every sample and CPU
+// (cores: CPU time over wall time since the previous CPU point, at least
+// minCPUInterval before), or, with more than maxProcLines processes, their
+// sums by role. A process missing from a sample is a gap, and so is a CPU
+// interval over which its CPU time fell, as it does when a process is
+// restarted under the same name.
 func procSeries(samples []Sample) (rss, cpu []series, byRole bool) {
 	var names []string
 	role := map[string]string{}
@@ -133,15 +140,16 @@ func procSeries(samples []Sample) (rss, cpu []series, byRole bool) {
 		cpu = append(cpu, series{name: name, color: color})
 	}
 
-	var prev map[string]Proc
+	var prev map[string]Proc // the processes at the last CPU point
 	var prevAt time.Duration
-	for i, s := range samples {
+	for _, s := range samples {
 		mem := make([]float64, len(keys))
 		busy := make([]float64, len(keys))
 		seen := make([]bool, len(keys))
 		ran := make([]bool, len(keys))
 		cur := make(map[string]Proc, len(s.Procs))
 		dt := (s.At - prevAt).Seconds()
+		cpuPoint := prev != nil && s.At-prevAt >= minCPUInterval
 		for _, p := range s.Procs {
 			k := index[key(p.Name)]
 			mem[k] += float64(p.RSS)
@@ -159,8 +167,8 @@ func procSeries(samples []Sample) (rss, cpu []series, byRole bool) {
 				y = mem[k]
 			}
 			rss[k].pts = append(rss[k].pts, point{x, y})
-			if i == 0 {
-				continue // no interval yet
+			if !cpuPoint {
+				continue
 			}
 			y = math.NaN()
 			if ran[k] {
@@ -168,7 +176,9 @@ func procSeries(samples []Sample) (rss, cpu []series, byRole bool) {
 			}
 			cpu[k].pts = append(cpu[k].pts, point{x, y})
 		}
-		prev, prevAt = cur, s.At
+		if prev == nil || cpuPoint {
+			prev, prevAt = cur, s.At
+		}
 	}
 	return rss, cpu, byRole
 }
