@@ -286,6 +286,18 @@ func (r *brokenRing) Close() error {
 	return nil
 }
 
+// shardWithRing returns a shard, its loop not running, whose loop writes
+// through ring.
+func shardWithRing(t *testing.T, ring batchSender) *Shard {
+	t.Helper()
+	s, err := New(Config{NoIOUring: true}, nopBroker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.useRing(ring)
+	return s
+}
+
 // TestRingFailureEndsOnlyTheUnaccountedStreams: when the ring fails, the
 // streams whose sends it reported go on, those it did not are ended (they
 // resume from their last event, so nothing is lost or repeated), and the
@@ -293,12 +305,8 @@ func (r *brokenRing) Close() error {
 // fills it: 4 sends queued, 2 reported, the 2 other streams ended, and the
 // 2 streams left in the fan-out written to directly.
 func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
-	s, err := New(Config{NoIOUring: true}, nopBroker{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ring := &brokenRing{capacity: 4, failSubmit: true}
-	s.useRing(ring)
+	s := shardWithRing(t, ring)
 	clients, peers := tcpClients(t, s, 6)
 	got, wait := readAll(peers, 1<<10)
 	first, second := message(1, "news"), message(2, "news")
@@ -337,12 +345,8 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 // fan-out, only once the sends queued in it are finished, so that those
 // streams get their event.
 func TestRingThatCannotUnregisterIsClosed(t *testing.T) {
-	s, err := New(Config{NoIOUring: true}, nopBroker{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ring := &brokenRing{capacity: 4, failUnregister: true}
-	s.useRing(ring)
+	s := shardWithRing(t, ring)
 	clients, peers := tcpClients(t, s, 3)
 	got, wait := readAll(peers, 1<<10)
 	m := message(1, "news")

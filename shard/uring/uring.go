@@ -141,7 +141,8 @@ type Ring struct {
 	// end, or at zero, nothing (a plain write to the descriptor).
 	files []registered
 	// slots is the size of the kernel's table of registered files; free
-	// lists its empty slots below next, which have never been used.
+	// lists its empty slots below next, and those from next on have never
+	// been used.
 	slots, next int32
 	free        []int32
 }
