@@ -183,10 +183,12 @@ func newRing(entries, flags uint32) (*Ring, error) {
 	return r, nil
 }
 
-// maxSlots bounds the table of registered files. The kernel keeps 8 bytes
-// per slot, and refuses more slots than the open-file limit; descriptors
-// past a full table are written to without a slot.
-const maxSlots = 1 << 16
+// maxSlots bounds the table of registered files: the kernel keeps 8 bytes
+// per slot, for every shard's ring, and refuses more slots than the
+// open-file limit. 16,384 slots is 128 KiB a ring, and more than a shard
+// holds streams at this project's sizes (a shard per half core); sends to
+// descriptors past a full table go without a slot, for a little more CPU.
+const maxSlots = 1 << 14
 
 // registerTable registers an empty table of registered files, as large as
 // the kernel takes up to the open-file limit. Without one (a kernel
