@@ -598,28 +598,26 @@ func (s *stream) connect(ctx context.Context, first bool) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
-	releaseSlot := func() {
-		if first {
-			<-s.w.connectSlots
-		}
+		s.mu.Lock()
+		s.holdsSlot = true // with no connection yet, only this goroutine gives it back
+		s.mu.Unlock()
 	}
 	fd, err := s.dial(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
-		releaseSlot()
+		s.giveBackSlot()
 		if ctx.Err() == nil {
 			s.w.noteConnectError(err)
 		}
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
 		syscall.Close(fd)
-		releaseSlot()
+		s.giveBackSlot()
 		return net.ErrClosed
 	}
-	s.fd, s.holdsSlot, s.live = fd, first, false
+	s.fd, s.live = fd, false
 	s.decoder.Reset() // keeps the last event id, as EventSource does
 	if err := s.poller.add(fd, s.key); err != nil {
 		s.endLocked(endClosed, err)
@@ -815,10 +813,7 @@ func (s *stream) endLocked(r endReason, err error) {
 		}
 	}
 	s.fd = -1
-	if s.holdsSlot {
-		s.holdsSlot = false
-		<-s.w.connectSlots
-	}
+	s.giveBackSlot()
 	if !s.live && err != nil && !s.closed {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -826,6 +821,15 @@ func (s *stream) endLocked(r endReason, err error) {
 		s.w.noteConnectError(err)
 	}
 	s.ended <- r
+}
+
+// giveBackSlot gives back the connect slot the stream holds, if any.
+// Call with mu held.
+func (s *stream) giveBackSlot() {
+	if s.holdsSlot {
+		s.holdsSlot = false
+		<-s.w.connectSlots
+	}
 }
 
 // uncount takes the stream out of worker.connected if it was in. Call
@@ -934,10 +938,7 @@ func (e *streamEvents) Head() {
 	s.live = true
 	s.counted = true
 	s.w.connected.Add(1)
-	if s.holdsSlot {
-		s.holdsSlot = false
-		<-s.w.connectSlots
-	}
+	s.giveBackSlot()
 }
 
 // Retry implements ssewire.Handler.
