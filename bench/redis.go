@@ -8,7 +8,7 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/ssehub/ssehub/transport/redistest"
+	"github.com/ssehub/ssehub/internal/redistest"
 )
 
 // RedisInstallCommand installs redis-server on Debian and Ubuntu.

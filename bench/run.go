@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/bench/report"
-	"github.com/ssehub/ssehub/transport/redistest"
+	"github.com/ssehub/ssehub/internal/redistest"
 )
 
 // Servers the bench can start locally.

@@ -7,19 +7,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/transport/membroker"
+
 	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newHub(t *testing.T, shards int) *hub.Hub {
 	t.Helper()
-	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
+	b := membroker.New(membroker.Config{})
 	h, err := hub.New(hub.Config{Shards: shards}, b)
 	if err != nil {
 		t.Fatal(err)

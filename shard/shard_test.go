@@ -9,20 +9,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/transport/membroker"
+
 	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // runShard runs a shard on a real embedded broker until the test ends.
-func runShard(t *testing.T, cfg shard.Config) (*shard.Shard, *transport.MemoryBroker) {
+func runShard(t *testing.T, cfg shard.Config) (*shard.Shard, *membroker.Broker) {
 	t.Helper()
-	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
+	b := membroker.New(membroker.Config{})
 	s, err := shard.New(cfg, b)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +91,7 @@ func TestSubscriptionsAreReferenceCounted(t *testing.T) {
 }
 
 func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
-	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
+	b := membroker.New(membroker.Config{})
 	defer b.Close()
 	s, err := shard.New(shard.Config{}, b)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/transport/membroker"
+
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -18,7 +20,6 @@ import (
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/telemetry"
 	"github.com/ssehub/ssehub/telemetry/metrics"
-	"github.com/ssehub/ssehub/transport"
 )
 
 // dispatchCounter is a shard observer that counts dispatches (one per
@@ -99,7 +100,7 @@ func BenchmarkBroadcastTracing(b *testing.B) {
 
 func benchmarkBroadcast(b *testing.B, subs int, tracer *telemetry.Tracer, obs shard.Observer) {
 	const shards = 4
-	brk := transport.NewMemoryBroker(transport.MemoryBrokerConfig{HistorySize: 16, Tracer: tracer})
+	brk := membroker.New(membroker.Config{HistorySize: 16, Tracer: tracer})
 	defer brk.Close()
 	dispatched := &dispatchCounter{reached: make(chan struct{}, 1), timeout: time.NewTimer(time.Hour)}
 	defer dispatched.timeout.Stop()

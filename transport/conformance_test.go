@@ -4,12 +4,15 @@ import (
 	"context"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/internal/brokertest"
+	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport"
-	"github.com/ssehub/ssehub/transport/redistest"
+	"github.com/ssehub/ssehub/transport/membroker"
+	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
 // brokerKinds builds each broker the hub can run on, with the given
@@ -19,13 +22,13 @@ var brokerKinds = []struct {
 	new  func(t *testing.T, historySize int) broker.Broker
 }{
 	{"memory", func(t *testing.T, historySize int) broker.Broker {
-		b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{HistorySize: historySize})
+		b := membroker.New(membroker.Config{HistorySize: historySize})
 		t.Cleanup(func() { b.Close() })
 		return b
 	}},
 	{"redis", func(t *testing.T, historySize int) broker.Broker {
 		srv := redistest.Start(t)
-		b, err := transport.NewRedisBroker(context.Background(), transport.RedisBrokerConfig{
+		b, err := redisbroker.New(context.Background(), redisbroker.Config{
 			Client: srv.Client(t), HistorySize: historySize})
 		if err != nil {
 			t.Fatal(err)
@@ -53,10 +56,6 @@ func publishTo(t *testing.T, b broker.Broker, pubs ...broker.Publication) []even
 	return ids
 }
 
-func pub(data string, topics ...string) broker.Publication {
-	return broker.Publication{Topics: topics, Data: []byte(data)}
-}
-
 func replay(t *testing.T, b broker.Broker, sel broker.Selection, after string) broker.Replay {
 	t.Helper()
 	r, err := b.Replay(context.Background(), sel, after)
@@ -70,7 +69,7 @@ func TestConformanceIDsAreTotallyOrdered(t *testing.T) {
 	forEachBroker(t, 0, func(t *testing.T, b broker.Broker) {
 		var ids []eventid.ID
 		for range 5 {
-			ids = append(ids, publishTo(t, b, pub("1", "a"), pub("2", "b"), pub("3", "a", "c"))...)
+			ids = append(ids, publishTo(t, b, brokertest.Pub("1", "a"), brokertest.Pub("2", "b"), brokertest.Pub("3", "a", "c"))...)
 		}
 		if !slices.IsSortedFunc(ids, eventid.ID.Compare) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
 			t.Errorf("ids not strictly ascending across topics and batches: %v", ids)
@@ -80,13 +79,13 @@ func TestConformanceIDsAreTotallyOrdered(t *testing.T) {
 
 func TestConformanceReplay(t *testing.T) {
 	forEachBroker(t, 0, func(t *testing.T, b broker.Broker) {
-		start := publishTo(t, b, pub("x", "x"))[0]
+		start := publishTo(t, b, brokertest.Pub("x", "x"))[0]
 		ids := publishTo(t, b,
-			pub("1", "news"),
-			pub("2", "user/1"),
-			pub("3", "news", "user/2"), // matches twice, replayed once
-			pub("4", "other"),
-			pub("5", "user/3"))
+			brokertest.Pub("1", "news"),
+			brokertest.Pub("2", "user/1"),
+			brokertest.Pub("3", "news", "user/2"), // matches twice, replayed once
+			brokertest.Pub("4", "other"),
+			brokertest.Pub("5", "user/3"))
 		for _, tc := range []struct {
 			name string
 			sel  broker.Selection
@@ -122,7 +121,7 @@ func TestConformanceResets(t *testing.T) {
 		// events that both brokers have dropped the first ones.
 		var ids []eventid.ID
 		for range 300 {
-			ids = append(ids, publishTo(t, b, pub("e", "news"))...)
+			ids = append(ids, publishTo(t, b, brokertest.Pub("e", "news"))...)
 		}
 		sel := broker.Selection{Topics: []string{"news"}}
 		for _, tc := range []struct{ after, reason string }{
@@ -132,7 +131,7 @@ func TestConformanceResets(t *testing.T) {
 			{"18446744073709551615-0", transport.ResetUnknownID},
 		} {
 			r := replay(t, b, sel, tc.after)
-			if got := resetReason(t, r); got != tc.reason {
+			if got := brokertest.ResetReason(t, r); got != tc.reason {
 				t.Errorf("Replay(%q): reset %q, want %q", tc.after, got, tc.reason)
 			}
 			if r.Reset != nil && r.Reset.ID != ids[299] {
@@ -148,37 +147,28 @@ func TestConformanceResets(t *testing.T) {
 
 func TestConformanceDelivery(t *testing.T) {
 	forEachBroker(t, 0, func(t *testing.T, b broker.Broker) {
-		var both, pattern, gone recorder
+		var both, pattern, gone brokertest.Recorder
 		s1, _ := b.NewSubscriber(&both)
 		s2, _ := b.NewSubscriber(&pattern)
 		s3, _ := b.NewSubscriber(&gone)
 		t.Cleanup(func() { s1.Close(); s2.Close(); s3.Close() })
-		both.subscribe(t, s1, "news", "n*")
-		pattern.subscribe(t, s2, "*s")
-		gone.subscribe(t, s3, "news")
+		both.Subscribe(t, s1, "news", "n*")
+		pattern.Subscribe(t, s2, "*s")
+		gone.Subscribe(t, s3, "news")
 		s3.Unsubscribe("news")
 		var want []eventid.ID
 		for range 20 {
-			want = append(want, publishTo(t, b, pub("x", "news"), pub("y", "sports", "news"))...)
+			want = append(want, publishTo(t, b, brokertest.Pub("x", "news"), brokertest.Pub("y", "sports", "news"))...)
 		}
-		publishTo(t, b, pub("z", "other"))
-		for name, r := range map[string]*recorder{"topic and pattern": &both, "pattern": &pattern} {
-			waitUntil(t, name+" subscriber to get every event", func() bool { return len(r.ids()) >= len(want) })
-			if got := r.ids(); !slices.Equal(got, want) {
+		publishTo(t, b, brokertest.Pub("z", "other"))
+		for name, r := range map[string]*brokertest.Recorder{"topic and pattern": &both, "pattern": &pattern} {
+			testenv.WaitFor(t, name+" subscriber to get every event", func() bool { return len(r.IDs()) >= len(want) })
+			if got := r.IDs(); !slices.Equal(got, want) {
 				t.Errorf("%s subscriber got %v, want %v", name, got, want)
 			}
 		}
-		if n := len(gone.ids()); n != 0 {
+		if n := len(gone.IDs()); n != 0 {
 			t.Errorf("unsubscribed subscriber got %d messages", n)
 		}
 	})
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }

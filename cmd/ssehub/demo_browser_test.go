@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ssehub/ssehub/transport/redistest"
+	"github.com/ssehub/ssehub/internal/redistest"
 )
 
 // The demo page (transport/demo) in a real browser: live events, the

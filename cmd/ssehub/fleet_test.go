@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/transport/redisbroker"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
-	"github.com/ssehub/ssehub/transport"
-	"github.com/ssehub/ssehub/transport/redistest"
+	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
@@ -798,7 +799,7 @@ func TestFleetRedisRestartEmptyNoSilentGap(t *testing.T) {
 	// are still down (it retries them every 200ms): the gap.
 	srv.Restart()
 	rc := srv.Client(t)
-	direct, err := transport.NewRedisBroker(context.Background(), transport.RedisBrokerConfig{Client: rc})
+	direct, err := redisbroker.New(context.Background(), redisbroker.Config{Client: rc})
 	if err != nil {
 		t.Fatal(err)
 	}

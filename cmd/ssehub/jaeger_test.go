@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/transport/redistest"
+	"github.com/ssehub/ssehub/internal/redistest"
 )
 
 // The tracing test sends spans to a real Jaeger (all-in-one, memory

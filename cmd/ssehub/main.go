@@ -16,6 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ssehub/ssehub/transport/httpapi"
+	"github.com/ssehub/ssehub/transport/membroker"
+	"github.com/ssehub/ssehub/transport/redisbroker"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
@@ -24,7 +28,6 @@ import (
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/telemetry"
 	"github.com/ssehub/ssehub/telemetry/metrics"
-	"github.com/ssehub/ssehub/transport"
 	"github.com/ssehub/ssehub/transport/auth"
 )
 
@@ -103,7 +106,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		_ = h.Shutdown(context.Background())
 		return err
 	}
-	srv := transport.NewServer(h, transport.ServerConfig{
+	srv := httpapi.New(h, httpapi.Config{
 		Retry:             cfg.Retry,
 		WriteTimeout:      cfg.WriteTimeout,
 		SendBuffer:        cfg.SendBuffer,
@@ -114,7 +117,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxTopics:         cfg.MaxTopics,
 		MaxStreamsPerIP:   cfg.MaxStreamsPerIP,
 		MaxStreamsPerUser: cfg.MaxStreamsUser,
-		Publish: transport.PublishLimits{
+		Publish: httpapi.PublishLimits{
 			MaxBatch:     cfg.MaxBatch,
 			MaxTopics:    cfg.MaxTopics,
 			MaxDataBytes: cfg.MaxDataSize,
@@ -129,8 +132,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Tracer:       tracer,
 		Metrics:      m.Handler(),
 	})
-	redisBroker, _ := b.(*transport.RedisBroker)
-	m.Watch(metrics.Sources{Hub: h, Server: srv, Redis: redisBroker})
+	brokerStats, _ := b.(broker.StatsReporter) // nil for the embedded broker
+	m.Watch(metrics.Sources{Hub: h, Publishes: srv, Broker: brokerStats})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = h.Shutdown(context.Background())
@@ -222,7 +225,7 @@ func newAuth(cfg Config, log *slog.Logger) (*auth.Verifier, acl.Grant, error) {
 // newBroker returns the broker cfg asks for and a function that releases it.
 func newBroker(ctx context.Context, cfg Config, log *slog.Logger, tracer *telemetry.Tracer) (broker.Broker, func(), error) {
 	if cfg.RedisURL == "" {
-		b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{
+		b := membroker.New(membroker.Config{
 			HistorySize: historySize(cfg.HistorySize),
 			HistoryTTL:  cfg.HistoryTTL,
 			Tracer:      tracer,
@@ -235,7 +238,7 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger, tracer *teleme
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	b, err := transport.NewRedisBroker(cctx, transport.RedisBrokerConfig{
+	b, err := redisbroker.New(cctx, redisbroker.Config{
 		Client:      client,
 		Prefix:      cfg.RedisPrefix,
 		HistorySize: historySize(cfg.HistorySize),

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/transport/redistest"
+	"github.com/ssehub/ssehub/internal/redistest"
 )
 
 // TestFleetTracingInJaeger follows one event through a fleet of two hubs on

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/transport/redistest"
+	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 

@@ -118,3 +118,21 @@ type Broker interface {
 	// Close releases the broker's resources.
 	Close() error
 }
+
+// Stats counts what a broker went through that the shards cannot see: a
+// networked broker's reconnects, probes and gap fills, and its replays.
+type Stats struct {
+	Reconnects    uint64 // subscription connections re-established
+	GapFills      uint64 // replays run after a reconnect
+	GapMessages   uint64 // messages delivered by those replays
+	GapLosses     uint64 // gaps history could not fill; the shard's streams were ended to resume
+	ProbeFailures uint64 // silent connections found by a probe
+	Replays       uint64 // resume replays served
+	Resets        uint64 // resume requests answered with ssehub.reset
+}
+
+// StatsReporter is implemented by brokers that count their own work (the
+// Redis broker), for metrics. Safe to call from any goroutine.
+type StatsReporter interface {
+	Stats() Stats
+}

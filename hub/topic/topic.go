@@ -189,6 +189,28 @@ func Match(pattern, topic string) bool {
 	return true
 }
 
+// MatchAny reports whether pattern matches at least one of topics: whether
+// an event published to topics reaches a subscriber of pattern.
+func MatchAny(pattern string, topics []string) bool {
+	for _, t := range topics {
+		if Match(pattern, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchedByAny reports whether at least one of patterns matches topic:
+// whether a stream following patterns follows topic.
+func MatchedByAny(patterns []string, topic string) bool {
+	for _, p := range patterns {
+		if Match(p, topic) {
+			return true
+		}
+	}
+	return false
+}
+
 func checkLen(s string) error {
 	switch {
 	case len(s) == 0:

@@ -449,3 +449,30 @@ func ExampleValidatePattern() {
 	// <nil>
 	// topic "news/?" uses wildcard "?" at offset 5; only * is supported as a wildcard
 }
+
+func TestMatchAnyAndMatchedByAny(t *testing.T) {
+	tests := []struct {
+		patterns, topics []string
+		want             bool
+	}{
+		{nil, []string{"a"}, false},
+		{[]string{"a*"}, nil, false},
+		{[]string{"user/*"}, []string{"news", "user/1"}, true},
+		{[]string{"news", "user/*"}, []string{"alerts"}, false},
+		{[]string{"x*", "*s"}, []string{"news"}, true},
+	}
+	for _, tt := range tests {
+		matched := false
+		for _, p := range tt.patterns {
+			matched = matched || topic.MatchAny(p, tt.topics)
+		}
+		by := false
+		for _, tp := range tt.topics {
+			by = by || topic.MatchedByAny(tt.patterns, tp)
+		}
+		if matched != tt.want || by != tt.want {
+			t.Errorf("patterns %q, topics %q: MatchAny = %v, MatchedByAny = %v, want %v",
+				tt.patterns, tt.topics, matched, by, tt.want)
+		}
+	}
+}

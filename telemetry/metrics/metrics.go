@@ -21,7 +21,6 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/transport"
 )
 
 // Metrics is one process's Prometheus registry: Go runtime and process
@@ -67,12 +66,21 @@ func (m *Metrics) Delivered(msg *broker.Message, _ int, _ time.Time) {
 	m.latency.Observe(max(time.Since(msg.ID.Timestamp()).Seconds(), 0))
 }
 
-// Sources are what Watch reads at each scrape.
+// Sources are what Watch reads at each scrape. Besides the hub they are
+// small interfaces, so that metrics knows no server or broker type.
 type Sources struct {
-	Hub    *hub.Hub
-	Server *transport.Server
-	// Redis is the Redis broker, nil with the embedded broker.
-	Redis *transport.RedisBroker
+	Hub *hub.Hub
+	// Publishes counts the events POST /publish accepted (the front
+	// door, *httpapi.Server); nil for none.
+	Publishes PublishCounter
+	// Broker reports a broker's own counters (the Redis broker's
+	// reconnects and gap fills); nil for a broker without any.
+	Broker broker.StatsReporter
+}
+
+// PublishCounter counts accepted events. Safe to call from any goroutine.
+type PublishCounter interface {
+	Published() uint64
 }
 
 // Watch registers the counters of src. Call it once.
@@ -185,11 +193,11 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range c.reasons {
 		counter(c.disconnects, total.Ended[r], r.String())
 	}
-	if c.src.Server != nil {
-		counter(c.published, c.src.Server.Stats().Published)
+	if c.src.Publishes != nil {
+		counter(c.published, c.src.Publishes.Published())
 	}
-	if c.src.Redis != nil {
-		rs := c.src.Redis.Stats()
+	if c.src.Broker != nil {
+		rs := c.src.Broker.Stats()
 		counter(c.redisReconnects, rs.Reconnects)
 		counter(c.redisProbeFailures, rs.ProbeFailures)
 		counter(c.redisGapFills, rs.GapFills)

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/transport/httpapi"
+	"github.com/ssehub/ssehub/transport/membroker"
+	"github.com/ssehub/ssehub/transport/redisbroker"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -21,10 +25,9 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/telemetry/metrics"
-	"github.com/ssehub/ssehub/transport"
-	"github.com/ssehub/ssehub/transport/redistest"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
@@ -46,14 +49,14 @@ type testHub struct {
 func startHub(t *testing.T, shardCfg shard.Config) *testHub {
 	t.Helper()
 	m := metrics.New()
-	b := transport.NewMemoryBroker(transport.MemoryBrokerConfig{})
+	b := membroker.New(membroker.Config{})
 	shardCfg.Observer = m
 	h, err := hub.New(hub.Config{Shards: 2, Shard: shardCfg}, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := transport.NewServer(h, transport.ServerConfig{Metrics: m.Handler(), SendBuffer: 4096})
-	m.Watch(metrics.Sources{Hub: h, Server: srv})
+	srv := httpapi.New(h, httpapi.Config{Metrics: m.Handler(), SendBuffer: 4096})
+	m.Watch(metrics.Sources{Hub: h, Publishes: srv})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +287,7 @@ func TestMetricsFollowEventsAndEvictions(t *testing.T) {
 // The Redis broker's counters are exported when it is the broker.
 func TestRedisMetrics(t *testing.T) {
 	srv := redistest.Start(t)
-	b, err := transport.NewRedisBroker(context.Background(), transport.RedisBrokerConfig{Client: srv.Client(t)})
+	b, err := redisbroker.New(context.Background(), redisbroker.Config{Client: srv.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +297,7 @@ func TestRedisMetrics(t *testing.T) {
 	}
 	defer h.Shutdown(context.Background())
 	m := metrics.New()
-	m.Watch(metrics.Sources{Hub: h, Redis: b})
+	m.Watch(metrics.Sources{Hub: h, Broker: b})
 	families, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)

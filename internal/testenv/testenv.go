@@ -1,0 +1,55 @@
+// Package testenv has what ssehub's tests share about their environment:
+// the system components a test needs, and waiting for a condition with a
+// deadline.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Timeout is how long WaitFor waits. It is generous: the race detector and
+// a loaded 2-core CI machine slow everything down, and a wait that passes
+// returns as soon as its condition holds.
+const Timeout = 10 * time.Second
+
+// WaitFor polls cond until it holds, failing t with what was awaited if it
+// does not within Timeout. It must be called from the test's goroutine.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(Timeout); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+		}
+	}
+}
+
+// InCI reports whether the tests run in CI (CI=true), where every system
+// component a test needs has been installed, so a missing one is a failure.
+func InCI() bool {
+	ci, _ := strconv.ParseBool(os.Getenv("CI"))
+	return ci
+}
+
+// Require returns the path of the first of names found on the PATH or as
+// an absolute path, or ends t: with a failure under CI, where .ci/deps
+// installed everything, and with a skip elsewhere, so that a developer
+// without, say, chromium can still run the rest. Both say how to install
+// it.
+func Require(t testing.TB, install string, names ...string) string {
+	t.Helper()
+	for _, name := range names {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	msg := names[0] + " not found; install it with: " + install
+	if InCI() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}

@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/transport/auth"
+)
+
+// unauthorized answers a credential problem with 401 and the auth code.
+func unauthorized(err error) *APIError {
+	code := auth.Code(err)
+	if code == "" {
+		code = "unauthorized"
+	}
+	return &APIError{Status: fasthttp.StatusUnauthorized, Code: code, Message: err.Error()}
+}
+
+func forbidden(format string, args ...any) *APIError {
+	e := badRequest("forbidden_topic", format, args...)
+	e.Status = fasthttp.StatusForbidden
+	return e
+}
+
+// streamIdentity is who a stream belongs to, once authorized.
+type streamIdentity struct {
+	userID  string    // "" for an anonymous stream
+	expires time.Time // when its token expires; zero without a token
+}
+
+// authorizeSubscribe checks the stream's credentials against what it asks
+// for and adds the user's private topic user/<sub>. With auth off
+// everything is allowed.
+func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequest) (streamIdentity, *APIError) {
+	if s.cfg.Auth == nil {
+		return streamIdentity{}, nil
+	}
+	token, err := auth.Extract(string(ctx.Request.Header.Peek("Authorization")),
+		string(ctx.Request.Header.Peek("Cookie")), string(ctx.QueryArgs().Peek("token")))
+	if errors.Is(err, auth.ErrMissing) {
+		// Anonymous: only public topics.
+		for _, t := range req.Topics {
+			if !s.cfg.PublicTopics.AllowsTopic(t) {
+				return streamIdentity{}, unauthorized(err)
+			}
+		}
+		for _, p := range req.Patterns {
+			if !s.cfg.PublicTopics.AllowsPattern(p) {
+				return streamIdentity{}, unauthorized(err)
+			}
+		}
+		if len(req.Topics)+len(req.Patterns) == 0 {
+			return streamIdentity{}, badRequest("missing_topic", "missing topic; add ?topic=NAME (repeatable)")
+		}
+		return streamIdentity{}, nil
+	}
+	if err != nil {
+		return streamIdentity{}, unauthorized(err)
+	}
+	claims, err := s.cfg.Auth.Verify(token)
+	if err != nil {
+		return streamIdentity{}, unauthorized(err)
+	}
+	private := ""
+	if claims.Subject != "" {
+		private = "user/" + claims.Subject
+	}
+	for _, t := range req.Topics {
+		if t != private && !claims.Subscribe.AllowsTopic(t) && !s.cfg.PublicTopics.AllowsTopic(t) {
+			return streamIdentity{}, forbidden("the token does not grant topic %q", t)
+		}
+	}
+	for _, p := range req.Patterns {
+		// A pattern must be covered as a whole by a grant: it may match
+		// other users' private topics otherwise.
+		if !claims.Subscribe.AllowsPattern(p) && !s.cfg.PublicTopics.AllowsPattern(p) {
+			return streamIdentity{}, forbidden("the token does not grant every topic pattern %q can match", p)
+		}
+	}
+	if private != "" && !slices.Contains(req.Topics, private) {
+		req.Topics = append(req.Topics, private)
+	}
+	if len(req.Topics)+len(req.Patterns) == 0 {
+		return streamIdentity{}, badRequest("missing_topic", "missing topic; add ?topic=NAME (repeatable)")
+	}
+	return streamIdentity{userID: claims.Subject, expires: claims.ExpiresAt}, nil
+}
+
+// publisher is who publishes: its grant (nil with auth off) and the key its
+// publish rate is counted under.
+type publisher struct {
+	claims *auth.Claims
+	key    string
+}
+
+// authenticatePublisher verifies the publisher's credentials, before its
+// body is read: a static API key (which may publish anywhere) or a token.
+func (s *Server) authenticatePublisher(ctx *fasthttp.RequestCtx) (publisher, *APIError) {
+	if s.cfg.Auth == nil {
+		return publisher{key: "ip:" + ctx.RemoteIP().String()}, nil
+	}
+	// Publishers are servers: the Authorization header only.
+	token, err := auth.Extract(string(ctx.Request.Header.Peek("Authorization")), "", "")
+	if err != nil {
+		return publisher{}, unauthorized(err)
+	}
+	for i, k := range s.cfg.APIKeys {
+		if subtle.ConstantTimeCompare([]byte(token), []byte(k)) == 1 {
+			return publisher{claims: &auth.Claims{Publish: s.everything}, key: "apikey:" + strconv.Itoa(i)}, nil
+		}
+	}
+	claims, err := s.cfg.Auth.Verify(token)
+	if err != nil {
+		return publisher{}, unauthorized(err)
+	}
+	key := "sub:" + claims.Subject
+	if claims.Subject == "" {
+		sum := sha256.Sum256([]byte(token))
+		key = "token:" + hex.EncodeToString(sum[:8])
+	}
+	return publisher{claims: &claims, key: key}, nil
+}
+
+// authorizePublish checks that claims grant every topic of pubs.
+func authorizePublish(claims *auth.Claims, pubs []broker.Publication) *APIError {
+	if claims == nil {
+		return nil
+	}
+	for _, p := range pubs {
+		for _, t := range p.Topics {
+			if !claims.Publish.AllowsTopic(t) {
+				return forbidden("the token does not grant publishing to topic %q", t)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package httpapi_test
+
+import (
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/internal/testenv"
+
+	"github.com/ssehub/ssehub/transport/httpapi"
+
+	"github.com/ssehub/ssehub/transport/auth"
+)
+
+// expectRefusedStream checks a stream over a limit: 200 (any error status
+// would stop EventSource for good), a long retry, then the end.
+func expectRefusedStream(t *testing.T, s *stream, wantRetry int) {
+	t.Helper()
+	if s.resp.StatusCode != http.StatusOK {
+		t.Fatalf("refused stream status = %d, want 200 so EventSource retries", s.resp.StatusCode)
+	}
+	s.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.r.Next(); err != io.EOF {
+		t.Fatalf("refused stream: %v, want it to end at once", err)
+	}
+	if ms, ok := s.r.Retry(); !ok || ms != wantRetry {
+		t.Errorf("refused stream retry = %d, %v; want %d", ms, ok, wantRetry)
+	}
+}
+
+func TestStreamsPerIPAreLimited(t *testing.T) {
+	th := startHub(t, hubOptions{server: httpapi.Config{MaxStreamsPerIP: 2, Retry: time.Second}})
+	first := th.subscribe(t, "topic=a")
+	th.subscribe(t, "topic=b")
+	expectRefusedStream(t, th.subscribe(t, "topic=c"), 10000)
+
+	// A stream that ends frees its place.
+	first.conn.Close()
+	testenv.WaitFor(t, "the closed stream to free its place", func() bool {
+		th.publish(t, `{"topic":"a","data":"x"}`) // the write finds the closed peer
+		s := th.subscribe(t, "topic=d")
+		if s.resp.StatusCode != http.StatusOK {
+			return false
+		}
+		s.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		th.publish(t, `{"topic":"d","data":"y"}`)
+		e, err := s.r.Next()
+		s.conn.Close()
+		return err == nil && e.Data == "y"
+	})
+}
+
+func TestStreamsPerUserAreLimited(t *testing.T) {
+	v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{testKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := startHub(t, hubOptions{server: httpapi.Config{Auth: v, MaxStreamsPerUser: 1}})
+	alice := mint(t, auth.MintClaims{Subject: "alice"})
+	bob := mint(t, auth.MintClaims{Subject: "bob"})
+	if s := th.subscribe(t, "", "Authorization: Bearer "+alice); s.resp.StatusCode != http.StatusOK {
+		t.Fatalf("alice's first stream = %d", s.resp.StatusCode)
+	}
+	expectRefusedStream(t, th.subscribe(t, "", "Authorization: Bearer "+alice), 30000)
+	if s := th.subscribe(t, "", "Authorization: Bearer "+bob); s.resp.StatusCode != http.StatusOK {
+		t.Errorf("bob's stream = %d, want 200: alice's limit is hers", s.resp.StatusCode)
+	}
+}

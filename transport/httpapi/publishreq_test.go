@@ -1,0 +1,423 @@
+package httpapi
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/transport/sse"
+)
+
+const (
+	ctJSON = "application/json"
+	ctForm = "application/x-www-form-urlencoded"
+)
+
+// pub builds a publication for wanted results.
+func pub(event, data string, topics ...string) broker.Publication {
+	return broker.Publication{Topics: topics, Event: event, Data: []byte(data)}
+}
+
+// manyTopicsJSON returns a JSON array of n distinct topic names.
+func manyTopicsJSON(n int) string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%q", fmt.Sprintf("t%d", i))
+	}
+	return "[" + strings.Join(names, ",") + "]"
+}
+
+func TestParsePublish(t *testing.T) {
+	small := PublishLimits{MaxBatch: 2, MaxTopics: 2, MaxDataBytes: 8}
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		lim         PublishLimits
+		want        []broker.Publication
+		wantStatus  int    // 0 means success
+		wantCode    string // with wantStatus
+		wantMsg     string // substring of the message, when it matters
+	}{
+		// JSON successes.
+		{name: "json single", contentType: ctJSON,
+			body: `{"topic":"news","data":"hello"}`,
+			want: []broker.Publication{pub("", "hello", "news")}},
+		{name: "json media type case and charset", contentType: "Application/JSON ; charset=utf-8",
+			body: `{"topic":"news","data":"hello"}`,
+			want: []broker.Publication{pub("", "hello", "news")}},
+		{name: "json surrounding whitespace", contentType: ctJSON,
+			body: " \r\n\t{\"topic\":\"news\",\"data\":\"x\"}\n",
+			want: []broker.Publication{pub("", "x", "news")}},
+		{name: "json topics array", contentType: ctJSON,
+			body: `{"topics":["a/b","c:d","e@f"],"event":"alert","data":"x"}`,
+			want: []broker.Publication{pub("alert", "x", "a/b", "c:d", "e@f")}},
+		{name: "json topic and topics combined, duplicates removed in order", contentType: ctJSON,
+			body: `{"topic":"a","topics":["b","a","c","b"],"data":"x"}`,
+			want: []broker.Publication{pub("", "x", "a", "b", "c")}},
+		{name: "json null topic is absent", contentType: ctJSON,
+			body: `{"topic":null,"topics":["a"],"event":null,"data":"x"}`,
+			want: []broker.Publication{pub("", "x", "a")}},
+		{name: "json event message is the default", contentType: ctJSON,
+			body: `{"topic":"a","event":"message","data":"x"}`,
+			want: []broker.Publication{pub("", "x", "a")}},
+		{name: "json event of 64 bytes", contentType: ctJSON,
+			body: `{"topic":"a","event":"` + strings.Repeat("e", 64) + `","data":"x"}`,
+			want: []broker.Publication{pub(strings.Repeat("e", 64), "x", "a")}},
+		{name: "json data string escapes decoded", contentType: ctJSON,
+			body: `{"topic":"a","data":"line1\nline2 \u00e9 \"q\""}`,
+			want: []broker.Publication{pub("", "line1\nline2 é \"q\"", "a")}},
+		{name: "json data empty string", contentType: ctJSON,
+			body: `{"topic":"a","data":""}`,
+			want: []broker.Publication{pub("", "", "a")}},
+		{name: "json data object compacted", contentType: ctJSON,
+			body: `{"topic":"a","data":{ "a" : 1, "b" : "x y" }}`,
+			want: []broker.Publication{pub("", `{"a":1,"b":"x y"}`, "a")}},
+		{name: "json data array", contentType: ctJSON,
+			body: `{"topic":"a","data":[1, "two", {"three": [3]}]}`,
+			want: []broker.Publication{pub("", `[1,"two",{"three":[3]}]`, "a")}},
+		{name: "json data number", contentType: ctJSON,
+			body: `{"topic":"a","data":-1.5e3}`,
+			want: []broker.Publication{pub("", "-1.5e3", "a")}},
+		{name: "json data true", contentType: ctJSON,
+			body: `{"topic":"a","data":true}`,
+			want: []broker.Publication{pub("", "true", "a")}},
+		{name: "json data false", contentType: ctJSON,
+			body: `{"topic":"a","data":false}`,
+			want: []broker.Publication{pub("", "false", "a")}},
+		{name: "json data null", contentType: ctJSON,
+			body: `{"topic":"a","data":null}`,
+			want: []broker.Publication{pub("", "null", "a")}},
+		{name: "json batch of 3 keeps order", contentType: ctJSON,
+			body: `[{"topic":"a","data":"1"},{"topics":["b","c"],"event":"e","data":2},{"topic":"a","data":{"n":3}}]`,
+			want: []broker.Publication{
+				pub("", "1", "a"),
+				pub("e", "2", "b", "c"),
+				pub("", `{"n":3}`, "a"),
+			}},
+		{name: "json batch at the limit", contentType: ctJSON, lim: small,
+			body: `[{"topic":"a","data":"1"},{"topic":"b","data":"2"}]`,
+			want: []broker.Publication{pub("", "1", "a"), pub("", "2", "b")}},
+		{name: "json topics at the limit, duplicates not counted", contentType: ctJSON, lim: small,
+			body: `{"topic":"a","topics":["b","a","b"],"data":"x"}`,
+			want: []broker.Publication{pub("", "x", "a", "b")}},
+		{name: "json default topic limit", contentType: ctJSON,
+			body: `{"topics":` + manyTopicsJSON(64) + `,"data":"x"}`,
+			want: func() []broker.Publication {
+				p := pub("", "x")
+				for i := range 64 {
+					p.Topics = append(p.Topics, fmt.Sprintf("t%d", i))
+				}
+				return []broker.Publication{p}
+			}()},
+		{name: "json data at the limit", contentType: ctJSON, lim: small,
+			body: `{"topic":"a","data":"12345678"}`,
+			want: []broker.Publication{pub("", "12345678", "a")}},
+		{name: "json data multi-byte UTF-8", contentType: ctJSON,
+			body: `{"topic":"a","data":"日本語 ✓"}`,
+			want: []broker.Publication{pub("", "日本語 ✓", "a")}},
+
+		// Form successes.
+		{name: "form", contentType: ctForm,
+			body: "topic=news&topic=a%2Fb&data=hello+world%21&type=alert",
+			want: []broker.Publication{pub("alert", "hello world!", "news", "a/b")}},
+		{name: "form media type case and charset", contentType: "APPLICATION/X-WWW-FORM-URLENCODED; charset=UTF-8",
+			body: "topic=news&data=x",
+			want: []broker.Publication{pub("", "x", "news")}},
+		{name: "form data with line breaks and UTF-8", contentType: ctForm,
+			body: "data=a%0D%0Ab%0Ac%20%C3%A9&topic=news",
+			want: []broker.Publication{pub("", "a\r\nb\nc é", "news")}},
+		{name: "form empty data, duplicate topics, empty pairs", contentType: ctForm,
+			body: "&topic=a&&topic=b&topic=a&data=&",
+			want: []broker.Publication{pub("", "", "a", "b")}},
+		{name: "form data without equals sign", contentType: ctForm,
+			body: "topic=a&data",
+			want: []broker.Publication{pub("", "", "a")}},
+		{name: "form type message is the default", contentType: ctForm,
+			body: "topic=a&data=x&type=message",
+			want: []broker.Publication{pub("", "x", "a")}},
+
+		// Media type.
+		{name: "missing content type", contentType: "",
+			body: `{"topic":"a","data":"x"}`, wantStatus: 415, wantCode: "unsupported_media_type", wantMsg: "application/json"},
+		{name: "text/plain", contentType: "text/plain",
+			body: "x", wantStatus: 415, wantCode: "unsupported_media_type", wantMsg: "application/x-www-form-urlencoded"},
+		{name: "json-like suffix", contentType: "application/jsonx",
+			body: `{}`, wantStatus: 415, wantCode: "unsupported_media_type"},
+		{name: "multipart", contentType: "multipart/form-data; boundary=x",
+			body: "", wantStatus: 415, wantCode: "unsupported_media_type"},
+
+		// Malformed JSON.
+		{name: "json empty body", contentType: ctJSON,
+			body: "", wantStatus: 400, wantCode: "invalid_json"},
+		{name: "json whitespace body", contentType: ctJSON,
+			body: " \n", wantStatus: 400, wantCode: "invalid_json"},
+		{name: "json truncated", contentType: ctJSON,
+			body: `{"topic":"a",`, wantStatus: 400, wantCode: "invalid_json", wantMsg: "invalid JSON: "},
+		{name: "json syntax error", contentType: ctJSON,
+			body: `{"topic" "a"}`, wantStatus: 400, wantCode: "invalid_json", wantMsg: "invalid character"},
+		{name: "json trailing garbage", contentType: ctJSON,
+			body: `{"topic":"a","data":"x"} x`, wantStatus: 400, wantCode: "invalid_json", wantMsg: "after the JSON value"},
+		{name: "json two values", contentType: ctJSON,
+			body: `{"topic":"a","data":"x"}{"topic":"a","data":"x"}`, wantStatus: 400, wantCode: "invalid_json"},
+		{name: "json string body", contentType: ctJSON,
+			body: `"hello"`, wantStatus: 400, wantCode: "invalid_json"},
+		{name: "json number body", contentType: ctJSON,
+			body: `5`, wantStatus: 400, wantCode: "invalid_json"},
+		{name: "json batch of non-objects", contentType: ctJSON,
+			body: `[{"topic":"a","data":"x"}, 1]`, wantStatus: 400, wantCode: "invalid_json", wantMsg: "event 1: "},
+		{name: "json topic not a string", contentType: ctJSON,
+			body: `{"topic":5,"data":"x"}`, wantStatus: 400, wantCode: "invalid_json", wantMsg: `"topic"`},
+		{name: "json topics not an array", contentType: ctJSON,
+			body: `{"topics":"a","data":"x"}`, wantStatus: 400, wantCode: "invalid_json", wantMsg: `"topics"`},
+		{name: "json topics element not a string", contentType: ctJSON,
+			body: `{"topics":["a",1],"data":"x"}`, wantStatus: 400, wantCode: "invalid_json", wantMsg: `"topics"`},
+		{name: "json event not a string", contentType: ctJSON,
+			body: `{"topic":"a","event":true,"data":"x"}`, wantStatus: 400, wantCode: "invalid_json", wantMsg: `"event"`},
+
+		// JSON fields.
+		{name: "json empty batch", contentType: ctJSON,
+			body: `[]`, wantStatus: 400, wantCode: "empty_batch"},
+		{name: "json empty batch with space", contentType: ctJSON,
+			body: ` [ ] `, wantStatus: 400, wantCode: "empty_batch"},
+		{name: "json unknown field", contentType: ctJSON,
+			body: `{"topic":"a","data":"x","id":"1"}`, wantStatus: 400, wantCode: "unknown_field", wantMsg: `"id"`},
+		{name: "json field names are case-sensitive", contentType: ctJSON,
+			body: `{"Topic":"a","data":"x"}`, wantStatus: 400, wantCode: "unknown_field", wantMsg: `"Topic"`},
+		{name: "json missing data", contentType: ctJSON,
+			body: `{"topic":"a"}`, wantStatus: 400, wantCode: "missing_data"},
+		{name: "json missing topic", contentType: ctJSON,
+			body: `{"data":"x"}`, wantStatus: 400, wantCode: "missing_topic"},
+		{name: "json empty topics", contentType: ctJSON,
+			body: `{"topics":[],"data":"x"}`, wantStatus: 400, wantCode: "missing_topic"},
+
+		// Topics.
+		{name: "empty topic", contentType: ctJSON,
+			body: `{"topic":"","data":"x"}`, wantStatus: 400, wantCode: "invalid_topic"},
+		{name: "topic with space", contentType: ctJSON,
+			body: `{"topic":"a b","data":"x"}`, wantStatus: 400, wantCode: "invalid_topic"},
+		{name: "pattern as publish topic", contentType: ctJSON,
+			body: `{"topic":"news/*","data":"x"}`, wantStatus: 400, wantCode: "invalid_topic"},
+		{name: "topic with CRLF", contentType: ctJSON,
+			body: `{"topic":"a\r\nb","data":"x"}`, wantStatus: 400, wantCode: "invalid_topic"},
+		{name: "topic with NUL", contentType: ctJSON,
+			body: `{"topics":["ok","a\u0000b"],"data":"x"}`, wantStatus: 400, wantCode: "invalid_topic"},
+		{name: "topic too long", contentType: ctJSON,
+			body: `{"topic":"` + strings.Repeat("t", topic.MaxLen+1) + `","data":"x"}`, wantStatus: 400, wantCode: "invalid_topic"},
+		{name: "form topic with CRLF", contentType: ctForm,
+			body: "topic=a%0D%0Ab&data=x", wantStatus: 400, wantCode: "invalid_topic"},
+		{name: "form pattern topic", contentType: ctForm,
+			body: "topic=*&data=x", wantStatus: 400, wantCode: "invalid_topic"},
+		{name: "too many topics", contentType: ctJSON, lim: small,
+			body: `{"topic":"a","topics":["b","c"],"data":"x"}`, wantStatus: 400, wantCode: "too_many_topics"},
+		{name: "too many topics by default", contentType: ctJSON,
+			body: `{"topics":` + manyTopicsJSON(65) + `,"data":"x"}`, wantStatus: 400, wantCode: "too_many_topics"},
+		{name: "form too many topics", contentType: ctForm, lim: small,
+			body: "topic=a&topic=b&topic=c&data=x", wantStatus: 400, wantCode: "too_many_topics"},
+
+		// Event names.
+		{name: "event with LF", contentType: ctJSON,
+			body: `{"topic":"a","event":"a\nb","data":"x"}`, wantStatus: 400, wantCode: "invalid_event"},
+		{name: "event with CR", contentType: ctJSON,
+			body: `{"topic":"a","event":"a\rdata: injected","data":"x"}`, wantStatus: 400, wantCode: "invalid_event"},
+		{name: "event with NUL", contentType: ctJSON,
+			body: `{"topic":"a","event":"a\u0000b","data":"x"}`, wantStatus: 400, wantCode: "invalid_event"},
+		{name: "event too long", contentType: ctJSON,
+			body: `{"topic":"a","event":"` + strings.Repeat("e", 65) + `","data":"x"}`, wantStatus: 400, wantCode: "invalid_event"},
+		{name: "event with reserved prefix", contentType: ctJSON,
+			body: `{"topic":"a","event":"ssehub.reset","data":"x"}`, wantStatus: 400, wantCode: "invalid_event", wantMsg: "ssehub."},
+		{name: "form event with LF", contentType: ctForm,
+			body: "topic=a&type=a%0Aid:%201&data=x", wantStatus: 400, wantCode: "invalid_event"},
+		{name: "form event not UTF-8", contentType: ctForm,
+			body: "topic=a&type=%FF&data=x", wantStatus: 400, wantCode: "invalid_event"},
+
+		// Data.
+		{name: "form data not UTF-8", contentType: ctForm,
+			body: "topic=a&data=ok%FF%FE", wantStatus: 400, wantCode: "invalid_data"},
+		{name: "json data too large", contentType: ctJSON, lim: small,
+			body: `{"topic":"a","data":"123456789"}`, wantStatus: 413, wantCode: "too_large"},
+		{name: "json compacted data too large", contentType: ctJSON, lim: small,
+			body: `{"topic":"a","data":[1,2,3,4,5]}`, wantStatus: 413, wantCode: "too_large"},
+		{name: "json data too large by default", contentType: ctJSON,
+			body: `{"topic":"a","data":"` + strings.Repeat("d", 64<<10+1) + `"}`, wantStatus: 413, wantCode: "too_large"},
+		{name: "form data too large", contentType: ctForm, lim: small,
+			body: "topic=a&data=123456789", wantStatus: 413, wantCode: "too_large"},
+		{name: "batch too large", contentType: ctJSON, lim: small,
+			body: `[{"topic":"a","data":"1"},{"topic":"a","data":"2"},{"topic":"a","data":"3"}]`, wantStatus: 413, wantCode: "too_large"},
+		{name: "batch too large by default", contentType: ctJSON,
+			body: "[" + strings.Repeat(`{"topic":"a","data":"1"},`, 1000) + `{"topic":"a","data":"1"}]`, wantStatus: 413, wantCode: "too_large"},
+		{name: "batch error names the index", contentType: ctJSON,
+			body:       `[{"topic":"a","data":"1"},{"topic":"a","data":"2"},{"topic":"a","data":"3"},{"topic":"a b","data":"4"}]`,
+			wantStatus: 400, wantCode: "invalid_topic", wantMsg: "event 3: "},
+		{name: "batch missing data names the index", contentType: ctJSON,
+			body: `[{"topic":"a","data":"1"},{"topic":"a"}]`, wantStatus: 400, wantCode: "missing_data", wantMsg: "event 1: "},
+
+		// Form fields.
+		{name: "form missing data", contentType: ctForm,
+			body: "topic=a", wantStatus: 400, wantCode: "missing_data"},
+		{name: "form missing topic", contentType: ctForm,
+			body: "data=x", wantStatus: 400, wantCode: "missing_topic"},
+		{name: "form empty body", contentType: ctForm,
+			body: "", wantStatus: 400, wantCode: "missing_data"},
+		{name: "form id refused", contentType: ctForm,
+			body: "topic=a&data=x&id=42", wantStatus: 400, wantCode: "unknown_field", wantMsg: "assigned by the hub"},
+		{name: "form private refused", contentType: ctForm,
+			body: "topic=a&data=x&private=on", wantStatus: 400, wantCode: "unknown_field", wantMsg: "not supported"},
+		{name: "form retry refused", contentType: ctForm,
+			body: "topic=a&data=x&retry=10", wantStatus: 400, wantCode: "unknown_field", wantMsg: `"retry"`},
+		{name: "form unknown field", contentType: ctForm,
+			body: "topic=a&data=x&colour=red", wantStatus: 400, wantCode: "unknown_field", wantMsg: `"colour"`},
+		{name: "form bad escape in value", contentType: ctForm,
+			body: "topic=a&data=%ZZ", wantStatus: 400, wantCode: "invalid_form"},
+		{name: "form truncated escape", contentType: ctForm,
+			body: "topic=a&data=x%4", wantStatus: 400, wantCode: "invalid_form"},
+		{name: "form bad escape in name", contentType: ctForm,
+			body: "top%G1c=a&data=x", wantStatus: 400, wantCode: "invalid_form"},
+		{name: "form data twice", contentType: ctForm,
+			body: "topic=a&data=x&data=y", wantStatus: 400, wantCode: "invalid_form"},
+		{name: "form type twice", contentType: ctForm,
+			body: "topic=a&data=x&type=a&type=b", wantStatus: 400, wantCode: "invalid_form"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, apiErr := parsePublish(tt.contentType, []byte(tt.body), tt.lim)
+			if tt.wantStatus == 0 {
+				if apiErr != nil {
+					t.Fatalf("parsePublish(%q, %.80q) error = %v, want success", tt.contentType, tt.body, apiErr)
+				}
+				if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("parsePublish(%q, %.80q) mismatch (-want +got):\n%s", tt.contentType, tt.body, diff)
+				}
+				return
+			}
+			if apiErr == nil {
+				t.Fatalf("parsePublish(%q, %.80q) = %v, want error %d %s", tt.contentType, tt.body, got, tt.wantStatus, tt.wantCode)
+			}
+			if apiErr.Status != tt.wantStatus || apiErr.Code != tt.wantCode {
+				t.Errorf("parsePublish(%q, %.80q) error = %v, want %d %s", tt.contentType, tt.body, apiErr, tt.wantStatus, tt.wantCode)
+			}
+			if apiErr.Message == "" || !strings.Contains(apiErr.Message, tt.wantMsg) {
+				t.Errorf("parsePublish(%q, %.80q) message = %q, want it to contain %q", tt.contentType, tt.body, apiErr.Message, tt.wantMsg)
+			}
+			if got != nil {
+				t.Errorf("parsePublish(%q, %.80q) = %v with an error, want nil", tt.contentType, tt.body, got)
+			}
+		})
+	}
+}
+
+// fasthttp reuses the request body, so nothing returned may alias it.
+func TestParsePublishCopiesBody(t *testing.T) {
+	for _, tc := range []struct{ contentType, body string }{
+		{ctJSON, `{"topic":"news","event":"e","data":"hello"}`},
+		{ctJSON, `{"topic":"news","event":"e","data":{"a":"hello"}}`},
+		{ctForm, `topic=news&type=e&data=hello`},
+	} {
+		body := []byte(tc.body)
+		got, apiErr := parsePublish(tc.contentType, body, PublishLimits{})
+		if apiErr != nil {
+			t.Fatalf("parsePublish(%q, %q) error = %v", tc.contentType, tc.body, apiErr)
+		}
+		want := clonePubs(got)
+		for i := range body {
+			body[i] = 'X'
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("parsePublish(%q, %q) result changed with the body (-before +after):\n%s", tc.contentType, tc.body, diff)
+		}
+	}
+}
+
+func clonePubs(ps []broker.Publication) []broker.Publication {
+	out := make([]broker.Publication, len(ps))
+	for i, p := range ps {
+		out[i] = broker.Publication{
+			Topics: append([]string(nil), p.Topics...),
+			Event:  strings.Clone(p.Event),
+			Data:   append([]byte(nil), p.Data...),
+		}
+	}
+	return out
+}
+
+func FuzzParsePublish(f *testing.F) {
+	for _, s := range []struct{ contentType, body string }{
+		{ctJSON, `{"topic":"news","data":"hello"}`},
+		{ctJSON, `{"topic":"a","topics":["b","a"],"event":"alert","data":{"k":[1,2.5,true,null]}}`},
+		{ctJSON, `[{"topic":"a","data":"1"},{"topics":["b","c"],"data":2},{"topic":"d","data":null}]`},
+		{ctJSON, `{"topic":"a","event":"x\ny","data":"line1\r\nline2"}`},
+		{ctJSON, `{"topic":"news/*","data":"x"}`},
+		{ctJSON, `{"topic":"a","event":"ssehub.reset","data":"\u0000"}`},
+		{ctJSON, `[]`},
+		{ctJSON, `{"topic":"a","data":"x"} trailing`},
+		{ctJSON, `{"topic":"a","data":"x","id":"1"}`},
+		{"application/json; charset=utf-8", `{"topics":["a","b","c","d","e"],"data":"123456789012345678901234567890123456789012345678901234567890123456789"}`},
+		{ctForm, "topic=news&topic=a%2Fb&data=hello+world&type=alert"},
+		{ctForm, "topic=a&data=%FF%FE"},
+		{ctForm, "topic=a&data=%ZZ"},
+		{ctForm, "topic=a&type=a%0Ab&data=x"},
+		{ctForm, "topic=a&data=x&id=1&private=on"},
+		{"text/plain", "hello"},
+		{"", ""},
+	} {
+		f.Add(s.contentType, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		for _, lim := range []PublishLimits{{}, {MaxBatch: 2, MaxTopics: 3, MaxDataBytes: 64}} {
+			checkPublish(t, contentType, body, lim)
+		}
+	})
+}
+
+// checkPublish asserts what parsePublish promises for any input.
+func checkPublish(t *testing.T, contentType string, body []byte, lim PublishLimits) {
+	t.Helper()
+	got, apiErr := parsePublish(contentType, body, lim)
+	lim = lim.withDefaults()
+	if apiErr != nil {
+		switch apiErr.Status {
+		case 400, 413, 415:
+		default:
+			t.Errorf("parsePublish(%q, %q) status = %d, want 400, 413 or 415", contentType, body, apiErr.Status)
+		}
+		if apiErr.Code == "" || apiErr.Message == "" {
+			t.Errorf("parsePublish(%q, %q) error = %#v, want a code and a message", contentType, body, apiErr)
+		}
+		if got != nil {
+			t.Errorf("parsePublish(%q, %q) = %v with an error, want nil", contentType, body, got)
+		}
+		return
+	}
+	if len(got) < 1 || len(got) > lim.MaxBatch {
+		t.Errorf("parsePublish(%q, %q) returned %d publications, want 1..%d", contentType, body, len(got), lim.MaxBatch)
+	}
+	for i, p := range got {
+		if len(p.Topics) < 1 || len(p.Topics) > lim.MaxTopics {
+			t.Errorf("parsePublish(%q, %q)[%d] has %d topics, want 1..%d", contentType, body, i, len(p.Topics), lim.MaxTopics)
+		}
+		seen := make(map[string]bool)
+		for _, tp := range p.Topics {
+			if err := topic.ValidateTopic(tp); err != nil {
+				t.Errorf("parsePublish(%q, %q)[%d] topic %q invalid: %v", contentType, body, i, tp, err)
+			}
+			if seen[tp] {
+				t.Errorf("parsePublish(%q, %q)[%d] topic %q repeated", contentType, body, i, tp)
+			}
+			seen[tp] = true
+		}
+		if e := p.Event; e != "" {
+			if len(e) > maxEventNameLen || sse.ValidateField(e) != nil || !utf8.ValidString(e) ||
+				strings.HasPrefix(e, reservedEventPrefix) || e == "message" {
+				t.Errorf("parsePublish(%q, %q)[%d] event %q is not a valid name", contentType, body, i, e)
+			}
+		}
+		if len(p.Data) > lim.MaxDataBytes || !utf8.Valid(p.Data) {
+			t.Errorf("parsePublish(%q, %q)[%d] data %q: want valid UTF-8 of at most %d bytes", contentType, body, i, p.Data, lim.MaxDataBytes)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package httpapi
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// rateLimiter is a token bucket per credential: each may publish rate
+// events per second on average, in bursts of up to burst events. Safe for
+// concurrent use.
+type rateLimiter struct {
+	rate, burst float64 // rate zero means unlimited
+	now         func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxIdleBuckets bounds memory: past it, buckets that have refilled are
+// dropped (a full bucket is the same as no bucket).
+const maxIdleBuckets = 10000
+
+func newRateLimiter(perSecond int, now func() time.Time) *rateLimiter {
+	return &rateLimiter{rate: float64(perSecond), burst: 2 * float64(perSecond), now: now, buckets: make(map[string]*bucket)}
+}
+
+// take spends n events for key. When the bucket lacks them it spends
+// nothing and says how long until it would have them.
+func (l *rateLimiter) take(key string, n int) (ok bool, retryAfter time.Duration) {
+	if l.rate == 0 {
+		return true, 0
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= maxIdleBuckets {
+			l.dropFull(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < float64(n) {
+		missing := float64(n) - b.tokens
+		return false, time.Duration(math.Ceil(missing/l.rate*1000)) * time.Millisecond
+	}
+	b.tokens -= float64(n)
+	return true, 0
+}
+
+// dropFull forgets the buckets that have refilled by now.
+func (l *rateLimiter) dropFull(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+}

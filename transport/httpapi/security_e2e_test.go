@@ -1,0 +1,221 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/transport/httpapi"
+
+	"github.com/ssehub/ssehub/transport"
+	"github.com/ssehub/ssehub/transport/sse"
+)
+
+// rawRequest writes req on a fresh TCP connection and reads one response.
+func rawRequest(t *testing.T, th *testHub, req string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", th.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatalf("writing request: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var e struct{ Error struct{ Code string } }
+	_ = json.Unmarshal(body, &e)
+	return resp.StatusCode, e.Error.Code
+}
+
+func TestInjectionInEventNameIsRejected(t *testing.T) {
+	th := startHub(t, hubOptions{})
+	for _, name := range []string{`a\rb`, `a\nb`, `a\u0000b`, `x\r\ndata: forged`, `\n`} {
+		body := `{"topic":"news","event":"` + name + `","data":"x"}`
+		if status, code := publishAs(t, th, "", body); status != http.StatusBadRequest || code != "invalid_event" {
+			t.Errorf("publish %s = %d %q, want 400 invalid_event", body, status, code)
+		}
+	}
+}
+
+func TestInjectionInPublishTopicIsRejected(t *testing.T) {
+	th := startHub(t, hubOptions{})
+	for _, tp := range []string{`a\rb`, `a\nb`, `a\u0000b`, `a b`, `news\r\nid: 1`, ` news`} {
+		for _, body := range []string{
+			`{"topic":"` + tp + `","data":"x"}`,
+			`{"topics":["ok","` + tp + `"],"data":"x"}`,
+		} {
+			if status, code := publishAs(t, th, "", body); status != http.StatusBadRequest || code != "invalid_topic" {
+				t.Errorf("publish %s = %d %q, want 400 invalid_topic", body, status, code)
+			}
+		}
+	}
+}
+
+func TestInjectionInSubscribeTopicIsRejected(t *testing.T) {
+	th := startHub(t, hubOptions{})
+	for _, q := range []string{"topic=a%0D%0Aid:%201", "topic=a%0Ab", "topic=a%0Db", "topic=a%00b", "topic=a%20b", "topic=ok&topic=a%0D%0A"} {
+		s := th.subscribe(t, q)
+		if status, code := errorCode(t, s); status != http.StatusBadRequest || code != "invalid_topic" {
+			t.Errorf("subscribe %s = %d %q, want 400 invalid_topic", q, status, code)
+		}
+	}
+}
+
+func TestInjectionInLastEventIDIsEncoded(t *testing.T) {
+	th := startHub(t, hubOptions{})
+	th.publish(t, `{"topic":"news","data":"e0"}`)
+	const lastID = "1-0\r\ndata: x"
+	s := th.subscribe(t, "topic=news&lastEventId=1-0%0D%0Adata:%20x")
+	if s.resp.StatusCode != http.StatusOK {
+		status, code := errorCode(t, s)
+		t.Fatalf("resume status = %d %q, want 200", status, code)
+	}
+	// Read the raw bytes after the head up to the end of the reset event.
+	var raw []byte
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if i := bytes.Index(raw, []byte("event: "+transport.ResetEvent)); i >= 0 && bytes.Contains(raw[i:], []byte("\n\n")) {
+			break
+		}
+		s.conn.SetReadDeadline(deadline)
+		n, err := s.resp.Body.Read(buf)
+		raw = append(raw, buf[:n]...)
+		if err != nil {
+			t.Fatalf("reading stream: %v (got %q)", err, raw)
+		}
+	}
+	if bytes.ContainsAny(raw, "\r\x00") {
+		t.Errorf("stream body contains raw CR or NUL: %q", raw)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "data: x") || line == "data:x" {
+			t.Errorf("injected line %q on the wire: %q", line, raw)
+		}
+	}
+	r := sse.NewReader(bytes.NewReader(raw))
+	e, err := r.Next()
+	if err != nil {
+		t.Fatalf("parsing %q: %v", raw, err)
+	}
+	if e.Type != transport.ResetEvent {
+		t.Fatalf("first event = %+v, want %s", e, transport.ResetEvent)
+	}
+	var data struct{ Reason, LastEventID string }
+	if err := json.Unmarshal([]byte(e.Data), &data); err != nil {
+		t.Fatalf("reset data %q: %v", e.Data, err)
+	}
+	if data.LastEventID != lastID {
+		t.Errorf("reset lastEventId = %q, want %q", data.LastEventID, lastID)
+	}
+	if data.Reason != transport.ResetUnknownID {
+		t.Errorf("reset reason = %q, want %s", data.Reason, transport.ResetUnknownID)
+	}
+}
+
+func TestOversizedRequestsAreRefused(t *testing.T) {
+	t.Run("body", func(t *testing.T) {
+		th := startHub(t, hubOptions{server: httpapi.Config{MaxBodyBytes: 4096}})
+		body := `{"topic":"news","data":"` + strings.Repeat("x", 5000) + `"}`
+		if status, code := publishAs(t, th, "", body); status != http.StatusRequestEntityTooLarge || code != "too_large" {
+			t.Errorf("publish of %d bytes = %d %q, want 413 too_large", len(body), status, code)
+		}
+		// Just under the limit still works.
+		th.publish(t, `{"topic":"news","data":"`+strings.Repeat("x", 4000)+`"}`)
+	})
+	t.Run("data", func(t *testing.T) {
+		th := startHub(t, hubOptions{server: httpapi.Config{Publish: httpapi.PublishLimits{MaxDataBytes: 100}}})
+		body := `{"topic":"news","data":"` + strings.Repeat("x", 101) + `"}`
+		if status, code := publishAs(t, th, "", body); status != http.StatusRequestEntityTooLarge || code != "too_large" {
+			t.Errorf("publish of 101 data bytes = %d %q, want 413 too_large", status, code)
+		}
+		th.publish(t, `{"topic":"news","data":"`+strings.Repeat("x", 100)+`"}`)
+	})
+	t.Run("batch", func(t *testing.T) {
+		th := startHub(t, hubOptions{server: httpapi.Config{Publish: httpapi.PublishLimits{MaxBatch: 2}}})
+		body := `[{"topic":"a","data":"1"},{"topic":"a","data":"2"},{"topic":"a","data":"3"}]`
+		if status, code := publishAs(t, th, "", body); status != http.StatusRequestEntityTooLarge || code != "too_large" {
+			t.Errorf("batch of 3 = %d %q, want 413 too_large", status, code)
+		}
+		if ids := th.publish(t, `[{"topic":"a","data":"1"},{"topic":"a","data":"2"}]`); len(ids) != 2 {
+			t.Errorf("batch of 2 ids = %v", ids)
+		}
+	})
+	t.Run("headers", func(t *testing.T) {
+		th := startHub(t, hubOptions{server: httpapi.Config{MaxHeaderBytes: 2048}})
+		req := "GET /events?topic=news HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n" +
+			"X-Big: " + strings.Repeat("a", 4096) + "\r\n\r\n"
+		if status, code := rawRequest(t, th, req); status != http.StatusRequestHeaderFieldsTooLarge || code != "headers_too_large" {
+			t.Errorf("4 KiB header = %d %q, want 431 headers_too_large", status, code)
+		}
+		// Small headers are still served.
+		s := th.subscribe(t, "topic=news")
+		if s.resp.StatusCode != http.StatusOK {
+			t.Fatalf("subscribe = %d, want 200", s.resp.StatusCode)
+		}
+	})
+}
+
+func TestTooManyTopicsOnAStream(t *testing.T) {
+	th := startHub(t, hubOptions{server: httpapi.Config{MaxTopics: 2}})
+	s := th.subscribe(t, "topic=a&topic=b&topic=c")
+	if status, code := errorCode(t, s); status != http.StatusBadRequest || code != "too_many_topics" {
+		t.Errorf("three topics = %d %q, want 400 too_many_topics", status, code)
+	}
+	s = th.subscribe(t, "topic=a&topic=b*")
+	if s.resp.StatusCode != http.StatusOK {
+		t.Errorf("two topics = %d, want 200", s.resp.StatusCode)
+	}
+}
+
+func TestSlowlorisConnectionIsClosed(t *testing.T) {
+	th := startHub(t, hubOptions{server: httpapi.Config{ReadTimeout: 300 * time.Millisecond}})
+	conn, err := net.Dial("tcp", th.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := io.WriteString(conn, "GET /events?topic=ne"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Meanwhile a normal stream works.
+	s := th.subscribe(t, "topic=news")
+	if s.resp.StatusCode != http.StatusOK {
+		t.Fatalf("subscribe = %d, want 200", s.resp.StatusCode)
+	}
+	th.publish(t, `{"topic":"news","data":"alive"}`)
+	s.expectData("alive")
+
+	conn.SetReadDeadline(start.Add(2 * time.Second))
+	got, err := io.ReadAll(conn)
+	elapsed := time.Since(start)
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection still open after %v (read %q)", elapsed, got)
+	}
+	if len(got) > 0 && !strings.HasPrefix(string(got), "HTTP/1.1 408") {
+		t.Errorf("slow request answered %q, want EOF or 408", got)
+	}
+	t.Logf("slow connection closed after %v (err %v, %d bytes)", elapsed, err, len(got))
+
+	// The stream is unaffected by the slow client being dropped.
+	th.publish(t, `{"topic":"news","data":"still"}`)
+	s.expectData("still")
+}

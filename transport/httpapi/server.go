@@ -1,0 +1,421 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/acl"
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/telemetry"
+	"github.com/ssehub/ssehub/transport/auth"
+	"github.com/ssehub/ssehub/transport/sse"
+)
+
+// Config tunes the HTTP server. Zero fields take the documented
+// defaults.
+type Config struct {
+	// Retry is the reconnect delay told to EventSource clients in the
+	// stream's first line. Zero means 3s.
+	Retry time.Duration
+	// WriteTimeout bounds writing the stream's first bytes. Zero means 10s.
+	WriteTimeout time.Duration
+	// SendBuffer, if positive, is the kernel send buffer (SO_SNDBUF) of
+	// every stream's socket. Left to autotuning, Linux grows it to
+	// several MiB for a client that stops reading (2.8 MB measured on
+	// loopback), so a stuck client goes unnoticed, holding that much
+	// kernel memory, until then; a fixed buffer bounds both.
+	SendBuffer int
+	// ReadTimeout bounds reading one request, so slow senders (slowloris)
+	// cannot hold connections before their stream starts. Zero means 10s.
+	ReadTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle between requests.
+	// Zero means 60s.
+	IdleTimeout time.Duration
+	// MaxBodyBytes caps a publish request body; larger gets 413. Zero
+	// means 1 MiB.
+	MaxBodyBytes int
+	// MaxHeaderBytes caps the request line and headers; larger gets 431.
+	// Zero means 8 KiB.
+	MaxHeaderBytes int
+	// MaxTopics caps the topics and patterns of one stream. Zero means 64.
+	MaxTopics int
+	// MaxStreamsPerIP caps the open streams of one client address. Zero
+	// means 2000; negative means unlimited (behind a reverse proxy every
+	// client has the proxy's address).
+	MaxStreamsPerIP int
+	// MaxStreamsPerUser caps the open streams of one authenticated user
+	// (tabs, devices). Zero means 50; negative means unlimited.
+	MaxStreamsPerUser int
+	// Publish bounds one publish request.
+	Publish PublishLimits
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Auth verifies subscriber and publisher tokens. Nil turns auth off:
+	// anyone may subscribe to anything and publish.
+	Auth *auth.Verifier
+	// PublicTopics may be subscribed to without a token when Auth is set.
+	PublicTopics acl.Grant
+	// APIKeys are static publisher credentials, sent as
+	// "Authorization: Bearer <key>", that may publish to any topic. Used
+	// only with Auth set.
+	APIKeys []string
+	// PublishRate is how many events per second one credential (one
+	// client address with auth off) may publish on average, in bursts of
+	// twice that; more gets 429. Zero means 1000; negative means unlimited.
+	PublishRate int
+	// CORSOrigins are the browser origins allowed to call the hub from
+	// another origin ("https://app.example.com"), with credentials; "*"
+	// allows any origin without credentials. Empty allows none.
+	CORSOrigins []string
+	// Demo serves the demo page at / (and its files under /demo/). False
+	// answers / with a one-line text hint.
+	Demo bool
+	// Tracer traces publish requests and stream connects, as children of
+	// the traceparent a client sends. Nil traces nothing.
+	Tracer *telemetry.Tracer
+	// Metrics, if not nil, answers GET /metrics (see package
+	// telemetry/metrics); nil answers it 404.
+	Metrics fasthttp.RequestHandler
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Retry, 3*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.ReadTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 8 << 10
+	}
+	if c.MaxTopics <= 0 {
+		c.MaxTopics = 64
+	}
+	if c.PublishRate == 0 {
+		c.PublishRate = 1000
+	}
+	if c.MaxStreamsPerIP == 0 {
+		c.MaxStreamsPerIP = 2000
+	}
+	if c.MaxStreamsPerUser == 0 {
+		c.MaxStreamsPerUser = 50
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server serves ssehub's HTTP API: GET /events, POST /publish, /healthz,
+// /readyz, and at / the demo page or a short text index.
+type Server struct {
+	hub     *hub.Hub
+	cfg     Config
+	srv     *fasthttp.Server
+	cors    corsPolicy
+	streams *streamLimiter
+	rates   *rateLimiter
+	// everything grants every topic: what an API key may publish to.
+	everything acl.Grant
+	// refusedHead answers a stream over its limits: 200 with a long retry,
+	// then the end of the stream, since any error status would stop
+	// EventSource from ever reconnecting (REFERENCE.md §5).
+	refusedHead []byte
+	head        []byte // response head and SSE preamble, the same for every stream
+
+	published atomic.Uint64 // events accepted by POST /publish
+}
+
+// streamHead is the response head of every stream. The body is delimited by
+// the connection's close: no Content-Length, and no chunked encoding, whose
+// framing would cost bytes and a copy on every write.
+const streamHead = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/event-stream\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"X-Accel-Buffering: no\r\n" +
+	"Connection: close\r\n" +
+	"\r\n"
+
+// New returns a server for h.
+func New(h *hub.Hub, cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{hub: h, cfg: cfg, cors: newCORSPolicy(cfg.CORSOrigins),
+		streams: newStreamLimiter(max(cfg.MaxStreamsPerIP, 0), max(cfg.MaxStreamsPerUser, 0)),
+		rates:   newRateLimiter(max(cfg.PublishRate, 0), time.Now)}
+	s.everything, _ = acl.NewGrant([]string{"*"})
+	s.refusedHead = append([]byte(streamHead), sse.AppendRetry(nil, 10*cfg.Retry)...)
+	s.refusedHead = sse.AppendComment(s.refusedHead, "too many streams")
+	s.refusedHead = append(s.refusedHead, '\n')
+	s.head = append([]byte(streamHead), sse.AppendRetry(nil, cfg.Retry)...)
+	// A comment at once, so proxies pass the headers on and onopen fires.
+	s.head = sse.AppendComment(s.head, "ssehub")
+	s.head = append(s.head, '\n')
+	s.srv = &fasthttp.Server{
+		Handler:            s.handle,
+		ErrorHandler:       s.handleError,
+		Name:               "ssehub",
+		ReadTimeout:        cfg.ReadTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		ReadBufferSize:     cfg.MaxHeaderBytes,
+		// Streams are hijacked and written by the hub's goroutines, with
+		// no fasthttp worker or buffers parked per stream (REFERENCE.md §2).
+		KeepHijackedConns: true,
+		ReduceMemoryUsage: true,
+		CloseOnShutdown:   true,
+		Logger:            slogPrinter{cfg.Logger},
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting and waits for in-flight requests. Streams are the
+// hub's: end them with Drain first, or hub.Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+
+// Handler returns the request handler, for embedding in another server.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if s.applyCORS(ctx) {
+		return
+	}
+	switch string(ctx.Path()) {
+	case "/events":
+		if s.allow(ctx, fasthttp.MethodGet) {
+			s.events(ctx)
+		}
+	case "/publish":
+		if s.allow(ctx, fasthttp.MethodPost) {
+			s.publish(ctx)
+		}
+	case "/healthz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	case "/readyz":
+		s.readyz(ctx)
+	case "/metrics":
+		if s.cfg.Metrics == nil {
+			writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "metrics are off"})
+		} else if s.allow(ctx, fasthttp.MethodGet) {
+			s.cfg.Metrics(ctx)
+		}
+	case "/":
+		if !s.serveDemo(ctx) {
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetBodyString("ssehub: subscribe with GET /events?topic=NAME, publish with POST /publish\n")
+		}
+	default:
+		if !s.serveDemo(ctx) {
+			writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "no such endpoint; see /events and /publish"})
+		}
+	}
+}
+
+// allow answers 405 unless the request uses method.
+func (s *Server) allow(ctx *fasthttp.RequestCtx, method string) bool {
+	if string(ctx.Method()) == method {
+		return true
+	}
+	ctx.Response.Header.Set("Allow", method)
+	writeError(ctx, &APIError{Status: fasthttp.StatusMethodNotAllowed, Code: "method_not_allowed",
+		Message: "use " + method + " for " + string(ctx.Path())})
+	return false
+}
+
+// events starts an SSE stream.
+func (s *Server) events(ctx *fasthttp.RequestCtx) {
+	_, span := s.startSpan(ctx, "/events")
+	hijacked := false
+	defer func() {
+		if !hijacked { // answered with an error; else the stream ends the span
+			telemetry.EndServer(span, ctx.Response.StatusCode())
+		}
+	}()
+	req, apiErr := parseSubscribe(ctx.QueryArgs(), ctx.Request.Header.Peek("Last-Event-ID"), s.cfg.MaxTopics)
+	if apiErr != nil && !(apiErr.Code == "missing_topic" && s.cfg.Auth != nil) {
+		// An authenticated user may name no topic: it gets user/<sub>.
+		writeError(ctx, apiErr)
+		return
+	}
+	who, apiErr := s.authorizeSubscribe(ctx, &req)
+	if apiErr != nil {
+		writeError(ctx, apiErr)
+		return
+	}
+	// Everything the stream needs has been copied out of ctx: fasthttp
+	// reuses it once this handler returns.
+	head := s.streamHeadFor(string(ctx.Request.Header.Peek("Origin")))
+	refused, release := s.streams.acquire(ctx.RemoteIP().String(), who.userID)
+	ctx.HijackSetNoResponse(true)
+	hijacked = true
+	connect := newConnectSpan(span)
+	if refused != "" {
+		connect.failed("too many streams: " + refused)
+		s.cfg.Logger.Debug("stream refused: too many streams", "limit", refused, "ip", ctx.RemoteIP().String())
+		ctx.Hijack(func(c net.Conn) { endAtOnce(unwrapConn(c), s.refusedHead) })
+		return
+	}
+	onOpen, onEnd := connect.callbacks(func(shard.Reason) { release() })
+	ctx.Hijack(func(c net.Conn) {
+		conn := unwrapConn(c)
+		setSendBuffer(conn, s.cfg.SendBuffer)
+		err := s.hub.Stream(conn, hub.StreamRequest{
+			Stream: shard.Stream{
+				Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
+				LastEventID: req.LastEventID,
+				Expires:     who.expires,
+				Head:        head,
+				OnOpen:      onOpen,
+				OnEnd:       onEnd,
+			},
+			UserID: who.userID,
+		})
+		if err != nil {
+			// Draining or shutting down: answer with a stream that ends at
+			// once, so EventSource retries (elsewhere, after a jittered
+			// delay) rather than giving up for good as it would on an
+			// error status (REFERENCE.md §5).
+			connect.failed(err.Error())
+			release()
+			endAtOnce(conn, slices.Concat(head, s.goodbye()))
+		}
+	})
+}
+
+// endAtOnce writes head (a 200 stream head with retry:) and closes conn.
+func endAtOnce(conn net.Conn, head []byte) {
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = conn.Write(head)
+	_ = conn.Close()
+}
+
+// setSendBuffer sets conn's kernel send buffer to size bytes, if size is
+// positive and conn is TCP. A failure leaves the kernel's default, which
+// works, only with less memory bounded.
+func setSendBuffer(conn net.Conn, size int) {
+	if tc, ok := conn.(*net.TCPConn); ok && size > 0 {
+		_ = tc.SetWriteBuffer(size)
+	}
+}
+
+// unwrapConn returns the raw connection under fasthttp's hijack wrapper, so
+// the stream does not keep fasthttp's read buffer alive: streams never read.
+func unwrapConn(c net.Conn) net.Conn {
+	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		return u.UnsafeConn()
+	}
+	return c
+}
+
+// publish handles POST /publish.
+func (s *Server) publish(ctx *fasthttp.RequestCtx) {
+	tctx, span := s.startSpan(ctx, "/publish")
+	defer func() { telemetry.EndServer(span, ctx.Response.StatusCode()) }()
+	who, apiErr := s.authenticatePublisher(ctx)
+	if apiErr != nil {
+		writeError(ctx, apiErr)
+		return
+	}
+	pubs, apiErr := parsePublish(string(ctx.Request.Header.ContentType()), ctx.PostBody(), s.cfg.Publish)
+	if apiErr == nil {
+		apiErr = authorizePublish(who.claims, pubs)
+	}
+	if apiErr != nil {
+		writeError(ctx, apiErr)
+		return
+	}
+	if ok, retry := s.rates.take(who.key, len(pubs)); !ok {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()+0.999))))
+		writeError(ctx, &APIError{Status: fasthttp.StatusTooManyRequests, Code: "rate_limited",
+			Message: fmt.Sprintf("publish rate over %d events/s for this credential; retry in %s", s.cfg.PublishRate, retry)})
+		return
+	}
+	pctx, cancel := context.WithTimeout(tctx, s.cfg.WriteTimeout)
+	defer cancel()
+	ids, err := s.hub.Publish(pctx, pubs)
+	if err != nil {
+		if errors.Is(err, hub.ErrClosed) || errors.Is(err, broker.ErrClosed) {
+			writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "shutting_down", Message: "the hub is shutting down; retry on another instance"})
+			return
+		}
+		// Broker failures are transient (Redis unreachable, failing over):
+		// 503 tells publishers to retry. A batch may have been applied in
+		// part; the ids of what was applied are not known here.
+		s.cfg.Logger.Error("publish", "events", len(pubs), "err", err)
+		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "broker_unavailable", Message: "publish failed: the broker is unavailable; retry"})
+		return
+	}
+	out := struct {
+		IDs []string `json:"ids"`
+	}{IDs: make([]string, len(ids))}
+	for i, id := range ids {
+		out.IDs[i] = id.String()
+	}
+	s.published.Add(uint64(len(ids)))
+	tracePublish(span, pubs, out.IDs)
+	body, _ := json.Marshal(out)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(body, '\n'))
+}
+
+// Published returns how many events POST /publish accepted. Safe to call
+// from any goroutine.
+func (s *Server) Published() uint64 { return s.published.Load() }
+
+// readyz answers 200 when the hub can serve streams and publishes.
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.hub.Ready(rctx); err != nil {
+		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "not_ready", Message: err.Error()})
+		return
+	}
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString("ready\n")
+}
+
+// handleError answers the errors fasthttp meets before a handler runs.
+func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, &APIError{Status: fasthttp.StatusRequestEntityTooLarge, Code: "too_large", Message: "request body exceeds the limit"})
+	case errors.As(err, &small):
+		writeError(ctx, &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Code: "headers_too_large", Message: "request line and headers exceed the limit"})
+	default:
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			writeError(ctx, &APIError{Status: fasthttp.StatusRequestTimeout, Code: "timeout", Message: "request not received in time"})
+			return
+		}
+		writeError(ctx, &APIError{Status: fasthttp.StatusBadRequest, Code: "bad_request", Message: "malformed HTTP request"})
+	}
+}
+
+// slogPrinter adapts fasthttp's logger to slog.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

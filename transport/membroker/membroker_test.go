@@ -1,0 +1,177 @@
+package membroker_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/internal/brokertest"
+	"github.com/ssehub/ssehub/transport"
+	"github.com/ssehub/ssehub/transport/membroker"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func publishN(t *testing.T, b *membroker.Broker, topics []string, n int) []eventid.ID {
+	t.Helper()
+	var ids []eventid.ID
+	for i := range n {
+		got, err := b.Publish(context.Background(), []broker.Publication{{Topics: topics, Data: fmt.Appendf(nil, "%d", i)}})
+		if err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		ids = append(ids, got...)
+	}
+	return ids
+}
+
+func TestMemoryBrokerRetentionByCount(t *testing.T) {
+	b := membroker.New(membroker.Config{HistorySize: 3})
+	ids := publishN(t, b, []string{"a"}, 5) // keeps ids[2:]
+	sel := broker.Selection{Topics: []string{"a"}}
+	for _, tc := range []struct {
+		from      int
+		want      []eventid.ID
+		wantReset string
+	}{
+		{from: 0, wantReset: transport.ResetExpired}, // ids[1] was dropped
+		{from: 1, want: ids[2:]},                     // everything after it is kept
+		{from: 3, want: ids[4:]},
+		{from: 4, want: nil},
+	} {
+		r, err := b.Replay(context.Background(), sel, ids[tc.from].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := brokertest.ResetReason(t, r); got != tc.wantReset {
+			t.Errorf("Replay after ids[%d]: reset %q, want %q", tc.from, got, tc.wantReset)
+		}
+		if got := brokertest.ReplayIDs(r); !slices.Equal(got, tc.want) {
+			t.Errorf("Replay after ids[%d] = %v, want %v", tc.from, got, tc.want)
+		}
+		if r.Head != ids[4] {
+			t.Errorf("Head = %v, want %v", r.Head, ids[4])
+		}
+	}
+}
+
+func TestMemoryBrokerRetentionByAge(t *testing.T) {
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	b := membroker.New(membroker.Config{HistoryTTL: time.Minute, Now: clk.Now})
+	old := publishN(t, b, []string{"a", "b"}, 2)
+	clk.Advance(2 * time.Minute)
+	recent := publishN(t, b, []string{"a"}, 1) // trims a's aged events; b's record goes in a sweep
+	sel := func(topics ...string) broker.Selection { return broker.Selection{Topics: topics} }
+	ctx := context.Background()
+
+	r, _ := b.Replay(ctx, sel("a"), old[0].String())
+	if got := brokertest.ResetReason(t, r); got != transport.ResetExpired {
+		t.Errorf("resume on a from an aged-out id: reset %q, want %q", got, transport.ResetExpired)
+	}
+	r, _ = b.Replay(ctx, sel("b"), old[1].String())
+	if got := brokertest.ResetReason(t, r); got != transport.ResetExpired {
+		t.Errorf("resume on b older than the TTL: reset %q, want %q (its events may be gone)", got, transport.ResetExpired)
+	}
+	r, _ = b.Replay(ctx, sel("a", "b", "never"), recent[0].String())
+	if got := brokertest.ResetReason(t, r); got != "" || len(r.Messages) != 0 {
+		t.Errorf("resume from the newest id: reset %q, %d messages; want neither", got, len(r.Messages))
+	}
+}
+
+func TestMemoryBrokerResetsForeignIDs(t *testing.T) {
+	old := membroker.New(membroker.Config{})
+	before := publishN(t, old, []string{"a"}, 1)
+	time.Sleep(2 * time.Millisecond) // the next process starts in a later millisecond
+	b := membroker.New(membroker.Config{})
+	after := publishN(t, b, []string{"a"}, 1)
+	if !before[0].Less(after[0]) {
+		t.Fatalf("id after restart %v is not newer than %v", after[0], before[0])
+	}
+	sel := broker.Selection{Topics: []string{"a"}}
+	for lastID, want := range map[string]string{
+		before[0].String():       transport.ResetHistoryLost,
+		"not-an-id":              transport.ResetUnknownID,
+		"0-0":                    transport.ResetHistoryLost,
+		"18446744073709551615-0": transport.ResetUnknownID,
+	} {
+		r, err := b.Replay(context.Background(), sel, lastID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := brokertest.ResetReason(t, r); got != want {
+			t.Errorf("Replay(%q): reset %q, want %q", lastID, got, want)
+		}
+		if r.Reset.ID != after[0] || r.Head != after[0] {
+			t.Errorf("Replay(%q): reset id %v head %v, want both %v", lastID, r.Reset.ID, r.Head, after[0])
+		}
+	}
+}
+
+func TestMemoryBrokerReplayMergesTopicsAndPatterns(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	start := publishN(t, b, []string{"x"}, 1)
+	var want []eventid.ID
+	want = append(want, publishN(t, b, []string{"user/1"}, 1)...)
+	want = append(want, publishN(t, b, []string{"news", "user/2"}, 1)...) // matches twice, replayed once
+	publishN(t, b, []string{"other"}, 1)
+	want = append(want, publishN(t, b, []string{"news"}, 1)...)
+	r, err := b.Replay(context.Background(), broker.Selection{Topics: []string{"news"}, Patterns: []string{"user/*"}}, start[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := brokertest.ReplayIDs(r); !slices.Equal(got, want) {
+		t.Errorf("Replay = %v, want %v", got, want)
+	}
+}
+
+func TestMemoryBrokerDeliversOncePerSubscriberInOrder(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	var exactAndPattern, patternOnly, gone brokertest.Recorder
+	s1, _ := b.NewSubscriber(&exactAndPattern)
+	exactAndPattern.Subscribe(t, s1, "news", "n*")
+	s2, _ := b.NewSubscriber(&patternOnly)
+	patternOnly.Subscribe(t, s2, "*s")
+	s3, _ := b.NewSubscriber(&gone)
+	gone.Subscribe(t, s3, "news")
+	s3.Unsubscribe("news")
+
+	// Concurrent publishers: every subscriber must still see ids ascending.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { publishN(t, b, []string{"news"}, 50) })
+	}
+	wg.Wait()
+	for name, r := range map[string]*brokertest.Recorder{"exact+pattern": &exactAndPattern, "pattern": &patternOnly} {
+		ids := r.IDs()
+		if len(ids) != 200 {
+			t.Errorf("%s subscriber got %d messages, want 200", name, len(ids))
+		}
+		if !slices.IsSortedFunc(ids, eventid.ID.Compare) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+			t.Errorf("%s subscriber ids not strictly ascending", name)
+		}
+	}
+	if n := len(gone.IDs()); n != 0 {
+		t.Errorf("unsubscribed subscriber got %d messages", n)
+	}
+	s1.Close()
+	publishN(t, b, []string{"news"}, 1)
+	if n := len(exactAndPattern.IDs()); n != 200 {
+		t.Errorf("closed subscriber got %d messages, want still 200", n)
+	}
+}

@@ -1,0 +1,447 @@
+// Package redisbroker runs the hub on Redis: ids and history in Redis
+// Streams, delivery over pub/sub, so that any number of hub processes act as
+// one (docs/protocol.md#delivery). It works on a standalone Redis, Sentinel
+// and Cluster.
+package redisbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/telemetry"
+	"github.com/ssehub/ssehub/transport"
+)
+
+// Config configures the Redis broker. Zero fields take the
+// documented defaults.
+type Config struct {
+	// Client reaches Redis: standalone, Sentinel or Cluster. The broker does
+	// not close it.
+	Client redis.UniversalClient
+	// Prefix namespaces every key and channel, so several hubs can share
+	// one Redis. Zero means "ssehub". It must be a valid exact topic.
+	Prefix string
+	// HistorySize is how many events each topic keeps for resume; a topic
+	// may hold up to 10% more between trims. Zero means 1000; negative
+	// keeps none.
+	HistorySize int
+	// HistoryTTL is how long an event is kept for resume. Zero means 1h.
+	HistoryTTL time.Duration
+	// ProbeInterval is how long a shard's pub/sub connection may stay
+	// silent before the broker checks it end to end with a probe message.
+	// Zero means 5s.
+	ProbeInterval time.Duration
+	// Logger receives reconnects and probe failures; nil means slog.Default().
+	Logger *slog.Logger
+	// Tracer traces publishes (a producer span each), and makes their
+	// envelopes carry the trace to the shards of every process. Nil traces
+	// nothing.
+	Tracer *telemetry.Tracer
+}
+
+// Broker is the Redis broker. Create it with New.
+//
+// All keys of one prefix share a Redis Cluster hash slot ({prefix}), so one
+// Lua script can assign an id, append it to every topic's stream and
+// publish it atomically. Channels are not slot-bound: classic PUBLISH
+// reaches subscribers on every cluster node.
+type Broker struct {
+	cfg     Config
+	client  redis.UniversalClient
+	keys    keyspace
+	log     *slog.Logger
+	stats   counters
+	replays *replayCoalescer
+	// reconnecting counts subscribers re-establishing their pub/sub
+	// connection; the hub is not ready meanwhile.
+	reconnecting atomic.Int64
+}
+
+// keyspace names the broker's keys and channels.
+type keyspace struct {
+	last    string // the newest id assigned
+	origin  string // the first id of this history; gone if Redis lost its data
+	topics  string // sorted set: topic -> ms of its newest event
+	stream  string // prefix of a topic's stream key
+	channel string // prefix of a topic's channel
+	probe   string // prefix of the probe channels
+}
+
+func newKeyspace(prefix string) keyspace {
+	tag := "{" + prefix + "}"
+	return keyspace{
+		last:    tag + ":last",
+		origin:  tag + ":origin",
+		topics:  tag + ":topics",
+		stream:  tag + ":t:",
+		channel: prefix + ":c:",
+		probe:   prefix + ":probe:",
+	}
+}
+
+// New returns a broker on cfg.Client. It checks the connection.
+func New(ctx context.Context, cfg Config) (*Broker, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("redis broker: no client")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "ssehub"
+	}
+	if err := topic.ValidateTopic(cfg.Prefix); err != nil {
+		return nil, fmt.Errorf("redis broker prefix: %w", err)
+	}
+	if cfg.HistorySize == 0 {
+		cfg.HistorySize = 1000
+	}
+	cfg.HistorySize = max(cfg.HistorySize, 0)
+	if cfg.HistoryTTL <= 0 {
+		cfg.HistoryTTL = time.Hour
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	b := &Broker{cfg: cfg, client: cfg.Client, keys: newKeyspace(cfg.Prefix), log: cfg.Logger,
+		replays: newReplayCoalescer(2 * time.Millisecond)}
+	if err := b.Ping(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// publishScript assigns the next id (Redis time in ms, or the last id's ms
+// with the next sequence if the clock has not moved on), records it, appends
+// the event to each topic's stream with that id, trims history, and
+// publishes the envelope to each topic's channel: all or nothing.
+//
+// KEYS: last, origin, topics, stream of each topic.
+// ARGV: maxlen, ttl ms, event, data, topics joined by ",", channel prefix,
+// traceparent (empty when the publish is not traced; see decodeEnvelope).
+var publishScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ms, seq = now, 0
+local last = redis.call('GET', KEYS[1])
+if last then
+  local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
+  lms, lseq = tonumber(lms), tonumber(lseq)
+  if lms >= now then ms, seq = lms, lseq + 1 end
+end
+local id = string.format('%.0f-%.0f', ms, seq)
+redis.call('SET', KEYS[1], id)
+redis.call('SET', KEYS[2], id, 'NX')
+local maxlen, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local minid = string.format('%.0f-0', now - ttl)
+local envelope = id .. '\n' .. ARGV[5] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4]
+if ARGV[7] ~= '' then envelope = 'traceparent=' .. ARGV[7] .. '\n' .. envelope end
+-- Trimming records the newest id it drops as the stream's
+-- max-deleted-entry-id (XSETID), which XINFO STREAM reports to replays:
+-- plain trimming leaves it unset. Trims drop oldest entries first, so the
+-- recorded id only grows.
+local slack = math.max(1, math.floor(maxlen / 10))
+local i = 4
+for name in string.gmatch(ARGV[5], '[^,]+') do
+  local key = KEYS[i]
+  redis.call('XADD', key, id, 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
+  local len = redis.call('XLEN', key)
+  if len > maxlen + slack or (maxlen == 0 and len > 0) then
+    local old = redis.call('XRANGE', key, '-', '+', 'COUNT', len - maxlen)
+    redis.call('XTRIM', key, 'MAXLEN', maxlen)
+    redis.call('XSETID', key, id, 'MAXDELETEDID', old[#old][1])
+  end
+  -- XRANGE from the start is cheap; XREVRANGE ending at minid scans the
+  -- stream (~75 us at 1,000 entries), so it runs only when an entry aged out.
+  if #redis.call('XRANGE', key, '-', '(' .. minid, 'COUNT', 1) > 0 then
+    local stale = redis.call('XREVRANGE', key, '(' .. minid, '-', 'COUNT', 1)
+    redis.call('XTRIM', key, 'MINID', minid)
+    redis.call('XSETID', key, id, 'MAXDELETEDID', stale[1][1])
+  end
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('ZADD', KEYS[3], ms, name)
+  redis.call('PUBLISH', ARGV[6] .. name, envelope)
+  i = i + 1
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
+redis.call('PEXPIRE', KEYS[3], ttl)
+return id
+`)
+
+// Publish implements broker.Broker. A batch runs as one pipeline of
+// scripts, which Redis executes in order.
+func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication) (ids []eventid.ID, err error) {
+	ctx, span, trace := b.cfg.Tracer.StartPublish(ctx, "redis", len(pubs))
+	defer func() { telemetry.End(span, err) }()
+	run := func(evalSha bool) ([]redis.Cmder, error) {
+		return b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, pub := range pubs {
+				keys := make([]string, 0, 3+len(pub.Topics))
+				keys = append(keys, b.keys.last, b.keys.origin, b.keys.topics)
+				for _, t := range pub.Topics {
+					keys = append(keys, b.keys.stream+t)
+				}
+				args := []any{b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), pub.Event, pub.Data,
+					strings.Join(pub.Topics, ","), b.keys.channel, trace}
+				if evalSha {
+					publishScript.EvalSha(ctx, p, keys, args...)
+				} else {
+					publishScript.Eval(ctx, p, keys, args...)
+				}
+			}
+			return nil
+		})
+	}
+	cmds, err := run(true)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis restarted or flushed its script cache: nothing ran, since
+		// every command failed the same way. Send the script itself once.
+		cmds, err = run(false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis publish: %w", err)
+	}
+	ids = make([]eventid.ID, len(cmds))
+	for i, c := range cmds {
+		s, err := c.(*redis.Cmd).Text()
+		if err != nil {
+			return ids[:i], fmt.Errorf("redis publish: %w", err)
+		}
+		if ids[i], err = eventid.Parse(s); err != nil {
+			return ids[:i], fmt.Errorf("redis publish returned id %q: %w", s, err)
+		}
+	}
+	return ids, nil
+}
+
+// Replay implements broker.Broker. Identical requests arriving within 2ms
+// share one read (see replayCoalescer).
+func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
+	return b.replays.do(sel, lastEventID, func() (broker.Replay, error) {
+		return b.readReplay(ctx, sel, lastEventID)
+	})
+}
+
+// readReplay reads the head first and history up to the head, so events
+// after the head come only live and events up to it only from here.
+func (b *Broker) readReplay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
+	head, origin, err := b.headAndOrigin(ctx)
+	if err != nil {
+		return broker.Replay{}, err
+	}
+	after, err := eventid.Parse(lastEventID)
+	switch {
+	case err != nil:
+		return b.reset(transport.ResetUnknownID, lastEventID, head), nil
+	case origin.IsZero() || after.Less(origin):
+		// No origin: Redis lost its data (or nothing was ever published,
+		// in which case no client can hold an id of ours).
+		return b.reset(transport.ResetHistoryLost, lastEventID, head), nil
+	case head.Less(after):
+		return b.reset(transport.ResetUnknownID, lastEventID, head), nil
+	}
+	return b.readSince(ctx, sel, after, head, lastEventID)
+}
+
+// headAndOrigin reads the newest id and the first id of the current
+// history; zero values when Redis holds none.
+func (b *Broker) headAndOrigin(ctx context.Context) (head, origin eventid.ID, err error) {
+	var headCmd, originCmd *redis.StringCmd
+	_, err = b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		headCmd = p.Get(ctx, b.keys.last)
+		originCmd = p.Get(ctx, b.keys.origin)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return head, origin, fmt.Errorf("redis replay: %w", err)
+	}
+	head, _ = eventid.Parse(headCmd.Val())
+	origin, _ = eventid.Parse(originCmd.Val())
+	return head, origin, nil
+}
+
+// gapFill returns what a subscriber that last delivered last has missed
+// for sel, or ok false when history cannot tell (it expired).
+func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid.ID) (msgs []*broker.Message, ok bool, err error) {
+	head, origin, err := b.headAndOrigin(ctx)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case origin.IsZero():
+		return nil, true, nil // Redis restarted empty and nothing was published since
+	case last.Less(origin):
+		// Redis lost the history after last: everything published since
+		// is in the new one, from its origin on.
+		last = origin.Prev()
+	}
+	r, err := b.readSince(ctx, sel, last, head, last.String())
+	if err != nil || r.Reset != nil {
+		return nil, false, err
+	}
+	return r.Messages, true, nil
+}
+
+// readSince reads the events after after and up to head for sel, or a
+// reset when retention dropped some of them.
+func (b *Broker) readSince(ctx context.Context, sel broker.Selection, after, head eventid.ID, lastEventID string) (broker.Replay, error) {
+	horizon := uint64(time.Now().Add(-b.cfg.HistoryTTL).UnixMilli())
+	mayHaveExpired := after.Time < horizon
+	if mayHaveExpired && len(sel.Patterns) > 0 {
+		return b.reset(transport.ResetExpired, lastEventID, head), nil
+	}
+	// Candidates: the selected exact topics, and the topics matching a
+	// pattern that had an event since the resume point.
+	candidates := slices.Clone(sel.Topics)
+	if len(sel.Patterns) > 0 {
+		recent, err := b.client.ZRangeByScore(ctx, b.keys.topics, &redis.ZRangeBy{
+			Min: strconv.FormatUint(after.Time, 10), Max: "+inf"}).Result()
+		if err != nil {
+			return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
+		}
+		for _, t := range recent {
+			if !slices.Contains(candidates, t) && topic.MatchedByAny(sel.Patterns, t) {
+				candidates = append(candidates, t)
+			}
+		}
+	}
+	infos := make([]*redis.XInfoStreamCmd, len(candidates))
+	ranges := make([]*redis.XMessageSliceCmd, len(candidates))
+	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range candidates {
+			infos[i] = p.XInfoStream(ctx, b.keys.stream+t)
+			ranges[i] = p.XRange(ctx, b.keys.stream+t, "("+after.String(), head.String())
+		}
+		return nil
+	})
+	if err != nil && !isNoSuchKey(err) {
+		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
+	}
+	var msgs []*broker.Message
+	for i := range candidates {
+		info, err := infos[i].Result()
+		if err != nil {
+			if mayHaveExpired && isNoSuchKey(err) {
+				return b.reset(transport.ResetExpired, lastEventID, head), nil // it may have expired whole
+			}
+			continue
+		}
+		deleted, _ := eventid.Parse(info.MaxDeletedEntryID)
+		first, _ := eventid.Parse(info.FirstEntry.ID)
+		if after.Less(deleted) || (mayHaveExpired && after.Less(first)) {
+			return b.reset(transport.ResetExpired, lastEventID, head), nil
+		}
+		for _, x := range ranges[i].Val() {
+			if m, err := decodeEntry(x); err == nil {
+				msgs = append(msgs, m)
+			}
+		}
+	}
+	b.stats.replays.Add(1)
+	return broker.Replay{Messages: transport.InIDOrder(msgs), Head: head}, nil
+}
+
+// isNoSuchKey reports Redis's answer to XINFO STREAM on a missing key.
+func isNoSuchKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such key")
+}
+
+func (b *Broker) reset(reason, lastEventID string, head eventid.ID) broker.Replay {
+	b.stats.resets.Add(1)
+	return transport.ResetReplay(reason, lastEventID, head)
+}
+
+// decodeEntry turns a stream entry into a message.
+func decodeEntry(x redis.XMessage) (*broker.Message, error) {
+	id, err := eventid.Parse(x.ID)
+	if err != nil {
+		return nil, err
+	}
+	field := func(k string) string { s, _ := x.Values[k].(string); return s }
+	return newMessage(id, field("e"), field("t"), field("d")), nil
+}
+
+// newMessage encodes an event as the publish script stored or sent it:
+// its topics joined by commas (a topic cannot contain one).
+func newMessage(id eventid.ID, event, topics, data string) *broker.Message {
+	return transport.NewMessage(id, event, strings.Split(topics, ","), []byte(data))
+}
+
+// tracePrefix starts the line of a traced envelope that carries the
+// publish's W3C traceparent.
+const tracePrefix = "traceparent="
+
+// decodeEnvelope parses what the publish script sends on a channel:
+// id, topics, event and data separated by newlines (id, topics and event
+// cannot contain one), after a first line "traceparent=VALUE" if the
+// publish was traced. An id starts with a digit, so the two cannot be
+// confused.
+//
+// The trace line comes first and only when tracing, so a hub without
+// tracing publishes exactly the envelopes of the versions before it: those
+// read the envelopes of an untraced fleet in a rolling deploy, though not
+// traced ones, which they log and drop.
+func decodeEnvelope(payload string) (*broker.Message, error) {
+	var trace string
+	if rest, ok := strings.CutPrefix(payload, tracePrefix); ok {
+		trace, payload, ok = strings.Cut(rest, "\n")
+		if !ok {
+			return nil, fmt.Errorf("redis broker: malformed envelope: a trace line alone")
+		}
+	}
+	parts := strings.SplitN(payload, "\n", 4)
+	if len(parts) != 4 {
+		return nil, fmt.Errorf("redis broker: malformed envelope of %d bytes", len(payload))
+	}
+	id, err := eventid.Parse(parts[0])
+	if err != nil {
+		return nil, err
+	}
+	m := newMessage(id, parts[2], parts[1], parts[3])
+	m.Trace = trace
+	return m, nil
+}
+
+// Ping implements broker.Broker: Redis answers, and no shard's pub/sub
+// connection is being re-established.
+func (b *Broker) Ping(ctx context.Context) error {
+	if err := b.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis ping: %w", err)
+	}
+	if n := b.reconnecting.Load(); n > 0 {
+		return fmt.Errorf("redis: %d pub/sub connections reconnecting", n)
+	}
+	return nil
+}
+
+// Close implements broker.Broker. The client stays open: it is the caller's.
+func (b *Broker) Close() error { return nil }
+
+// Stats returns the broker's counters.
+func (b *Broker) Stats() broker.Stats {
+	return broker.Stats{
+		Reconnects:    b.stats.reconnects.Load(),
+		GapFills:      b.stats.gapFills.Load(),
+		GapMessages:   b.stats.gapMessages.Load(),
+		GapLosses:     b.stats.gapLosses.Load(),
+		ProbeFailures: b.stats.probeFailures.Load(),
+		Replays:       b.stats.replays.Load(),
+		Resets:        b.stats.resets.Load(),
+	}
+}
+
+var (
+	_ broker.Broker        = (*Broker)(nil)
+	_ broker.StatsReporter = (*Broker)(nil)
+)

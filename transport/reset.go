@@ -1,0 +1,47 @@
+package transport
+
+import (
+	"encoding/json"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/transport/sse"
+)
+
+// ResetEvent is the event name sent when a resume point cannot be served
+// (docs/protocol.md#resets).
+const ResetEvent = "ssehub.reset"
+
+// Reasons carried by the ssehub.reset event.
+const (
+	// ResetExpired: events after the resume point were dropped by
+	// retention (count or age).
+	ResetExpired = "expired"
+	// ResetHistoryLost: the resume point is from a history this broker
+	// does not have (for the embedded broker: from before a restart; for
+	// Redis: from before Redis lost its data).
+	ResetHistoryLost = "history_lost"
+	// ResetUnknownID: the resume point is not an id this hub issued.
+	ResetUnknownID = "unknown_id"
+)
+
+// EncodeReset builds the ssehub.reset event: JSON data
+// {"reason": ..., "lastEventId": ...} with id head (none if head is zero).
+func EncodeReset(reason, lastEventID string, head eventid.ID) *broker.Message {
+	data, _ := json.Marshal(struct {
+		Reason      string `json:"reason"`
+		LastEventID string `json:"lastEventId"`
+	}{reason, lastEventID})
+	var id string
+	if !head.IsZero() {
+		id = head.String()
+	}
+	return &broker.Message{ID: head, Frame: sse.AppendEvent(nil, id, ResetEvent, data)}
+}
+
+// ResetReplay is a broker's answer to a resume point it cannot serve. The
+// event carries id head, so a client that reconnects before any newer
+// event resumes from there rather than being reset again.
+func ResetReplay(reason, lastEventID string, head eventid.ID) broker.Replay {
+	return broker.Replay{Reset: EncodeReset(reason, lastEventID, head), Head: head}
+}
