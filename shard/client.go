@@ -2,7 +2,6 @@ package shard
 
 import (
 	"errors"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -107,17 +106,6 @@ var (
 	retireMarker = &broker.Message{}
 )
 
-// maxBatchBytes bounds how many queued bytes one write coalesces.
-const maxBatchBytes = 64 << 10
-
-// batchPool holds write buffers for coalescing. A flusher holds one only
-// while it writes, so the pool stays near the number of concurrent writes
-// rather than the number of streams.
-var batchPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, 16<<10)
-	return &b
-}}
-
 // covered reports whether m was already sent by the replay.
 func (c *client) covered(m *broker.Message) bool {
 	return !m.ID.IsZero() && m.ID.Compare(c.skipThrough) <= 0
@@ -158,56 +146,4 @@ func nonBlockingResult(n int, err error, size int) (int, error) {
 		return n, err
 	}
 	return n, nil
-}
-
-// batch collects frames into one write of at most maxBatchBytes (a single
-// larger frame goes alone).
-type batch struct {
-	buf     *[]byte
-	single  []byte // the only frame so far, written without a copy
-	timeout time.Duration
-}
-
-func (b *batch) add(c *client, frame []byte) error {
-	switch {
-	case b.single == nil && (b.buf == nil || len(*b.buf) == 0):
-		b.single = frame
-		return nil
-	case b.buf == nil:
-		b.buf = batchPool.Get().(*[]byte)
-		*b.buf = (*b.buf)[:0]
-	}
-	if b.single != nil {
-		*b.buf = append(*b.buf, b.single...)
-		b.single = nil
-	}
-	if len(*b.buf)+len(frame) > maxBatchBytes {
-		if err := b.flush(c); err != nil {
-			return err
-		}
-		b.single = frame
-		return nil
-	}
-	*b.buf = append(*b.buf, frame...)
-	return nil
-}
-
-func (b *batch) flush(c *client) error {
-	var err error
-	switch {
-	case b.single != nil:
-		err = c.write(b.single, b.timeout)
-		b.single = nil
-	case b.buf != nil && len(*b.buf) > 0:
-		err = c.write(*b.buf, b.timeout)
-		*b.buf = (*b.buf)[:0]
-	}
-	return err
-}
-
-func (b *batch) release() {
-	if b.buf != nil {
-		batchPool.Put(b.buf)
-		b.buf = nil
-	}
 }

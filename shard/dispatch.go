@@ -1,0 +1,113 @@
+package shard
+
+import (
+	"time"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/topic"
+)
+
+// dispatch queues m to every local client that follows one of its topics,
+// once per client. It never blocks: a full queue evicts its client.
+func (s *Shard) dispatch(m *broker.Message) {
+	if m.ID.Compare(s.lastID) <= 0 {
+		// A message that matched both a topic and a pattern of this shard
+		// may arrive twice (Redis sends message and pmessage); ids are
+		// totally ordered, so anything not newer was already handled.
+		s.duplicates.Add(1)
+		return
+	}
+	s.lastID = m.ID
+	s.backlog = len(s.inbox) > 0 // read once per fan-out, not per client
+	var start time.Time
+	if s.cfg.Observer != nil {
+		start = time.Now()
+	}
+	n := 0
+	for _, t := range m.Topics {
+		if sub := s.exact[t]; sub != nil {
+			for c := range sub.clients {
+				n += s.offer(c, m)
+			}
+		}
+	}
+	for p, sub := range s.patterns {
+		if matchAny(p, m.Topics) {
+			for c := range sub.clients {
+				n += s.offer(c, m)
+			}
+		}
+	}
+	s.submitSends()
+	s.messages.Add(1)
+	s.deliveries.Add(uint64(n))
+	if n > 0 && s.cfg.Observer != nil {
+		s.cfg.Observer.Delivered(m, n, start)
+	}
+}
+
+func matchAny(pattern string, topics []string) bool {
+	for _, t := range topics {
+		if topic.Match(pattern, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// offer queues m to c unless c already has it or is not open yet, and
+// reports 1 if queued. A stream that is not open has written nothing yet;
+// what it misses before it opens, a resume replays.
+func (s *Shard) offer(c *client, m *broker.Message) int {
+	if c.lastQueued == m.ID || c.pending > 0 {
+		return 0
+	}
+	c.lastQueued = m.ID
+	c.lastWrite = s.tick
+	if s.writeNow(c, m) {
+		return 1
+	}
+	select {
+	case c.queue <- m:
+		s.wakeLater(c)
+		return 1
+	default:
+		s.remove(c, ReasonSlow)
+		return 0
+	}
+}
+
+// wakeEvery bounds how many messages may queue up for a client during a
+// backlog before its flusher is woken: well below the queue size, so
+// deferring never evicts anyone.
+const wakeEvery = 16
+
+// wakeLater wakes c's flusher now, or, while more messages wait in the
+// inbox, once the shard has dispatched them (wakeDeferred): under load a
+// flusher then finds several messages to coalesce into one write, instead
+// of being started for each.
+func (s *Shard) wakeLater(c *client) {
+	if !s.backlog {
+		s.wake(c)
+		return
+	}
+	if !c.deferred {
+		c.deferred = true
+		s.deferred = append(s.deferred, c)
+	}
+}
+
+// wakeDeferred wakes the flushers wakeLater put off, or writes the one
+// message a client has queued itself.
+func (s *Shard) wakeDeferred() {
+	for i, c := range s.deferred {
+		c.deferred = false
+		if !c.removed && !s.writeQueuedNow(c) {
+			s.wake(c)
+		}
+		s.deferred[i] = nil
+	}
+	s.deferred = s.deferred[:0]
+	s.sinceWake = 0
+	s.submitSends()
+}
