@@ -2,7 +2,6 @@ package shard
 
 import (
 	"errors"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,11 +35,11 @@ type client struct {
 	// queue is sent to only by the shard loop, which closes it when it
 	// removes the client.
 	queue chan *broker.Message
-	// flushing is true while a flusher runs (or after a write failed, so
-	// that no flusher ever runs again). Whoever sets it from false to true
-	// starts the flusher; that handover orders the flushers' accesses to
+	// writer says who writes to conn: no one, the shard loop, a flusher,
+	// or, once the stream is over for writing, no one ever again. See
+	// writeOwner for the transitions, which order the writers' accesses to
 	// the fields below.
-	flushing atomic.Bool
+	writer writeState
 
 	// fd is conn's socket, for the shard loop's non-blocking writes
 	// (writeNow) when direct is set; conns without one, such as net.Pipe
@@ -50,8 +49,8 @@ type client struct {
 	fd     int
 	direct bool
 
-	// Owned by the running flusher, or by the shard loop while it holds
-	// flushing for a writeNow.
+	// Owned by whoever writer names: the running flusher, or the shard
+	// loop during a writeNow.
 	skipThrough eventid.ID // live messages up to it were covered by a replay
 	partial     []byte     // the rest of a frame writeNow could not finish
 

@@ -128,7 +128,7 @@ func (r *heartbeatRun) ticks(n int, event func(tick, i int) bool) {
 			}
 		}
 		for _, c := range r.clients {
-			for c.flushing.Load() { // a write the loop handed to a flusher
+			for c.writer.owner() != writeIdle { // a write the loop handed to a flusher
 				time.Sleep(100 * time.Microsecond)
 			}
 		}

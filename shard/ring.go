@@ -32,7 +32,7 @@ func (s *Shard) useRing(r batchSender) {
 }
 
 // queueSend queues a send of frame to c in the ring, submitting the batch
-// first if it is full. The caller holds c's flushing flag, and calls
+// first if it is full. The caller is c's writer, and calls
 // submitSends before the loop does anything else: until then c's fd stays
 // open, as only the loop closes it.
 func (s *Shard) queueSend(c *client, frame []byte) {

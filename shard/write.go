@@ -12,7 +12,7 @@ import (
 // wake starts a flusher for c unless one is running. Called by the shard
 // loop after queueing to c.
 func (s *Shard) wake(c *client) {
-	if !c.flushing.Load() && c.flushing.CompareAndSwap(false, true) {
+	if c.writer.acquire(writeFlusher) {
 		s.flushers.Add(1)
 		go s.flush(c)
 	}
@@ -32,7 +32,7 @@ func (s *Shard) wake(c *client) {
 // messages wait in the inbox: then queueing lets a flusher coalesce them
 // into fewer writes, which is cheaper under load.
 func (s *Shard) writeNow(c *client, m *broker.Message) bool {
-	if !c.direct || s.backlog || len(c.queue) > 0 || !c.flushing.CompareAndSwap(false, true) {
+	if !c.direct || s.backlog || len(c.queue) > 0 || !c.writer.acquire(writeLoop) {
 		return false
 	}
 	s.send(c, m)
@@ -46,10 +46,10 @@ func (s *Shard) writeNow(c *client, m *broker.Message) bool {
 // queue as it was, if more than one message is queued, a flusher runs, or
 // c has no socket of its own.
 func (s *Shard) writeQueuedNow(c *client) bool {
-	if !c.direct || len(c.queue) != 1 || !c.flushing.CompareAndSwap(false, true) {
+	if !c.direct || len(c.queue) != 1 || !c.writer.acquire(writeLoop) {
 		return false
 	}
-	// Holding flushing, the queue is this goroutine's to read; the length
+	// As c's writer, the loop may read the queue; the length
 	// is read again because a flusher may have emptied it since.
 	var m *broker.Message
 	if len(c.queue) == 1 {
@@ -57,23 +57,23 @@ func (s *Shard) writeQueuedNow(c *client) bool {
 	}
 	if m == nil || m == joinedMarker || m == retireMarker {
 		// A flusher is started along with the markers, so none should be
-		// here with flushing clear; if one is, it is the flusher's.
+		// here with c idle; if one is, it is the flusher's.
 		if m != nil {
 			c.queue <- m // cannot block: the queue was just emptied
 		}
-		c.flushing.Store(false)
+		c.writer.release(writeLoop)
 		return false
 	}
 	s.send(c, m)
 	return true
 }
 
-// send writes m to c from the shard loop, which holds c's flushing flag:
-// this goroutine is c's flusher until it lets go. With a ring, the write
-// is a send queued in it, finished by submitSends.
+// send writes m to c from the shard loop, which is c's writer until the
+// write is done. With a ring, the write is a send queued in it, finished
+// by submitSends.
 func (s *Shard) send(c *client, m *broker.Message) {
 	if c.covered(m) {
-		c.flushing.Store(false)
+		c.writer.release(writeLoop)
 		return
 	}
 	if s.ring != nil {
@@ -84,19 +84,21 @@ func (s *Shard) send(c *client, m *broker.Message) {
 	s.wrote(c, m.Frame, n, err)
 }
 
-// wrote finishes a write of frame to c by the shard loop, which held c's
-// flushing flag for it: n bytes went out, and err is errWouldBlock if the
-// socket did not take the rest.
+// wrote finishes a write of frame to c by the shard loop, c's writer for
+// it: n bytes went out, and err is errWouldBlock if the socket did not
+// take the rest.
 func (s *Shard) wrote(c *client, frame []byte, n int, err error) {
 	switch {
 	case err == nil:
-		c.flushing.Store(false)
+		c.writer.release(writeLoop)
 	case errors.Is(err, errWouldBlock):
 		c.partial = frame[n:]
+		c.writer.handOff() // the flusher owns c, and partial, from here
 		s.flushers.Add(1)
-		go s.flush(c) // it owns flushing, and partial, from here
+		go s.flush(c)
 	default:
-		s.remove(c, ReasonWriteFailed) // flushing stays set: no flusher will start
+		c.writer.kill(writeLoop)
+		s.remove(c, ReasonWriteFailed)
 	}
 }
 
@@ -106,26 +108,29 @@ func (s *Shard) wrote(c *client, frame []byte, n int, err error) {
 func (s *Shard) flush(c *client) {
 	defer s.flushers.Done()
 	for {
-		if reason, failed := s.writeQueued(c); failed {
-			// flushing stays set, so no flusher writes to c again.
+		if reason, ended := s.writeQueued(c); ended {
+			// Dead, c is written to no more, and neither queued to nor
+			// evicted, until the loop removes it for reason.
+			c.writer.kill(writeFlusher)
 			select {
 			case s.leaves <- leave{c, reason}:
 			case <-s.done: // the loop removes every client itself
 			}
 			return
 		}
-		c.flushing.Store(false)
-		// The shard may have queued after the last receive and seen the
-		// flag still set; whoever sets it again owns the queue.
-		if len(c.queue) == 0 || !c.flushing.CompareAndSwap(false, true) {
+		c.writer.release(writeFlusher)
+		// The loop may have queued after the last receive and found c
+		// still taken; whoever acquires it now owns the queue.
+		if len(c.queue) == 0 || !c.writer.acquire(writeFlusher) {
 			return
 		}
 	}
 }
 
 // writeQueued writes everything queued for c, coalescing it into as few
-// writes as possible. It reports failed when the stream must end.
-func (s *Shard) writeQueued(c *client) (reason Reason, failed bool) {
+// writes as possible. It reports ended, with the reason, when the stream
+// must end: a write failed, or a retired stream's goodbye was written.
+func (s *Shard) writeQueued(c *client) (reason Reason, ended bool) {
 	b := batch{timeout: s.cfg.WriteTimeout}
 	defer b.release()
 	if c.partial != nil {

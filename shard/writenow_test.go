@@ -42,7 +42,7 @@ func tcpClientsOn(t *testing.T, s *Shard, n int, topics func(i int) []string) ([
 		clients[i], peers[i] = c, peer
 	}
 	for _, c := range clients {
-		for c.flushing.Load() {
+		for c.writer.owner() != writeIdle {
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -124,7 +124,7 @@ func testWriteNowDispatchDoesNotAllocate(t *testing.T, s *Shard) {
 		t.Errorf("dispatch over TCP: %v allocs per message, want 0", allocs)
 	}
 	for _, c := range clients {
-		if c.flushing.Load() || len(c.queue) > 0 {
+		if c.writer.owner() != writeIdle || len(c.queue) > 0 {
 			t.Fatalf("a flusher ran or a message was queued: the socket took every frame, so none should")
 		}
 		s.remove(c, ReasonShutdown)
@@ -165,7 +165,7 @@ func testWriteNowHandsTheRestToAFlusher(t *testing.T, s *Shard) {
 			Frame: fmt.Appendf(nil, "id: %d\ndata: %s\n\n", seq, bytes.Repeat([]byte{'a' + byte(seq%26)}, 1000))}
 		s.dispatch(m)
 		want.Write(m.Frame)
-		if c.flushing.Load() {
+		if c.writer.owner() != writeIdle {
 			queued++ // the socket is full: later frames go through the queue
 		}
 		if seq > 100000 {
@@ -173,7 +173,7 @@ func testWriteNowHandsTheRestToAFlusher(t *testing.T, s *Shard) {
 		}
 	}
 	got, wait := readAll(peers, want.Len()+1)
-	for c.flushing.Load() || len(c.queue) > 0 {
+	for c.writer.owner() != writeIdle || len(c.queue) > 0 {
 		time.Sleep(time.Millisecond)
 	}
 	s.remove(c, ReasonShutdown)
@@ -403,13 +403,13 @@ func TestWriteNowWritesToAnyDescriptor(t *testing.T) {
 			t.Fatal("a pipe gave no descriptor for direct writes")
 		}
 		s.join(c)
-		for c.flushing.Load() {
+		for c.writer.owner() != writeIdle {
 			time.Sleep(time.Millisecond) // the head's flusher
 		}
 		m := message(1, "news")
 		s.dispatch(m)
-		if c.removed || c.flushing.Load() {
-			t.Fatalf("writing to a pipe: removed %v, flusher started %v; want neither", c.removed, c.flushing.Load())
+		if c.removed || c.writer.owner() != writeIdle {
+			t.Fatalf("writing to a pipe: removed %v, flusher started %v; want neither", c.removed, c.writer.owner() != writeIdle)
 		}
 		s.remove(c, ReasonShutdown) // closes w
 		s.flushers.Wait()
@@ -451,12 +451,12 @@ func TestDeferredSingleMessagesAreWrittenByTheLoop(t *testing.T) {
 		for i := 0; i < n; i += 2 {
 			// A flusher would hold the flag until it had written, on
 			// another goroutine; the loop's own write is done by now.
-			if clients[i].flushing.Load() || len(clients[i].queue) > 0 {
+			if clients[i].writer.owner() != writeIdle || len(clients[i].queue) > 0 {
 				t.Errorf("client %d, with one message queued, was left to a flusher", i)
 			}
 		}
 		for _, c := range clients {
-			for c.flushing.Load() {
+			for c.writer.owner() != writeIdle {
 				time.Sleep(time.Millisecond)
 			}
 			s.remove(c, ReasonShutdown)
