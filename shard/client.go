@@ -62,7 +62,7 @@ type client struct {
 	joinedAt   time.Time  // when it joined, to time out pending subscriptions
 	removed    bool
 	deferred   bool // in the shard's deferred list (wakeLater)
-	retiring   bool // retireMarker is queued; see Retire
+	retiring   bool // counted by Retire: retireMarker is queued, or it was dead already
 
 	// goodbye is the last frame of a retired stream: written by the shard
 	// loop before it queues retireMarker, read by the flusher after.

@@ -55,11 +55,14 @@ func matchAny(pattern string, topics []string) bool {
 	return false
 }
 
-// offer queues m to c unless c already has it or is not open yet, and
-// reports 1 if queued. A stream that is not open has written nothing yet;
-// what it misses before it opens, a resume replays.
+// offer queues m to c unless c already has it, is not open yet or is
+// dead, and reports 1 if queued. A stream that is not open has written
+// nothing yet; what it misses before it opens, a resume replays. A dead
+// stream is written nothing more: queueing to it would only fill its queue
+// and have it evicted as slow before the loop removes it for the reason
+// its writer gave.
 func (s *Shard) offer(c *client, m *broker.Message) int {
-	if c.lastQueued == m.ID || c.pending > 0 {
+	if c.lastQueued == m.ID || c.pending > 0 || c.writer.dead() {
 		return 0
 	}
 	c.lastQueued = m.ID
@@ -67,13 +70,22 @@ func (s *Shard) offer(c *client, m *broker.Message) int {
 	if s.writeNow(c, m) {
 		return 1
 	}
+	if !s.enqueue(c, m) {
+		return 0
+	}
+	s.wakeLater(c)
+	return 1
+}
+
+// enqueue queues m to c, or, if c's queue is full, evicts c (ReasonSlow)
+// and reports false. The caller wakes c's flusher.
+func (s *Shard) enqueue(c *client, m *broker.Message) bool {
 	select {
 	case c.queue <- m:
-		s.wakeLater(c)
-		return 1
+		return true
 	default:
 		s.remove(c, ReasonSlow)
-		return 0
+		return false
 	}
 }
 

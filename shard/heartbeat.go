@@ -35,6 +35,9 @@ func (s *Shard) heartbeat(now time.Time) {
 	s.tick++
 	s.backlog = len(s.inbox) > 0
 	for c := range s.buckets[s.tick%heartbeatBuckets] {
+		if c.writer.dead() {
+			continue // removed once the loop takes its writer's leave; see offer
+		}
 		if !c.expires.IsZero() && now.After(c.expires) {
 			s.remove(c, ReasonTokenExpired)
 			continue
@@ -47,14 +50,8 @@ func (s *Shard) heartbeat(now time.Time) {
 			continue
 		}
 		c.lastWrite = s.tick
-		if s.writeNow(c, heartbeat) {
-			continue
-		}
-		select {
-		case c.queue <- heartbeat:
+		if !s.writeNow(c, heartbeat) && s.enqueue(c, heartbeat) {
 			s.wake(c)
-		default:
-			s.remove(c, ReasonSlow)
 		}
 	}
 	s.submitSends()

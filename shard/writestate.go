@@ -66,6 +66,10 @@ type writeState struct{ v atomic.Uint32 }
 // view stays true until it acts.
 func (w *writeState) owner() writeOwner { return writeOwner(w.v.Load()) }
 
+// dead reports whether no one will write to the client again: it is
+// waiting for the loop to remove it for the reason its writer gave.
+func (w *writeState) dead() bool { return w.owner() == writeDead }
+
 // acquire makes by (the loop or a flusher) the owner if no one is, and
 // reports whether it did.
 func (w *writeState) acquire(by writeOwner) bool {
