@@ -18,32 +18,38 @@ func (s *Shard) dispatch(m *broker.Message) {
 		return
 	}
 	s.lastID = m.ID
-	s.backlog = len(s.inbox) > 0 // read once per fan-out, not per client
 	var start time.Time
 	if s.cfg.Observer != nil {
 		start = time.Now()
 	}
-	n := 0
+	n := s.deliver(m)
+	s.messages.Add(1)
+	s.deliveries.Add(uint64(n))
+	if n > 0 && s.cfg.Observer != nil {
+		s.cfg.Observer.Delivered(m, n, start)
+	}
+}
+
+// deliver offers m to every local client that follows one of its topics,
+// and reports to how many it was queued or written.
+func (s *Shard) deliver(m *broker.Message) (n int) {
+	f := s.beginFanOut()
+	defer f.end()
 	for _, t := range m.Topics {
 		if sub := s.exact[t]; sub != nil {
 			for c := range sub.clients {
-				n += s.offer(c, m)
+				n += f.offer(c, m)
 			}
 		}
 	}
 	for p, sub := range s.patterns {
 		if matchAny(p, m.Topics) {
 			for c := range sub.clients {
-				n += s.offer(c, m)
+				n += f.offer(c, m)
 			}
 		}
 	}
-	s.submitSends()
-	s.messages.Add(1)
-	s.deliveries.Add(uint64(n))
-	if n > 0 && s.cfg.Observer != nil {
-		s.cfg.Observer.Delivered(m, n, start)
-	}
+	return n
 }
 
 func matchAny(pattern string, topics []string) bool {
@@ -61,19 +67,19 @@ func matchAny(pattern string, topics []string) bool {
 // stream is written nothing more: queueing to it would only fill its queue
 // and have it evicted as slow before the loop removes it for the reason
 // its writer gave.
-func (s *Shard) offer(c *client, m *broker.Message) int {
+func (f fanOut) offer(c *client, m *broker.Message) int {
 	if c.lastQueued == m.ID || c.pending > 0 || c.writer.dead() {
 		return 0
 	}
 	c.lastQueued = m.ID
-	c.lastWrite = s.tick
-	if s.writeNow(c, m) {
+	c.lastWrite = f.s.tick
+	if f.writeNow(c, m) {
 		return 1
 	}
-	if !s.enqueue(c, m) {
+	if !f.s.enqueue(c, m) {
 		return 0
 	}
-	s.wakeLater(c)
+	f.wakeLater(c)
 	return 1
 }
 
@@ -98,28 +104,29 @@ const wakeEvery = 16
 // inbox, once the shard has dispatched them (wakeDeferred): under load a
 // flusher then finds several messages to coalesce into one write, instead
 // of being started for each.
-func (s *Shard) wakeLater(c *client) {
-	if !s.backlog {
-		s.wake(c)
+func (f fanOut) wakeLater(c *client) {
+	if !f.backlog {
+		f.s.wake(c)
 		return
 	}
 	if !c.deferred {
 		c.deferred = true
-		s.deferred = append(s.deferred, c)
+		f.s.deferred = append(f.s.deferred, c)
 	}
 }
 
 // wakeDeferred wakes the flushers wakeLater put off, or writes the one
 // message a client has queued itself.
 func (s *Shard) wakeDeferred() {
+	f := s.beginFanOut()
+	defer f.end()
 	for i, c := range s.deferred {
 		c.deferred = false
-		if !c.removed && !s.writeQueuedNow(c) {
+		if !c.removed && !f.writeQueuedNow(c) {
 			s.wake(c)
 		}
 		s.deferred[i] = nil
 	}
 	s.deferred = s.deferred[:0]
 	s.sinceWake = 0
-	s.submitSends()
 }

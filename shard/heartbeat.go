@@ -33,7 +33,8 @@ const neverWritten = -heartbeatBuckets
 // an interval instead of coming all at once an interval later.
 func (s *Shard) heartbeat(now time.Time) {
 	s.tick++
-	s.backlog = len(s.inbox) > 0
+	f := s.beginFanOut()
+	defer f.end()
 	for c := range s.buckets[s.tick%heartbeatBuckets] {
 		if c.writer.dead() {
 			continue // removed once the loop takes its writer's leave; see offer
@@ -50,11 +51,10 @@ func (s *Shard) heartbeat(now time.Time) {
 			continue
 		}
 		c.lastWrite = s.tick
-		if !s.writeNow(c, heartbeat) && s.enqueue(c, heartbeat) {
+		if !f.writeNow(c, heartbeat) && s.enqueue(c, heartbeat) {
 			s.wake(c)
 		}
 	}
-	s.submitSends()
 }
 
 // moveBucket moves c to bucket b of the heartbeat buckets.

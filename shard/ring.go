@@ -32,10 +32,10 @@ func (s *Shard) useRing(r batchSender) {
 }
 
 // queueSend queues a send of frame to c in the ring, submitting the batch
-// first if it is full. The caller is c's writer, and calls
-// submitSends before the loop does anything else: until then c's fd stays
-// open, as only the loop closes it.
-func (s *Shard) queueSend(c *client, frame []byte) {
+// first if it is full. The loop is c's writer; the fan-out's end submits
+// the send (see fanOut).
+func (f fanOut) queueSend(c *client, frame []byte) {
+	s := f.s
 	if !s.ring.Send(c.fd, frame, uint64(len(s.sends))) {
 		s.submitSends()
 		// An empty batch has room, unless submitting just failed and

@@ -118,7 +118,6 @@ type Shard struct {
 	tick       int // heartbeat ticks so far
 	lastID     eventid.ID
 	deferred   []*client   // queued to during a backlog, not yet woken
-	backlog    bool        // more messages waited in the inbox when this fan-out began
 	sinceWake  int         // messages dispatched since wakeDeferred
 	ring       batchSender // batches writeNow's sends; nil: write(2) each
 	sends      []ringSend  // the sends queued in ring, indexed by tag

@@ -18,24 +18,55 @@ func (s *Shard) wake(c *client) {
 	}
 }
 
+// fanOut is one pass of the shard loop's writes over its clients: the
+// delivery of a message, a heartbeat visit, or the waking of deferred
+// clients. The loop writes to a client directly (writeNow, writeQueuedNow)
+// only through a fanOut, which it gets from beginFanOut and ends with end,
+// deferred right away.
+//
+// That is what keeps the ring's rule: a send queued in the ring must be
+// submitted before the loop does anything else. Until it is, its client is
+// owned by the loop (write state loop), so without a submit no flusher
+// would ever write to it again; and the send names the client's socket by
+// descriptor, which stays that socket only while the loop does not close
+// the conn: a leave or a removal handled first could close it, and the
+// descriptor be reused by another connection, before the send went out.
+// So no direct write can be queued except within a fanOut, and every
+// fanOut submits as it ends.
+type fanOut struct {
+	s *Shard
+	// backlog: more messages waited in the inbox when the fan-out began
+	// (read once per fan-out, not per client). See writeNow and wakeLater.
+	backlog bool
+}
+
+// beginFanOut starts a fan-out. The caller must defer its end at once.
+func (s *Shard) beginFanOut() fanOut {
+	return fanOut{s: s, backlog: len(s.inbox) > 0}
+}
+
+// end submits the sends the fan-out queued in the ring, if any, and
+// finishes each as writeNow would have.
+func (f fanOut) end() { f.s.submitSends() }
+
 // writeNow writes m to c from the shard loop, when that needs no flusher:
 // nothing is queued for c, no flusher runs, and the socket takes the frame
 // at once. It reports whether it took care of m: written, skipped as
 // already replayed, handed to a flusher with what the socket did not take,
 // or ended with the stream on a failed write. If not, the caller queues m.
-// With a ring, the write is a send queued in it, and submitSends, which
-// the caller runs after its fan-out, finishes it the same ways.
+// With a ring, the write is a send queued in it, which the fan-out's end
+// finishes the same ways.
 //
 // A flusher goroutine costs a start, a wake-up and a write deadline per
 // write; at a few events per second per stream that is most of a
 // delivery's cost besides the write itself. writeNow skips it unless more
 // messages wait in the inbox: then queueing lets a flusher coalesce them
 // into fewer writes, which is cheaper under load.
-func (s *Shard) writeNow(c *client, m *broker.Message) bool {
-	if !c.direct || s.backlog || len(c.queue) > 0 || !c.writer.acquire(writeLoop) {
+func (f fanOut) writeNow(c *client, m *broker.Message) bool {
+	if !c.direct || f.backlog || len(c.queue) > 0 || !c.writer.acquire(writeLoop) {
 		return false
 	}
-	s.send(c, m)
+	f.send(c, m)
 	return true
 }
 
@@ -45,7 +76,7 @@ func (s *Shard) writeNow(c *client, m *broker.Message) bool {
 // a broadcast when the backlog was short). It reports false, leaving the
 // queue as it was, if more than one message is queued, a flusher runs, or
 // c has no socket of its own.
-func (s *Shard) writeQueuedNow(c *client) bool {
+func (f fanOut) writeQueuedNow(c *client) bool {
 	if !c.direct || len(c.queue) != 1 || !c.writer.acquire(writeLoop) {
 		return false
 	}
@@ -64,24 +95,24 @@ func (s *Shard) writeQueuedNow(c *client) bool {
 		c.writer.release(writeLoop)
 		return false
 	}
-	s.send(c, m)
+	f.send(c, m)
 	return true
 }
 
 // send writes m to c from the shard loop, which is c's writer until the
 // write is done. With a ring, the write is a send queued in it, finished
-// by submitSends.
-func (s *Shard) send(c *client, m *broker.Message) {
+// by the fan-out's end.
+func (f fanOut) send(c *client, m *broker.Message) {
 	if c.covered(m) {
 		c.writer.release(writeLoop)
 		return
 	}
-	if s.ring != nil {
-		s.queueSend(c, m.Frame)
+	if f.s.ring != nil {
+		f.queueSend(c, m.Frame)
 		return
 	}
 	n, err := c.tryWrite(m.Frame)
-	s.wrote(c, m.Frame, n, err)
+	f.s.wrote(c, m.Frame, n, err)
 }
 
 // wrote finishes a write of frame to c by the shard loop, c's writer for

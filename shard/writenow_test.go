@@ -350,8 +350,9 @@ func TestRingThatCannotUnregisterIsClosed(t *testing.T) {
 	clients, peers := tcpClients(t, s, 3)
 	got, wait := readAll(peers, 1<<10)
 	m := message(1, "news")
+	f := s.beginFanOut()
 	for _, c := range clients[:2] {
-		if !s.writeNow(c, m) {
+		if !f.writeNow(c, m) {
 			t.Fatal("writeNow refused an idle stream")
 		}
 	}
@@ -359,7 +360,7 @@ func TestRingThatCannotUnregisterIsClosed(t *testing.T) {
 	if ring.closed {
 		t.Fatal("the ring was closed with sends queued in it")
 	}
-	s.submitSends()
+	f.end()
 	if !ring.closed || s.ring != nil {
 		t.Fatalf("after the fan-out: ring closed %v, dropped %v; want both", ring.closed, s.ring == nil)
 	}
