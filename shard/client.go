@@ -2,7 +2,6 @@ package shard
 
 import (
 	"errors"
-	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
@@ -43,7 +42,8 @@ type client struct {
 
 	// fd is conn's socket, for the shard loop's non-blocking writes
 	// (writeNow) when direct is set; conns without one, such as net.Pipe
-	// in tests, always go through a flusher. Only the shard loop closes
+	// in tests, and every conn off Unix (directwrite_other.go), always go
+	// through a flusher. Only the shard loop closes
 	// conn, after taking c out of its index, so the fd cannot be closed or
 	// reused under a writeNow.
 	fd     int
@@ -82,11 +82,7 @@ func newClient(conn Conn, st Stream, queueSize int) *client {
 		onEnd:       st.OnEnd,
 		queue:       make(chan *broker.Message, queueSize),
 	}
-	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			_ = raw.Control(func(fd uintptr) { c.fd, c.direct = int(fd), true })
-		}
-	}
+	c.fd, c.direct = directFD(conn)
 	return c
 }
 
@@ -123,23 +119,12 @@ func (c *client) write(p []byte, timeout time.Duration) error {
 // of p at once.
 var errWouldBlock = errors.New("shard: write would block")
 
-// tryWrite makes one non-blocking write of p straight to the socket,
-// bypassing the runtime poller, which would park the caller when the
-// socket is full. It returns how much of p the socket took, and
-// errWouldBlock, with n < len(p), if that was not all (or the write was
-// interrupted): a flusher writes the rest. Any other error means the
-// stream is broken.
-func (c *client) tryWrite(p []byte) (n int, err error) {
-	n, err = syscall.Write(c.fd, p)
-	return nonBlockingResult(n, err, len(p))
-}
-
 // nonBlockingResult reads the outcome of a non-blocking write of size
 // bytes, by write(2) or through the shard's ring, as tryWrite reports it.
 func nonBlockingResult(n int, err error, size int) (int, error) {
 	n = max(n, 0)
 	switch {
-	case err == syscall.EAGAIN || err == syscall.EINTR || err == nil && n < size:
+	case err == nil && n < size || wouldBlock(err):
 		return n, errWouldBlock
 	case err != nil:
 		return n, err
