@@ -100,6 +100,7 @@ type Shard struct {
 	leaves     chan leave
 	retires    chan retire   // from a draining hub
 	done       chan struct{} // closed by Stop
+	stop       sync.Once     // Stop closes done once, whoever calls it
 
 	ctx    context.Context // cancelled by Stop; bounds replays
 	cancel context.CancelFunc
@@ -136,6 +137,10 @@ type Shard struct {
 }
 
 // New creates a shard subscribed to b. Call Run to start it.
+//
+// The shard holds a broker subscriber, and maybe an io_uring ring, which
+// it releases as Run returns: a shard that New returned must be run, even
+// one stopped before it ran, whose Run then just releases them.
 func New(cfg Config, b broker.Broker) (*Shard, error) {
 	cfg = cfg.WithDefaults()
 	s := &Shard{
@@ -200,14 +205,13 @@ func (s *Shard) Lost() {
 	}
 }
 
-// Stop asks Run to end every stream and return. It does not wait.
+// Stop asks Run to end every stream and return. It does not wait. It may
+// be called more than once, from any goroutine, and before Run.
 func (s *Shard) Stop() {
-	select {
-	case <-s.done:
-	default:
+	s.stop.Do(func() {
 		close(s.done)
 		s.cancel()
-	}
+	})
 }
 
 // Stats returns the shard's counters. Safe to call from any goroutine.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,6 +111,21 @@ func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
 	}
 	// A stream that arrives after Stop is refused at once.
 	if err := s.Join(nil, shard.Stream{Selection: broker.Selection{Topics: []string{"x"}}}); !errors.Is(err, shard.ErrStopped) {
+		t.Errorf("Join after Stop = %v, want %v", err, shard.ErrStopped)
+	}
+}
+
+// TestStopMayBeCalledConcurrently: Stop from several goroutines at once,
+// and again after, stops the shard once.
+func TestStopMayBeCalledConcurrently(t *testing.T) {
+	s, _ := runShard(t, shard.Config{}) // whose cleanup stops it once more
+	var stops sync.WaitGroup
+	for range 4 {
+		stops.Go(s.Stop)
+	}
+	stops.Wait() // Stop does not wait for anything
+	s.Stop()
+	if err := s.Join(nil, shard.Stream{}); !errors.Is(err, shard.ErrStopped) {
 		t.Errorf("Join after Stop = %v, want %v", err, shard.ErrStopped)
 	}
 }
