@@ -256,7 +256,7 @@ func TestBacklogCoalescesWrites(t *testing.T) {
 		c := newClient(conns[i], Stream{Selection: broker.Selection{Topics: []string{"news"}}}, 64)
 		s.join(c)
 	}
-	s.flushers.Wait() // the heads (empty here) are written
+	waitFlushers(t, s) // the heads (empty here) are written
 	for _, conn := range conns {
 		conn.writes, conn.bytes = 0, 0
 	}
@@ -279,7 +279,7 @@ func TestBacklogCoalescesWrites(t *testing.T) {
 	}
 	s.dispatch(<-s.inbox) // the inbox is empty now: wakes at once
 	s.wakeDeferred()      // as the loop does after it
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	frame := len(message(1, "news").Frame)
 	for i, conn := range conns {
 		if conn.writes != 1 || conn.bytes != backlog*frame {

@@ -10,6 +10,12 @@ import (
 	"github.com/ssehub/ssehub/hub/hubtest"
 )
 
+// waitIdle waits for c's writer to let go of it; what names the writer.
+func waitIdle(t testing.TB, c *client, what string) {
+	t.Helper()
+	hubtest.WaitFor(t, what+" to let go of its client", func() bool { return c.writer.owner() == writeIdle })
+}
+
 // waitFlushers waits for s's flushers to exit.
 func waitFlushers(t testing.TB, s *Shard) {
 	t.Helper()
@@ -41,21 +47,23 @@ func tcpClientsOn(t *testing.T, s *Shard, n int, topics func(i int) []string) ([
 		clients[i], peers[i] = c, peer
 	}
 	for _, c := range clients {
-		for c.writer.owner() != writeIdle {
-			time.Sleep(time.Millisecond)
-		}
+		waitIdle(t, c, "the head's flusher")
 	}
 	return clients, peers
 }
 
 // readAll reads what each peer receives until it is closed, into got[i],
 // which holds up to max bytes. It reads into buffers allocated up front, so
-// that an allocation test is not disturbed.
-func readAll(peers []net.Conn, max int) (got [][]byte, wait func()) {
+// that an allocation test is not disturbed. wait waits for the peers to be
+// closed, and fails the test if one is not within hubtest.WaitTimeout.
+func readAll(t testing.TB, peers []net.Conn, max int) (got [][]byte, wait func()) {
 	var wg sync.WaitGroup
 	got = make([][]byte, len(peers))
 	for i, p := range peers {
 		buf := make([]byte, max)
+		// Then a peer the shard never closes stops reading, and wait fails
+		// instead of hanging.
+		_ = p.SetReadDeadline(time.Now().Add(hubtest.WaitTimeout))
 		wg.Go(func() {
 			n := 0
 			for n < len(buf) {
@@ -68,7 +76,12 @@ func readAll(peers []net.Conn, max int) (got [][]byte, wait func()) {
 			got[i] = buf[:n]
 		})
 	}
-	return got, wg.Wait
+	return got, func() {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		hubtest.WaitFor(t, "the peers to be closed", hubtest.Closed(done))
+	}
 }
 
 // writeMode is one of the shard loop's two ways to write: batches through

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard/uring"
 )
 
@@ -25,7 +26,7 @@ func TestWriteNowDispatchDoesNotAllocate(t *testing.T) {
 
 func testWriteNowDispatchDoesNotAllocate(t *testing.T, s *Shard) {
 	clients, peers := tcpClients(t, s, 50)
-	got, wait := readAll(peers, 64<<10)
+	got, wait := readAll(t, peers, 64<<10)
 	msgs := make([]*broker.Message, 200)
 	for i := range msgs {
 		msgs[i] = message(uint64(i+1), "news")
@@ -44,7 +45,7 @@ func testWriteNowDispatchDoesNotAllocate(t *testing.T, s *Shard) {
 		}
 		s.remove(c, ReasonShutdown)
 	}
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	for _, p := range peers {
 		_ = p.(*net.TCPConn).CloseWrite()
 	}
@@ -87,12 +88,12 @@ func testWriteNowHandsTheRestToAFlusher(t *testing.T, s *Shard) {
 			t.Fatal("the socket never filled up")
 		}
 	}
-	got, wait := readAll(peers, want.Len()+1)
-	for c.writer.owner() != writeIdle || len(c.queue) > 0 {
-		time.Sleep(time.Millisecond)
-	}
+	got, wait := readAll(t, peers, want.Len()+1)
+	hubtest.WaitFor(t, "the flusher to write everything queued", func() bool {
+		return c.writer.owner() == writeIdle && len(c.queue) == 0
+	})
 	s.remove(c, ReasonShutdown)
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	_ = peers[0].(*net.TCPConn).CloseWrite()
 	wait()
 	if !bytes.Equal(got[0], want.Bytes()) {
@@ -105,7 +106,7 @@ func testWriteNowHandsTheRestToAFlusher(t *testing.T, s *Shard) {
 func TestWriteNowEndsTheStreamOfAResetPeer(t *testing.T) {
 	forEachWriteMode(t, Config{}, func(t *testing.T, s *Shard) {
 		clients, peers := tcpClients(t, s, 2)
-		_, wait := readAll(peers[1:], 1<<10)
+		_, wait := readAll(t, peers[1:], 1<<10)
 		_ = peers[0].(*net.TCPConn).SetLinger(0)
 		peers[0].Close() // a reset
 		time.Sleep(20 * time.Millisecond)
@@ -122,7 +123,7 @@ func TestWriteNowEndsTheStreamOfAResetPeer(t *testing.T) {
 			t.Errorf("%d streams ended for a failed write, want 1", got)
 		}
 		s.remove(clients[1], ReasonShutdown)
-		s.flushers.Wait()
+		waitFlushers(t, s)
 		wait()
 	})
 }
@@ -223,7 +224,7 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 	ring := &brokenRing{capacity: 4, failSubmit: true}
 	s := shardWithRing(t, ring)
 	clients, peers := tcpClients(t, s, 6)
-	got, wait := readAll(peers, 1<<10)
+	got, wait := readAll(t, peers, 1<<10)
 	first, second := message(1, "news"), message(2, "news")
 	s.dispatch(first)
 	if !ring.closed || s.ring != nil || s.Stats().IOUring {
@@ -242,7 +243,7 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 	for _, c := range kept {
 		s.remove(c, ReasonShutdown)
 	}
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	wait()
 	for i, c := range clients {
 		want := "head\n"
@@ -263,7 +264,7 @@ func TestRingThatCannotUnregisterIsClosed(t *testing.T) {
 	ring := &brokenRing{capacity: 4, failUnregister: true}
 	s := shardWithRing(t, ring)
 	clients, peers := tcpClients(t, s, 3)
-	got, wait := readAll(peers, 1<<10)
+	got, wait := readAll(t, peers, 1<<10)
 	m := message(1, "news")
 	f := s.beginFanOut()
 	for _, c := range clients[:2] {
@@ -282,7 +283,7 @@ func TestRingThatCannotUnregisterIsClosed(t *testing.T) {
 	for _, c := range clients[:2] {
 		s.remove(c, ReasonShutdown)
 	}
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	wait()
 	for i, want := range []string{"head\n" + string(m.Frame), "head\n" + string(m.Frame), "head\n"} {
 		if string(got[i]) != want {
@@ -319,16 +320,14 @@ func TestWriteNowWritesToAnyDescriptor(t *testing.T) {
 			t.Fatal("a pipe gave no descriptor for direct writes")
 		}
 		s.join(c)
-		for c.writer.owner() != writeIdle {
-			time.Sleep(time.Millisecond) // the head's flusher
-		}
+		waitIdle(t, c, "the head's flusher")
 		m := message(1, "news")
 		s.dispatch(m)
 		if c.removed || c.writer.owner() != writeIdle {
 			t.Fatalf("writing to a pipe: removed %v, flusher started %v; want neither", c.removed, c.writer.owner() != writeIdle)
 		}
 		s.remove(c, ReasonShutdown) // closes w
-		s.flushers.Wait()
+		waitFlushers(t, s)
 		got, err := io.ReadAll(r)
 		if want := "head\n" + string(m.Frame); err != nil || string(got) != want {
 			t.Fatalf("pipe got %q, %v; want %q", got, err, want)
@@ -344,7 +343,7 @@ func TestDeferredSingleMessagesAreWrittenByTheLoop(t *testing.T) {
 	forEachWriteMode(t, Config{}, func(t *testing.T, s *Shard) {
 		const n = 20
 		clients, peers := tcpClientsOn(t, s, n, func(i int) []string { return []string{fmt.Sprint("c/", i)} })
-		got, wait := readAll(peers, 1<<10)
+		got, wait := readAll(t, peers, 1<<10)
 		s.inbox <- message(99, "elsewhere") // a backlog: more waits in the inbox
 		var seq uint64
 		var want []string
@@ -372,12 +371,10 @@ func TestDeferredSingleMessagesAreWrittenByTheLoop(t *testing.T) {
 			}
 		}
 		for _, c := range clients {
-			for c.writer.owner() != writeIdle {
-				time.Sleep(time.Millisecond)
-			}
+			waitIdle(t, c, "the flusher of a client with two messages")
 			s.remove(c, ReasonShutdown)
 		}
-		s.flushers.Wait()
+		waitFlushers(t, s)
 		wait()
 		for i := range clients {
 			if string(got[i]) != want[i] {
