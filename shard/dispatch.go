@@ -52,6 +52,7 @@ func (s *Shard) deliver(m *broker.Message) (n int) {
 	return n
 }
 
+// matchAny reports whether pattern matches one of topics.
 func matchAny(pattern string, topics []string) bool {
 	for _, t := range topics {
 		if topic.Match(pattern, t) {

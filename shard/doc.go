@@ -32,5 +32,12 @@
 //	loop → dead      the loop, on a failed write; it removes the client
 //	flusher → dead   the flusher, as the stream ends; it tells the loop why
 //
-// See writeOwner for the details.
+// A dead client is neither written nor queued to, nor evicted as slow:
+// the loop removes it for the reason its writer gave. See writeOwner for
+// the details.
+//
+// With io_uring (package uring), the loop's direct writes are sends queued
+// in a ring, which must be submitted before the loop does anything else.
+// The loop writes directly only within a fanOut, whose end submits; see
+// fanOut for why.
 package shard

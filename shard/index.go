@@ -10,6 +10,7 @@ type subscription struct {
 	active bool
 }
 
+// subscribed is the broker's word that a pending subscription is active.
 type subscribed struct {
 	name    string
 	pattern bool

@@ -53,6 +53,7 @@ func (f fanOut) queueSend(c *client, frame []byte) {
 // would have. If the ring itself fails, the shard goes back to write(2)
 // for good, and ends the streams whose sends it could not account for:
 // they resume from their last event, so nothing is lost or repeated.
+// A fan-out's end calls it, and queueSend when the batch is full.
 func (s *Shard) submitSends() {
 	if len(s.sends) == 0 {
 		return

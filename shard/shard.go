@@ -67,6 +67,8 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// leave is a flusher's word to the shard loop that its client's stream
+// ended, and why; the loop removes the client.
 type leave struct {
 	c      *client
 	reason Reason
@@ -106,7 +108,7 @@ type Shard struct {
 	cancel context.CancelFunc
 
 	// flushers counts running flush goroutines. Only the Run goroutine
-	// adds to it (in wake), and it waits for it in shutdown.
+	// adds to it (wake, wrote), and it waits for it in shutdown.
 	flushers sync.WaitGroup
 
 	// Owned by the Run goroutine.

@@ -20,9 +20,9 @@ func (s *Shard) wake(c *client) {
 
 // fanOut is one pass of the shard loop's writes over its clients: the
 // delivery of a message, a heartbeat visit, or the waking of deferred
-// clients. The loop writes to a client directly (writeNow, writeQueuedNow)
-// only through a fanOut, which it gets from beginFanOut and ends with end,
-// deferred right away.
+// clients. It is used on the shard loop only. The loop writes to a client
+// directly (writeNow, writeQueuedNow) only through a fanOut, which it gets
+// from beginFanOut and ends with end, deferred right away.
 //
 // That is what keeps the ring's rule: a send queued in the ring must be
 // submitted before the loop does anything else. Until it is, its client is
@@ -247,13 +247,15 @@ var batchPool = sync.Pool{New: func() any {
 }}
 
 // batch collects frames into one write of at most maxBatchBytes (a single
-// larger frame goes alone).
+// larger frame goes alone). It is owned by the flusher that made it.
 type batch struct {
 	buf     *[]byte
 	single  []byte // the only frame so far, written without a copy
 	timeout time.Duration
 }
 
+// add adds frame to the batch, first writing what it holds if frame would
+// not fit.
 func (b *batch) add(c *client, frame []byte) error {
 	switch {
 	case b.single == nil && (b.buf == nil || len(*b.buf) == 0):
@@ -278,6 +280,7 @@ func (b *batch) add(c *client, frame []byte) error {
 	return nil
 }
 
+// flush writes what the batch holds.
 func (b *batch) flush(c *client) error {
 	var err error
 	switch {
@@ -291,6 +294,7 @@ func (b *batch) flush(c *client) error {
 	return err
 }
 
+// release gives the batch's buffer back to the pool.
 func (b *batch) release() {
 	if b.buf != nil {
 		batchPool.Put(b.buf)

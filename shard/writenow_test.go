@@ -364,7 +364,7 @@ func TestDeferredSingleMessagesAreWrittenByTheLoop(t *testing.T) {
 		<-s.inbox
 		s.wakeDeferred()
 		for i := 0; i < n; i += 2 {
-			// A flusher would hold the flag until it had written, on
+			// A flusher would own the client until it had written, on
 			// another goroutine; the loop's own write is done by now.
 			if clients[i].writer.owner() != writeIdle || len(clients[i].queue) > 0 {
 				t.Errorf("client %d, with one message queued, was left to a flusher", i)

@@ -31,12 +31,13 @@ import "sync/atomic"
 // which costs no more than an atomic store, so that a broken rule panics
 // at once rather than letting two writers interleave frames.
 //
-// Each transition is one atomic operation: acquiring orders the new
-// owner's accesses after the old owner's release (or the go statement
-// that starts a flusher does), which is what makes the fields above safe
-// to share without a lock.
+// Each transition is one atomic operation, and acquire reads what the
+// last release wrote, so the new owner's accesses to the fields above come
+// after the old owner's, with no lock; after a handOff, the go statement
+// that starts the flusher orders them.
 type writeOwner uint32
 
+// The write states; see writeOwner.
 const (
 	writeIdle writeOwner = iota
 	writeLoop
@@ -51,6 +52,7 @@ var writeOwnerNames = [...]string{
 	writeDead:    "dead",
 }
 
+// String returns the state's name, for panics.
 func (o writeOwner) String() string {
 	if int(o) < len(writeOwnerNames) {
 		return writeOwnerNames[o]
