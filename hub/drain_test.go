@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard"
 )
 
@@ -116,9 +117,7 @@ func isTimeout(err error) bool {
 // waitDraining waits until Ready reports the drain.
 func waitDraining(t *testing.T, h *hub.Hub) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !errors.Is(h.Ready(context.Background()), hub.ErrDraining); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("Ready never reported ErrDraining")
-		}
-	}
+	hubtest.WaitFor(t, "Ready to report ErrDraining", func() bool {
+		return errors.Is(h.Ready(context.Background()), hub.ErrDraining)
+	})
 }

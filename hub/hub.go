@@ -72,12 +72,14 @@ func New(cfg Config, b broker.Broker) (*Hub, error) {
 	for range n {
 		s, err := shard.New(cfg.Shard, b)
 		if err != nil {
+			// A shard releases its broker subscriber and ring as its loop
+			// ends, which is why each runs as soon as it is made: stopping
+			// them and waiting releases everything made so far.
 			h.stopShards()
+			h.loops.Wait()
 			return nil, err
 		}
 		h.shards = append(h.shards, s)
-	}
-	for _, s := range h.shards {
 		h.loops.Go(s.Run)
 	}
 	return h, nil
@@ -155,7 +157,8 @@ func (h *Hub) Stats() []shard.Stats {
 }
 
 // Shutdown ends every stream and stops every shard, and returns when all of
-// their goroutines are gone, or with ctx's error if that comes first.
+// their goroutines are gone, or with ctx's error if that comes first. It may
+// be called again, from any goroutine, to wait again.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard"
 )
@@ -110,4 +114,104 @@ func TestDefaultShardsFollowsGOMAXPROCS(t *testing.T) {
 	if got, want := len(h.Stats()), hub.DefaultShards(); got != want {
 		t.Errorf("shards = %d, want %d", got, want)
 	}
+}
+
+// TestShutdownTwice: Shutdown may be called again, and concurrently; each
+// call waits for the shards.
+func TestShutdownTwice(t *testing.T) {
+	h := newHub(t, 2) // whose cleanup shuts it down once more
+	openStream(t, h, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- h.Shutdown(ctx) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil { // bounded by ctx
+			t.Errorf("concurrent Shutdown: %v", err)
+		}
+	}
+	if err := h.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown after Shutdown: %v", err)
+	}
+}
+
+// TestNewReleasesWhatItMadeWhenAShardFails: when a shard cannot be made,
+// New releases what the shards made before it hold (their broker
+// subscribers, their goroutines and, on Linux, their io_uring rings)
+// before it returns the error.
+func TestNewReleasesWhatItMadeWhenAShardFails(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	fds := openFDs(t)
+	b := &refusingBroker{MemoryBroker: transport.NewMemoryBroker(transport.MemoryBrokerConfig{}), refuse: 3}
+	defer b.Close()
+	if h, err := hub.New(hub.Config{Shards: 4}, b); !errors.Is(err, errRefused) {
+		if h != nil {
+			_ = h.Shutdown(context.Background())
+		}
+		t.Fatalf("New with the 3rd of 4 subscribers refused = %v, want %v", err, errRefused)
+	}
+	b.mu.Lock()
+	made, closed := b.made, b.closed
+	b.mu.Unlock()
+	if made != 2 || closed != made {
+		t.Errorf("New that failed made %d subscribers and closed %d; want 2 made, all closed", made, closed)
+	}
+	if now := openFDs(t); now != fds {
+		t.Errorf("%d descriptors open after New failed, %d before", now, fds)
+	}
+}
+
+var errRefused = errors.New("subscriber refused")
+
+// refusingBroker is a memory broker whose refuse-th NewSubscriber fails. It
+// counts the subscribers it made and those closed.
+type refusingBroker struct {
+	*transport.MemoryBroker
+	refuse int
+
+	mu                  sync.Mutex
+	calls, made, closed int
+}
+
+func (b *refusingBroker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.calls++; b.calls == b.refuse {
+		return nil, errRefused
+	}
+	sub, err := b.MemoryBroker.NewSubscriber(sink)
+	if err != nil {
+		return nil, err
+	}
+	b.made++
+	return &countedSubscriber{sub, b}, nil
+}
+
+// countedSubscriber counts its Close in its broker.
+type countedSubscriber struct {
+	broker.Subscriber
+	b *refusingBroker
+}
+
+func (s *countedSubscriber) Close() {
+	s.b.mu.Lock()
+	s.b.closed++
+	s.b.mu.Unlock()
+	s.Subscriber.Close()
+}
+
+// openFDs returns how many descriptors the process has open, on Linux;
+// elsewhere always 0.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		return 0
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
 }

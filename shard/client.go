@@ -2,9 +2,6 @@ package shard
 
 import (
 	"errors"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
@@ -37,22 +34,23 @@ type client struct {
 	// queue is sent to only by the shard loop, which closes it when it
 	// removes the client.
 	queue chan *broker.Message
-	// flushing is true while a flusher runs (or after a write failed, so
-	// that no flusher ever runs again). Whoever sets it from false to true
-	// starts the flusher; that handover orders the flushers' accesses to
+	// writer says who writes to conn: no one, the shard loop, a flusher,
+	// or, once the stream is over for writing, no one ever again. See
+	// writeOwner for the transitions, which order the writers' accesses to
 	// the fields below.
-	flushing atomic.Bool
+	writer writeState
 
 	// fd is conn's socket, for the shard loop's non-blocking writes
 	// (writeNow) when direct is set; conns without one, such as net.Pipe
-	// in tests, always go through a flusher. Only the shard loop closes
+	// in tests, and every conn off Unix (directwrite_other.go), always go
+	// through a flusher. Only the shard loop closes
 	// conn, after taking c out of its index, so the fd cannot be closed or
 	// reused under a writeNow.
 	fd     int
 	direct bool
 
-	// Owned by the running flusher, or by the shard loop while it holds
-	// flushing for a writeNow.
+	// Owned by whoever writer names: the running flusher, or the shard
+	// loop during a writeNow.
 	skipThrough eventid.ID // live messages up to it were covered by a replay
 	partial     []byte     // the rest of a frame writeNow could not finish
 
@@ -64,7 +62,7 @@ type client struct {
 	joinedAt   time.Time  // when it joined, to time out pending subscriptions
 	removed    bool
 	deferred   bool // in the shard's deferred list (wakeLater)
-	retiring   bool // retireMarker is queued; see Retire
+	retiring   bool // counted by Retire: retireMarker is queued, or it was dead already
 
 	// goodbye is the last frame of a retired stream: written by the shard
 	// loop before it queues retireMarker, read by the flusher after.
@@ -84,11 +82,7 @@ func newClient(conn Conn, st Stream, queueSize int) *client {
 		onEnd:       st.OnEnd,
 		queue:       make(chan *broker.Message, queueSize),
 	}
-	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			_ = raw.Control(func(fd uintptr) { c.fd, c.direct = int(fd), true })
-		}
-	}
+	c.fd, c.direct = directFD(conn)
 	return c
 }
 
@@ -106,17 +100,6 @@ var (
 	// the client's goodbye frame and ends the stream (see Retire).
 	retireMarker = &broker.Message{}
 )
-
-// maxBatchBytes bounds how many queued bytes one write coalesces.
-const maxBatchBytes = 64 << 10
-
-// batchPool holds write buffers for coalescing. A flusher holds one only
-// while it writes, so the pool stays near the number of concurrent writes
-// rather than the number of streams.
-var batchPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, 16<<10)
-	return &b
-}}
 
 // covered reports whether m was already sent by the replay.
 func (c *client) covered(m *broker.Message) bool {
@@ -136,78 +119,15 @@ func (c *client) write(p []byte, timeout time.Duration) error {
 // of p at once.
 var errWouldBlock = errors.New("shard: write would block")
 
-// tryWrite makes one non-blocking write of p straight to the socket,
-// bypassing the runtime poller, which would park the caller when the
-// socket is full. It returns how much of p the socket took, and
-// errWouldBlock, with n < len(p), if that was not all (or the write was
-// interrupted): a flusher writes the rest. Any other error means the
-// stream is broken.
-func (c *client) tryWrite(p []byte) (n int, err error) {
-	n, err = syscall.Write(c.fd, p)
-	return nonBlockingResult(n, err, len(p))
-}
-
 // nonBlockingResult reads the outcome of a non-blocking write of size
 // bytes, by write(2) or through the shard's ring, as tryWrite reports it.
 func nonBlockingResult(n int, err error, size int) (int, error) {
 	n = max(n, 0)
 	switch {
-	case err == syscall.EAGAIN || err == syscall.EINTR || err == nil && n < size:
+	case err == nil && n < size || wouldBlock(err):
 		return n, errWouldBlock
 	case err != nil:
 		return n, err
 	}
 	return n, nil
-}
-
-// batch collects frames into one write of at most maxBatchBytes (a single
-// larger frame goes alone).
-type batch struct {
-	buf     *[]byte
-	single  []byte // the only frame so far, written without a copy
-	timeout time.Duration
-}
-
-func (b *batch) add(c *client, frame []byte) error {
-	switch {
-	case b.single == nil && (b.buf == nil || len(*b.buf) == 0):
-		b.single = frame
-		return nil
-	case b.buf == nil:
-		b.buf = batchPool.Get().(*[]byte)
-		*b.buf = (*b.buf)[:0]
-	}
-	if b.single != nil {
-		*b.buf = append(*b.buf, b.single...)
-		b.single = nil
-	}
-	if len(*b.buf)+len(frame) > maxBatchBytes {
-		if err := b.flush(c); err != nil {
-			return err
-		}
-		b.single = frame
-		return nil
-	}
-	*b.buf = append(*b.buf, frame...)
-	return nil
-}
-
-func (b *batch) flush(c *client) error {
-	var err error
-	switch {
-	case b.single != nil:
-		err = c.write(b.single, b.timeout)
-		b.single = nil
-	case b.buf != nil && len(*b.buf) > 0:
-		err = c.write(*b.buf, b.timeout)
-		*b.buf = (*b.buf)[:0]
-	}
-	return err
-}
-
-func (b *batch) release() {
-	if b.buf != nil {
-		batchPool.Put(b.buf)
-		b.buf = nil
-	}
 }

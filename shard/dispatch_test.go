@@ -56,7 +56,7 @@ func newTestShard(t testing.TB, n, queue int) (*Shard, []*client) {
 			sel = broker.Selection{Patterns: []string{"ne*"}}
 		}
 		c := &client{conn: discardConn{}, sel: sel, queue: make(chan *broker.Message, queue)}
-		c.flushing.Store(true) // the test drains queues itself, as a flusher would
+		c.writer.acquire(writeFlusher) // the test drains queues itself, as a flusher would
 		s.join(c)
 		<-c.queue // the joined marker
 		clients[i] = c
@@ -108,7 +108,7 @@ func TestDispatchQueuesOncePerClient(t *testing.T) {
 	}
 	c := &client{conn: discardConn{}, queue: make(chan *broker.Message, 8),
 		sel: broker.Selection{Topics: []string{"a", "b"}, Patterns: []string{"*", "a*"}}}
-	c.flushing.Store(true)
+	c.writer.acquire(writeFlusher)
 	s.join(c)
 	<-c.queue
 	s.dispatch(message(1, "a", "b", "ab"))
@@ -197,7 +197,7 @@ func TestStreamOpensOnlyOnceEverySubscriptionIsActive(t *testing.T) {
 	}
 	c := &client{conn: discardConn{}, queue: make(chan *broker.Message, 8),
 		sel: broker.Selection{Topics: []string{"a"}, Patterns: []string{"b*"}}}
-	c.flushing.Store(true)
+	c.writer.acquire(writeFlusher)
 	s.join(c)
 	s.dispatch(message(1, "a"))
 	if n := len(c.queue); n != 0 {
@@ -256,7 +256,7 @@ func TestBacklogCoalescesWrites(t *testing.T) {
 		c := newClient(conns[i], Stream{Selection: broker.Selection{Topics: []string{"news"}}}, 64)
 		s.join(c)
 	}
-	s.flushers.Wait() // the heads (empty here) are written
+	waitFlushers(t, s) // the heads (empty here) are written
 	for _, conn := range conns {
 		conn.writes, conn.bytes = 0, 0
 	}
@@ -279,7 +279,7 @@ func TestBacklogCoalescesWrites(t *testing.T) {
 	}
 	s.dispatch(<-s.inbox) // the inbox is empty now: wakes at once
 	s.wakeDeferred()      // as the loop does after it
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	frame := len(message(1, "news").Frame)
 	for i, conn := range conns {
 		if conn.writes != 1 || conn.bytes != backlog*frame {

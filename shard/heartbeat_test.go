@@ -89,7 +89,7 @@ type heartbeatRun struct {
 func newHeartbeatRun(t *testing.T, s *Shard, n int) *heartbeatRun {
 	r := &heartbeatRun{t: t, s: s, last: make([]int, n), events: make([]int, n), beats: make([][]int, n)}
 	r.clients, r.peers = tcpClientsOn(t, s, n, func(i int) []string { return []string{fmt.Sprint("c/", i)} })
-	r.got, r.wait = readAll(r.peers, 64<<10)
+	r.got, r.wait = readAll(t, r.peers, 64<<10)
 	return r
 }
 
@@ -128,9 +128,7 @@ func (r *heartbeatRun) ticks(n int, event func(tick, i int) bool) {
 			}
 		}
 		for _, c := range r.clients {
-			for c.flushing.Load() { // a write the loop handed to a flusher
-				time.Sleep(100 * time.Microsecond)
-			}
+			waitIdle(r.t, c, "a flusher the loop handed a write to")
 		}
 	}
 }
@@ -142,7 +140,7 @@ func (r *heartbeatRun) checkPeers() {
 	for _, c := range r.clients {
 		r.s.remove(c, ReasonShutdown)
 	}
-	r.s.flushers.Wait()
+	waitFlushers(r.t, r.s)
 	r.wait()
 	for i := range r.clients {
 		events := bytes.Count(r.got[i], message(0).Frame)

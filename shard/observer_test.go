@@ -92,7 +92,7 @@ func TestOnOpenWhenEverySubscriptionIsActive(t *testing.T) {
 	opened := 0
 	c := &client{conn: discardConn{}, queue: make(chan *broker.Message, 8), onOpen: func() { opened++ },
 		sel: broker.Selection{Topics: []string{"a"}, Patterns: []string{"b*"}}}
-	c.flushing.Store(true)
+	c.writer.acquire(writeFlusher)
 	s.join(c)
 	s.activate(subscribed{"a", false})
 	if opened != 0 {

@@ -40,8 +40,14 @@ func (s *Shard) retire(r retire) {
 				continue
 			}
 			n--
-			if c.pending > 0 {
+			switch {
+			case c.pending > 0:
 				s.remove(c, ReasonDrained)
+				continue
+			case c.writer.dead():
+				// Ending already: it counts as retired, and is removed
+				// for the reason its writer gave.
+				c.retiring = true
 				continue
 			}
 			// The flusher reads goodbye after taking retireMarker from the

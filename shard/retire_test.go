@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard"
 )
 
@@ -62,7 +63,7 @@ func TestRetireEndsStreamsAfterWhatIsQueued(t *testing.T) {
 
 	publish("e1")
 	s.Retire(2, goodbye)
-	waitFor(t, "two streams drained", func() bool { return s.Stats().Ended[shard.ReasonDrained] == 2 })
+	hubtest.WaitFor(t, "two streams drained", func() bool { return s.Stats().Ended[shard.ReasonDrained] == 2 })
 	publish("e2")
 	var retired, open []conn
 	seen := map[string]bool{}
@@ -97,7 +98,7 @@ func TestRetireEndsStreamsAfterWhatIsQueued(t *testing.T) {
 	if lines, ended := readLines(t, open[0], open[0].r, ""); !ended || lines[len(lines)-2] != "retry: 3\n" {
 		t.Errorf("last stream after Retire(10) received %q, ended %v; want its goodbye \"retry: 3\" and the end", lines, ended)
 	}
-	waitFor(t, "every stream gone", func() bool { return s.Stats().Clients == 0 })
+	hubtest.WaitFor(t, "every stream gone", func() bool { return s.Stats().Clients == 0 })
 	if st := s.Stats(); st.Ended[shard.ReasonDrained] != 3 || goodbyes != 3 {
 		t.Errorf("after retiring all: drained %d with %d goodbyes, want 3 and 3 (stats %+v)", st.Ended[shard.ReasonDrained], goodbyes, st)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,11 @@ func runShard(t *testing.T, cfg shard.Config) (*shard.Shard, *membroker.Broker) 
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run() }()
-	t.Cleanup(func() { s.Stop(); <-done; b.Close() })
+	t.Cleanup(func() {
+		s.Stop()
+		hubtest.WaitFor(t, "Run to return after Stop", hubtest.Closed(done))
+		b.Close()
+	})
 	return s, b
 }
 
@@ -50,15 +55,6 @@ func serve(t *testing.T, s *shard.Shard, sel broker.Selection) (net.Conn, *bufio
 	return client, r
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func TestSubscriptionsAreReferenceCounted(t *testing.T) {
 	s, b := runShard(t, shard.Config{Heartbeat: 160 * time.Millisecond})
 	a1, _ := serve(t, s, broker.Selection{Topics: []string{"a"}, Patterns: []string{"p*"}})
@@ -69,7 +65,7 @@ func TestSubscriptionsAreReferenceCounted(t *testing.T) {
 	// The first client goes away; heartbeat writes find it and it leaves,
 	// while "a" stays subscribed for the second.
 	a1.Close()
-	waitFor(t, "the first client to leave and p* to be unsubscribed", func() bool {
+	hubtest.WaitFor(t, "the first client to leave and p* to be unsubscribed", func() bool {
 		st := s.Stats()
 		return st.Subscriptions == 1 && st.Ended[shard.ReasonWriteFailed] == 1
 	})
@@ -87,7 +83,7 @@ func TestSubscriptionsAreReferenceCounted(t *testing.T) {
 		}
 	}
 	a2.Close()
-	waitFor(t, "a to be unsubscribed", func() bool { return s.Stats().Subscriptions == 0 && s.Stats().Clients == 0 })
+	hubtest.WaitFor(t, "a to be unsubscribed", func() bool { return s.Stats().Subscriptions == 0 && s.Stats().Clients == 0 })
 }
 
 func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
@@ -101,7 +97,7 @@ func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
 	go func() { defer close(done); s.Run() }()
 	conn, r := serve(t, s, broker.Selection{Topics: []string{"x"}})
 	s.Stop()
-	<-done
+	hubtest.WaitFor(t, "Run to return after Stop", hubtest.Closed(done))
 	if st := s.Stats(); st.Clients != 0 || st.Ended[shard.ReasonShutdown] != 1 {
 		t.Errorf("stats after stop = %+v, want no clients and 1 ended by shutdown", st)
 	}
@@ -111,6 +107,21 @@ func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
 	}
 	// A stream that arrives after Stop is refused at once.
 	if err := s.Join(nil, shard.Stream{Selection: broker.Selection{Topics: []string{"x"}}}); !errors.Is(err, shard.ErrStopped) {
+		t.Errorf("Join after Stop = %v, want %v", err, shard.ErrStopped)
+	}
+}
+
+// TestStopMayBeCalledConcurrently: Stop from several goroutines at once,
+// and again after, stops the shard once.
+func TestStopMayBeCalledConcurrently(t *testing.T) {
+	s, _ := runShard(t, shard.Config{}) // whose cleanup stops it once more
+	var stops sync.WaitGroup
+	for range 4 {
+		stops.Go(s.Stop)
+	}
+	stops.Wait() // Stop does not wait for anything
+	s.Stop()
+	if err := s.Join(nil, shard.Stream{}); !errors.Is(err, shard.ErrStopped) {
 		t.Errorf("Join after Stop = %v, want %v", err, shard.ErrStopped)
 	}
 }

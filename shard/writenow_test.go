@@ -1,3 +1,5 @@
+//go:build unix
+
 package shard
 
 import (
@@ -8,7 +10,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,98 +20,13 @@ import (
 	"github.com/ssehub/ssehub/shard/uring"
 )
 
-// tcpClients joins n streams over real loopback TCP to s, whose loop is not
-// running: the test calls its methods in the loop's place. It returns the
-// clients and the peers' ends, once every head has been written.
-func tcpClients(t *testing.T, s *Shard, n int) ([]*client, []net.Conn) {
-	t.Helper()
-	return tcpClientsOn(t, s, n, func(int) []string { return []string{"news"} })
-}
-
-// tcpClientsOn is tcpClients with client i following topics(i).
-func tcpClientsOn(t *testing.T, s *Shard, n int, topics func(i int) []string) ([]*client, []net.Conn) {
-	t.Helper()
-	clients := make([]*client, n)
-	peers := make([]net.Conn, n)
-	for i := range clients {
-		peer, conn := hubtest.TCPPair(t)
-		c := newClient(conn, Stream{Head: []byte("head\n"), Selection: broker.Selection{Topics: topics(i)}}, s.cfg.QueueSize)
-		if !c.direct {
-			t.Fatal("a TCP conn gave no socket for direct writes")
-		}
-		s.join(c) // queues the joined marker and starts a flusher for the head
-		clients[i], peers[i] = c, peer
-	}
-	for _, c := range clients {
-		for c.flushing.Load() {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	return clients, peers
-}
-
-// readAll reads what each peer receives until it is closed, into got[i],
-// which holds up to max bytes. It reads into buffers allocated up front, so
-// that an allocation test is not disturbed.
-func readAll(peers []net.Conn, max int) (got [][]byte, wait func()) {
-	var wg sync.WaitGroup
-	got = make([][]byte, len(peers))
-	for i, p := range peers {
-		buf := make([]byte, max)
-		wg.Go(func() {
-			n := 0
-			for n < len(buf) {
-				m, err := p.Read(buf[n:])
-				n += m
-				if err != nil {
-					break
-				}
-			}
-			got[i] = buf[:n]
-		})
-	}
-	return got, wg.Wait
-}
-
-// writeMode is one of the shard loop's two ways to write: batches through
-// io_uring, where the kernel offers it, or one write(2) per socket.
-type writeMode struct {
-	name      string
-	noIOUring bool
-}
-
-var writeModes = []writeMode{{"io_uring", false}, {"write", true}}
-
-// forEachWriteMode runs test once per write mode, with a shard made from
-// cfg that writes that way. The io_uring run is skipped where the kernel
-// refuses it.
-func forEachWriteMode(t *testing.T, cfg Config, test func(t *testing.T, s *Shard)) {
-	for _, mode := range writeModes {
-		t.Run(mode.name, func(t *testing.T) {
-			cfg.NoIOUring = mode.noIOUring
-			s, err := New(cfg, nopBroker{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(s.closeRing)
-			if !mode.noIOUring && s.ring == nil {
-				t.Skip("no io_uring here")
-			}
-			if got := s.Stats().IOUring; got == mode.noIOUring {
-				t.Fatalf("Stats().IOUring = %v with NoIOUring %v", got, mode.noIOUring)
-			}
-			test(t, s)
-		})
-	}
-}
-
 func TestWriteNowDispatchDoesNotAllocate(t *testing.T) {
 	forEachWriteMode(t, Config{}, testWriteNowDispatchDoesNotAllocate)
 }
 
 func testWriteNowDispatchDoesNotAllocate(t *testing.T, s *Shard) {
 	clients, peers := tcpClients(t, s, 50)
-	got, wait := readAll(peers, 64<<10)
+	got, wait := readAll(t, peers, 64<<10)
 	msgs := make([]*broker.Message, 200)
 	for i := range msgs {
 		msgs[i] = message(uint64(i+1), "news")
@@ -124,12 +40,12 @@ func testWriteNowDispatchDoesNotAllocate(t *testing.T, s *Shard) {
 		t.Errorf("dispatch over TCP: %v allocs per message, want 0", allocs)
 	}
 	for _, c := range clients {
-		if c.flushing.Load() || len(c.queue) > 0 {
+		if c.writer.owner() != writeIdle || len(c.queue) > 0 {
 			t.Fatalf("a flusher ran or a message was queued: the socket took every frame, so none should")
 		}
 		s.remove(c, ReasonShutdown)
 	}
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	for _, p := range peers {
 		_ = p.(*net.TCPConn).CloseWrite()
 	}
@@ -165,19 +81,19 @@ func testWriteNowHandsTheRestToAFlusher(t *testing.T, s *Shard) {
 			Frame: fmt.Appendf(nil, "id: %d\ndata: %s\n\n", seq, bytes.Repeat([]byte{'a' + byte(seq%26)}, 1000))}
 		s.dispatch(m)
 		want.Write(m.Frame)
-		if c.flushing.Load() {
+		if c.writer.owner() != writeIdle {
 			queued++ // the socket is full: later frames go through the queue
 		}
 		if seq > 100000 {
 			t.Fatal("the socket never filled up")
 		}
 	}
-	got, wait := readAll(peers, want.Len()+1)
-	for c.flushing.Load() || len(c.queue) > 0 {
-		time.Sleep(time.Millisecond)
-	}
+	got, wait := readAll(t, peers, want.Len()+1)
+	hubtest.WaitFor(t, "the flusher to write everything queued", func() bool {
+		return c.writer.owner() == writeIdle && len(c.queue) == 0
+	})
 	s.remove(c, ReasonShutdown)
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	_ = peers[0].(*net.TCPConn).CloseWrite()
 	wait()
 	if !bytes.Equal(got[0], want.Bytes()) {
@@ -190,7 +106,7 @@ func testWriteNowHandsTheRestToAFlusher(t *testing.T, s *Shard) {
 func TestWriteNowEndsTheStreamOfAResetPeer(t *testing.T) {
 	forEachWriteMode(t, Config{}, func(t *testing.T, s *Shard) {
 		clients, peers := tcpClients(t, s, 2)
-		_, wait := readAll(peers[1:], 1<<10)
+		_, wait := readAll(t, peers[1:], 1<<10)
 		_ = peers[0].(*net.TCPConn).SetLinger(0)
 		peers[0].Close() // a reset
 		time.Sleep(20 * time.Millisecond)
@@ -207,7 +123,7 @@ func TestWriteNowEndsTheStreamOfAResetPeer(t *testing.T) {
 			t.Errorf("%d streams ended for a failed write, want 1", got)
 		}
 		s.remove(clients[1], ReasonShutdown)
-		s.flushers.Wait()
+		waitFlushers(t, s)
 		wait()
 	})
 }
@@ -308,7 +224,7 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 	ring := &brokenRing{capacity: 4, failSubmit: true}
 	s := shardWithRing(t, ring)
 	clients, peers := tcpClients(t, s, 6)
-	got, wait := readAll(peers, 1<<10)
+	got, wait := readAll(t, peers, 1<<10)
 	first, second := message(1, "news"), message(2, "news")
 	s.dispatch(first)
 	if !ring.closed || s.ring != nil || s.Stats().IOUring {
@@ -327,7 +243,7 @@ func TestRingFailureEndsOnlyTheUnaccountedStreams(t *testing.T) {
 	for _, c := range kept {
 		s.remove(c, ReasonShutdown)
 	}
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	wait()
 	for i, c := range clients {
 		want := "head\n"
@@ -348,10 +264,11 @@ func TestRingThatCannotUnregisterIsClosed(t *testing.T) {
 	ring := &brokenRing{capacity: 4, failUnregister: true}
 	s := shardWithRing(t, ring)
 	clients, peers := tcpClients(t, s, 3)
-	got, wait := readAll(peers, 1<<10)
+	got, wait := readAll(t, peers, 1<<10)
 	m := message(1, "news")
+	f := s.beginFanOut()
 	for _, c := range clients[:2] {
-		if !s.writeNow(c, m) {
+		if !f.writeNow(c, m) {
 			t.Fatal("writeNow refused an idle stream")
 		}
 	}
@@ -359,14 +276,14 @@ func TestRingThatCannotUnregisterIsClosed(t *testing.T) {
 	if ring.closed {
 		t.Fatal("the ring was closed with sends queued in it")
 	}
-	s.submitSends()
+	f.end()
 	if !ring.closed || s.ring != nil {
 		t.Fatalf("after the fan-out: ring closed %v, dropped %v; want both", ring.closed, s.ring == nil)
 	}
 	for _, c := range clients[:2] {
 		s.remove(c, ReasonShutdown)
 	}
-	s.flushers.Wait()
+	waitFlushers(t, s)
 	wait()
 	for i, want := range []string{"head\n" + string(m.Frame), "head\n" + string(m.Frame), "head\n"} {
 		if string(got[i]) != want {
@@ -403,16 +320,14 @@ func TestWriteNowWritesToAnyDescriptor(t *testing.T) {
 			t.Fatal("a pipe gave no descriptor for direct writes")
 		}
 		s.join(c)
-		for c.flushing.Load() {
-			time.Sleep(time.Millisecond) // the head's flusher
-		}
+		waitIdle(t, c, "the head's flusher")
 		m := message(1, "news")
 		s.dispatch(m)
-		if c.removed || c.flushing.Load() {
-			t.Fatalf("writing to a pipe: removed %v, flusher started %v; want neither", c.removed, c.flushing.Load())
+		if c.removed || c.writer.owner() != writeIdle {
+			t.Fatalf("writing to a pipe: removed %v, flusher started %v; want neither", c.removed, c.writer.owner() != writeIdle)
 		}
 		s.remove(c, ReasonShutdown) // closes w
-		s.flushers.Wait()
+		waitFlushers(t, s)
 		got, err := io.ReadAll(r)
 		if want := "head\n" + string(m.Frame); err != nil || string(got) != want {
 			t.Fatalf("pipe got %q, %v; want %q", got, err, want)
@@ -428,7 +343,7 @@ func TestDeferredSingleMessagesAreWrittenByTheLoop(t *testing.T) {
 	forEachWriteMode(t, Config{}, func(t *testing.T, s *Shard) {
 		const n = 20
 		clients, peers := tcpClientsOn(t, s, n, func(i int) []string { return []string{fmt.Sprint("c/", i)} })
-		got, wait := readAll(peers, 1<<10)
+		got, wait := readAll(t, peers, 1<<10)
 		s.inbox <- message(99, "elsewhere") // a backlog: more waits in the inbox
 		var seq uint64
 		var want []string
@@ -449,19 +364,17 @@ func TestDeferredSingleMessagesAreWrittenByTheLoop(t *testing.T) {
 		<-s.inbox
 		s.wakeDeferred()
 		for i := 0; i < n; i += 2 {
-			// A flusher would hold the flag until it had written, on
+			// A flusher would own the client until it had written, on
 			// another goroutine; the loop's own write is done by now.
-			if clients[i].flushing.Load() || len(clients[i].queue) > 0 {
+			if clients[i].writer.owner() != writeIdle || len(clients[i].queue) > 0 {
 				t.Errorf("client %d, with one message queued, was left to a flusher", i)
 			}
 		}
 		for _, c := range clients {
-			for c.flushing.Load() {
-				time.Sleep(time.Millisecond)
-			}
+			waitIdle(t, c, "the flusher of a client with two messages")
 			s.remove(c, ReasonShutdown)
 		}
-		s.flushers.Wait()
+		waitFlushers(t, s)
 		wait()
 		for i := range clients {
 			if string(got[i]) != want[i] {

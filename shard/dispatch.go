@@ -1,0 +1,133 @@
+package shard
+
+import (
+	"time"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/topic"
+)
+
+// dispatch queues m to every local client that follows one of its topics,
+// once per client. It never blocks: a full queue evicts its client.
+func (s *Shard) dispatch(m *broker.Message) {
+	if m.ID.Compare(s.lastID) <= 0 {
+		// A message that matched both a topic and a pattern of this shard
+		// may arrive twice (Redis sends message and pmessage); ids are
+		// totally ordered, so anything not newer was already handled.
+		s.duplicates.Add(1)
+		return
+	}
+	s.lastID = m.ID
+	var start time.Time
+	if s.cfg.Observer != nil {
+		start = time.Now()
+	}
+	n := s.deliver(m)
+	s.messages.Add(1)
+	s.deliveries.Add(uint64(n))
+	if n > 0 && s.cfg.Observer != nil {
+		s.cfg.Observer.Delivered(m, n, start)
+	}
+}
+
+// deliver offers m to every local client that follows one of its topics,
+// and reports to how many it was queued or written.
+func (s *Shard) deliver(m *broker.Message) (n int) {
+	f := s.beginFanOut()
+	defer f.end()
+	for _, t := range m.Topics {
+		if sub := s.exact[t]; sub != nil {
+			for c := range sub.clients {
+				n += f.offer(c, m)
+			}
+		}
+	}
+	for p, sub := range s.patterns {
+		if matchAny(p, m.Topics) {
+			for c := range sub.clients {
+				n += f.offer(c, m)
+			}
+		}
+	}
+	return n
+}
+
+// matchAny reports whether pattern matches one of topics.
+func matchAny(pattern string, topics []string) bool {
+	for _, t := range topics {
+		if topic.Match(pattern, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// offer queues m to c unless c already has it, is not open yet or is
+// dead, and reports 1 if queued. A stream that is not open has written
+// nothing yet; what it misses before it opens, a resume replays. A dead
+// stream is written nothing more: queueing to it would only fill its queue
+// and have it evicted as slow before the loop removes it for the reason
+// its writer gave.
+func (f fanOut) offer(c *client, m *broker.Message) int {
+	if c.lastQueued == m.ID || c.pending > 0 || c.writer.dead() {
+		return 0
+	}
+	c.lastQueued = m.ID
+	c.lastWrite = f.s.tick
+	if f.writeNow(c, m) {
+		return 1
+	}
+	if !f.s.enqueue(c, m) {
+		return 0
+	}
+	f.wakeLater(c)
+	return 1
+}
+
+// enqueue queues m to c, or, if c's queue is full, evicts c (ReasonSlow)
+// and reports false. The caller wakes c's flusher.
+func (s *Shard) enqueue(c *client, m *broker.Message) bool {
+	select {
+	case c.queue <- m:
+		return true
+	default:
+		s.remove(c, ReasonSlow)
+		return false
+	}
+}
+
+// wakeEvery bounds how many messages may queue up for a client during a
+// backlog before its flusher is woken: well below the queue size, so
+// deferring never evicts anyone.
+const wakeEvery = 16
+
+// wakeLater wakes c's flusher now, or, while more messages wait in the
+// inbox, once the shard has dispatched them (wakeDeferred): under load a
+// flusher then finds several messages to coalesce into one write, instead
+// of being started for each.
+func (f fanOut) wakeLater(c *client) {
+	if !f.backlog {
+		f.s.wake(c)
+		return
+	}
+	if !c.deferred {
+		c.deferred = true
+		f.s.deferred = append(f.s.deferred, c)
+	}
+}
+
+// wakeDeferred wakes the flushers wakeLater put off, or writes the one
+// message a client has queued itself.
+func (s *Shard) wakeDeferred() {
+	f := s.beginFanOut()
+	defer f.end()
+	for i, c := range s.deferred {
+		c.deferred = false
+		if !c.removed && !f.writeQueuedNow(c) {
+			s.wake(c)
+		}
+		s.deferred[i] = nil
+	}
+	s.deferred = s.deferred[:0]
+	s.sinceWake = 0
+}

@@ -1,0 +1,43 @@
+// Package shard is the hub's actor: one goroutine that owns a share of the
+// connections, their topic index and the shard's broker subscriptions, and
+// fans each message out to its clients' queues without ever blocking.
+//
+// # Goroutines
+//
+// The shard loop (Run) owns the index and every client's bookkeeping: it
+// joins, dispatches, heartbeats and removes. A client has no goroutine of
+// its own: the loop writes to it directly when the socket takes the frame
+// at once, and otherwise queues to it and starts a flusher, a goroutine
+// that writes what is queued and exits when the queue is empty.
+//
+// # The write path
+//
+// Who may write to a client's conn is the client's write state:
+//
+//	state    meaning
+//	idle     no one writes; the next writer takes the client by CAS
+//	loop     the shard loop writes (writeNow, writeQueuedNow, a ring send)
+//	flusher  a flusher goroutine writes
+//	dead     the stream is over for writing: a write failed, or the
+//	         goodbye of a retired stream was written; no one writes again
+//
+//	transition       performed by
+//	idle → loop      the loop, for a direct write
+//	idle → flusher   the loop as it starts a flusher, or a flusher that
+//	                 finds more queued after letting go
+//	loop → flusher   the loop, when the socket would block: a new
+//	                 flusher writes the rest
+//	loop → idle      the loop, when its write is done
+//	flusher → idle   the flusher, when the queue is empty
+//	loop → dead      the loop, on a failed write; it removes the client
+//	flusher → dead   the flusher, as the stream ends; it tells the loop why
+//
+// A dead client is neither written nor queued to, nor evicted as slow:
+// the loop removes it for the reason its writer gave. See writeOwner for
+// the details.
+//
+// With io_uring (package uring), the loop's direct writes are sends queued
+// in a ring, which must be submitted before the loop does anything else.
+// The loop writes directly only within a fanOut, whose end submits; see
+// fanOut for why.
+package shard
