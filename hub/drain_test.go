@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
+
 	"github.com/ssehub/ssehub/hub"
-	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard"
 )
 
@@ -117,7 +118,7 @@ func isTimeout(err error) bool {
 // waitDraining waits until Ready reports the drain.
 func waitDraining(t *testing.T, h *hub.Hub) {
 	t.Helper()
-	hubtest.WaitFor(t, "Ready to report ErrDraining", func() bool {
+	testenv.WaitFor(t, "Ready to report ErrDraining", func() bool {
 		return errors.Is(h.Ready(context.Background()), hub.ErrDraining)
 	})
 }

@@ -144,7 +144,7 @@ func TestShutdownTwice(t *testing.T) {
 func TestNewReleasesWhatItMadeWhenAShardFails(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	fds := openFDs(t)
-	b := &refusingBroker{MemoryBroker: transport.NewMemoryBroker(transport.MemoryBrokerConfig{}), refuse: 3}
+	b := &refusingBroker{Broker: membroker.New(membroker.Config{}), refuse: 3}
 	defer b.Close()
 	if h, err := hub.New(hub.Config{Shards: 4}, b); !errors.Is(err, errRefused) {
 		if h != nil {
@@ -168,7 +168,7 @@ var errRefused = errors.New("subscriber refused")
 // refusingBroker is a memory broker whose refuse-th NewSubscriber fails. It
 // counts the subscribers it made and those closed.
 type refusingBroker struct {
-	*transport.MemoryBroker
+	*membroker.Broker
 	refuse int
 
 	mu                  sync.Mutex
@@ -181,7 +181,7 @@ func (b *refusingBroker) NewSubscriber(sink broker.Sink) (broker.Subscriber, err
 	if b.calls++; b.calls == b.refuse {
 		return nil, errRefused
 	}
-	sub, err := b.MemoryBroker.NewSubscriber(sink)
+	sub, err := b.Broker.NewSubscriber(sink)
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
+
 	"github.com/ssehub/ssehub/hub/broker"
-	"github.com/ssehub/ssehub/hub/hubtest"
 )
 
 // failConn fails every write, as a conn to a peer that is gone does.
@@ -43,7 +44,7 @@ func TestDeadClientIsNotEvictedAsSlow(t *testing.T) {
 			}
 			c := newClient(failConn{}, Stream{Head: []byte("head\n"), Selection: broker.Selection{Topics: []string{"news"}}}, queue)
 			s.join(c) // its flusher fails to write the head
-			hubtest.WaitFor(t, "the flusher's leave after its failed write", func() bool { return len(s.leaves) == 1 })
+			testenv.WaitFor(t, "the flusher's leave after its failed write", func() bool { return len(s.leaves) == 1 })
 			tt.burst(s)
 			l := <-s.leaves
 			s.remove(l.c, l.reason) // as the loop does next

@@ -43,23 +43,13 @@ func (s *Shard) deliver(m *broker.Message) (n int) {
 		}
 	}
 	for p, sub := range s.patterns {
-		if matchAny(p, m.Topics) {
+		if topic.MatchAny(p, m.Topics) {
 			for c := range sub.clients {
 				n += f.offer(c, m)
 			}
 		}
 	}
 	return n
-}
-
-// matchAny reports whether pattern matches one of topics.
-func matchAny(pattern string, topics []string) bool {
-	for _, t := range topics {
-		if topic.Match(pattern, t) {
-			return true
-		}
-	}
-	return false
 }
 
 // offer queues m to c unless c already has it, is not open yet or is

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
+
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/hubtest"
 )
@@ -13,7 +15,7 @@ import (
 // waitIdle waits for c's writer to let go of it; what names the writer.
 func waitIdle(t testing.TB, c *client, what string) {
 	t.Helper()
-	hubtest.WaitFor(t, what+" to let go of its client", func() bool { return c.writer.owner() == writeIdle })
+	testenv.WaitFor(t, what+" to let go of its client", func() bool { return c.writer.owner() == writeIdle })
 }
 
 // waitFlushers waits for s's flushers to exit.
@@ -21,7 +23,7 @@ func waitFlushers(t testing.TB, s *Shard) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { s.flushers.Wait(); close(done) }()
-	hubtest.WaitFor(t, "the flushers to exit", hubtest.Closed(done))
+	testenv.WaitFor(t, "the flushers to exit", testenv.Closed(done))
 }
 
 // tcpClients joins n streams over real loopback TCP to s, whose loop is not
@@ -55,7 +57,7 @@ func tcpClientsOn(t *testing.T, s *Shard, n int, topics func(i int) []string) ([
 // readAll reads what each peer receives until it is closed, into got[i],
 // which holds up to max bytes. It reads into buffers allocated up front, so
 // that an allocation test is not disturbed. wait waits for the peers to be
-// closed, and fails the test if one is not within hubtest.WaitTimeout.
+// closed, and fails the test if one is not within testenv.Timeout.
 func readAll(t testing.TB, peers []net.Conn, max int) (got [][]byte, wait func()) {
 	var wg sync.WaitGroup
 	got = make([][]byte, len(peers))
@@ -63,7 +65,7 @@ func readAll(t testing.TB, peers []net.Conn, max int) (got [][]byte, wait func()
 		buf := make([]byte, max)
 		// Then a peer the shard never closes stops reading, and wait fails
 		// instead of hanging.
-		_ = p.SetReadDeadline(time.Now().Add(hubtest.WaitTimeout))
+		_ = p.SetReadDeadline(time.Now().Add(testenv.Timeout))
 		wg.Go(func() {
 			n := 0
 			for n < len(buf) {
@@ -80,7 +82,7 @@ func readAll(t testing.TB, peers []net.Conn, max int) (got [][]byte, wait func()
 		t.Helper()
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
-		hubtest.WaitFor(t, "the peers to be closed", hubtest.Closed(done))
+		testenv.WaitFor(t, "the peers to be closed", testenv.Closed(done))
 	}
 }
 

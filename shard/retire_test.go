@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
+
 	"github.com/ssehub/ssehub/hub/broker"
-	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard"
 )
 
@@ -63,7 +64,7 @@ func TestRetireEndsStreamsAfterWhatIsQueued(t *testing.T) {
 
 	publish("e1")
 	s.Retire(2, goodbye)
-	hubtest.WaitFor(t, "two streams drained", func() bool { return s.Stats().Ended[shard.ReasonDrained] == 2 })
+	testenv.WaitFor(t, "two streams drained", func() bool { return s.Stats().Ended[shard.ReasonDrained] == 2 })
 	publish("e2")
 	var retired, open []conn
 	seen := map[string]bool{}
@@ -98,7 +99,7 @@ func TestRetireEndsStreamsAfterWhatIsQueued(t *testing.T) {
 	if lines, ended := readLines(t, open[0], open[0].r, ""); !ended || lines[len(lines)-2] != "retry: 3\n" {
 		t.Errorf("last stream after Retire(10) received %q, ended %v; want its goodbye \"retry: 3\" and the end", lines, ended)
 	}
-	hubtest.WaitFor(t, "every stream gone", func() bool { return s.Stats().Clients == 0 })
+	testenv.WaitFor(t, "every stream gone", func() bool { return s.Stats().Clients == 0 })
 	if st := s.Stats(); st.Ended[shard.ReasonDrained] != 3 || goodbyes != 3 {
 		t.Errorf("after retiring all: drained %d with %d goodbyes, want 3 and 3 (stats %+v)", st.Ended[shard.ReasonDrained], goodbyes, st)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
+
 	"github.com/ssehub/ssehub/transport/membroker"
 
 	"go.uber.org/goleak"
@@ -33,7 +35,7 @@ func runShard(t *testing.T, cfg shard.Config) (*shard.Shard, *membroker.Broker) 
 	go func() { defer close(done); s.Run() }()
 	t.Cleanup(func() {
 		s.Stop()
-		hubtest.WaitFor(t, "Run to return after Stop", hubtest.Closed(done))
+		testenv.WaitFor(t, "Run to return after Stop", testenv.Closed(done))
 		b.Close()
 	})
 	return s, b
@@ -65,7 +67,7 @@ func TestSubscriptionsAreReferenceCounted(t *testing.T) {
 	// The first client goes away; heartbeat writes find it and it leaves,
 	// while "a" stays subscribed for the second.
 	a1.Close()
-	hubtest.WaitFor(t, "the first client to leave and p* to be unsubscribed", func() bool {
+	testenv.WaitFor(t, "the first client to leave and p* to be unsubscribed", func() bool {
 		st := s.Stats()
 		return st.Subscriptions == 1 && st.Ended[shard.ReasonWriteFailed] == 1
 	})
@@ -83,7 +85,7 @@ func TestSubscriptionsAreReferenceCounted(t *testing.T) {
 		}
 	}
 	a2.Close()
-	hubtest.WaitFor(t, "a to be unsubscribed", func() bool { return s.Stats().Subscriptions == 0 && s.Stats().Clients == 0 })
+	testenv.WaitFor(t, "a to be unsubscribed", func() bool { return s.Stats().Subscriptions == 0 && s.Stats().Clients == 0 })
 }
 
 func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
@@ -97,7 +99,7 @@ func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
 	go func() { defer close(done); s.Run() }()
 	conn, r := serve(t, s, broker.Selection{Topics: []string{"x"}})
 	s.Stop()
-	hubtest.WaitFor(t, "Run to return after Stop", hubtest.Closed(done))
+	testenv.WaitFor(t, "Run to return after Stop", testenv.Closed(done))
 	if st := s.Stats(); st.Clients != 0 || st.Ended[shard.ReasonShutdown] != 1 {
 		t.Errorf("stats after stop = %+v, want no clients and 1 ended by shutdown", st)
 	}

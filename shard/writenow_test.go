@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
+
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
-	"github.com/ssehub/ssehub/hub/hubtest"
 	"github.com/ssehub/ssehub/shard/uring"
 )
 
@@ -89,7 +90,7 @@ func testWriteNowHandsTheRestToAFlusher(t *testing.T, s *Shard) {
 		}
 	}
 	got, wait := readAll(t, peers, want.Len()+1)
-	hubtest.WaitFor(t, "the flusher to write everything queued", func() bool {
+	testenv.WaitFor(t, "the flusher to write everything queued", func() bool {
 		return c.writer.owner() == writeIdle && len(c.queue) == 0
 	})
 	s.remove(c, ReasonShutdown)

@@ -4,7 +4,6 @@ package hubtest
 import (
 	"net"
 	"testing"
-	"time"
 )
 
 // TCPPair returns both ends of a real loopback TCP connection. The client
@@ -27,34 +26,4 @@ func TCPPair(t testing.TB) (client, server net.Conn) {
 		t.Fatal(err)
 	}
 	return client, server
-}
-
-// WaitTimeout is how long WaitFor waits: far longer than anything a test
-// waits for takes, even on a loaded machine, and far shorter than the go
-// test timeout, so that a regression fails with what it was waiting for
-// instead of hanging.
-const WaitTimeout = 5 * time.Second
-
-// WaitFor polls cond until it holds, and fails the test, saying it was
-// waiting for what, if that takes longer than WaitTimeout. Call it from the
-// test's goroutine.
-func WaitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(WaitTimeout); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", WaitTimeout, what)
-		}
-	}
-}
-
-// Closed returns a condition for WaitFor that holds once ch is closed.
-func Closed(ch <-chan struct{}) func() bool {
-	return func() bool {
-		select {
-		case <-ch:
-			return true
-		default:
-			return false
-		}
-	}
 }

@@ -20,9 +20,21 @@ const Timeout = 10 * time.Second
 // does not within Timeout. It must be called from the test's goroutine.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(Timeout); !cond(); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(Timeout); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+		}
+	}
+}
+
+// Closed returns a condition for WaitFor that holds once ch is closed.
+func Closed(ch <-chan struct{}) func() bool {
+	return func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
 		}
 	}
 }

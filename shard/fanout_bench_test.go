@@ -1,0 +1,103 @@
+package shard_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/shard"
+)
+
+// activeBroker confirms every subscription at once and has no history:
+// the fan-out benchmark drives the shard through Deliver, as a broker does.
+// It uses nothing but the shard's exported API, so that the same file
+// measures an older build too (BENCHMARKS.md, "same-run A/B").
+type activeBroker struct{}
+
+func (activeBroker) Publish(context.Context, []broker.Publication) ([]eventid.ID, error) {
+	return nil, nil
+}
+func (activeBroker) NewSubscriber(broker.Sink) (broker.Subscriber, error) {
+	return activeSubscriber{}, nil
+}
+func (activeBroker) Replay(context.Context, broker.Selection, string) (broker.Replay, error) {
+	return broker.Replay{}, nil
+}
+func (activeBroker) Ping(context.Context) error { return nil }
+func (activeBroker) Close() error               { return nil }
+
+type activeSubscriber struct{}
+
+func (activeSubscriber) Subscribe(string) (bool, error)  { return true, nil }
+func (activeSubscriber) Unsubscribe(string)              {}
+func (activeSubscriber) PSubscribe(string) (bool, error) { return true, nil }
+func (activeSubscriber) PUnsubscribe(string)             {}
+func (activeSubscriber) Close()                          {}
+
+// BenchmarkFanOut measures a running shard writing events to streams on
+// real loopback sockets, whose other ends are read as fast as they come:
+//
+//   - paced: one event at a time, each fanned out before the next arrives,
+//     so the loop writes every frame itself (through io_uring where the
+//     kernel allows it, else write(2));
+//   - backlog: every event delivered at once, so the loop queues while the
+//     mailbox is not empty and flushers coalesce.
+//
+// ns/delivery is the wall time per event per stream.
+func BenchmarkFanOut(b *testing.B) {
+	const streams = 1000
+	for _, shape := range []string{"paced", "backlog"} {
+		b.Run(fmt.Sprintf("%s/subs=%d", shape, streams), func(b *testing.B) {
+			s, err := shard.New(shard.Config{QueueSize: 1024, MailboxSize: 4096}, activeBroker{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var loop sync.WaitGroup
+			loop.Add(1)
+			go func() { defer loop.Done(); s.Run() }()
+			defer loop.Wait()
+			defer s.Stop()
+
+			var readers sync.WaitGroup
+			defer readers.Wait()
+			sel := broker.Selection{Topics: []string{"news"}}
+			for range streams {
+				client, server := hubtest.TCPPair(b)
+				readers.Add(1)
+				go func() { defer readers.Done(); _, _ = io.Copy(io.Discard, client) }()
+				if err := s.Join(server, shard.Stream{Selection: sel}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for s.Stats().Clients < streams {
+				// Joins are taken by the loop in order; every one is in
+				// before the first event is delivered.
+			}
+			msgs := make([]*broker.Message, b.N)
+			for i := range msgs {
+				id := eventid.ID{Time: 1, Seq: uint64(i + 1)}
+				frame := []byte("id: " + id.String() + "\ndata: " + strconv.Itoa(i) + " some typical payload bytes\n\n")
+				msgs[i] = &broker.Message{ID: id, Topics: []string{"news"}, Frame: frame}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i, m := range msgs {
+				s.Deliver(m)
+				if shape == "paced" {
+					for s.Stats().Messages < uint64(i+1) {
+					}
+				}
+			}
+			for s.Stats().Messages < uint64(b.N) {
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*streams), "ns/delivery")
+		})
+	}
+}
