@@ -38,7 +38,8 @@ func InCI() bool {
 // an absolute path, or ends t: with a failure under CI, where .ci/deps
 // installed everything, and with a skip elsewhere, so that a developer
 // without, say, chromium can still run the rest. Both say how to install
-// it.
+// it, with the command install (docs/contributing.md#rule-15). Like
+// t.Fatal, it must be called from the test's goroutine.
 func Require(t testing.TB, install string, names ...string) string {
 	t.Helper()
 	for _, name := range names {
