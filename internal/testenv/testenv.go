@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -53,4 +54,33 @@ func Require(t testing.TB, install string, names ...string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Recv returns the next value received from ch, failing t with what was
+// awaited if none comes within Timeout. A closed channel yields its zero
+// value, as a receive does. It must be called from the test's goroutine.
+func Recv[T any](t testing.TB, what string, ch <-chan T) T {
+	t.Helper()
+	timer := time.NewTimer(Timeout)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+		var zero T
+		return zero
+	}
+}
+
+// WaitAll waits for wg, failing t with what was awaited if it is not done
+// within Timeout. It must be called from the test's goroutine.
+func WaitAll(t testing.TB, what string, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	Recv(t, what, done)
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -101,5 +103,29 @@ func TestRequireFound(t *testing.T) {
 		if path, ended := require(f, tc.names...); ended || path != tc.want {
 			t.Errorf("Require(%q) = %q, ended %v (fatal %q, skip %q); want %q", tc.names, path, ended, f.fatal, f.skip, tc.want)
 		}
+	}
+}
+
+func TestRecv(t *testing.T) {
+	ch := make(chan int, 1)
+	ch <- 7
+	if got := Recv(t, "a value", ch); got != 7 {
+		t.Errorf("Recv = %d, want 7", got)
+	}
+	close(ch)
+	if got := Recv(t, "the end", ch); got != 0 {
+		t.Errorf("Recv of a closed channel = %d, want 0", got)
+	}
+}
+
+func TestWaitAll(t *testing.T) {
+	var wg sync.WaitGroup
+	var done atomic.Int32
+	for range 3 {
+		wg.Go(func() { done.Add(1) })
+	}
+	WaitAll(t, "three goroutines", &wg)
+	if n := done.Load(); n != 3 {
+		t.Errorf("after WaitAll %d of 3 goroutines done", n)
 	}
 }
