@@ -10,7 +10,7 @@
 //
 // Every error [Verifier.Verify] and [Extract] return wraps exactly one of the
 // sentinel errors below; [Code] maps it to the stable code sent in JSON error
-// bodies (PRODUCT.md, "Subscribe").
+// bodies (docs/protocol.md#error-codes).
 package auth
 
 import (

@@ -137,7 +137,8 @@ type Server struct {
 	everything acl.Grant
 	// refusedHead answers a stream over its limits: 200 with a long retry,
 	// then the end of the stream, since any error status would stop
-	// EventSource from ever reconnecting (REFERENCE.md §5).
+	// EventSource from ever reconnecting
+	// (docs/platform-notes.md#writing-streams).
 	refusedHead []byte
 	head        []byte // response head and SSE preamble, the same for every stream
 
@@ -177,7 +178,8 @@ func New(h *hub.Hub, cfg Config) *Server {
 		MaxRequestBodySize: cfg.MaxBodyBytes,
 		ReadBufferSize:     cfg.MaxHeaderBytes,
 		// Streams are hijacked and written by the hub's goroutines, with
-		// no fasthttp worker or buffers parked per stream (REFERENCE.md §2).
+		// no fasthttp worker or buffers parked per stream
+		// (docs/platform-notes.md#memory-per-stream).
 		KeepHijackedConns: true,
 		ReduceMemoryUsage: true,
 		CloseOnShutdown:   true,
@@ -295,7 +297,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 			// Draining or shutting down: answer with a stream that ends at
 			// once, so EventSource retries (elsewhere, after a jittered
 			// delay) rather than giving up for good as it would on an
-			// error status (REFERENCE.md §5).
+			// error status (docs/platform-notes.md#writing-streams).
 			connect.failed(err.Error())
 			release()
 			endAtOnce(conn, slices.Concat(head, s.goodbye()))
