@@ -50,7 +50,8 @@ microbench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 # ssehub and the net/http reference server side by side at 10k streams:
-# the PRODUCT.md targets table, with HTML and JSON reports.
+# the targets table of docs/protocol.md#performance-targets, with HTML and
+# JSON reports.
 bench:
 	$(GO) run ./cmd/ssehub-bench compare -n 10000 -duration 20s -html bench-report.html -json bench-report.json
 

@@ -10,8 +10,8 @@ import (
 )
 
 // CompareScenario is the name of the side-by-side run of ssehub and the
-// net/http reference server (bench/refserver) that shows the PRODUCT.md
-// targets table.
+// net/http reference server (bench/refserver) that shows the targets table
+// of docs/protocol.md#performance-targets.
 const CompareScenario = "compare"
 
 // runCompare runs the same phases against one ssehub process and one
@@ -50,7 +50,7 @@ func runCompare(ctx context.Context, cfg Config) (*report.Run, error) {
 }
 
 // comparePhases are the phases of each server in a compare run: the rows
-// of the PRODUCT.md targets table.
+// of the targets table (docs/protocol.md#performance-targets).
 func (r *runner) comparePhases(ctx context.Context) error {
 	if err := r.idlePhase(ctx); err != nil {
 		return err

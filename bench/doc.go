@@ -2,8 +2,8 @@
 // processes (or reaches an existing deployment, or any SSE server),
 // holds many concurrent SSE streams against them from several
 // load-generator processes, publishes at a steady rate, and measures what
-// the product targets in PRODUCT.md are stated in: loss, latency, memory
-// and CPU.
+// the performance targets (docs/protocol.md#performance-targets) are stated
+// in: loss, latency, memory and CPU.
 //
 // [Run] runs a named scenario ([ScenarioNames]) with a [Config] and
 // returns a report.Run (package bench/report prints it as a table, JSON

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,18 +99,6 @@ func startE2E(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// needRedis ends t unless redis-server is installed: fatally under CI, as
-// a skip elsewhere (STYLE.md rule 15).
-func needRedis(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal(ErrNoRedis)
-		}
-		t.Skip(ErrNoRedis)
-	}
 }
 
 // logBuffer collects what processes and the runner log, for a failing

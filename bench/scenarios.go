@@ -110,7 +110,7 @@ func ScenarioNames() []string {
 // ScenarioAbout describes a scenario in one line.
 func ScenarioAbout(name string) string {
 	if name == CompareScenario {
-		return "ssehub and the net/http reference server side by side: the PRODUCT.md targets table"
+		return "ssehub and the net/http reference server side by side: the targets table of docs/protocol.md#performance-targets"
 	}
 	return scenarios[name].about
 }
@@ -420,7 +420,8 @@ func (r *runner) rolling(ctx context.Context) error {
 // errStopPublishing ends a publishing phase from its during function.
 var errStopPublishing = errors.New("stop publishing")
 
-// fleetTargets runs the fleet-scale targets of PRODUCT.md on one fleet:
+// fleetTargets runs the fleet-scale targets of
+// docs/protocol.md#performance-targets on one fleet:
 // idle memory, broadcast 1/s, targeted through Redis, slow consumers and
 // a resume storm, in that order.
 func (r *runner) fleetTargets(ctx context.Context) error {

@@ -918,7 +918,7 @@ func (s *stream) tally(final map[string]uint64) (lost, duplicated, reordered int
 }
 
 // resetEvent is the event a hub sends instead of history it cannot serve
-// (PRODUCT.md, "Subscribe").
+// (docs/protocol.md#resets).
 const resetEvent = "ssehub.reset"
 
 // streamEvents is a stream as the decoder's event handler. Its methods

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
 func TestLayoutTopicsOf(t *testing.T) {
@@ -194,14 +196,16 @@ func TestWorkerSeesTheEndOfAStreamThatArrivesWithData(t *testing.T) {
 		t.Fatal(err)
 	}
 	var s WorkerSample
-	if err := json.NewDecoder(outR).Decode(&s); err != nil {
+	decoded := make(chan error, 1)
+	go func() { decoded <- json.NewDecoder(outR).Decode(&s) }()
+	if err := testenv.Recv(t, "the worker's sample", decoded); err != nil {
 		t.Fatal(err)
 	}
 	if s.Reconnects < 1 { // the third head may not be parsed yet
 		t.Errorf("reconnects = %d, want at least 1", s.Reconnects)
 	}
 	inW.Close()
-	if err := <-done; err != nil {
+	if err := testenv.Recv(t, "the worker to stop at the end of its input", done); err != nil {
 		t.Fatal(err)
 	}
 	ln.Close()

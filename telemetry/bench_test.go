@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/membroker"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -126,7 +127,7 @@ func benchmarkBroadcast(b *testing.B, subs int, tracer *telemetry.Tracer, obs sh
 		}
 	}
 	defer h.Shutdown(context.Background())
-	opened.Wait()
+	testenv.WaitAll(b, "every stream to open", &opened)
 	busy := 0
 	for _, st := range h.Stats() {
 		if st.Clients > 0 {

@@ -19,7 +19,8 @@ func NewMessage(id eventid.ID, event string, topics []string, data []byte) *brok
 
 // InIDOrder sorts msgs, collected from the histories of several topics,
 // by id and drops repeats: an event published to two followed topics is
-// in both histories, and a stream must get it once (docs/protocol.md#delivery).
+// in both histories, and a stream must get it once
+// (docs/protocol.md#delivery-semantics).
 func InIDOrder(msgs []*broker.Message) []*broker.Message {
 	slices.SortFunc(msgs, func(x, y *broker.Message) int { return x.ID.Compare(y.ID) })
 	return slices.CompactFunc(msgs, func(x, y *broker.Message) bool { return x.ID == y.ID })

@@ -1,5 +1,6 @@
 // Package refserver is the minimal net/http SSE server that ssehub's
-// benchmarks compare against ("minimal net/http" in PRODUCT.md's targets).
+// benchmarks compare against ("minimal net/http" in
+// docs/protocol.md#performance-targets).
 //
 // It is the server a Go developer would write in an afternoon, on purpose:
 // a handler goroutine per stream reading a buffered channel, a topic map
@@ -27,8 +28,8 @@ import (
 )
 
 // preamble starts every stream: the reconnection delay and a comment, so
-// clients see the stream open before the first event (PRODUCT.md,
-// "Subscribe").
+// clients see the stream open before the first event
+// (docs/protocol.md#response).
 const preamble = "retry: 1000\n: ok\n\n"
 
 // maxPublishBytes bounds a POST /publish body.

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -316,9 +317,15 @@ func TestStuckClientDropped(t *testing.T) {
 	// The stuck client, reading at last, gets a run of events without a gap
 	// and then the end of the stream.
 	want := first
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(readTimeout, func() { timedOut.Store(true); stuck.body.Close() })
+	defer timer.Stop()
 	for {
 		ev, err := stuck.Next()
 		if err != nil {
+			if timedOut.Load() {
+				t.Fatalf("stuck stream still open %v after it was dropped (read error %v)", readTimeout, err)
+			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Errorf("stuck stream ended with %v, want EOF", err)
 			}

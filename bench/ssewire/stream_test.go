@@ -22,7 +22,7 @@ type streamTest struct {
 }
 
 // streamTests are the interpretation rules of the spec, one case each
-// (REFERENCE.md section 5). They also seed FuzzStream.
+// (docs/platform-notes.md#parsing-streams). They also seed FuzzStream.
 var streamTests = []streamTest{
 	{name: "empty body", body: ""},
 	{name: "one event", body: "data: hello\n\n", events: []ev{msg("", "hello")}},

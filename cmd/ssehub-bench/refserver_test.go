@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
 // listeningRE matches the line bench.StartHub waits for.
@@ -24,38 +27,30 @@ func TestRunRefServer(t *testing.T) {
 		code <- runRefServer(ctx, []string{"--listen", "127.0.0.1:0", "--log-level", "info"}, io.Discard, logW)
 		logW.Close()
 	}()
-	lines := make(chan string)
+	// The log is read to its end, so that logging never blocks the server:
+	// the first line is sent on, the others kept for the end of the test.
+	first := make(chan string, 1)
+	var rest []string // written by the reader until logRead is closed
+	logRead := make(chan struct{})
 	go func() {
-		defer close(lines)
-		b := make([]byte, 4096)
-		var acc string
-		for {
-			n, err := logR.Read(b)
-			acc += string(b[:n])
-			for {
-				line, rest, ok := strings.Cut(acc, "\n")
-				if !ok {
-					break
-				}
-				lines <- line
-				acc = rest
-			}
-			if err != nil {
-				return
+		defer close(logRead)
+		defer close(first)
+		sc := bufio.NewScanner(logR)
+		for sent := false; sc.Scan(); sent = true {
+			if !sent {
+				first <- sc.Text()
+			} else {
+				rest = append(rest, sc.Text())
 			}
 		}
+		_, _ = io.Copy(io.Discard, logR)
 	}()
-	var addr string
-	select {
-	case line := <-lines:
-		m := listeningRE.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("first log line %q, want an \"ssehub listening\" line", line)
-		}
-		addr = m[1]
-	case <-time.After(10 * time.Second):
-		t.Fatal("no log line within 10s")
+	line := testenv.Recv(t, "the first log line", first)
+	m := listeningRE.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("first log line %q, want an \"ssehub listening\" line", line)
 	}
+	addr := m[1]
 
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
@@ -79,10 +74,11 @@ func TestRunRefServer(t *testing.T) {
 	if rest, err := io.ReadAll(resp.Body); err != nil || len(rest) != 0 {
 		t.Errorf("stream after shutdown: %q, %v; want a clean end", rest, err)
 	}
-	if c := <-code; c != 0 {
+	if c := testenv.Recv(t, "runRefServer to return after cancel", code); c != 0 {
 		t.Errorf("runRefServer = %d, want 0", c)
 	}
-	for line := range lines {
+	testenv.Recv(t, "the end of the log", logRead)
+	for _, line := range rest {
 		if strings.Contains(line, "level=ERROR") {
 			t.Errorf("log: %s", line)
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/transport/auth"
 )
 
 const testJWTSecret = "0123456789abcdef0123456789abcdef-cli-test"
@@ -35,8 +37,8 @@ func TestAuthWithMintedTokens(t *testing.T) {
 	client := newHTTPClient(t)
 	req := `{"topic":"user/alice","data":"hi alice"}`
 	code, body := postJSON(t, client, addr, "", req)
-	if code != 401 || !strings.Contains(body, "missing_token") {
-		t.Errorf("publish without a token = %d %s, want 401 missing_token", code, body)
+	if code != 401 || !strings.Contains(body, auth.CodeMissingToken) {
+		t.Errorf("publish without a token = %d %s, want 401 %s", code, body, auth.CodeMissingToken)
 	}
 	if code, body := postJSON(t, client, addr, publisher, req); code != 200 {
 		t.Fatalf("publish with a token = %d %s, want 200", code, body)

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +13,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
 // The browser tests drive a real headless Chromium (Debian's chromium
@@ -33,31 +32,13 @@ const (
 	retryFast      = 300 * time.Millisecond // --retry for tests that watch reconnects
 )
 
-// chromiumPath returns the browser to drive, or ends the test: fatally
-// under CI=true, where .ci/deps has installed it, with a skip otherwise
-// (STYLE.md rule 15).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	msg := "chromium not found on PATH; install it with: " + chromiumInstall
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // newBrowser starts a headless Chromium with a fresh profile and returns a
 // chromedp context on its first tab. The browser is closed when the test
 // ends, and killed if it is still running after browserTimeout.
 func newBrowser(t *testing.T, width, height int, flags ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append([]chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.ExecPath(testenv.Require(t, chromiumInstall, "chromium", "chromium-browser")),
 		chromedp.Headless,
 		chromedp.NoSandbox, // root in CI, where the sandbox cannot start
 		chromedp.DisableGPU,

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/transport/auth"
 )
 
 // The demo page (transport/demo) in a real browser: live events, the
@@ -216,7 +217,7 @@ func TestBrowserDemoToken(t *testing.T) {
 	p := demoPage{tab{t: t, ctx: newBrowser(t, 1280, 900)}}
 	p.do("open the demo page", chromedp.Navigate("http://"+addr+"/?user=alice&topics=news"))
 	p.waitState("closed", 0)
-	p.waitFor("the reason of the refusal", `[...document.querySelectorAll('#log li')].some((li) => li.textContent.includes('401 missing_token'))`, demoReportJS)
+	p.waitFor("the reason of the refusal", `[...document.querySelectorAll('#log li')].some((li) => li.textContent.includes('401 `+auth.CodeMissingToken+`'))`, demoReportJS)
 
 	p.fill("subscribe", map[string]string{"token": token})
 	p.do("connect with a token", chromedp.Click(chromedp.CSS(`#connect`)))

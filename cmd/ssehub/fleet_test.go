@@ -25,7 +25,8 @@ import (
 )
 
 // The fleet tests run real ssehub processes on real redis-server processes
-// and check PRODUCT.md's delivery semantics end to end: every subscriber
+// and check the delivery semantics (docs/protocol.md#delivery-semantics)
+// end to end: every subscriber
 // gets every event of its topics exactly once and in id order, across pub/sub
 // reconnects, hub kills, Redis restarts and Redis Cluster.
 
@@ -778,7 +779,8 @@ func checkResumeElsewhere(t *testing.T, client *http.Client, hubs []*fleetHub) {
 // TestFleetRedisRestartEmptyNoSilentGap: an event published after Redis
 // restarted empty but before the hub has resubscribed must still reach a
 // client that stayed connected, or the client must be told with
-// ssehub.reset (PRODUCT.md: "it never silently skips events").
+// ssehub.reset (docs/protocol.md#delivery-semantics: "It never silently
+// skips events").
 func TestFleetRedisRestartEmptyNoSilentGap(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)

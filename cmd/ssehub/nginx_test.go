@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
@@ -41,28 +42,12 @@ type nginxProxy struct {
 	stderr *output
 }
 
-// requireNginx returns nginx's path, or ends the test: fatally under CI,
-// where .ci/deps installs it, and as a skip elsewhere (STYLE.md rule 15).
-func requireNginx(t *testing.T) string {
-	t.Helper()
-	if path, err := exec.LookPath("nginx"); err == nil {
-		return path
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx" // not on the PATH of users other than root
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("nginx not found; install it with: %s", nginxInstall)
-	}
-	t.Skipf("nginx not found; install it with: %s", nginxInstall)
-	return ""
-}
-
 // startNginx runs docs/nginx.conf with upstreams as its hubs and waits until
 // it answers /readyz through them.
 func startNginx(t *testing.T, upstreams []string) *nginxProxy {
 	t.Helper()
-	bin := requireNginx(t)
+	// /usr/sbin is not on the PATH of users other than root.
+	bin := testenv.Require(t, nginxInstall, "nginx", "/usr/sbin/nginx")
 	dir := t.TempDir()
 	certFile, keyFile, cert := selfSignedCert(t, dir)
 	port, err := redistest.FreePort()

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
 const (
@@ -56,14 +57,7 @@ func startSentinel(t *testing.T, masterAddr string) string {
 	t.Helper()
 	// Debian's redis-server binary runs as a sentinel with --sentinel; the
 	// redis-sentinel package only adds a symlink and a service.
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		msg := fmt.Sprintf("redis-server not found on PATH; install it with: %s", redistest.InstallCommand)
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	bin := testenv.Require(t, redistest.InstallCommand, "redis-server")
 	host, masterPort, err := net.SplitHostPort(masterAddr)
 	if err != nil {
 		t.Fatalf("net.SplitHostPort(%q) = %v", masterAddr, err)

@@ -1,6 +1,7 @@
 // Package acl decides whether a token's grant allows a subscription
-// (PRODUCT.md, "Delivery semantics": a subscriber can never subscribe to a
-// topic or pattern its token does not grant).
+// (docs/protocol.md#delivery-semantics: a subscriber can never subscribe to
+// a topic or pattern its token does not grant; docs/protocol.md#subscribing
+// has the rule for patterns).
 //
 // A [Grant] is the list of topics and patterns a token allows, with the
 // meaning of [topic.Match]: * matches any run of bytes, including the empty

@@ -186,8 +186,8 @@ func TestAllowsPatternUnion(t *testing.T) {
 	}
 }
 
-// TestUserIsolation pins PRODUCT.md: user A can never receive user B's
-// private events.
+// TestUserIsolation pins docs/protocol.md#delivery-semantics: user A can
+// never receive user B's private events.
 func TestUserIsolation(t *testing.T) {
 	g := mustGrant(t, "user/alice", "news/*")
 	tests := []struct {

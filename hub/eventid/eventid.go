@@ -5,7 +5,7 @@
 // the Redis broker can store events under the hub's own ids, and it is short
 // and URL-safe, so it travels unchanged in the SSE id: field, the
 // Last-Event-ID header and the lastEventId query parameter. Ids are totally
-// ordered by (Time, Seq) across all topics (PRODUCT.md, "Publish").
+// ordered by (Time, Seq) across all topics (docs/protocol.md#event-ids).
 package eventid
 
 import (

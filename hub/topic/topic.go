@@ -1,11 +1,12 @@
 // Package topic validates topic names and patterns and matches patterns
 // against topics.
 //
-// A topic is 1 to [MaxLen] bytes of A-Z a-z 0-9 _ - . : / @ (PRODUCT.md,
-// "Subscribe"). A pattern may also contain *, which matches any run of bytes,
-// including the empty run and runs containing /. For such input [Match]
-// agrees with Redis PSUBSCRIBE, so a pattern means the same thing whether the
-// hub runs on the embedded broker or on Redis. The other glob characters
+// A topic is 1 to [MaxLen] bytes of A-Z a-z 0-9 _ - . : / @
+// (docs/protocol.md#topics-and-patterns). A pattern may also contain *,
+// which matches any run of bytes, including the empty run and runs
+// containing /. For such input [Match] agrees with Redis PSUBSCRIBE, so a
+// pattern means the same thing whether the hub runs on the embedded broker
+// or on Redis. The other glob characters
 // Redis understands (? [ ] \ ^) are rejected rather than passed through,
 // because the embedded broker would otherwise give them a different meaning
 // than Redis does.

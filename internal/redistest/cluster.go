@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
 const (
@@ -32,7 +34,7 @@ type Cluster struct {
 // when the test ends.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
-	cli := requireBinary(t, "redis-cli")
+	cli := testenv.Require(t, InstallCommand, "redis-cli")
 	c := &Cluster{}
 	for range clusterSize {
 		c.nodes = append(c.nodes, start(t, func(port int, dir string) []string {

@@ -3,7 +3,7 @@
 // when the test ends. It never talks to a server on a default port.
 //
 // A test that needs Redis fails with the install command when CI=true and
-// skips with it otherwise (STYLE.md rule 15).
+// skips with it otherwise ([testenv.Require]).
 package redistest
 
 import (
@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
 // InstallCommand installs redis-server and redis-cli on Debian and Ubuntu.
@@ -74,7 +75,7 @@ func Start(t testing.TB, args ...string) *Server {
 
 func start(t testing.TB, extra func(port int, dir string) []string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: requireBinary(t, "redis-server"), dir: t.TempDir(), extra: extra}
+	s := &Server{t: t, bin: testenv.Require(t, InstallCommand, "redis-server"), dir: t.TempDir(), extra: extra}
 	// Registered after TempDir, so it runs before the directory is removed.
 	t.Cleanup(s.Kill)
 	var err error
@@ -294,22 +295,6 @@ func probe(addr string) (int, error) {
 		}
 	}
 	return 0, errors.New("INFO server has no process_id")
-}
-
-// requireBinary returns the path of name, or ends the test: fatally under
-// CI, where the component must be installed, and as a skip elsewhere.
-func requireBinary(t testing.TB, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("redistest: %s not found on PATH; install it with: %s", name, InstallCommand)
-	} else {
-		t.Skipf("redistest: %s not found on PATH; install it with: %s", name, InstallCommand)
-	}
-	return ""
 }
 
 // Ports handed out by this test binary; never handed out twice, so that

@@ -3,15 +3,15 @@ package redistest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -175,53 +175,6 @@ func TestCluster(t *testing.T) {
 	})
 }
 
-// fakeTB records how requireBinary ends a test.
-type fakeTB struct {
-	testing.TB  // nil: any other method panics
-	fatal, skip string
-}
-
-func (f *fakeTB) Helper() {}
-
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.fatal = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func (f *fakeTB) Skipf(format string, args ...any) {
-	f.skip = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func TestRequireBinaryMissing(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	for _, tc := range []struct {
-		ci        string
-		wantFatal bool
-	}{
-		{ci: "true", wantFatal: true},
-		{ci: "", wantFatal: false},
-		{ci: "false", wantFatal: false},
-	} {
-		t.Setenv("CI", tc.ci)
-		f := &fakeTB{}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			requireBinary(f, "redis-server")
-		}()
-		<-done
-		got := f.skip
-		if tc.wantFatal {
-			got = f.fatal
-		}
-		if !strings.Contains(got, InstallCommand) {
-			t.Errorf("CI=%q: requireBinary(redis-server): fatal %q, skip %q; want the %s with %q",
-				tc.ci, f.fatal, f.skip, map[bool]string{true: "fatal", false: "skip"}[tc.wantFatal], InstallCommand)
-		}
-	}
-}
-
 func TestLaunchPortTaken(t *testing.T) {
 	t.Parallel()
 	other := Start(t)
@@ -237,7 +190,7 @@ func TestLaunchPortTaken(t *testing.T) {
 	} {
 		s := &Server{
 			t:     t,
-			bin:   requireBinary(t, "redis-server"),
+			bin:   testenv.Require(t, InstallCommand, "redis-server"),
 			dir:   t.TempDir(),
 			extra: func(int, string) []string { return nil },
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -50,7 +51,8 @@ func InCI() bool {
 // an absolute path, or ends t: with a failure under CI, where .ci/deps
 // installed everything, and with a skip elsewhere, so that a developer
 // without, say, chromium can still run the rest. Both say how to install
-// it.
+// it, with the command install (docs/contributing.md#rule-15). Like
+// t.Fatal, it must be called from the test's goroutine.
 func Require(t testing.TB, install string, names ...string) string {
 	t.Helper()
 	for _, name := range names {
@@ -64,4 +66,33 @@ func Require(t testing.TB, install string, names ...string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Recv returns the next value received from ch, failing t with what was
+// awaited if none comes within Timeout. A closed channel yields its zero
+// value, as a receive does. It must be called from the test's goroutine.
+func Recv[T any](t testing.TB, what string, ch <-chan T) T {
+	t.Helper()
+	timer := time.NewTimer(Timeout)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+		var zero T
+		return zero
+	}
+}
+
+// WaitAll waits for wg, failing t with what was awaited if it is not done
+// within Timeout. It must be called from the test's goroutine.
+func WaitAll(t testing.TB, what string, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	Recv(t, what, done)
 }

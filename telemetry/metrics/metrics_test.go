@@ -26,6 +26,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/telemetry/metrics"
 	"github.com/ssehub/ssehub/transport/sse"
@@ -68,7 +69,7 @@ func startHub(t *testing.T, shardCfg shard.Config) *testHub {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		_ = h.Shutdown(ctx)
-		<-served
+		testenv.Recv(t, "Serve to return after Shutdown", served)
 		b.Close()
 		http.DefaultClient.CloseIdleConnections()
 	})

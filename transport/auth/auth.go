@@ -10,7 +10,7 @@
 //
 // Every error [Verifier.Verify] and [Extract] return wraps exactly one of the
 // sentinel errors below; [Code] maps it to the stable code sent in JSON error
-// bodies (PRODUCT.md, "Subscribe").
+// bodies (docs/protocol.md#error-codes).
 package auth
 
 import (
@@ -49,24 +49,48 @@ var (
 	ErrClaims = errors.New("auth: invalid claims")
 )
 
+// The codes [Code] returns, answered with status 401. They are part of the
+// table of docs/protocol.md#error-codes, which clients rely on: a value
+// never changes.
+const (
+	// CodeMissingToken is the code of [ErrMissing].
+	CodeMissingToken = "missing_token"
+	// CodeMalformedToken is the code of [ErrMalformed].
+	CodeMalformedToken = "malformed_token"
+	// CodeBadSignature is the code of [ErrSignature].
+	CodeBadSignature = "bad_signature"
+	// CodeTokenExpired is the code of [ErrExpired].
+	CodeTokenExpired = "token_expired"
+	// CodeTokenNotYetValid is the code of [ErrNotYetValid].
+	CodeTokenNotYetValid = "token_not_yet_valid"
+	// CodeWrongIssuer is the code of [ErrIssuer].
+	CodeWrongIssuer = "wrong_issuer"
+	// CodeWrongAudience is the code of [ErrAudience].
+	CodeWrongAudience = "wrong_audience"
+	// CodeWrongAlgorithm is the code of [ErrAlgorithm].
+	CodeWrongAlgorithm = "wrong_algorithm"
+	// CodeInvalidClaims is the code of [ErrClaims].
+	CodeInvalidClaims = "invalid_claims"
+)
+
 // codes lists the sentinels with their codes, most specific first.
 var codes = []struct {
 	err  error
 	code string
 }{
-	{ErrMissing, "missing_token"},
-	{ErrMalformed, "malformed_token"},
-	{ErrSignature, "bad_signature"},
-	{ErrExpired, "token_expired"},
-	{ErrNotYetValid, "token_not_yet_valid"},
-	{ErrIssuer, "wrong_issuer"},
-	{ErrAudience, "wrong_audience"},
-	{ErrAlgorithm, "wrong_algorithm"},
-	{ErrClaims, "invalid_claims"},
+	{ErrMissing, CodeMissingToken},
+	{ErrMalformed, CodeMalformedToken},
+	{ErrSignature, CodeBadSignature},
+	{ErrExpired, CodeTokenExpired},
+	{ErrNotYetValid, CodeTokenNotYetValid},
+	{ErrIssuer, CodeWrongIssuer},
+	{ErrAudience, CodeWrongAudience},
+	{ErrAlgorithm, CodeWrongAlgorithm},
+	{ErrClaims, CodeInvalidClaims},
 }
 
 // Code returns the stable machine-readable code for an error from this
-// package, such as "token_expired", for JSON error bodies. It returns "" for
+// package, such as [CodeTokenExpired], for JSON error bodies. It returns "" for
 // nil and for errors that wrap none of the sentinels.
 func Code(err error) string {
 	if err == nil {

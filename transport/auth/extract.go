@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// CookieName is the cookie that carries a token for browsers (PRODUCT.md,
-// "Subscribe").
+// CookieName is the cookie that carries a token for browsers
+// (docs/protocol.md#subscriber-credentials).
 const CookieName = "ssehub_token"
 
 // Extract picks the token out of a request's credentials, given as plain

@@ -37,7 +37,7 @@ func FuzzExtract(f *testing.F) {
 			if tok != "" {
 				t.Fatalf("Extract() = %q with error %v", tok, err)
 			}
-			if c := Code(err); c != "missing_token" && c != "malformed_token" {
+			if c := Code(err); c != CodeMissingToken && c != CodeMalformedToken {
 				t.Fatalf("Extract() error %v has code %q", err, c)
 			}
 			if errors.Is(err, ErrMissing) && (auth != "" || cookieValue(cookie, CookieName) != "" || query != "") {

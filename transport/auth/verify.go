@@ -231,8 +231,8 @@ func checkSubject(sub string) error {
 	return nil
 }
 
-// privatePrefix starts the private topic of a subject (PRODUCT.md,
-// "Subscribe").
+// privatePrefix starts the private topic of a subject
+// (docs/protocol.md#private-topics).
 const privatePrefix = "user/"
 
 // parseGrant decodes a subscribe or publish claim: absent, null or an array

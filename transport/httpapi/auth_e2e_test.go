@@ -87,8 +87,8 @@ func TestUsersCannotReachOtherUsersTopics(t *testing.T) {
 	alice := mint(t, auth.MintClaims{Subject: "alice", Subscribe: []string{"news/*"}})
 	for _, query := range []string{"topic=user/bob", "topic=user/*", "topic=*", "topic=user/b*", "topic=*bob", "topic=user/alice*"} {
 		s := th.subscribe(t, query, "Authorization: Bearer "+alice)
-		if status, code := errorCode(t, s); status != http.StatusForbidden || code != "forbidden_topic" {
-			t.Errorf("alice subscribing %s = %d %q, want 403 forbidden_topic", query, status, code)
+		if status, code := errorCode(t, s); status != http.StatusForbidden || code != httpapi.CodeForbiddenTopic {
+			t.Errorf("alice subscribing %s = %d %q, want 403 %q", query, status, code, httpapi.CodeForbiddenTopic)
 		}
 	}
 	// No topic at all: alice gets her private topic, by header, cookie or query.
@@ -126,13 +126,13 @@ func TestBadTokensAreRefused(t *testing.T) {
 	forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("another secret of at least 32 bytes!!"))
 	for _, tc := range []struct{ name, header, code string }{
-		{"no token", "", "missing_token"},
-		{"alg none", "Authorization: Bearer " + none, "wrong_algorithm"},
-		{"expired", "Authorization: Bearer " + expired, "token_expired"},
-		{"not yet valid", "Authorization: Bearer " + future, "token_not_yet_valid"},
-		{"bad signature", "Authorization: Bearer " + forged, "bad_signature"},
-		{"malformed", "Authorization: Bearer abc.def", "malformed_token"},
-		{"other scheme", "Authorization: Basic YWxpY2U6eA==", "malformed_token"},
+		{"no token", "", auth.CodeMissingToken},
+		{"alg none", "Authorization: Bearer " + none, auth.CodeWrongAlgorithm},
+		{"expired", "Authorization: Bearer " + expired, auth.CodeTokenExpired},
+		{"not yet valid", "Authorization: Bearer " + future, auth.CodeTokenNotYetValid},
+		{"bad signature", "Authorization: Bearer " + forged, auth.CodeBadSignature},
+		{"malformed", "Authorization: Bearer abc.def", auth.CodeMalformedToken},
+		{"other scheme", "Authorization: Basic YWxpY2U6eA==", auth.CodeMalformedToken},
 	} {
 		var headers []string
 		if tc.header != "" {
@@ -156,9 +156,9 @@ func TestPublishersNeedAPublishGrant(t *testing.T) {
 		status      int
 		code        string
 	}{
-		{"no token", "", http.StatusUnauthorized, "missing_token"},
-		{"subscriber token", mint(t, auth.MintClaims{Subject: "alice", Subscribe: []string{"*"}}), http.StatusForbidden, "forbidden_topic"},
-		{"other topic", mint(t, auth.MintClaims{Publish: []string{"sports/*"}}), http.StatusForbidden, "forbidden_topic"},
+		{"no token", "", http.StatusUnauthorized, auth.CodeMissingToken},
+		{"subscriber token", mint(t, auth.MintClaims{Subject: "alice", Subscribe: []string{"*"}}), http.StatusForbidden, httpapi.CodeForbiddenTopic},
+		{"other topic", mint(t, auth.MintClaims{Publish: []string{"sports/*"}}), http.StatusForbidden, httpapi.CodeForbiddenTopic},
 		{"granted", mint(t, auth.MintClaims{Publish: []string{"news/*"}}), http.StatusOK, ""},
 	} {
 		status, code := publishAs(t, th, tc.token, `{"topic":"news/eu","data":"x"}`)
@@ -213,8 +213,8 @@ func TestAPIKeysAndPublishRate(t *testing.T) {
 	if status, code := publishAs(t, th, key, batch); status != http.StatusOK {
 		t.Fatalf("API key publishing a burst of 10 at 5/s = %d %q, want 200", status, code)
 	}
-	if status, code := publishAs(t, th, key, `{"topic":"a","data":"x"}`); status != http.StatusTooManyRequests || code != "rate_limited" {
-		t.Errorf("publishing beyond the burst = %d %q, want 429 rate_limited", status, code)
+	if status, code := publishAs(t, th, key, `{"topic":"a","data":"x"}`); status != http.StatusTooManyRequests || code != httpapi.CodeRateLimited {
+		t.Errorf("publishing beyond the burst = %d %q, want 429 %q", status, code, httpapi.CodeRateLimited)
 	}
 	// Another credential has a bucket of its own.
 	other := mint(t, auth.MintClaims{Subject: "svc", Publish: []string{"*"}})
@@ -267,9 +267,9 @@ func TestAlgorithmConfusionAndIssuerAudience(t *testing.T) {
 		code        string
 	}{
 		{"valid RS256", good, http.StatusOK, ""},
-		{"HS256 with the public key as secret", sign(jwt.SigningMethodHS256, pubPEM, claims("https://issuer.example", "ssehub")), http.StatusUnauthorized, "wrong_algorithm"},
-		{"wrong issuer", sign(jwt.SigningMethodRS256, priv, claims("https://evil.example", "ssehub")), http.StatusUnauthorized, "wrong_issuer"},
-		{"wrong audience", sign(jwt.SigningMethodRS256, priv, claims("https://issuer.example", "other")), http.StatusUnauthorized, "wrong_audience"},
+		{"HS256 with the public key as secret", sign(jwt.SigningMethodHS256, pubPEM, claims("https://issuer.example", "ssehub")), http.StatusUnauthorized, auth.CodeWrongAlgorithm},
+		{"wrong issuer", sign(jwt.SigningMethodRS256, priv, claims("https://evil.example", "ssehub")), http.StatusUnauthorized, auth.CodeWrongIssuer},
+		{"wrong audience", sign(jwt.SigningMethodRS256, priv, claims("https://issuer.example", "other")), http.StatusUnauthorized, auth.CodeWrongAudience},
 	} {
 		s := th.subscribe(t, "", "Authorization: Bearer "+tc.token)
 		if tc.status == http.StatusOK {

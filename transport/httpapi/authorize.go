@@ -19,13 +19,13 @@ import (
 func unauthorized(err error) *APIError {
 	code := auth.Code(err)
 	if code == "" {
-		code = "unauthorized"
+		code = CodeUnauthorized
 	}
 	return &APIError{Status: fasthttp.StatusUnauthorized, Code: code, Message: err.Error()}
 }
 
 func forbidden(format string, args ...any) *APIError {
-	e := badRequest("forbidden_topic", format, args...)
+	e := badRequest(CodeForbiddenTopic, format, args...)
 	e.Status = fasthttp.StatusForbidden
 	return e
 }
@@ -58,7 +58,7 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 			}
 		}
 		if len(req.Topics)+len(req.Patterns) == 0 {
-			return streamIdentity{}, badRequest("missing_topic", "missing topic; add ?topic=NAME (repeatable)")
+			return streamIdentity{}, badRequest(CodeMissingTopic, "missing topic; add ?topic=NAME (repeatable)")
 		}
 		return streamIdentity{}, nil
 	}
@@ -89,7 +89,7 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 		req.Topics = append(req.Topics, private)
 	}
 	if len(req.Topics)+len(req.Patterns) == 0 {
-		return streamIdentity{}, badRequest("missing_topic", "missing topic; add ?topic=NAME (repeatable)")
+		return streamIdentity{}, badRequest(CodeMissingTopic, "missing topic; add ?topic=NAME (repeatable)")
 	}
 	return streamIdentity{userID: claims.Subject, expires: claims.ExpiresAt}, nil
 }

@@ -55,7 +55,7 @@ func (s *Server) applyCORS(ctx *fasthttp.RequestCtx) (done bool) {
 		return false
 	}
 	if h == nil {
-		writeError(ctx, &APIError{Status: fasthttp.StatusForbidden, Code: "origin_not_allowed", Message: "this origin may not call the hub; see --cors-origins"})
+		writeError(ctx, &APIError{Status: fasthttp.StatusForbidden, Code: CodeOriginNotAllowed, Message: "this origin may not call the hub; see --cors-origins"})
 		return true
 	}
 	ctx.Response.Header.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")

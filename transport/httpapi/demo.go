@@ -82,7 +82,7 @@ func (s *Server) serveDemo(ctx *fasthttp.RequestCtx) bool {
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		writeError(ctx, &APIError{Status: fasthttp.StatusMethodNotAllowed, Code: "method_not_allowed",
+		writeError(ctx, &APIError{Status: fasthttp.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
 			Message: "use GET for " + string(ctx.Path())})
 		return true
 	}

@@ -29,11 +29,11 @@ func TestDemoPage(t *testing.T) {
 		{"script", on, http.MethodGet, "/demo/app.js", 200, "text/javascript; charset=utf-8", "new EventSource(", true},
 		{"style", on, http.MethodGet, "/demo/style.css", 200, "text/css; charset=utf-8", "@media", true},
 		{"head", on, http.MethodHead, "/", 200, "text/html; charset=utf-8", "", true},
-		{"no such file", on, http.MethodGet, "/demo/missing.js", 404, "application/json", `"not_found"`, false},
-		{"directory", on, http.MethodGet, "/demo/", 404, "application/json", `"not_found"`, false},
-		{"post", on, http.MethodPost, "/", 405, "application/json", `"method_not_allowed"`, false},
+		{"no such file", on, http.MethodGet, "/demo/missing.js", 404, "application/json", jsonCode(httpapi.CodeNotFound), false},
+		{"directory", on, http.MethodGet, "/demo/", 404, "application/json", jsonCode(httpapi.CodeNotFound), false},
+		{"post", on, http.MethodPost, "/", 405, "application/json", jsonCode(httpapi.CodeMethodNotAllowed), false},
 		{"off: text index", off, http.MethodGet, "/", 200, "text/plain; charset=utf-8", "GET /events", false},
-		{"off: no files", off, http.MethodGet, "/demo/app.js", 404, "application/json", `"not_found"`, false},
+		{"off: no files", off, http.MethodGet, "/demo/app.js", 404, "application/json", jsonCode(httpapi.CodeNotFound), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,4 +61,9 @@ func TestDemoPage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// jsonCode is how code appears in the JSON body of an error.
+func jsonCode(code string) string {
+	return `"code":"` + code + `"`
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/httpapi"
 )
 
@@ -40,7 +41,7 @@ func TestDrain(t *testing.T) {
 	checkRetry(t, "stream opened while draining", late, retry)
 	th.publish(t, `{"topic":"a","data":"during"}`)
 
-	if err := <-drained; err != nil {
+	if err := testenv.Recv(t, "Drain to return", drained); err != nil {
 		t.Fatalf("Drain = %v", err)
 	}
 	retries := map[int]bool{}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/membroker"
 
@@ -61,7 +62,7 @@ func startHub(t *testing.T, opts hubOptions) *testHub {
 		if err := h.Shutdown(ctx); err != nil {
 			t.Errorf("hub Shutdown: %v", err)
 		}
-		<-served
+		testenv.Recv(t, "Serve to return after Shutdown", served)
 		b.Close()
 		http.DefaultClient.CloseIdleConnections()
 	})
@@ -71,20 +72,37 @@ func startHub(t *testing.T, opts hubOptions) *testHub {
 // publish posts body as JSON and returns the ids.
 func (th *testHub) publish(t *testing.T, body string) []string {
 	t.Helper()
-	resp, err := http.Post(th.url+"/publish", "application/json", strings.NewReader(body))
+	ids, err := th.tryPublish(body)
 	if err != nil {
-		t.Fatalf("publish: %v", err)
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// tryPublish is publish for goroutines other than the test's, which must
+// not end the test: it returns the error instead.
+func (th *testHub) tryPublish(body string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, th.url+"/publish", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("publish %s = %d %s, want 200", body, resp.StatusCode, raw)
+		return nil, fmt.Errorf("publish %s = %d %s, want 200", body, resp.StatusCode, raw)
 	}
 	var out struct{ IDs []string }
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("publish response %q: %v", raw, err)
+		return nil, fmt.Errorf("publish response %q: %w", raw, err)
 	}
-	return out.IDs
+	return out.IDs, nil
 }
 
 // stream is a subscriber on a raw TCP connection, as EventSource would be.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/httpapi"
 
 	"github.com/ssehub/ssehub/hub"
@@ -24,20 +25,34 @@ func TestResumeDuringPublishingHasNoGapOrDuplicate(t *testing.T) {
 	const total = 300
 	ids := make([]string, 0, total)
 	var mu sync.Mutex
+	// The publisher reports each event published, or its error: it must
+	// not end the test from its goroutine.
 	published := make(chan int, total)
+	publishErr := make(chan error, 1)
 	go func() {
 		for i := range total {
-			id := th.publish(t, fmt.Sprintf(`{"topic":"load","data":"%d"}`, i))
+			id, err := th.tryPublish(fmt.Sprintf(`{"topic":"load","data":"%d"}`, i))
+			if err != nil {
+				publishErr <- err
+				return
+			}
 			mu.Lock()
 			ids = append(ids, id...)
 			mu.Unlock()
 			published <- i
 		}
-		close(published)
 	}()
 	var resumers []*stream
 	var from []int
-	for i := range published {
+	for range total {
+		var i int
+		select {
+		case i = <-published:
+		case err := <-publishErr:
+			t.Fatal(err)
+		case <-time.After(testenv.Timeout):
+			t.Fatalf("no event published within %v", testenv.Timeout)
+		}
 		if i%40 == 20 {
 			mu.Lock()
 			last := ids[i]

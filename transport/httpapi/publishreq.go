@@ -75,11 +75,11 @@ func parsePublish(contentType string, body []byte, lim PublishLimits) ([]broker.
 }
 
 func unsupportedMedia(format string, args ...any) *APIError {
-	return &APIError{Status: fasthttp.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: fmt.Sprintf(format, args...)}
+	return &APIError{Status: fasthttp.StatusUnsupportedMediaType, Code: CodeUnsupportedMediaType, Message: fmt.Sprintf(format, args...)}
 }
 
 func tooLarge(format string, args ...any) *APIError {
-	return &APIError{Status: fasthttp.StatusRequestEntityTooLarge, Code: "too_large", Message: fmt.Sprintf(format, args...)}
+	return &APIError{Status: fasthttp.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: fmt.Sprintf(format, args...)}
 }
 
 // parsePublishJSON accepts one event object or a non-empty array of them.
@@ -88,12 +88,12 @@ func parsePublishJSON(body []byte, lim PublishLimits) ([]broker.Publication, *AP
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, badRequest("invalid_json", "empty body; send a JSON object or an array of objects")
+			return nil, badRequest(CodeInvalidJSON, "empty body; send a JSON object or an array of objects")
 		}
-		return nil, badRequest("invalid_json", "invalid JSON: %v", err)
+		return nil, badRequest(CodeInvalidJSON, "invalid JSON: %v", err)
 	}
 	if off := dec.InputOffset(); len(bytes.TrimLeft(body[off:], " \t\r\n")) != 0 {
-		return nil, badRequest("invalid_json", "invalid JSON: unexpected data after the JSON value at offset %d", off)
+		return nil, badRequest(CodeInvalidJSON, "invalid JSON: unexpected data after the JSON value at offset %d", off)
 	}
 
 	switch raw[0] { // raw is a valid value, so it is non-empty with no leading space
@@ -106,10 +106,10 @@ func parsePublishJSON(body []byte, lim PublishLimits) ([]broker.Publication, *AP
 	case '[':
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, badRequest("invalid_json", "invalid JSON: %v", err)
+			return nil, badRequest(CodeInvalidJSON, "invalid JSON: %v", err)
 		}
 		if len(items) == 0 {
-			return nil, badRequest("empty_batch", "empty batch; send at least one event")
+			return nil, badRequest(CodeEmptyBatch, "empty batch; send at least one event")
 		}
 		if len(items) > lim.MaxBatch {
 			return nil, tooLarge("batch of %d events exceeds the limit of %d", len(items), lim.MaxBatch)
@@ -125,20 +125,20 @@ func parsePublishJSON(body []byte, lim PublishLimits) ([]broker.Publication, *AP
 		}
 		return pubs, nil
 	}
-	return nil, badRequest("invalid_json", "body must be a JSON object or an array of objects")
+	return nil, badRequest(CodeInvalidJSON, "body must be a JSON object or an array of objects")
 }
 
 // parseJSONEvent parses one event object. JSON null for topic, topics and
 // event means absent, as encoding/json treats it; for data it is the text "null".
 func parseJSONEvent(raw json.RawMessage, lim PublishLimits) (broker.Publication, *APIError) {
 	if raw[0] != '{' {
-		return broker.Publication{}, badRequest("invalid_json", "an event must be a JSON object")
+		return broker.Publication{}, badRequest(CodeInvalidJSON, "an event must be a JSON object")
 	}
 	// A map rather than a struct: field names match exactly (encoding/json
 	// matches struct fields case-insensitively), and unknown ones can be named.
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return broker.Publication{}, badRequest("invalid_json", "invalid JSON: %v", err)
+		return broker.Publication{}, badRequest(CodeInvalidJSON, "invalid JSON: %v", err)
 	}
 	var unknown []string
 	for k := range fields {
@@ -150,46 +150,46 @@ func parseJSONEvent(raw json.RawMessage, lim PublishLimits) (broker.Publication,
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown) // map order is random; name the same one every time
-		return broker.Publication{}, badRequest("unknown_field", "unknown field %q; allowed: topic, topics, event, data", unknown[0])
+		return broker.Publication{}, badRequest(CodeUnknownField, "unknown field %q; allowed: topic, topics, event, data", unknown[0])
 	}
 
 	var topics []string
 	if v, ok := fields["topic"]; ok && !isNull(v) {
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
-			return broker.Publication{}, badRequest("invalid_json", `field "topic" must be a string`)
+			return broker.Publication{}, badRequest(CodeInvalidJSON, `field "topic" must be a string`)
 		}
 		topics = append(topics, s)
 	}
 	if v, ok := fields["topics"]; ok && !isNull(v) {
 		var ss []string
 		if err := json.Unmarshal(v, &ss); err != nil {
-			return broker.Publication{}, badRequest("invalid_json", `field "topics" must be an array of strings`)
+			return broker.Publication{}, badRequest(CodeInvalidJSON, `field "topics" must be an array of strings`)
 		}
 		topics = append(topics, ss...)
 	}
 	var event string
 	if v, ok := fields["event"]; ok && !isNull(v) {
 		if err := json.Unmarshal(v, &event); err != nil {
-			return broker.Publication{}, badRequest("invalid_json", `field "event" must be a string`)
+			return broker.Publication{}, badRequest(CodeInvalidJSON, `field "event" must be a string`)
 		}
 	}
 	v, ok := fields["data"]
 	if !ok {
-		return broker.Publication{}, badRequest("missing_data", `missing field "data"`)
+		return broker.Publication{}, badRequest(CodeMissingData, `missing field "data"`)
 	}
 	var data []byte
 	if v[0] == '"' {
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
-			return broker.Publication{}, badRequest("invalid_json", "invalid JSON: %v", err)
+			return broker.Publication{}, badRequest(CodeInvalidJSON, "invalid JSON: %v", err)
 		}
 		data = []byte(s)
 	} else {
 		var buf bytes.Buffer
 		buf.Grow(len(v))
 		if err := json.Compact(&buf, v); err != nil {
-			return broker.Publication{}, badRequest("invalid_json", "invalid JSON: %v", err)
+			return broker.Publication{}, badRequest(CodeInvalidJSON, "invalid JSON: %v", err)
 		}
 		data = buf.Bytes()
 	}
@@ -216,39 +216,39 @@ func parsePublishForm(body []byte, lim PublishLimits) ([]broker.Publication, *AP
 		k, v, _ := strings.Cut(pair, "=")
 		key, err := url.QueryUnescape(k)
 		if err != nil {
-			return nil, badRequest("invalid_form", "invalid form field name %q: %v", k, err)
+			return nil, badRequest(CodeInvalidForm, "invalid form field name %q: %v", k, err)
 		}
 		val, err := url.QueryUnescape(v)
 		if err != nil {
-			return nil, badRequest("invalid_form", "invalid value of form field %q: %v", key, err)
+			return nil, badRequest(CodeInvalidForm, "invalid value of form field %q: %v", key, err)
 		}
 		switch key {
 		case "topic":
 			topics = append(topics, val)
 		case "data":
 			if haveData {
-				return nil, badRequest("invalid_form", `form field "data" given more than once`)
+				return nil, badRequest(CodeInvalidForm, `form field "data" given more than once`)
 			}
 			data, haveData = val, true
 		case "type":
 			if haveEvt {
-				return nil, badRequest("invalid_form", `form field "type" given more than once`)
+				return nil, badRequest(CodeInvalidForm, `form field "type" given more than once`)
 			}
 			event, haveEvt = val, true
 		case "id":
-			return nil, badRequest("unknown_field", `unknown form field "id": ids are assigned by the hub`)
+			return nil, badRequest(CodeUnknownField, `unknown form field "id": ids are assigned by the hub`)
 		case "private":
-			return nil, badRequest("unknown_field", `unknown form field "private": private updates are not supported`)
+			return nil, badRequest(CodeUnknownField, `unknown form field "private": private updates are not supported`)
 		case "retry":
-			return nil, badRequest("unknown_field", `unknown form field "retry": the reconnection delay is set by the hub`)
+			return nil, badRequest(CodeUnknownField, `unknown form field "retry": the reconnection delay is set by the hub`)
 		default:
-			return nil, badRequest("unknown_field", "unknown form field %q; allowed: topic, data, type", key)
+			return nil, badRequest(CodeUnknownField, "unknown form field %q; allowed: topic, data, type", key)
 		}
 	}
 	// data is required here too, so both encodings fail the same way on a
 	// forgotten payload; an empty "data=" is accepted.
 	if !haveData {
-		return nil, badRequest("missing_data", `missing form field "data"`)
+		return nil, badRequest(CodeMissingData, `missing form field "data"`)
 	}
 	p, e := newPublication(topics, event, []byte(data), lim)
 	if e != nil {
@@ -261,19 +261,19 @@ func parsePublishForm(body []byte, lim PublishLimits) ([]broker.Publication, *AP
 // deduplicated keeping first-seen order; data must already be a private copy.
 func newPublication(topics []string, event string, data []byte, lim PublishLimits) (broker.Publication, *APIError) {
 	if len(topics) == 0 {
-		return broker.Publication{}, badRequest("missing_topic", "missing topic; give topic or topics")
+		return broker.Publication{}, badRequest(CodeMissingTopic, "missing topic; give topic or topics")
 	}
 	distinct := make([]string, 0, min(len(topics), lim.MaxTopics+1))
 	for _, t := range topics {
 		if err := topic.ValidateTopic(t); err != nil {
-			return broker.Publication{}, badRequest("invalid_topic", "%s", err.Error())
+			return broker.Publication{}, badRequest(CodeInvalidTopic, "%s", err.Error())
 		}
 		if slices.Contains(distinct, t) {
 			continue
 		}
 		// distinct stays at most MaxTopics long, so this scan is bounded.
 		if len(distinct) == lim.MaxTopics {
-			return broker.Publication{}, badRequest("too_many_topics", "more than %d topics in one event", lim.MaxTopics)
+			return broker.Publication{}, badRequest(CodeTooManyTopics, "more than %d topics in one event", lim.MaxTopics)
 		}
 		distinct = append(distinct, t)
 	}
@@ -287,7 +287,7 @@ func newPublication(topics []string, event string, data []byte, lim PublishLimit
 		return broker.Publication{}, tooLarge("data of %d bytes exceeds the limit of %d", len(data), lim.MaxDataBytes)
 	}
 	if !utf8.Valid(data) {
-		return broker.Publication{}, badRequest("invalid_data", "data is not valid UTF-8")
+		return broker.Publication{}, badRequest(CodeInvalidData, "data is not valid UTF-8")
 	}
 	return broker.Publication{Topics: distinct, Event: event, Data: data}, nil
 }
@@ -297,16 +297,16 @@ func validateEventName(event string) *APIError {
 		return nil
 	}
 	if len(event) > maxEventNameLen {
-		return badRequest("invalid_event", "event name of %d bytes exceeds the limit of %d", len(event), maxEventNameLen)
+		return badRequest(CodeInvalidEvent, "event name of %d bytes exceeds the limit of %d", len(event), maxEventNameLen)
 	}
 	if sse.ValidateField(event) != nil { // its error names no value; say which
-		return badRequest("invalid_event", "event name %q contains CR, LF or NUL", event)
+		return badRequest(CodeInvalidEvent, "event name %q contains CR, LF or NUL", event)
 	}
 	if !utf8.ValidString(event) {
-		return badRequest("invalid_event", "event name %q is not valid UTF-8", event)
+		return badRequest(CodeInvalidEvent, "event name %q is not valid UTF-8", event)
 	}
 	if strings.HasPrefix(event, reservedEventPrefix) {
-		return badRequest("invalid_event", "event name %q uses the prefix %q reserved for the hub", event, reservedEventPrefix)
+		return badRequest(CodeInvalidEvent, "event name %q uses the prefix %q reserved for the hub", event, reservedEventPrefix)
 	}
 	return nil
 }

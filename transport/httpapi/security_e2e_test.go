@@ -46,8 +46,8 @@ func TestInjectionInEventNameIsRejected(t *testing.T) {
 	th := startHub(t, hubOptions{})
 	for _, name := range []string{`a\rb`, `a\nb`, `a\u0000b`, `x\r\ndata: forged`, `\n`} {
 		body := `{"topic":"news","event":"` + name + `","data":"x"}`
-		if status, code := publishAs(t, th, "", body); status != http.StatusBadRequest || code != "invalid_event" {
-			t.Errorf("publish %s = %d %q, want 400 invalid_event", body, status, code)
+		if status, code := publishAs(t, th, "", body); status != http.StatusBadRequest || code != httpapi.CodeInvalidEvent {
+			t.Errorf("publish %s = %d %q, want 400 %q", body, status, code, httpapi.CodeInvalidEvent)
 		}
 	}
 }
@@ -59,8 +59,8 @@ func TestInjectionInPublishTopicIsRejected(t *testing.T) {
 			`{"topic":"` + tp + `","data":"x"}`,
 			`{"topics":["ok","` + tp + `"],"data":"x"}`,
 		} {
-			if status, code := publishAs(t, th, "", body); status != http.StatusBadRequest || code != "invalid_topic" {
-				t.Errorf("publish %s = %d %q, want 400 invalid_topic", body, status, code)
+			if status, code := publishAs(t, th, "", body); status != http.StatusBadRequest || code != httpapi.CodeInvalidTopic {
+				t.Errorf("publish %s = %d %q, want 400 %q", body, status, code, httpapi.CodeInvalidTopic)
 			}
 		}
 	}
@@ -70,8 +70,8 @@ func TestInjectionInSubscribeTopicIsRejected(t *testing.T) {
 	th := startHub(t, hubOptions{})
 	for _, q := range []string{"topic=a%0D%0Aid:%201", "topic=a%0Ab", "topic=a%0Db", "topic=a%00b", "topic=a%20b", "topic=ok&topic=a%0D%0A"} {
 		s := th.subscribe(t, q)
-		if status, code := errorCode(t, s); status != http.StatusBadRequest || code != "invalid_topic" {
-			t.Errorf("subscribe %s = %d %q, want 400 invalid_topic", q, status, code)
+		if status, code := errorCode(t, s); status != http.StatusBadRequest || code != httpapi.CodeInvalidTopic {
+			t.Errorf("subscribe %s = %d %q, want 400 %q", q, status, code, httpapi.CodeInvalidTopic)
 		}
 	}
 }
@@ -132,8 +132,8 @@ func TestOversizedRequestsAreRefused(t *testing.T) {
 	t.Run("body", func(t *testing.T) {
 		th := startHub(t, hubOptions{server: httpapi.Config{MaxBodyBytes: 4096}})
 		body := `{"topic":"news","data":"` + strings.Repeat("x", 5000) + `"}`
-		if status, code := publishAs(t, th, "", body); status != http.StatusRequestEntityTooLarge || code != "too_large" {
-			t.Errorf("publish of %d bytes = %d %q, want 413 too_large", len(body), status, code)
+		if status, code := publishAs(t, th, "", body); status != http.StatusRequestEntityTooLarge || code != httpapi.CodeTooLarge {
+			t.Errorf("publish of %d bytes = %d %q, want 413 %q", len(body), status, code, httpapi.CodeTooLarge)
 		}
 		// Just under the limit still works.
 		th.publish(t, `{"topic":"news","data":"`+strings.Repeat("x", 4000)+`"}`)
@@ -141,16 +141,16 @@ func TestOversizedRequestsAreRefused(t *testing.T) {
 	t.Run("data", func(t *testing.T) {
 		th := startHub(t, hubOptions{server: httpapi.Config{Publish: httpapi.PublishLimits{MaxDataBytes: 100}}})
 		body := `{"topic":"news","data":"` + strings.Repeat("x", 101) + `"}`
-		if status, code := publishAs(t, th, "", body); status != http.StatusRequestEntityTooLarge || code != "too_large" {
-			t.Errorf("publish of 101 data bytes = %d %q, want 413 too_large", status, code)
+		if status, code := publishAs(t, th, "", body); status != http.StatusRequestEntityTooLarge || code != httpapi.CodeTooLarge {
+			t.Errorf("publish of 101 data bytes = %d %q, want 413 %q", status, code, httpapi.CodeTooLarge)
 		}
 		th.publish(t, `{"topic":"news","data":"`+strings.Repeat("x", 100)+`"}`)
 	})
 	t.Run("batch", func(t *testing.T) {
 		th := startHub(t, hubOptions{server: httpapi.Config{Publish: httpapi.PublishLimits{MaxBatch: 2}}})
 		body := `[{"topic":"a","data":"1"},{"topic":"a","data":"2"},{"topic":"a","data":"3"}]`
-		if status, code := publishAs(t, th, "", body); status != http.StatusRequestEntityTooLarge || code != "too_large" {
-			t.Errorf("batch of 3 = %d %q, want 413 too_large", status, code)
+		if status, code := publishAs(t, th, "", body); status != http.StatusRequestEntityTooLarge || code != httpapi.CodeTooLarge {
+			t.Errorf("batch of 3 = %d %q, want 413 %q", status, code, httpapi.CodeTooLarge)
 		}
 		if ids := th.publish(t, `[{"topic":"a","data":"1"},{"topic":"a","data":"2"}]`); len(ids) != 2 {
 			t.Errorf("batch of 2 ids = %v", ids)
@@ -160,8 +160,8 @@ func TestOversizedRequestsAreRefused(t *testing.T) {
 		th := startHub(t, hubOptions{server: httpapi.Config{MaxHeaderBytes: 2048}})
 		req := "GET /events?topic=news HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n" +
 			"X-Big: " + strings.Repeat("a", 4096) + "\r\n\r\n"
-		if status, code := rawRequest(t, th, req); status != http.StatusRequestHeaderFieldsTooLarge || code != "headers_too_large" {
-			t.Errorf("4 KiB header = %d %q, want 431 headers_too_large", status, code)
+		if status, code := rawRequest(t, th, req); status != http.StatusRequestHeaderFieldsTooLarge || code != httpapi.CodeHeadersTooLarge {
+			t.Errorf("4 KiB header = %d %q, want 431 %q", status, code, httpapi.CodeHeadersTooLarge)
 		}
 		// Small headers are still served.
 		s := th.subscribe(t, "topic=news")
@@ -174,8 +174,8 @@ func TestOversizedRequestsAreRefused(t *testing.T) {
 func TestTooManyTopicsOnAStream(t *testing.T) {
 	th := startHub(t, hubOptions{server: httpapi.Config{MaxTopics: 2}})
 	s := th.subscribe(t, "topic=a&topic=b&topic=c")
-	if status, code := errorCode(t, s); status != http.StatusBadRequest || code != "too_many_topics" {
-		t.Errorf("three topics = %d %q, want 400 too_many_topics", status, code)
+	if status, code := errorCode(t, s); status != http.StatusBadRequest || code != httpapi.CodeTooManyTopics {
+		t.Errorf("three topics = %d %q, want 400 %q", status, code, httpapi.CodeTooManyTopics)
 	}
 	s = th.subscribe(t, "topic=a&topic=b*")
 	if s.resp.StatusCode != http.StatusOK {

@@ -137,7 +137,8 @@ type Server struct {
 	everything acl.Grant
 	// refusedHead answers a stream over its limits: 200 with a long retry,
 	// then the end of the stream, since any error status would stop
-	// EventSource from ever reconnecting (REFERENCE.md §5).
+	// EventSource from ever reconnecting
+	// (docs/platform-notes.md#writing-streams).
 	refusedHead []byte
 	head        []byte // response head and SSE preamble, the same for every stream
 
@@ -177,7 +178,8 @@ func New(h *hub.Hub, cfg Config) *Server {
 		MaxRequestBodySize: cfg.MaxBodyBytes,
 		ReadBufferSize:     cfg.MaxHeaderBytes,
 		// Streams are hijacked and written by the hub's goroutines, with
-		// no fasthttp worker or buffers parked per stream (REFERENCE.md §2).
+		// no fasthttp worker or buffers parked per stream
+		// (docs/platform-notes.md#memory-per-stream).
 		KeepHijackedConns: true,
 		ReduceMemoryUsage: true,
 		CloseOnShutdown:   true,
@@ -216,7 +218,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.readyz(ctx)
 	case "/metrics":
 		if s.cfg.Metrics == nil {
-			writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "metrics are off"})
+			writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: CodeNotFound, Message: "metrics are off"})
 		} else if s.allow(ctx, fasthttp.MethodGet) {
 			s.cfg.Metrics(ctx)
 		}
@@ -227,7 +229,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	default:
 		if !s.serveDemo(ctx) {
-			writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: "not_found", Message: "no such endpoint; see /events and /publish"})
+			writeError(ctx, &APIError{Status: fasthttp.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint; see /events and /publish"})
 		}
 	}
 }
@@ -238,7 +240,7 @@ func (s *Server) allow(ctx *fasthttp.RequestCtx, method string) bool {
 		return true
 	}
 	ctx.Response.Header.Set("Allow", method)
-	writeError(ctx, &APIError{Status: fasthttp.StatusMethodNotAllowed, Code: "method_not_allowed",
+	writeError(ctx, &APIError{Status: fasthttp.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
 		Message: "use " + method + " for " + string(ctx.Path())})
 	return false
 }
@@ -253,7 +255,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	req, apiErr := parseSubscribe(ctx.QueryArgs(), ctx.Request.Header.Peek("Last-Event-ID"), s.cfg.MaxTopics)
-	if apiErr != nil && !(apiErr.Code == "missing_topic" && s.cfg.Auth != nil) {
+	if apiErr != nil && !(apiErr.Code == CodeMissingTopic && s.cfg.Auth != nil) {
 		// An authenticated user may name no topic: it gets user/<sub>.
 		writeError(ctx, apiErr)
 		return
@@ -295,7 +297,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 			// Draining or shutting down: answer with a stream that ends at
 			// once, so EventSource retries (elsewhere, after a jittered
 			// delay) rather than giving up for good as it would on an
-			// error status (REFERENCE.md §5).
+			// error status (docs/platform-notes.md#writing-streams).
 			connect.failed(err.Error())
 			release()
 			endAtOnce(conn, slices.Concat(head, s.goodbye()))
@@ -347,7 +349,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 	}
 	if ok, retry := s.rates.take(who.key, len(pubs)); !ok {
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()+0.999))))
-		writeError(ctx, &APIError{Status: fasthttp.StatusTooManyRequests, Code: "rate_limited",
+		writeError(ctx, &APIError{Status: fasthttp.StatusTooManyRequests, Code: CodeRateLimited,
 			Message: fmt.Sprintf("publish rate over %d events/s for this credential; retry in %s", s.cfg.PublishRate, retry)})
 		return
 	}
@@ -356,14 +358,14 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 	ids, err := s.hub.Publish(pctx, pubs)
 	if err != nil {
 		if errors.Is(err, hub.ErrClosed) || errors.Is(err, broker.ErrClosed) {
-			writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "shutting_down", Message: "the hub is shutting down; retry on another instance"})
+			writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeShuttingDown, Message: "the hub is shutting down; retry on another instance"})
 			return
 		}
 		// Broker failures are transient (Redis unreachable, failing over):
 		// 503 tells publishers to retry. A batch may have been applied in
 		// part; the ids of what was applied are not known here.
 		s.cfg.Logger.Error("publish", "events", len(pubs), "err", err)
-		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "broker_unavailable", Message: "publish failed: the broker is unavailable; retry"})
+		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeBrokerUnavailable, Message: "publish failed: the broker is unavailable; retry"})
 		return
 	}
 	out := struct {
@@ -388,7 +390,7 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := s.hub.Ready(rctx); err != nil {
-		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: "not_ready", Message: err.Error()})
+		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeNotReady, Message: err.Error()})
 		return
 	}
 	ctx.SetContentType("text/plain; charset=utf-8")
@@ -400,16 +402,16 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, &APIError{Status: fasthttp.StatusRequestEntityTooLarge, Code: "too_large", Message: "request body exceeds the limit"})
+		writeError(ctx, &APIError{Status: fasthttp.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: "request body exceeds the limit"})
 	case errors.As(err, &small):
-		writeError(ctx, &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Code: "headers_too_large", Message: "request line and headers exceed the limit"})
+		writeError(ctx, &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Code: CodeHeadersTooLarge, Message: "request line and headers exceed the limit"})
 	default:
 		var netErr net.Error
 		if errors.As(err, &netErr) && netErr.Timeout() {
-			writeError(ctx, &APIError{Status: fasthttp.StatusRequestTimeout, Code: "timeout", Message: "request not received in time"})
+			writeError(ctx, &APIError{Status: fasthttp.StatusRequestTimeout, Code: CodeTimeout, Message: "request not received in time"})
 			return
 		}
-		writeError(ctx, &APIError{Status: fasthttp.StatusBadRequest, Code: "bad_request", Message: "malformed HTTP request"})
+		writeError(ctx, &APIError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest, Message: "malformed HTTP request"})
 	}
 }
 

@@ -39,7 +39,7 @@ func parseSubscribe(args *fasthttp.Args, lastEventIDHeader []byte, maxTopics int
 	for _, v := range args.PeekMulti("topic") {
 		s := string(v) // copy: fasthttp reuses the buffer
 		if err := topic.ValidatePattern(s); err != nil {
-			return subscribeRequest{}, badRequest("invalid_topic", "%s", err.Error())
+			return subscribeRequest{}, badRequest(CodeInvalidTopic, "%s", err.Error())
 		}
 		list := &req.Topics
 		if topic.IsPattern(s) {
@@ -49,13 +49,13 @@ func parseSubscribe(args *fasthttp.Args, lastEventIDHeader []byte, maxTopics int
 			continue
 		}
 		if n == maxTopics {
-			return subscribeRequest{}, badRequest("too_many_topics", "more than %d topics and patterns in one subscription", maxTopics)
+			return subscribeRequest{}, badRequest(CodeTooManyTopics, "more than %d topics and patterns in one subscription", maxTopics)
 		}
 		*list = append(*list, s)
 		n++
 	}
 	if n == 0 {
-		return subscribeRequest{}, badRequest("missing_topic", "missing topic; add ?topic=NAME (repeatable)")
+		return subscribeRequest{}, badRequest(CodeMissingTopic, "missing topic; add ?topic=NAME (repeatable)")
 	}
 
 	id := lastEventIDHeader

@@ -11,6 +11,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/internal/brokertest"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport"
 	"github.com/ssehub/ssehub/transport/membroker"
 )
@@ -30,15 +31,25 @@ func (c *clock) Advance(d time.Duration) {
 
 func publishN(t *testing.T, b *membroker.Broker, topics []string, n int) []eventid.ID {
 	t.Helper()
+	ids, err := tryPublishN(b, topics, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// tryPublishN is publishN for goroutines other than the test's, which must
+// not end the test: it returns the first error instead.
+func tryPublishN(b *membroker.Broker, topics []string, n int) ([]eventid.ID, error) {
 	var ids []eventid.ID
 	for i := range n {
 		got, err := b.Publish(context.Background(), []broker.Publication{{Topics: topics, Data: fmt.Appendf(nil, "%d", i)}})
 		if err != nil {
-			t.Fatalf("Publish: %v", err)
+			return ids, fmt.Errorf("Publish: %w", err)
 		}
 		ids = append(ids, got...)
 	}
-	return ids
+	return ids, nil
 }
 
 func TestMemoryBrokerRetentionByCount(t *testing.T) {
@@ -154,9 +165,13 @@ func TestMemoryBrokerDeliversOncePerSubscriberInOrder(t *testing.T) {
 	// Concurrent publishers: every subscriber must still see ids ascending.
 	var wg sync.WaitGroup
 	for range 4 {
-		wg.Go(func() { publishN(t, b, []string{"news"}, 50) })
+		wg.Go(func() {
+			if _, err := tryPublishN(b, []string{"news"}, 50); err != nil {
+				t.Error(err) // not Fatal: this is not the test's goroutine
+			}
+		})
 	}
-	wg.Wait()
+	testenv.WaitAll(t, "the publishers", &wg)
 	for name, r := range map[string]*brokertest.Recorder{"exact+pattern": &exactAndPattern, "pattern": &patternOnly} {
 		ids := r.IDs()
 		if len(ids) != 200 {

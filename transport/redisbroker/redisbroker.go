@@ -1,7 +1,7 @@
 // Package redisbroker runs the hub on Redis: ids and history in Redis
 // Streams, delivery over pub/sub, so that any number of hub processes act as
-// one (docs/protocol.md#delivery). It works on a standalone Redis, Sentinel
-// and Cluster.
+// one (docs/protocol.md#delivery-semantics). It works on a standalone Redis,
+// Sentinel and Cluster.
 package redisbroker
 
 import (

@@ -56,7 +56,7 @@ func (b *Broker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
 //
 // Why not go-redis's Channel(): it drops a message after a send timeout
 // with only a log line, and it hides re-subscriptions, which are the moment
-// messages may have been lost (REFERENCE.md §3).
+// messages may have been lost (docs/platform-notes.md#redis-pubsub).
 type subscriber struct {
 	b      *Broker
 	sink   broker.Sink

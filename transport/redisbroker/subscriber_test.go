@@ -194,6 +194,6 @@ func TestRedisSubscriberCloseIsIdempotent(t *testing.T) {
 	for range 4 {
 		wg.Go(sub.Close)
 	}
-	wg.Wait()
+	testenv.WaitAll(t, "the concurrent Close calls", &wg)
 	sub.Close()
 }
