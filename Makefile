@@ -37,7 +37,8 @@ CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
 
 # go vet and staticcheck; then go build and go vet for each of
 # CROSS_TARGETS, so that code for one system does not break the others,
-# stopping at the first that fails.
+# stopping at the first that fails; then the import rules between the
+# layers (.ci/check-imports says which and why).
 lint:
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
@@ -46,6 +47,7 @@ lint:
 		GOOS=$${target%/*} GOARCH=$${target#*/} $(GO) build $(PKGS); \
 		GOOS=$${target%/*} GOARCH=$${target#*/} $(GO) vet $(PKGS); \
 	done
+	.ci/check-imports
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
