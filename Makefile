@@ -32,9 +32,22 @@ $(JAEGER_BIN):
 test: deps jaeger
 	$(GO) test -race -shuffle=on -count=1 $(PKGS)
 
+# The systems every package must build and vet on (GOOS/GOARCH).
+CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+
+# go vet and staticcheck; then go build and go vet for each of
+# CROSS_TARGETS, so that code for one system does not break the others,
+# stopping at the first that fails; then the import rules between the
+# layers (.ci/check-imports says which and why).
 lint:
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	@set -e; for target in $(CROSS_TARGETS); do \
+		echo "lint: go build and go vet for $$target"; \
+		GOOS=$${target%/*} GOARCH=$${target#*/} $(GO) build $(PKGS); \
+		GOOS=$${target%/*} GOARCH=$${target#*/} $(GO) vet $(PKGS); \
+	done
+	.ci/check-imports
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

@@ -28,6 +28,8 @@
 // net/http reference server (bench/refserver), which the command
 // cmd/ssehub-bench serves as "ssehub-bench ref-server".
 //
-// The package is Linux-only: it reads /proc and uses the raw socket
-// interface to read streams without a read buffer per stream.
+// Runs need Linux: the package reads /proc, and the workers read their
+// streams through epoll and the raw socket interface, without a read
+// buffer per stream. It builds on other systems, but its workers fail
+// there.
 package bench

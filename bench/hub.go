@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/childproc"
 )
 
 // HubPackage is the import path of the ssehub command, built by BuildHub.
@@ -71,8 +73,9 @@ type HubProcess struct {
 }
 
 // StartHub starts the hub, waits until it listens and answers /readyz with
-// 200, and returns it. The hub is killed if this process dies (Linux
-// parent-death signal), so an interrupted benchmark leaves nothing behind.
+// 200, and returns it. On Linux the hub is killed if this process dies
+// (package internal/childproc), so an interrupted benchmark leaves nothing
+// behind.
 func StartHub(ctx context.Context, opts HubOptions) (*HubProcess, error) {
 	if _, err := RaiseFileLimit(); err != nil {
 		return nil, err
@@ -86,7 +89,7 @@ func StartHub(ctx context.Context, opts HubOptions) (*HubProcess, error) {
 	cmd.Env = append(os.Environ(), opts.Env...)
 	lw := newLogWatcher(opts.Log)
 	cmd.Stderr = lw // exec copies in a goroutine that Wait waits for
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childproc.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start hub %s: %w", opts.Binary, err)
 	}

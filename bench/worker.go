@@ -613,7 +613,7 @@ func (s *stream) connect(ctx context.Context, first bool) error {
 		return err
 	}
 	if s.closed {
-		syscall.Close(fd)
+		closeFD(fd)
 		s.giveBackSlot()
 		return net.ErrClosed
 	}
@@ -661,21 +661,7 @@ func (s *stream) dial(ctx context.Context) (int, error) {
 	if s.stall {
 		recvBuffer = s.w.spec.StallRecvBuffer
 	}
-	d.Control = func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			// Binding the source address would pick a port there and
-			// then, unique to that address: with thousands of ports in
-			// use and more in TIME_WAIT, a storm of reconnects spent
-			// about a second per dial in that search. This defers the
-			// port to connect, which only needs the whole 4-tuple free.
-			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-			if serr == nil && recvBuffer > 0 {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, recvBuffer)
-			}
-		})
-		return errors.Join(err, serr)
-	}
+	d.Control = dialControl(recvBuffer)
 	addr := s.w.spec.Targets[s.target]
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -689,33 +675,6 @@ func (s *stream) dial(ctx context.Context) (int, error) {
 	}
 	return detach(conn)
 }
-
-// detach returns a duplicate of conn's descriptor, which outlives conn's
-// Close. It shares the socket's non-blocking mode.
-func detach(conn *net.TCPConn) (int, error) {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(orig uintptr) {
-		fd, derr = syscall.Dup(int(orig))
-		if derr == nil {
-			syscall.CloseOnExec(fd)
-		}
-	}); err != nil {
-		return -1, err
-	}
-	if derr != nil {
-		return -1, fmt.Errorf("bench worker: dup: %w", derr)
-	}
-	return fd, nil
-}
-
-// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT (linux/in.h), which the
-// syscall package lacks.
-const ipBindAddressNoPort = 24
 
 // request is the stream's GET request, with Last-Event-ID after a first
 // event.
@@ -779,7 +738,7 @@ func (s *stream) readable(p *poller, fd int) {
 		s.endLocked(endStalled, nil)
 		return
 	}
-	n, err := syscall.Read(fd, p.buf)
+	n, err := readFD(fd, p.buf)
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 	case err != nil:
@@ -806,7 +765,7 @@ func (s *stream) endLocked(r endReason, err error) {
 		s.isStalled.Store(true)
 		s.stalledFd = s.fd
 	} else {
-		syscall.Close(s.fd)
+		closeFD(s.fd)
 		s.uncount()
 		if s.lostAt.IsZero() {
 			s.lostAt = time.Now()

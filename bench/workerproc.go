@@ -10,8 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/childproc"
 )
 
 // workerRoleEnv is set in a worker process's environment: a program that
@@ -68,7 +69,7 @@ func StartWorker(spec WorkerSpec, procs int) (*WorkerProcess, error) {
 	if procs > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMAXPROCS=%d", procs))
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childproc.SysProcAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -13,11 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ssehub/ssehub/internal/sockopt"
 	"github.com/ssehub/ssehub/transport/sse"
 	"go.uber.org/goleak"
 )
@@ -272,13 +272,7 @@ func TestBadRequests(t *testing.T) {
 func TestStuckClientDropped(t *testing.T) {
 	ts := start(t, Config{Buffer: 8})
 	// The stuck client's socket buffer is small, so its queue fills soon.
-	smallBuf := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		return errors.Join(err, serr)
-	}}
+	smallBuf := &net.Dialer{Control: sockopt.RecvBuffer(4096)}
 	stuckClient := &http.Client{Transport: &http.Transport{DialContext: smallBuf.DialContext}}
 	defer stuckClient.CloseIdleConnections()
 	stuck := ts.subscribeWith(t, stuckClient, "t")

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/internal/sockopt"
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/telemetry/metrics"
@@ -155,19 +155,10 @@ func publish(t *testing.T, addr, body string) []string {
 // that small, so a client that stops reading fills up at once.
 func subscribe(t *testing.T, addr, query string, rcvBuf int, headers ...string) (net.Conn, *sse.Reader) {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		if rcvBuf <= 0 {
-			return nil
-		}
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvBuf)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	var d net.Dialer
+	if rcvBuf > 0 {
+		d.Control = sockopt.RecvBuffer(rcvBuf)
+	}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"syscall"
 )
@@ -99,3 +100,62 @@ func (p *poller) run() error {
 
 // close makes run return and closes the epoll instance.
 func (p *poller) close() { p.file.Close() }
+
+// A stream's connection is a descriptor of its own, detached from the Go
+// runtime's netpoller, for a poller to read; what follows makes, reads
+// and closes one.
+
+// dialControl returns the net.Dialer Control function of a stream: it
+// sets the socket's options before it connects, and a receive buffer
+// (SO_RCVBUF) of recvBuffer bytes if positive.
+func dialControl(recvBuffer int) func(network, address string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			// Binding the source address would pick a port there and
+			// then, unique to that address: with thousands of ports in
+			// use and more in TIME_WAIT, a storm of reconnects spent
+			// about a second per dial in that search. This defers the
+			// port to connect, which only needs the whole 4-tuple free.
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+			if serr == nil && recvBuffer > 0 {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, recvBuffer)
+			}
+		})
+		return errors.Join(err, serr)
+	}
+}
+
+// detach returns a duplicate of conn's descriptor, which outlives conn's
+// Close. It shares the socket's non-blocking mode.
+func detach(conn *net.TCPConn) (int, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(orig uintptr) {
+		fd, derr = syscall.Dup(int(orig))
+		if derr == nil {
+			syscall.CloseOnExec(fd)
+		}
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, fmt.Errorf("bench worker: dup: %w", derr)
+	}
+	return fd, nil
+}
+
+// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT (linux/in.h), which the
+// syscall package lacks.
+const ipBindAddressNoPort = 24
+
+// readFD reads from a stream's connection into p.
+func readFD(fd int, p []byte) (int, error) { return syscall.Read(fd, p) }
+
+// closeFD closes a stream's connection, which closing also removes from
+// any epoll set.
+func closeFD(fd int) { syscall.Close(fd) }
