@@ -203,7 +203,7 @@ func splitStreams(n, workers int) (first, count []int, err error) {
 }
 
 // sourceFor is the loopback source address of worker k: 127.0.0.2,
-// 127.0.0.3, ... up to 127.0.0.9, then round again (REFERENCE.md §1).
+// 127.0.0.3, ... up to 127.0.0.9, then round again (docs/platform-notes.md#machine-limits).
 func sourceFor(k int) string {
 	return fmt.Sprintf("127.0.0.%d", 2+k%8)
 }

@@ -49,7 +49,7 @@ func TestDrainRetiresStreamsOverTheWindow(t *testing.T) {
 	if _, err := h.Publish(ctx, []hub.Publication{{Topics: []string{"t"}, Data: []byte("x")}}); err != nil {
 		t.Errorf("Publish while draining = %v, want it to work", err)
 	}
-	if err := <-drained; err != nil {
+	if err := testenv.Recv(t, "Drain to return", drained); err != nil {
 		t.Fatalf("Drain = %v, want nil", err)
 	}
 	took := time.Since(start)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ssehub/ssehub/internal/childproc"
 	"github.com/ssehub/ssehub/internal/testenv"
 )
 
@@ -189,8 +190,8 @@ func Launch(bin string, port int, dir string, extra ...string) (*Process, error)
 	cmd := exec.Command(bin, append(args, extra...)...)
 	out := &tailBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.WaitDelay = time.Second // never hang on output copying after exit
+	cmd.SysProcAttr = childproc.SysProcAttr() // no redis-server outlives a test binary killed mid-run
+	cmd.WaitDelay = time.Second               // never hang on output copying after exit
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("exec %s: %w", bin, err)
 	}

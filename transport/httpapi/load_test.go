@@ -6,9 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/sockopt"
 
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/httpapi"
@@ -132,16 +133,7 @@ func TestStuckClientIsEvictedWithoutDelayingOthers(t *testing.T) {
 // does not read fills up quickly.
 func dialSmallBuffer(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	d := net.Dialer{Control: sockopt.RecvBuffer(4096)}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
