@@ -13,11 +13,11 @@ deps:
 	@bash .ci/deps
 
 # The Jaeger binary the tracing test sends spans to: built from the module
-# proxy in tools/jaeger (its own module, so go.mod stays lean), once per
+# proxy in internal/jaeger (its own module, so go.mod stays lean), once per
 # version, into the user cache, where the test looks for it (it builds it
 # itself when missing). Minutes on a fresh machine, so it is built before
 # the tests rather than inside their timeout.
-JAEGER_VERSION := $(shell awk '$$1 == "github.com/jaegertracing/jaeger" {print $$2}' tools/jaeger/go.mod)
+JAEGER_VERSION := $(shell awk '$$1 == "github.com/jaegertracing/jaeger" {print $$2}' internal/jaeger/go.mod)
 JAEGER_BIN     := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ssehub/jaeger-$(JAEGER_VERSION)/jaeger
 
 jaeger: $(JAEGER_BIN)
@@ -25,7 +25,7 @@ jaeger: $(JAEGER_BIN)
 $(JAEGER_BIN):
 	@echo "building Jaeger $(JAEGER_VERSION) into $@" >&2
 	@mkdir -p $(dir $@)
-	cd tools/jaeger && $(GO) build -o $@.tmp github.com/jaegertracing/jaeger/cmd/jaeger
+	cd internal/jaeger && $(GO) build -o $@.tmp github.com/jaegertracing/jaeger/cmd/jaeger
 	mv $@.tmp $@
 
 # Unit, fuzz-seed, allocation and end-to-end tests, with the race detector.
@@ -48,6 +48,7 @@ lint:
 		GOOS=$${target%/*} GOARCH=$${target#*/} $(GO) vet $(PKGS); \
 	done
 	.ci/check-imports
+	.ci/check-package-map
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

@@ -9,9 +9,9 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/telemetry"
+	"github.com/ssehub/ssehub/internal/telemetry/metrics"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/telemetry"
-	"github.com/ssehub/ssehub/telemetry/metrics"
 )
 
 // observers returns what watches the shards' deliveries: the metrics, and

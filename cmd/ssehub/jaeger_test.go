@@ -16,19 +16,19 @@ import (
 
 // The tracing test sends spans to a real Jaeger (all-in-one, memory
 // storage) and reads them back through its query API. Jaeger builds from
-// the Go module proxy; tools/jaeger is a module of its own so that the
+// the Go module proxy; internal/jaeger is a module of its own so that the
 // server's go.mod does not carry its dependencies. Building it takes
 // minutes, so the binary is kept in the user cache, one per version:
 // `make test` builds it there first (make jaeger), and the test builds it
 // itself when it is missing.
 
 // jaegerToolDir is the tools module, relative to this package.
-const jaegerToolDir = "../../tools/jaeger"
+const jaegerToolDir = "../../internal/jaeger"
 
 var jaegerVersionRE = regexp.MustCompile(`(?m)^\s*github\.com/jaegertracing/jaeger (v\S+)`)
 
 // jaegerBinary returns the path of the Jaeger binary of the version
-// tools/jaeger requires, building it if it is not in the cache.
+// internal/jaeger requires, building it if it is not in the cache.
 func jaegerBinary(t *testing.T) string {
 	t.Helper()
 	mod, err := os.ReadFile(filepath.Join(jaegerToolDir, "go.mod"))

@@ -25,9 +25,9 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/acl"
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/telemetry"
+	"github.com/ssehub/ssehub/internal/telemetry/metrics"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/telemetry"
-	"github.com/ssehub/ssehub/telemetry/metrics"
 	"github.com/ssehub/ssehub/transport/auth"
 )
 

@@ -17,8 +17,8 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/acl"
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/telemetry"
 	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/sse"
 )
@@ -86,7 +86,7 @@ type Config struct {
 	// the traceparent a client sends. Nil traces nothing.
 	Tracer *telemetry.Tracer
 	// Metrics, if not nil, answers GET /metrics (see package
-	// telemetry/metrics); nil answers it 404.
+	// internal/telemetry/metrics); nil answers it 404.
 	Metrics fasthttp.RequestHandler
 }
 

@@ -8,8 +8,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/telemetry"
 )
 
 // There is no otelhttp for fasthttp: requestHeader and startSpan are the

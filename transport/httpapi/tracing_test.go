@@ -25,8 +25,8 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/telemetry"
 )
 
 // newTestTracer returns a tracer that samples every trace and records its

@@ -13,7 +13,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/hub/topic"
-	"github.com/ssehub/ssehub/telemetry"
+	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/transport"
 )
 

@@ -1,4 +1,4 @@
-module github.com/ssehub/ssehub/tools/jaeger
+module github.com/ssehub/ssehub/internal/jaeger
 
 go 1.26.0
 

@@ -18,9 +18,9 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/telemetry"
+	"github.com/ssehub/ssehub/internal/telemetry/metrics"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/telemetry"
-	"github.com/ssehub/ssehub/telemetry/metrics"
 )
 
 // dispatchCounter is a shard observer that counts dispatches (one per

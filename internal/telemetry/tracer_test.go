@@ -17,7 +17,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
-	"github.com/ssehub/ssehub/telemetry"
+	"github.com/ssehub/ssehub/internal/telemetry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -26,9 +26,9 @@ import (
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/sockopt"
+	"github.com/ssehub/ssehub/internal/telemetry/metrics"
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/telemetry/metrics"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
