@@ -38,7 +38,8 @@ CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
 # go vet and staticcheck; then go build and go vet for each of
 # CROSS_TARGETS, so that code for one system does not break the others,
 # stopping at the first that fails; then the import rules between the
-# layers (.ci/check-imports says which and why).
+# layers (.ci/check-imports says which and why), and that the README's
+# package map lists every package (.ci/check-package-map).
 lint:
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
