@@ -1,7 +1,6 @@
-package shard_test
+package shard
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,34 +11,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/hub/hubtest"
-	"github.com/ssehub/ssehub/shard"
 )
-
-// activeBroker confirms every subscription at once and has no history:
-// the fan-out benchmark drives the shard through Deliver, as a broker does.
-// It uses nothing but the shard's exported API, so that the same file
-// measures an older build too (BENCHMARKS.md, "same-run A/B").
-type activeBroker struct{}
-
-func (activeBroker) Publish(context.Context, []broker.Publication) ([]eventid.ID, error) {
-	return nil, nil
-}
-func (activeBroker) NewSubscriber(broker.Sink) (broker.Subscriber, error) {
-	return activeSubscriber{}, nil
-}
-func (activeBroker) Replay(context.Context, broker.Selection, string) (broker.Replay, error) {
-	return broker.Replay{}, nil
-}
-func (activeBroker) Ping(context.Context) error { return nil }
-func (activeBroker) Close() error               { return nil }
-
-type activeSubscriber struct{}
-
-func (activeSubscriber) Subscribe(string) (bool, error)  { return true, nil }
-func (activeSubscriber) Unsubscribe(string)              {}
-func (activeSubscriber) PSubscribe(string) (bool, error) { return true, nil }
-func (activeSubscriber) PUnsubscribe(string)             {}
-func (activeSubscriber) Close()                          {}
 
 // byteCounter counts what the streams' readers received.
 type byteCounter struct{ n atomic.Int64 }
@@ -60,12 +32,15 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 //
 // The clock stops when every byte has been read, and ns/delivery is the
 // wall time per event per stream: the hub's and the readers' work
-// together, as on a machine whose clients share its cores.
+// together, as on a machine whose clients share its cores. It drives the
+// shard only through its exported API and the dispatch tests' nopBroker,
+// so that the same file measures an older build beside the new one
+// (BENCHMARKS.md, "Go microbenchmarks").
 func BenchmarkFanOut(b *testing.B) {
 	const streams = 1000
 	for _, shape := range []string{"paced", "backlog"} {
 		b.Run(fmt.Sprintf("%s/subs=%d", shape, streams), func(b *testing.B) {
-			s, err := shard.New(shard.Config{QueueSize: 1024, MailboxSize: 4096}, activeBroker{})
+			s, err := New(Config{QueueSize: 1024, MailboxSize: 4096}, nopBroker{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -83,7 +58,7 @@ func BenchmarkFanOut(b *testing.B) {
 				client, server := hubtest.TCPPair(b)
 				readers.Add(1)
 				go func() { defer readers.Done(); _, _ = io.Copy(&received, client) }()
-				if err := s.Join(server, shard.Stream{Selection: sel}); err != nil {
+				if err := s.Join(server, Stream{Selection: sel}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -121,3 +121,17 @@ func ResetReason(t testing.TB, r broker.Replay) string {
 func Pub(data string, topics ...string) broker.Publication {
 	return broker.Publication{Topics: topics, Data: []byte(data)}
 }
+
+// Listen subscribes a new Recorder to names on b, each active by the time
+// it returns, and closes the subscription when the test ends.
+func Listen(t testing.TB, b broker.Broker, names ...string) (*Recorder, broker.Subscriber) {
+	t.Helper()
+	r := &Recorder{}
+	sub, err := b.NewSubscriber(r)
+	if err != nil {
+		t.Fatalf("NewSubscriber: %v", err)
+	}
+	t.Cleanup(sub.Close)
+	r.Subscribe(t, sub, names...)
+	return r, sub
+}

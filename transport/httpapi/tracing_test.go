@@ -133,13 +133,7 @@ func TestBrokersCarryTraceContext(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					exp.Reset()
 					b := kind.new(t, tc.tracer)
-					var got brokertest.Recorder
-					sub, err := b.NewSubscriber(&got)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer sub.Close()
-					got.Subscribe(t, sub, "news")
+					got, _ := brokertest.Listen(t, b, "news")
 					ctx, parent := remoteParent(t, tc.sampled)
 					if _, err := b.Publish(ctx, []broker.Publication{brokertest.Pub("1", "news"), brokertest.Pub("2", "news")}); err != nil {
 						t.Fatal(err)

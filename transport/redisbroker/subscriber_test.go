@@ -143,13 +143,7 @@ func TestRedisSubscriberProbeRecoversSilentConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got brokertest.Recorder
-	sub, err := b.NewSubscriber(&got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	got.Subscribe(t, sub, "news")
+	got, _ := brokertest.Listen(t, b, "news")
 	var want []eventid.ID
 	publish := func(n int) {
 		for range n {
@@ -184,12 +178,7 @@ func TestRedisSubscriberCloseIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got brokertest.Recorder
-	sub, err := b.NewSubscriber(&got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got.Subscribe(t, sub, "news")
+	_, sub := brokertest.Listen(t, b, "news")
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(sub.Close)
