@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/ssetest"
+
 	"go.uber.org/goleak"
 )
 
@@ -264,24 +266,7 @@ type sseStream struct {
 // then subscribed.
 func openStream(t *testing.T, addr, query string, header ...string) *sseStream {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	req := "GET /events?" + query + " HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n"
-	for _, h := range header {
-		req += h + "\r\n"
-	}
-	req += "\r\n"
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatalf("GET /events?%s: %v", query, err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("GET /events?%s: %v", query, err)
-	}
+	conn, resp := ssetest.Open(t, nil, addr, query, header...)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 		t.Fatalf("GET /events?%s = %d %q %s, want 200 text/event-stream", query, resp.StatusCode, resp.Header.Get("Content-Type"), b)

@@ -56,10 +56,16 @@ func mint(t *testing.T, c auth.MintClaims) string {
 // errorCode returns the status and JSON error code of a refused stream.
 func errorCode(t *testing.T, s *stream) (int, string) {
 	t.Helper()
-	body, _ := io.ReadAll(s.resp.Body)
+	return statusAndCode(s.resp)
+}
+
+// statusAndCode returns resp's status and the code of its JSON error body
+// ("" if it has none).
+func statusAndCode(resp *http.Response) (int, string) {
+	body, _ := io.ReadAll(resp.Body)
 	var e struct{ Error struct{ Code string } }
 	_ = json.Unmarshal(body, &e)
-	return s.resp.StatusCode, e.Error.Code
+	return resp.StatusCode, e.Error.Code
 }
 
 // publishAs posts body with an optional bearer token and returns the status
@@ -76,10 +82,7 @@ func publishAs(t *testing.T, th *testHub, token, body string) (int, string) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var e struct{ Error struct{ Code string } }
-	_ = json.Unmarshal(raw, &e)
-	return resp.StatusCode, e.Error.Code
+	return statusAndCode(resp)
 }
 
 func TestUsersCannotReachOtherUsersTopics(t *testing.T) {

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/ssetest"
 
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/httpapi"
@@ -117,28 +118,8 @@ type stream struct {
 // waits for the response head: the stream is then subscribed.
 func (th *testHub) subscribe(t *testing.T, query string, headers ...string) *stream {
 	t.Helper()
-	conn, err := net.Dial("tcp", th.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	req := "GET /events?" + query + " HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n"
-	for _, h := range headers {
-		req += h + "\r\n"
-	}
-	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("subscribe %s: %v", query, err)
-	}
-	s := &stream{t: t, conn: conn, resp: resp, r: sse.NewReader(resp.Body)}
-	if resp.StatusCode != http.StatusOK {
-		return s
-	}
-	return s
+	conn, resp := ssetest.Open(t, nil, th.addr, query, headers...)
+	return &stream{t: t, conn: conn, resp: resp, r: sse.NewReader(resp.Body)}
 }
 
 // next returns the next event, failing the test after timeout.

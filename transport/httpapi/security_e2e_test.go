@@ -36,10 +36,7 @@ func rawRequest(t *testing.T, th *testHub, req string) (int, string) {
 		t.Fatalf("reading response: %v", err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var e struct{ Error struct{ Code string } }
-	_ = json.Unmarshal(body, &e)
-	return resp.StatusCode, e.Error.Code
+	return statusAndCode(resp)
 }
 
 func TestInjectionInEventNameIsRejected(t *testing.T) {

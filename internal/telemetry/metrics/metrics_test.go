@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/ssetest"
 
 	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/membroker"
@@ -159,22 +160,9 @@ func subscribe(t *testing.T, addr, query string, rcvBuf int, headers ...string) 
 	if rcvBuf > 0 {
 		d.Control = sockopt.RecvBuffer(rcvBuf)
 	}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	req := "GET /events?" + query + " HTTP/1.1\r\nHost: ssehub\r\n"
-	for _, h := range headers {
-		req += h + "\r\n"
-	}
-	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("subscribe %s: %v %v", query, resp, err)
+	conn, resp := ssetest.Open(t, &d, addr, query, headers...)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("subscribe %s: %s", query, resp.Status)
 	}
 	return conn, sse.NewReader(resp.Body)
 }

@@ -1,0 +1,47 @@
+// Package ssetest opens SSE streams for tests the way EventSource does,
+// on a raw TCP connection, so that a test sees the server's bytes as they
+// arrive (net/http's client would buffer and hide them).
+package ssetest
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// HeadTimeout bounds how long Open waits for the response head.
+const HeadTimeout = 5 * time.Second
+
+// Open dials addr with d (nil for a plain net.Dialer), sends GET
+// /events?query with the extra header lines ("Last-Event-ID: 1-0"), and
+// returns the connection and the response once its head has arrived: a
+// 200 stream is subscribed by then. The response body reads the stream;
+// the connection keeps a read deadline of HeadTimeout from now, which the
+// caller moves as it reads, and is closed when the test ends.
+func Open(t testing.TB, d *net.Dialer, addr, query string, headers ...string) (net.Conn, *http.Response) {
+	t.Helper()
+	if d == nil {
+		d = &net.Dialer{Timeout: HeadTimeout}
+	}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("GET /events?%s: %v", query, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	req := "GET /events?" + query + " HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n"
+	for _, h := range headers {
+		req += h + "\r\n"
+	}
+	conn.SetDeadline(time.Now().Add(HeadTimeout))
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatalf("GET /events?%s: %v", query, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET /events?%s: %v", query, err)
+	}
+	return conn, resp
+}
