@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/testenv"
-
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
 // failConn fails every write, as a conn to a peer that is gone does.

@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/testenv"
-
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
 // waitIdle waits for c's writer to let go of it; what names the writer.

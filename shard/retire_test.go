@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/testenv"
-
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
 )
 

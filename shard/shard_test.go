@@ -10,15 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/testenv"
-
-	"github.com/ssehub/ssehub/transport/membroker"
-
 	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/transport/membroker"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/testenv"
-
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard/uring"
 )
 

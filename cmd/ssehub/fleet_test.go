@@ -13,14 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/transport/redisbroker"
-
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/transport/redisbroker"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 

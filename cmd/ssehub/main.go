@@ -16,10 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ssehub/ssehub/transport/httpapi"
-	"github.com/ssehub/ssehub/transport/membroker"
-	"github.com/ssehub/ssehub/transport/redisbroker"
-
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
@@ -29,6 +25,9 @@ import (
 	"github.com/ssehub/ssehub/internal/telemetry/metrics"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport/auth"
+	"github.com/ssehub/ssehub/transport/httpapi"
+	"github.com/ssehub/ssehub/transport/membroker"
+	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
 func main() {

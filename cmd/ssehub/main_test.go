@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/ssetest"
-
 	"go.uber.org/goleak"
+
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // ssehubBin is the real binary, built once by TestMain.

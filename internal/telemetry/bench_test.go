@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/testenv"
-	"github.com/ssehub/ssehub/transport/membroker"
-
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -20,7 +17,9 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/internal/telemetry/metrics"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/transport/membroker"
 )
 
 // dispatchCounter is a shard observer that counts dispatches (one per

@@ -15,16 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/testenv"
-
-	"github.com/ssehub/ssehub/transport/httpapi"
-
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/acl"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport/auth"
+	"github.com/ssehub/ssehub/transport/httpapi"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef-test-only"

@@ -11,15 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/ssetest"
-
-	"github.com/ssehub/ssehub/internal/testenv"
-	"github.com/ssehub/ssehub/transport/httpapi"
-	"github.com/ssehub/ssehub/transport/membroker"
-
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/ssetest"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport"
+	"github.com/ssehub/ssehub/transport/httpapi"
+	"github.com/ssehub/ssehub/transport/membroker"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 

@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/internal/testenv"
-
-	"github.com/ssehub/ssehub/transport/httpapi"
-
 	"github.com/ssehub/ssehub/transport/auth"
+	"github.com/ssehub/ssehub/transport/httpapi"
 )
 
 // expectRefusedStream checks a stream over a limit: 200 (any error status

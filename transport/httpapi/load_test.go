@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/sockopt"
-
-	"github.com/ssehub/ssehub/internal/testenv"
-	"github.com/ssehub/ssehub/transport/httpapi"
-
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/sockopt"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/transport/httpapi"
 )
 
 // Streams that resume while events keep being published must see every

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/topic"
 	"github.com/ssehub/ssehub/transport/sse"
-	"github.com/valyala/fasthttp"
 )
 
 // PublishLimits bound one publish request. Zero fields take the documented defaults.

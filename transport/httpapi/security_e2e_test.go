@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/transport/httpapi"
-
 	"github.com/ssehub/ssehub/transport"
+	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 

@@ -3,8 +3,9 @@ package httpapi
 import (
 	"slices"
 
-	"github.com/ssehub/ssehub/hub/topic"
 	"github.com/valyala/fasthttp"
+
+	"github.com/ssehub/ssehub/hub/topic"
 )
 
 // maxLastEventIDLen caps the resume id kept from a request. Real ids are far

@@ -7,8 +7,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/ssehub/ssehub/hub/topic"
 	"github.com/valyala/fasthttp"
+
+	"github.com/ssehub/ssehub/hub/topic"
 )
 
 // manyTopicsQuery returns a query with n distinct topic parameters.

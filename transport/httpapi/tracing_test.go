@@ -10,13 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ssehub/ssehub/internal/brokertest"
-	"github.com/ssehub/ssehub/internal/testenv"
-
-	"github.com/ssehub/ssehub/transport/httpapi"
-	"github.com/ssehub/ssehub/transport/membroker"
-	"github.com/ssehub/ssehub/transport/redisbroker"
-
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -24,9 +17,14 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/brokertest"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/telemetry"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/transport/httpapi"
+	"github.com/ssehub/ssehub/transport/membroker"
+	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
 // newTestTracer returns a tracer that samples every trace and records its

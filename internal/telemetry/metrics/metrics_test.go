@@ -11,12 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/ssetest"
-
-	"github.com/ssehub/ssehub/transport/httpapi"
-	"github.com/ssehub/ssehub/transport/membroker"
-	"github.com/ssehub/ssehub/transport/redisbroker"
-
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -27,9 +21,13 @@ import (
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/sockopt"
+	"github.com/ssehub/ssehub/internal/ssetest"
 	"github.com/ssehub/ssehub/internal/telemetry/metrics"
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/transport/httpapi"
+	"github.com/ssehub/ssehub/transport/membroker"
+	"github.com/ssehub/ssehub/transport/redisbroker"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
