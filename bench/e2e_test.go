@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/bench/report"
+	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/testenv"
 )
 
@@ -209,7 +210,7 @@ func testTopicLayout(t *testing.T, scenario string, rate float64, perEvent int64
 // streams resume on the others without a gap.
 func TestResumeStormE2E(t *testing.T) {
 	ctx := startE2E(t)
-	testenv.Require(t, RedisInstallCommand, "redis-server")
+	testenv.Require(t, redistest.InstallCommand, "redis-server")
 	const streams, hubs = 600, 3
 	run := runScenarioTest(ctx, t, "resume-storm", Config{
 		Streams: streams, Hubs: hubs, Redis: true, Duration: 9 * time.Second, Binary: hubBinary(t),

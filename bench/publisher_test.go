@@ -11,7 +11,7 @@ import (
 )
 
 // TestAppendPublishBody decodes the batch as ssehub's POST /publish does
-// (transport/publishreq.go): a JSON array of objects with exactly the
+// (transport/httpapi/publishreq.go): a JSON array of objects with exactly the
 // fields topic and data, both strings, a valid topic each, at most the
 // hub's default batch.
 func TestAppendPublishBody(t *testing.T) {

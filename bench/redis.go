@@ -11,11 +11,8 @@ import (
 	"github.com/ssehub/ssehub/internal/redistest"
 )
 
-// RedisInstallCommand installs redis-server on Debian and Ubuntu.
-const RedisInstallCommand = "apt-get install -y redis-server"
-
 // ErrNoRedis means redis-server is not on PATH.
-var ErrNoRedis = errors.New("bench: redis-server not found on PATH; install it with: " + RedisInstallCommand)
+var ErrNoRedis = errors.New("bench: redis-server not found on PATH; install it with: " + redistest.InstallCommand)
 
 // RedisProcess is a private redis-server child process on a free loopback
 // port, with no persistence. Stop it with Stop.
@@ -36,7 +33,7 @@ const redisStartTries = 5
 // off, waits until it answers PING, and returns it. Like the hub it is
 // killed if this process dies, so an interrupted benchmark leaves nothing
 // behind. It returns ErrNoRedis if redis-server is not installed. The
-// process itself is run by transport/redistest, which the tests use too.
+// process itself is run by internal/redistest, which the tests use too.
 func StartRedis(ctx context.Context) (*RedisProcess, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
-	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/internal/hubtest"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport/membroker"
 )

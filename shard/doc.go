@@ -21,16 +21,20 @@
 //	dead     the stream is over for writing: a write failed, or the
 //	         goodbye of a retired stream was written; no one writes again
 //
-//	transition       performed by
-//	idle → loop      the loop, for a direct write
-//	idle → flusher   the loop as it starts a flusher, or a flusher that
-//	                 finds more queued after letting go
-//	loop → flusher   the loop, when the socket would block: a new
-//	                 flusher writes the rest
-//	loop → idle      the loop, when its write is done
-//	flusher → idle   the flusher, when the queue is empty
-//	loop → dead      the loop, on a failed write; it removes the client
-//	flusher → dead   the flusher, as the stream ends; it tells the loop why
+//	transition       performed by                              method
+//	idle → loop      the loop, for a direct write              acquire (CAS)
+//	idle → flusher   the loop as it starts a flusher (wake),   acquire (CAS)
+//	                 or a flusher that finds more queued
+//	                 after letting go
+//	loop → flusher   the loop, when the socket would block:    handOff
+//	                 a new flusher writes the rest
+//	loop → idle      the loop, when its write is done          release
+//	flusher → idle   the flusher, when the queue is empty      release
+//	loop → dead      the loop, on a failed write (or a ring    kill
+//	                 that failed with the send); it removes
+//	                 the client at once
+//	flusher → dead   the flusher, as the stream ends; it       kill
+//	                 sends the loop a leave with the reason
 //
 // A dead client is neither written nor queued to, nor evicted as slow:
 // the loop removes it for the reason its writer gave. See writeOwner for

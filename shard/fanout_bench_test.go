@@ -10,7 +10,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
-	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/internal/hubtest"
 )
 
 // byteCounter counts what the streams' readers received.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
-	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/internal/hubtest"
 	"github.com/ssehub/ssehub/internal/testenv"
 )
 
@@ -20,9 +20,7 @@ func waitIdle(t testing.TB, c *client, what string) {
 // waitFlushers waits for s's flushers to exit.
 func waitFlushers(t testing.TB, s *Shard) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() { s.flushers.Wait(); close(done) }()
-	testenv.WaitFor(t, "the flushers to exit", testenv.Closed(done))
+	testenv.WaitAll(t, "the flushers to exit", &s.flushers)
 }
 
 // tcpClients joins n streams over real loopback TCP to s, whose loop is not
@@ -79,9 +77,7 @@ func readAll(t testing.TB, peers []net.Conn, max int) (got [][]byte, wait func()
 	}
 	return got, func() {
 		t.Helper()
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		testenv.WaitFor(t, "the peers to be closed", testenv.Closed(done))
+		testenv.WaitAll(t, "the peers to be closed", &wg)
 	}
 }
 

@@ -68,6 +68,7 @@ func (s *Shard) submitSends() {
 	if err != nil {
 		for _, snd := range s.sends {
 			if snd.c != nil {
+				snd.c.writer.kill(writeLoop) // its send's fate is unknown
 				s.remove(snd.c, ReasonWriteFailed)
 			}
 		}

@@ -3,27 +3,9 @@ package shard
 import "sync/atomic"
 
 // writeOwner says who may write to a client's conn and use what its
-// writer owns: the queue's receiving end, skipThrough and partial.
-//
-//	state    meaning
-//	idle     no one writes; the next writer takes the client by CAS
-//	loop     the shard loop writes (writeNow, writeQueuedNow, a ring send)
-//	flusher  a flusher goroutine writes
-//	dead     the stream is over for writing: a write failed, or the
-//	         goodbye of a retired stream was written; no one writes again
-//
-//	transition       performed by                              how
-//	idle → loop      the loop, for a direct write              acquire (CAS)
-//	idle → flusher   the loop as it starts a flusher (wake),   acquire (CAS)
-//	                 or a flusher taking the queue up again
-//	loop → flusher   the loop, when the socket would block:    handOff
-//	                 a new flusher writes the rest
-//	loop → idle      the loop, when its write is done          release
-//	flusher → idle   the flusher, when the queue is empty      release
-//	loop → dead      the loop, on a failed write; it removes   kill
-//	                 the client at once
-//	flusher → dead   the flusher, as the stream ends; it       kill
-//	                 sends the loop a leave with the reason
+// writer owns: the queue's receiving end, skipThrough and partial. The
+// states and the transitions between them are tabled in the package
+// documentation (doc.go); each transition is a method of writeState.
 //
 // Only acquire races with another goroutine (a flusher letting go while
 // the loop wakes it); every other transition is made by the owner, the

@@ -25,9 +25,9 @@ const (
 	ResetUnknownID = "unknown_id"
 )
 
-// EncodeReset builds the ssehub.reset event: JSON data
+// encodeReset builds the ssehub.reset event: JSON data
 // {"reason": ..., "lastEventId": ...} with id head (none if head is zero).
-func EncodeReset(reason, lastEventID string, head eventid.ID) *broker.Message {
+func encodeReset(reason, lastEventID string, head eventid.ID) *broker.Message {
 	data, _ := json.Marshal(struct {
 		Reason      string `json:"reason"`
 		LastEventID string `json:"lastEventId"`
@@ -43,5 +43,5 @@ func EncodeReset(reason, lastEventID string, head eventid.ID) *broker.Message {
 // event carries id head, so a client that reconnects before any newer
 // event resumes from there rather than being reset again.
 func ResetReplay(reason, lastEventID string, head eventid.ID) broker.Replay {
-	return broker.Replay{Reset: EncodeReset(reason, lastEventID, head), Head: head}
+	return broker.Replay{Reset: encodeReset(reason, lastEventID, head), Head: head}
 }

@@ -5,6 +5,7 @@ package ssetest
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -18,15 +19,18 @@ const HeadTimeout = 5 * time.Second
 // Open dials addr with d (nil for a plain net.Dialer), sends GET
 // /events?query with the extra header lines ("Last-Event-ID: 1-0"), and
 // returns the connection and the response once its head has arrived: a
-// 200 stream is subscribed by then. The response body reads the stream;
-// the connection keeps a read deadline of HeadTimeout from now, which the
-// caller moves as it reads, and is closed when the test ends.
+// 200 stream is subscribed by then. Dialling and the head each get
+// HeadTimeout. The response body reads the stream; the connection keeps
+// the head's read deadline, which the caller moves as it reads, and is
+// closed when the test ends.
 func Open(t testing.TB, d *net.Dialer, addr, query string, headers ...string) (net.Conn, *http.Response) {
 	t.Helper()
 	if d == nil {
-		d = &net.Dialer{Timeout: HeadTimeout}
+		d = &net.Dialer{}
 	}
-	conn, err := d.Dial("tcp", addr)
+	ctx, cancel := context.WithTimeout(context.Background(), HeadTimeout)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		t.Fatalf("GET /events?%s: %v", query, err)
 	}
@@ -36,6 +40,7 @@ func Open(t testing.TB, d *net.Dialer, addr, query string, headers ...string) (n
 		req += h + "\r\n"
 	}
 	conn.SetDeadline(time.Now().Add(HeadTimeout))
+	defer conn.SetWriteDeadline(time.Time{}) // only the read deadline stays
 	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
 		t.Fatalf("GET /events?%s: %v", query, err)
 	}

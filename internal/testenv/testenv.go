@@ -53,14 +53,14 @@ func InCI() bool {
 // without, say, chromium can still run the rest. Both say how to install
 // it, with the command install (docs/contributing.md#rule-15). Like
 // t.Fatal, it must be called from the test's goroutine.
-func Require(t testing.TB, install string, names ...string) string {
+func Require(t testing.TB, install, name string, alternatives ...string) string {
 	t.Helper()
-	for _, name := range names {
-		if path, err := exec.LookPath(name); err == nil {
+	for _, n := range append([]string{name}, alternatives...) {
+		if path, err := exec.LookPath(n); err == nil {
 			return path
 		}
 	}
-	msg := names[0] + " not found; install it with: " + install
+	msg := name + " not found; install it with: " + install
 	if InCI() {
 		t.Fatal(msg)
 	}

@@ -40,7 +40,7 @@ func (f *fakeTB) Skip(args ...any) {
 func (f *fakeTB) Skipf(format string, args ...any) { f.Skip(fmt.Sprintf(format, args...)) }
 
 // require calls Require with f and reports whether it ended the test.
-func require(f *fakeTB, names ...string) (path string, ended bool) {
+func require(f *fakeTB, name string, alternatives ...string) (path string, ended bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(endTest); !ok {
@@ -49,7 +49,7 @@ func require(f *fakeTB, names ...string) (path string, ended bool) {
 			ended = true
 		}
 	}()
-	return Require(f, install, names...), false
+	return Require(f, install, name, alternatives...), false
 }
 
 func TestRequireMissing(t *testing.T) {
@@ -100,7 +100,7 @@ func TestRequireFound(t *testing.T) {
 		{[]string{filepath.Join(dir, "missing"), "thing"}, onPath}, // an absolute path that is not there
 	} {
 		f := &fakeTB{}
-		if path, ended := require(f, tc.names...); ended || path != tc.want {
+		if path, ended := require(f, tc.names[0], tc.names[1:]...); ended || path != tc.want {
 			t.Errorf("Require(%q) = %q, ended %v (fatal %q, skip %q); want %q", tc.names, path, ended, f.fatal, f.skip, tc.want)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// demoFS is the demo page served at / with ServerConfig.Demo: plain HTML,
+// demoFS is the demo page served at / with Config.Demo: plain HTML,
 // CSS and JavaScript, embedded so that the binary needs no files beside it
 // and the page no build step.
 //

@@ -6,5 +6,6 @@
 //
 // A stream's connection is hijacked from fasthttp and handed to the hub,
 // whose shards write to it from then on: no fasthttp worker or buffer is
-// parked per stream. The front door knows the hub and the broker contract (hub/broker), never a broker implementation.
+// parked per stream. The front door knows the hub and the broker contract
+// (hub/broker), never a broker implementation (.ci/check-imports).
 package httpapi

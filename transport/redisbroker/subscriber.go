@@ -277,6 +277,12 @@ func (s *subscriber) reconnect(force bool) {
 	defer s.b.reconnecting.Add(-1)
 	for !s.closed() {
 		s.mu.Lock()
+		if s.closed() {
+			// Close ran since the check above and closed ps; a new one
+			// would never be closed.
+			s.mu.Unlock()
+			return
+		}
 		if force {
 			_ = s.ps.Close()
 			s.ps = s.b.client.Subscribe(s.ctx)

@@ -73,8 +73,10 @@ type Sources struct {
 	// Publishes counts the events POST /publish accepted (the front
 	// door, *httpapi.Server); nil for none.
 	Publishes PublishCounter
-	// Broker reports a broker's own counters (the Redis broker's
-	// reconnects and gap fills); nil for a broker without any.
+	// Broker reports a broker's own counters; nil for a broker without
+	// any. They are exported as ssehub_redis_*: the Redis broker is the
+	// only broker that has them (the embedded one has no connections to
+	// lose), so with the embedded broker no ssehub_redis_ series exists.
 	Broker broker.StatsReporter
 }
 

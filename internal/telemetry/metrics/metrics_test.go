@@ -34,7 +34,7 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// fasthttp's worker-pool cleaner and Date-header goroutines end on
-		// their own schedule (see transport's TestMain).
+		// their own schedule (see transport/httpapi's TestMain).
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 	)
@@ -201,8 +201,14 @@ func TestMetricsFollowEventsAndEvictions(t *testing.T) {
 		`ssehub_stream_disconnects_total{reason="slow"}`: 0, "ssehub_shard_mailbox_capacity_messages": 1024,
 		`ssehub_shard_open_streams{shard="0"}`: 0, `ssehub_shard_open_streams{shard="1"}`: 0,
 	})
-	if got := scrape(t, url); got["go_goroutines"] == 0 || got["process_resident_memory_bytes"] == 0 {
+	start := scrape(t, url)
+	if start["go_goroutines"] == 0 || start["process_resident_memory_bytes"] == 0 {
 		t.Errorf("no Go runtime or process metrics")
+	}
+	for name := range start {
+		if strings.HasPrefix(name, "ssehub_redis_") {
+			t.Errorf("the embedded broker's hub exports %s; Redis metrics are for the Redis broker", name)
+		}
 	}
 
 	type reader struct {
