@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,9 @@ type Publisher struct {
 	Lanes int
 	// Pad is how many bytes of padding each event's data carries.
 	Pad int
+	// Batch is the most events one request carries; zero means as many
+	// as the server takes.
+	Batch int
 	// Template, if not nil, publishes one event per request through it
 	// instead of ssehub's JSON batches.
 	Template *PublishTemplate
@@ -147,7 +151,7 @@ func (p *Publisher) Run(ctx context.Context, rate float64, d time.Duration, next
 	add := func() {
 		t := next()
 		p.seqs[t]++
-		lanes[xxhash.Sum64String(t)%uint64(len(lanes))].push(pubEvent{t, p.seqs[t]})
+		lanes[laneOf(t, len(lanes))].push(pubEvent{t, p.seqs[t]})
 	}
 	start := time.Now()
 	end := start.Add(d)
@@ -196,6 +200,24 @@ func (p *Publisher) Run(ctx context.Context, rate float64, d time.Duration, next
 	}
 }
 
+// laneOf is the lane of n that publishes topic t's events.
+func laneOf(t string, n int) int { return int(xxhash.Sum64String(t) % uint64(n)) }
+
+// LaneTopics returns n topics under prefix, one published by each of n
+// lanes: publishing to them round robin keeps every lane busy. (Topics
+// hash to lanes, so prefix/0 ... prefix/n-1 would leave some idle.)
+func LaneTopics(prefix string, n int) []string {
+	topics := make([]string, n)
+	for i, found := 0, 0; found < n; i++ {
+		t := prefix + "/" + strconv.Itoa(i)
+		if k := laneOf(t, n); topics[k] == "" {
+			topics[k] = t
+			found++
+		}
+	}
+	return topics
+}
+
 func (l *lane) push(e pubEvent) {
 	l.mu.Lock()
 	l.queue = append(l.queue, e)
@@ -232,6 +254,9 @@ func (l *lane) run() {
 		limit := min(maxPublishBatch, max(maxPublishBytes/(l.p.Pad+eventOverhead), 1))
 		if l.p.Template != nil {
 			limit = 1
+		}
+		if l.p.Batch > 0 {
+			limit = min(limit, l.p.Batch)
 		}
 		if len(batch) > limit {
 			n := limit

@@ -68,3 +68,22 @@ func TestAppendPublishBody(t *testing.T) {
 		})
 	}
 }
+
+// LaneTopics gives each lane exactly one topic, so that publishing to
+// them round robin keeps every lane busy.
+func TestLaneTopics(t *testing.T) {
+	for _, n := range []int{1, 2, 16, 64} {
+		topics := LaneTopics("flood", n)
+		lanes := make(map[int]string)
+		for _, tp := range topics {
+			k := laneOf(tp, n)
+			if prev, ok := lanes[k]; ok {
+				t.Errorf("LaneTopics(flood, %d): %q and %q share lane %d", n, prev, tp, k)
+			}
+			lanes[k] = tp
+		}
+		if len(topics) != n || len(lanes) != n {
+			t.Errorf("LaneTopics(flood, %d) = %d topics on %d lanes, want %d", n, len(topics), len(lanes), n)
+		}
+	}
+}

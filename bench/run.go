@@ -76,6 +76,10 @@ type Config struct {
 	// SlowFraction is the share of streams that stop reading in the
 	// slow-consumers scenario; zero means 5%.
 	SlowFraction float64
+	// Publishers is how many publishers the flood scenario runs, each
+	// sending one event per request as soon as its last request
+	// returned. Zero means 16.
+	Publishers int
 	// CheckWait bounds how long streams may take after a publishing
 	// phase to receive its last events, before those missing count as
 	// lost, and how long stuck streams may take to be found evicted.
@@ -127,6 +131,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.Settle, 10*time.Second)
 	setDefault(&c.SampleInterval, time.Second)
 	setDefault(&c.CheckWait, 30*time.Second)
+	setDefault(&c.Publishers, 16)
 	if c.SlowFraction == 0 {
 		c.SlowFraction = 0.05
 	}
@@ -167,6 +172,9 @@ type runner struct {
 	prevCheck WorkerCheck       // the latest checkAll sums, owned by the scenario
 	avoidHub0 bool              // publish through the other hubs: hub 0 is to be killed
 	pad       int               // padding of the events published now
+	// lanes and batch shape the publishers of the phases to come: requests
+	// in flight at once, and events per request (zero: the defaults).
+	lanes, batch int
 
 	mu        sync.Mutex
 	run       report.Run
@@ -333,7 +341,7 @@ func (r *runner) publisher() *Publisher {
 	}
 	// Sequence numbers go on across phases: streams check them from the
 	// start of the run.
-	p := &Publisher{Targets: r.targets(), Pad: r.pad, seqs: r.seqs}
+	p := &Publisher{Targets: r.targets(), Pad: r.pad, Lanes: r.lanes, Batch: r.batch, seqs: r.seqs}
 	if rm := r.cfg.Remote; rm != nil {
 		p.Template, p.Headers = rm.Publish, rm.PublishHeaders
 	}

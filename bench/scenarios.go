@@ -20,7 +20,10 @@ const BroadcastTopic = "bench/all"
 type scenario struct {
 	about  string
 	layout Layout
-	run    func(r *runner, ctx context.Context) error
+	// layoutFor, if not nil, makes the layout from the run's Config
+	// instead.
+	layoutFor func(Config) Layout
+	run       func(r *runner, ctx context.Context) error
 	// stall says whether some streams are stall candidates.
 	stall bool
 	// fleet says whether it needs several hubs on Redis.
@@ -58,6 +61,14 @@ var scenarios = map[string]scenario{
 			return r.publishPhase(ctx, "pattern", r.rate(10), r.cfg.Duration, next, r.cfg.Targets.P99)
 		},
 	},
+	"flood": {
+		about: "an unpaced flood: -publishers (default 16) each send one event per request as soon as the last returned, " +
+			"to topics every stream follows: accepted publishes/s, deliveries/s, loss among accepted events, evicted streams",
+		layoutFor: func(cfg Config) Layout {
+			return Layout{Kind: LayoutEvery, Topics: LaneTopics(floodTopic, cfg.Publishers)}
+		},
+		run: (*runner).flood,
+	},
 	"ramp": {
 		about:  "streams connect at -connect-rate; connect rate and errors over time",
 		layout: Layout{Kind: LayoutShared, Topic: BroadcastTopic},
@@ -88,6 +99,35 @@ var scenarios = map[string]scenario{
 		stall:  true,
 		fleet:  true,
 	},
+}
+
+// floodTopic is where the flood publishes: each publisher to its own
+// topic below it (LaneTopics), which every stream follows. One topic per
+// publisher keeps each topic's events in order (a publisher has one
+// request in flight), so a stream can check it got every event of each;
+// exact topics rather than a pattern, so that the net/http reference
+// server, which has no patterns, can be flooded the same way.
+const floodTopic = "flood"
+
+// flood publishes as fast as cfg.Publishers publishers with one request
+// in flight each, one event per request, are answered, for the phase's
+// duration. Every event the hub accepted must reach every stream, and no
+// stream may be evicted for it: a hub that cannot keep up is to slow its
+// publishers down, not to drop its subscribers.
+func (r *runner) flood(ctx context.Context) error {
+	r.lanes, r.batch = r.cfg.Publishers, 1
+	defer func() { r.lanes, r.batch = 0, 0 }()
+	topics := r.layout.Topics
+	i := 0
+	next := func() string {
+		i++
+		return topics[i%len(topics)]
+	}
+	p, err := r.publishing(ctx, "flood", 0, r.cfg.Duration, next, 0, nil)
+	if p != nil {
+		r.check(p.Name, "streams evicted or dropped (reconnects)", "0", strconv.FormatInt(p.Reconnects, 10), p.Reconnects == 0)
+	}
+	return err
 }
 
 // Pattern scenario shape: streams are split over patternGroups patterns,
@@ -150,7 +190,11 @@ func runScenario(ctx context.Context, cfg Config, sc scenario, title string) (*r
 	if !sc.stall {
 		cfg.SlowFraction = -1
 	}
-	r, err := newRunner(ctx, cfg, sc.layout, title)
+	layout := sc.layout
+	if sc.layoutFor != nil {
+		layout = sc.layoutFor(cfg)
+	}
+	r, err := newRunner(ctx, cfg, layout, title)
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampling := make(chan struct{})
 	go func() {

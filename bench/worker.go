@@ -66,11 +66,13 @@ type WorkerSpec struct {
 // Layout maps a stream's index to the topics or patterns it follows.
 type Layout struct {
 	// Kind is LayoutShared (every stream follows Topic), LayoutUser
-	// (stream i follows "user/<i>"), LayoutUserShared (both) or
-	// LayoutPattern (stream i follows "<Topic>/<i % Groups>/*").
-	Kind   string `json:"kind"`
-	Topic  string `json:"topic,omitempty"`
-	Groups int    `json:"groups,omitempty"`
+	// (stream i follows "user/<i>"), LayoutUserShared (both),
+	// LayoutPattern (stream i follows "<Topic>/<i % Groups>/*") or
+	// LayoutEvery (every stream follows each of Topics).
+	Kind   string   `json:"kind"`
+	Topic  string   `json:"topic,omitempty"`
+	Topics []string `json:"topics,omitempty"`
+	Groups int      `json:"groups,omitempty"`
 }
 
 // Layout kinds.
@@ -79,6 +81,7 @@ const (
 	LayoutUser       = "user"
 	LayoutUserShared = "user+shared"
 	LayoutPattern    = "pattern"
+	LayoutEvery      = "every"
 )
 
 // TopicsOf returns what stream i subscribes to.
@@ -90,6 +93,8 @@ func (l Layout) TopicsOf(i int) []string {
 		return []string{UserTopic(i), l.Topic}
 	case LayoutPattern:
 		return []string{l.Topic + "/" + strconv.Itoa(i%max(l.Groups, 1)) + "/*"}
+	case LayoutEvery:
+		return l.Topics
 	default:
 		return []string{l.Topic}
 	}

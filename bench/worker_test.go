@@ -26,7 +26,8 @@ func TestLayoutTopicsOf(t *testing.T) {
 		{Layout{Kind: LayoutPattern, Topic: "feed", Groups: 10}, 13, []string{"feed/3/*"}},
 		{Layout{Kind: LayoutPattern, Topic: "feed", Groups: 10}, 10, []string{"feed/0/*"}},
 		{Layout{Kind: LayoutPattern, Topic: "feed"}, 13, []string{"feed/0/*"}}, // no groups: one
-		{Layout{Kind: "", Topic: "t"}, 3, []string{"t"}},                       // unknown kinds share
+		{Layout{Kind: LayoutEvery, Topics: []string{"a", "b"}}, 5, []string{"a", "b"}},
+		{Layout{Kind: "", Topic: "t"}, 3, []string{"t"}}, // unknown kinds share
 	}
 	for _, tt := range tests {
 		if got := tt.layout.TopicsOf(tt.i); !slices.Equal(got, tt.want) {
