@@ -78,7 +78,7 @@ type Config struct {
 	SlowFraction float64
 	// Publishers is how many publishers the flood scenario runs, each
 	// sending one event per request as soon as its last request
-	// returned. Zero means 16.
+	// returned. Zero or less means 16.
 	Publishers int
 	// CheckWait bounds how long streams may take after a publishing
 	// phase to receive its last events, before those missing count as
@@ -131,7 +131,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.Settle, 10*time.Second)
 	setDefault(&c.SampleInterval, time.Second)
 	setDefault(&c.CheckWait, 30*time.Second)
-	setDefault(&c.Publishers, 16)
+	if c.Publishers <= 0 {
+		c.Publishers = 16
+	}
 	if c.SlowFraction == 0 {
 		c.SlowFraction = 0.05
 	}
