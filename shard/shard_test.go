@@ -33,7 +33,7 @@ func runShard(t *testing.T, cfg shard.Config) (*shard.Shard, *membroker.Broker) 
 	go func() { defer close(done); s.Run() }()
 	t.Cleanup(func() {
 		s.Stop()
-		testenv.WaitFor(t, "Run to return after Stop", testenv.Closed(done))
+		testenv.Recv(t, "Run to return after Stop", done)
 		b.Close()
 	})
 	return s, b
@@ -97,7 +97,7 @@ func TestStopEndsStreamsWithShutdownReason(t *testing.T) {
 	go func() { defer close(done); s.Run() }()
 	conn, r := serve(t, s, broker.Selection{Topics: []string{"x"}})
 	s.Stop()
-	testenv.WaitFor(t, "Run to return after Stop", testenv.Closed(done))
+	testenv.Recv(t, "Run to return after Stop", done)
 	if st := s.Stats(); st.Clients != 0 || st.Ended[shard.ReasonShutdown] != 1 {
 		t.Errorf("stats after stop = %+v, want no clients and 1 ended by shutdown", st)
 	}

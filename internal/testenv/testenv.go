@@ -28,31 +28,20 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// Closed returns a condition for WaitFor that holds once ch is closed.
-func Closed(ch <-chan struct{}) func() bool {
-	return func() bool {
-		select {
-		case <-ch:
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// InCI reports whether the tests run in CI (CI=true), where every system
+// inCI reports whether the tests run in CI (CI=true), where every system
 // component a test needs has been installed, so a missing one is a failure.
-func InCI() bool {
+func inCI() bool {
 	ci, _ := strconv.ParseBool(os.Getenv("CI"))
 	return ci
 }
 
-// Require returns the path of the first of names found on the PATH or as
-// an absolute path, or ends t: with a failure under CI, where .ci/deps
-// installed everything, and with a skip elsewhere, so that a developer
-// without, say, chromium can still run the rest. Both say how to install
-// it, with the command install (docs/contributing.md#rule-15). Like
-// t.Fatal, it must be called from the test's goroutine.
+// Require returns the path of name, or else of the first of alternatives,
+// found on the PATH or as an absolute path. If none is there it ends t:
+// with a failure under CI, where .ci/deps installed everything, and with a
+// skip elsewhere, so that a developer without, say, chromium can still run
+// the rest. Both say how to install it, with the command install
+// (docs/contributing.md#rule-15). Like t.Fatal, it must be called from the
+// test's goroutine.
 func Require(t testing.TB, install, name string, alternatives ...string) string {
 	t.Helper()
 	for _, n := range append([]string{name}, alternatives...) {
@@ -61,7 +50,7 @@ func Require(t testing.TB, install, name string, alternatives ...string) string 
 		}
 	}
 	msg := name + " not found; install it with: " + install
-	if InCI() {
+	if inCI() {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)

@@ -61,17 +61,12 @@ type Broker struct {
 
 // New returns an embedded broker.
 func New(cfg Config) *Broker {
-	if cfg.HistorySize == 0 {
-		cfg.HistorySize = 1000
-	}
-	if cfg.HistoryTTL <= 0 {
-		cfg.HistoryTTL = time.Hour
-	}
+	cfg.HistorySize, cfg.HistoryTTL = transport.Retention(cfg.HistorySize, cfg.HistoryTTL)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	b := &Broker{
-		historySize: max(cfg.HistorySize, 0),
+		historySize: cfg.HistorySize,
 		ttl:         cfg.HistoryTTL,
 		now:         cfg.Now,
 		tracer:      cfg.Tracer,

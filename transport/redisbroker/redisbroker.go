@@ -102,13 +102,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := topic.ValidateTopic(cfg.Prefix); err != nil {
 		return nil, fmt.Errorf("redis broker prefix: %w", err)
 	}
-	if cfg.HistorySize == 0 {
-		cfg.HistorySize = 1000
-	}
-	cfg.HistorySize = max(cfg.HistorySize, 0)
-	if cfg.HistoryTTL <= 0 {
-		cfg.HistoryTTL = time.Hour
-	}
+	cfg.HistorySize, cfg.HistoryTTL = transport.Retention(cfg.HistorySize, cfg.HistoryTTL)
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = 5 * time.Second
 	}
