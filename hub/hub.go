@@ -8,10 +8,12 @@ package hub
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -38,8 +40,17 @@ type Config struct {
 	// DefaultShards(): twice GOMAXPROCS, so that one shard busy with a
 	// large fan-out leaves another to run on each core.
 	Shards int
-	// Shard configures every shard.
+	// Shard configures every shard. Its OnCongestion is the hub's: the
+	// hub sets it.
 	Shard shard.Config
+	// PublishWait bounds how long a publish waits while the hub is
+	// congested (a shard's streams fell behind, see shard's "Overload")
+	// before it is refused with ErrOverloaded. Zero means
+	// DefaultPublishWait; negative refuses at once.
+	PublishWait time.Duration
+	// Logger receives the hub's rare log lines (refusing publishes and
+	// stopping). Nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultShards is the shard count used when Config.Shards is zero.
@@ -49,6 +60,7 @@ func DefaultShards() int { return 2 * runtime.GOMAXPROCS(0) }
 type Hub struct {
 	broker broker.Broker
 	shards []*shard.Shard
+	gate   *gate
 
 	loops sync.WaitGroup // the shard loops; each waits for its flushers
 
@@ -68,7 +80,14 @@ func New(cfg Config, b broker.Broker) (*Hub, error) {
 	if n <= 0 {
 		n = DefaultShards()
 	}
-	h := &Hub{broker: b}
+	if cfg.PublishWait == 0 {
+		cfg.PublishWait = DefaultPublishWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Hub{broker: b, gate: newGate(cfg.PublishWait, cfg.Logger)}
+	cfg.Shard.OnCongestion = h.gate.set
 	for range n {
 		s, err := shard.New(cfg.Shard, b)
 		if err != nil {
@@ -85,13 +104,23 @@ func New(cfg Config, b broker.Broker) (*Hub, error) {
 	return h, nil
 }
 
-// Publish publishes pubs in order and returns their ids.
+// Publish publishes pubs in order and returns their ids. While the hub is
+// congested it first waits, at most Config.PublishWait, and then returns
+// ErrOverloaded having published nothing: an event the hub accepts is one
+// its shards have room for.
 func (h *Hub) Publish(ctx context.Context, pubs []Publication) ([]eventid.ID, error) {
 	if h.isClosed() {
 		return nil, ErrClosed
 	}
+	if err := h.gate.admit(ctx); err != nil {
+		return nil, err
+	}
 	return h.broker.Publish(ctx, pubs)
 }
+
+// PublishStats returns the counters of the publish gate. Safe to call
+// from any goroutine.
+func (h *Hub) PublishStats() PublishStats { return h.gate.stats() }
 
 // StreamRequest describes one stream for Hub.Stream.
 type StreamRequest struct {

@@ -62,7 +62,14 @@ type client struct {
 	joinedAt   time.Time  // when it joined, to time out pending subscriptions
 	removed    bool
 	deferred   bool // in the shard's deferred list (wakeLater)
-	retiring   bool // counted by Retire: retireMarker is queued, or it was dead already
+	behind     bool // in the shard's behind list (fallBehind)
+	// overflow is the message that found the queue full while the shard
+	// was short of time; it goes to the queue before the intake resumes.
+	overflow *broker.Message
+	// queuedAtPause is its queue length when the stall clock started: a
+	// client that has not gone below it when the clock runs out is stuck.
+	queuedAtPause int
+	retiring      bool // counted by Retire: retireMarker is queued, or it was dead already
 
 	// goodbye is the last frame of a retired stream: written by the shard
 	// loop before it queues retireMarker, read by the flusher after.

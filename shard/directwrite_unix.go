@@ -2,7 +2,11 @@
 
 package shard
 
-import "syscall"
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // directWrites: the shard loop writes to the sockets of conns that have
 // one (see client.direct).
@@ -39,4 +43,18 @@ func (c *client) tryWrite(p []byte) (n int, err error) {
 // came.
 func wouldBlock(err error) bool {
 	return err == syscall.EAGAIN || err == syscall.EINTR
+}
+
+// peerBehind reports whether c's peer is not taking what it is sent: its
+// socket is not writable, the kernel's buffer for it being full. A full
+// client queue with a writable socket means the hub, not the peer, is
+// short of time: the client's flusher is waiting for a CPU. Conns with no
+// socket of their own count as behind.
+func (c *client) peerBehind() bool {
+	if !c.direct {
+		return true
+	}
+	fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(fds, 0)
+	return err != nil || n == 0 || fds[0].Revents&unix.POLLOUT == 0
 }

@@ -74,15 +74,18 @@ func (f fanOut) offer(c *client, m *broker.Message) int {
 	return 1
 }
 
-// enqueue queues m to c, or, if c's queue is full, evicts c (ReasonSlow)
-// and reports false. The caller wakes c's flusher.
+// enqueue queues m to c and reports true, or reports false if c's queue
+// was full and c was evicted as slow (see queueFull). The caller wakes
+// c's flusher.
 func (s *Shard) enqueue(c *client, m *broker.Message) bool {
 	select {
 	case c.queue <- m:
+		if len(c.queue) >= s.highWater() && !c.behind {
+			s.fallBehind(c)
+		}
 		return true
 	default:
-		s.remove(c, ReasonSlow)
-		return false
+		return s.queueFull(c, m)
 	}
 }
 

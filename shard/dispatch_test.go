@@ -123,9 +123,9 @@ func TestDispatchQueuesOncePerClient(t *testing.T) {
 }
 
 func TestFullQueueEvictsOnlyThatClient(t *testing.T) {
-	s, clients := newTestShard(t, 4, 2)
+	s, clients := newTestShard(t, 4, 8)
 	slow := clients[0]
-	for seq := uint64(1); seq <= 3; seq++ {
+	for seq := uint64(1); seq <= 9; seq++ {
 		s.dispatch(message(seq, "news"))
 		for _, c := range clients[1:] {
 			<-c.queue
@@ -134,8 +134,8 @@ func TestFullQueueEvictsOnlyThatClient(t *testing.T) {
 	if !slow.removed {
 		t.Fatalf("slow client not removed")
 	}
-	if n := drainClosed(slow.queue); n != 2 {
-		t.Errorf("slow client's queue held %d messages, want the 2 it had room for", n)
+	if n := drainClosed(slow.queue); n != 8 {
+		t.Errorf("slow client's queue held %d messages, want the 8 it had room for", n)
 	}
 	st := s.Stats()
 	if st.Clients != 3 || st.Ended[ReasonSlow] != 1 {

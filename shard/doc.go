@@ -40,6 +40,29 @@
 // the loop removes it for the reason its writer gave. See writeOwner for
 // the details.
 //
+// # Overload
+//
+// A full queue used to evict its client at once. Under a publisher flood
+// every queue fills within a second, and every stream was evicted as slow:
+// the hub was short of time, not the clients. So a shard tells the two
+// apart by comparing each client with the rest of its shard:
+//
+//	state   the loop                        a full queue
+//	open    dispatches from its inbox       evicts its client (slow)
+//	paused  leaves its inbox alone          cannot happen: nothing is queued
+//
+// A client is behind while its queue is at least half full. The intake
+// pauses when more than one in eight of the shard's clients are behind,
+// and opens again when at most one in sixteen are. While it is paused the
+// broker waits to deliver, and the hub's gate holds publishes back
+// (OnCongestion), so an event the hub accepted is never dropped for want
+// of room. A client that is behind while the others are not fills its
+// queue and is evicted as before: it is the slow one.
+//
+// A client that stops reading must not hold up the rest. If the shard is
+// still paused after StallTimeout, every client that is behind and has
+// taken nothing from its queue since the pause began is evicted as slow.
+//
 // With io_uring (package uring), the loop's direct writes are sends queued
 // in a ring, which must be submitted before the loop does anything else.
 // The loop writes directly only within a fanOut, whose end submits; see

@@ -46,6 +46,12 @@ func (s *Shard) heartbeat(now time.Time) {
 		if c.pending > 0 {
 			continue // its head is not written yet
 		}
+		if len(c.queue) > 0 || c.overflow != nil {
+			// What is queued will be written; a heartbeat adds nothing,
+			// and a stuck peer's write times out (WriteTimeout).
+			c.lastWrite = s.tick
+			continue
+		}
 		if s.tick-c.lastWrite <= heartbeatBuckets/2 {
 			s.moveBucket(c, (c.bucket+heartbeatBuckets/2)%heartbeatBuckets)
 			continue

@@ -30,6 +30,16 @@ type Config struct {
 	WriteTimeout time.Duration
 	// ReplayTimeout bounds reading history for one resume. Zero means 10s.
 	ReplayTimeout time.Duration
+	// StallTimeout is how long a shard paused by overload (see the package
+	// doc, "Overload") waits for clients that take nothing from their
+	// queue before it evicts them as slow. Zero means 1s.
+	StallTimeout time.Duration
+	// OnCongestion, if not nil, is called with true when the shard becomes
+	// congested (it stopped taking messages from the broker, or its mailbox
+	// is filling) and with false when it is relieved. The hub's publish
+	// gate counts on it. It runs on the shard loop: it must be quick and
+	// must not block.
+	OnCongestion func(congested bool)
 	// SubscribeTimeout bounds how long a new stream waits for the broker to
 	// confirm its subscriptions before it is dropped (ReasonSubscribeFailed)
 	// and its client retries. Zero means 10s.
@@ -61,6 +71,9 @@ func (c Config) WithDefaults() Config {
 	if c.ReplayTimeout <= 0 {
 		c.ReplayTimeout = 10 * time.Second
 	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = time.Second
+	}
 	if c.SubscribeTimeout <= 0 {
 		c.SubscribeTimeout = 10 * time.Second
 	}
@@ -87,7 +100,12 @@ type Stats struct {
 	Replays       uint64 // resumes answered from history
 	Replayed      uint64 // messages those replays wrote
 	Resets        uint64 // resumes answered with an ssehub.reset event
-	IOUring       bool   // the loop's writes go through io_uring
+	Behind        int    // clients whose queue was at least half full at the last count
+	Paused        bool   // the shard takes no messages from the broker until clients catch up
+	Congested     bool   // the shard asks the hub to hold publishes back
+	Pauses        uint64 // times the shard paused
+	PausedFor     time.Duration
+	IOUring       bool // the loop's writes go through io_uring
 }
 
 // Shard is one actor. Create it with New, run it with Run, end it with Stop.
@@ -98,6 +116,7 @@ type Shard struct {
 	inbox      chan *broker.Message // from the broker, in id order
 	subscribed chan subscribed      // from the broker: pending subscriptions now active
 	lost       chan struct{}        // from the broker: messages may be lost
+	drained    chan struct{}        // from flushers, while paused: a queue was emptied
 	joins      chan *client
 	leaves     chan leave
 	retires    chan retire   // from a draining hub
@@ -126,8 +145,22 @@ type Shard struct {
 	sends      []ringSend  // the sends queued in ring, indexed by tag
 	ringFailed bool        // ring is to be closed once no send is queued
 
+	// Overload control, owned by the Run goroutine; see intake.go.
+	intake    intake
+	behind    []*client   // clients whose queue reached highWater, until a prune
+	overflown []*client   // clients holding an overflow message
+	pausedAt  time.Time   // when the intake last paused
+	stall     *time.Timer // fires stalled while paused
+	congested bool        // as last told to cfg.OnCongestion
+
 	// Written by New and by the Run goroutine, read by Stats.
 	usesRing atomic.Bool
+
+	// Written by the Run goroutine, read by flushers (paused) and Stats.
+	paused, congestedNow atomic.Bool
+	behindCount          atomic.Int64
+	pauses               atomic.Uint64
+	pausedFor            atomic.Int64 // nanoseconds, of pauses that ended
 
 	// Written by the Run goroutine, read by Stats.
 	clients, subscriptions           atomic.Int64
@@ -151,6 +184,7 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 		inbox:      make(chan *broker.Message, cfg.MailboxSize),
 		subscribed: make(chan subscribed, 256),
 		lost:       make(chan struct{}, 1),
+		drained:    make(chan struct{}, 1),
 		// Unbuffered, so a join is either taken by the loop or refused
 		// by Stop, never stranded in a buffer after the loop has exited.
 		joins:    make(chan *client),
@@ -164,6 +198,8 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 	for i := range s.buckets {
 		s.buckets[i] = make(map[*client]struct{})
 	}
+	s.stall = time.NewTimer(time.Hour)
+	s.stall.Stop()
 	if !cfg.NoIOUring {
 		// Where the kernel refuses io_uring (seccomp, sysctl), write(2)
 		// does the same job, only at a higher CPU cost per delivery.
@@ -229,6 +265,11 @@ func (s *Shard) Stats() Stats {
 		Replays:       s.replays.Load(),
 		Replayed:      s.replayed.Load(),
 		Resets:        s.resets.Load(),
+		Behind:        int(s.behindCount.Load()),
+		Paused:        s.paused.Load(),
+		Congested:     s.congestedNow.Load(),
+		Pauses:        s.pauses.Load(),
+		PausedFor:     time.Duration(s.pausedFor.Load()),
 		IOUring:       s.usesRing.Load(),
 	}
 	for i := range st.Ended {
@@ -242,13 +283,23 @@ func (s *Shard) Stats() Stats {
 func (s *Shard) Run() {
 	ticker := time.NewTicker(s.cfg.Heartbeat / heartbeatBuckets)
 	defer ticker.Stop()
+	defer s.stall.Stop()
 	for {
+		inbox := s.inbox
+		if s.intake == intakePaused {
+			inbox = nil // the broker waits; see intake
+		}
 		select {
-		case m := <-s.inbox:
+		case m := <-inbox:
 			s.dispatch(m)
 			if s.sinceWake++; len(s.inbox) == 0 || s.sinceWake >= wakeEvery {
 				s.wakeDeferred()
 			}
+			s.regulate()
+		case <-s.drained:
+			s.resumeIfCaughtUp()
+		case <-s.stall.C:
+			s.stalled()
 		case sub := <-s.subscribed:
 			s.activate(sub)
 		case <-s.lost:
@@ -257,6 +308,7 @@ func (s *Shard) Run() {
 			s.join(c)
 		case l := <-s.leaves:
 			s.remove(l.c, l.reason)
+			s.resumeIfCaughtUp()
 		case r := <-s.retires:
 			s.retire(r)
 		case now := <-ticker.C:

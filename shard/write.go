@@ -152,7 +152,11 @@ func (s *Shard) flush(c *client) {
 		c.writer.release(writeFlusher)
 		// The loop may have queued after the last receive and found c
 		// still taken; whoever acquires it now owns the queue.
-		if len(c.queue) == 0 || !c.writer.acquire(writeFlusher) {
+		if len(c.queue) == 0 {
+			s.signalDrained()
+			return
+		}
+		if !c.writer.acquire(writeFlusher) {
 			return
 		}
 	}

@@ -42,7 +42,9 @@ type Config struct {
 	CORSOrigins     string        `flag:"cors-origins" help:"comma-separated browser origins allowed cross-origin, with cookies (https://app.example.com); * allows any, without cookies"`
 	Demo            bool          `flag:"demo" help:"serve the demo page at / (publish and watch events in a browser); turn it off in production with --demo=false"`
 	Shards          int           `flag:"shards" help:"shard goroutines; 0 means 2 x GOMAXPROCS"`
-	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue is full is evicted and resumes"`
+	QueueSize       int           `flag:"queue-size" help:"messages a stream may have waiting; a stream whose queue fills while most of its shard keeps up is evicted and resumes"`
+	PublishWait     time.Duration `flag:"publish-wait" help:"how long a publish waits while the hub's streams are behind before it is refused (503 overloaded, Retry-After); 0 refuses at once"`
+	StallTimeout    time.Duration `flag:"stall-timeout" help:"how long a shard held up by streams that read nothing waits before it evicts them"`
 	Heartbeat       time.Duration `flag:"heartbeat" help:"longest a stream goes without a write: a comment line when no event came (staggered across streams)"`
 	WriteTimeout    time.Duration `flag:"write-timeout" help:"a stream that cannot take a write in this time is dropped"`
 	IOUring         bool          `flag:"io-uring" help:"write each fan-out to its sockets in batches through io_uring where the kernel allows it, falling back to one write(2) per socket; false always uses write(2)"`
@@ -76,6 +78,8 @@ func DefaultConfig() Config {
 		JWTAlgorithm:    "RS256",
 		JWTLeeway:       30 * time.Second,
 		QueueSize:       64,
+		PublishWait:     2 * time.Second,
+		StallTimeout:    time.Second,
 		Heartbeat:       15 * time.Second,
 		WriteTimeout:    10 * time.Second,
 		IOUring:         true,
@@ -229,7 +233,7 @@ func (c Config) validate(src sources) error {
 	}{
 		{"heartbeat", c.Heartbeat}, {"write-timeout", c.WriteTimeout}, {"retry", c.Retry},
 		{"history-ttl", c.HistoryTTL}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout},
-		{"shutdown-timeout", c.ShutdownTimeout},
+		{"shutdown-timeout", c.ShutdownTimeout}, {"stall-timeout", c.StallTimeout},
 	}
 	for _, f := range positive {
 		if f.got <= 0 {
@@ -261,6 +265,9 @@ func (c Config) validate(src sources) error {
 	}
 	if c.Auth == "jwt" && c.JWTSecret == "" && c.JWTKeyFile == "" && c.JWKSFile == "" {
 		bad("auth", "jwt needs a key: --jwt-secret, --jwt-key-file or --jwt-jwks-file")
+	}
+	if c.PublishWait < 0 {
+		bad("publish-wait", "must not be negative, got %s", c.PublishWait)
 	}
 	if c.JWTLeeway < 0 {
 		bad("jwt-leeway", "must not be negative, got %s", c.JWTLeeway)

@@ -87,15 +87,22 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer closeBroker()
 	m := metrics.New()
+	publishWait := cfg.PublishWait
+	if publishWait == 0 {
+		publishWait = -1 // the hub's "refuse at once"; its zero is the default
+	}
 	h, err := hub.New(hub.Config{
 		Shards: cfg.Shards,
 		Shard: shard.Config{
 			QueueSize:    cfg.QueueSize,
 			Heartbeat:    cfg.Heartbeat,
 			WriteTimeout: cfg.WriteTimeout,
+			StallTimeout: cfg.StallTimeout,
 			Observer:     observers(m, tracer),
 			NoIOUring:    !cfg.IOUring,
 		},
+		PublishWait: publishWait,
+		Logger:      log,
 	}, b)
 	if err != nil {
 		return err

@@ -81,6 +81,10 @@ const (
 
 	// CodeShuttingDown (503): a publish while the hub shuts down.
 	CodeShuttingDown = "shutting_down"
+	// CodeOverloaded (503): the hub's streams are behind and the publish
+	// waited its bound (--publish-wait) for them to catch up. Nothing was
+	// published; retry after Retry-After.
+	CodeOverloaded = "overloaded"
 	// CodeBrokerUnavailable (503): the broker failed or timed out.
 	CodeBrokerUnavailable = "broker_unavailable"
 	// CodeNotReady (503): /readyz while the hub cannot take streams.

@@ -357,6 +357,15 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 	defer cancel()
 	ids, err := s.hub.Publish(pctx, pubs)
 	if err != nil {
+		if errors.Is(err, hub.ErrOverloaded) {
+			// Nothing was published. One second is about how long the
+			// streams take to catch up once the flood stops; clients
+			// spread their retries around it.
+			ctx.Response.Header.Set("Retry-After", "1")
+			writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeOverloaded,
+				Message: "the hub is overloaded: its streams are behind; nothing was published; retry after Retry-After, or batch events"})
+			return
+		}
 		if errors.Is(err, hub.ErrClosed) || errors.Is(err, broker.ErrClosed) {
 			writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeShuttingDown, Message: "the hub is shutting down; retry on another instance"})
 			return

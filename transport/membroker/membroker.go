@@ -39,17 +39,24 @@ type Broker struct {
 	now         func() time.Time
 	tracer      *telemetry.Tracer
 
-	// mu serialises publishing (id order, history, fan-out order) and
-	// replay reads, which is what makes replay and live delivery gap-free:
-	// a replay sees every event whose fan-out could have missed a
-	// subscriber that was already active.
+	// mu serialises publishing (id order, history) and replay reads,
+	// which is what makes replay and live delivery gap-free: an event is
+	// in history before its fan-out begins, so a replay sees every event
+	// whose fan-out could have missed a subscriber that was already active.
 	mu        sync.Mutex
 	gen       eventid.Generator
 	origin    eventid.ID // ids older than this are from a lost history
 	history   map[string]*topicHistory
 	lastSweep time.Time
-	targets   []*memSubscriber // scratch for one fan-out
 	closed    bool
+
+	// fanMu serialises fan-outs. A publisher takes it before it lets go of
+	// mu, so fan-outs run in id order; but it delivers without mu, so a
+	// shard that paused its intake (and makes this publisher wait) does
+	// not also hold up replays, which resuming streams of that very shard
+	// may need before it can resume.
+	fanMu   sync.Mutex
+	targets []*memSubscriber // scratch for one fan-out
 
 	// subMu guards the subscription index. Fan-out holds it only to collect
 	// its targets, never while delivering, so a shard that subscribes while
@@ -96,23 +103,32 @@ type topicHistory struct {
 func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication) (ids []eventid.ID, err error) {
 	ctx, span, trace := b.tracer.StartPublish(ctx, "memory", len(pubs))
 	defer func() { telemetry.End(span, err) }()
-	ids = make([]eventid.ID, 0, len(pubs))
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return nil, broker.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		b.mu.Unlock()
+		return nil, err
 	}
 	now := b.now()
 	b.sweep(now)
-	for _, p := range pubs {
-		if err := ctx.Err(); err != nil {
-			return ids, err
-		}
-		m := transport.NewMessage(b.gen.Next(now), p.Event, slices.Clone(p.Topics), p.Data)
-		m.Trace = trace
-		b.retain(m, now)
+	msgs := make([]*broker.Message, len(pubs))
+	ids = make([]eventid.ID, len(pubs))
+	for i, p := range pubs {
+		msgs[i] = transport.NewMessage(b.gen.Next(now), p.Event, slices.Clone(p.Topics), p.Data)
+		msgs[i].Trace = trace
+		ids[i] = msgs[i].ID
+		b.retain(msgs[i], now)
+	}
+	// Accepted: every event is in history and will be delivered, however
+	// long a congested shard makes the fan-out wait.
+	b.fanMu.Lock()
+	b.mu.Unlock()
+	defer b.fanMu.Unlock()
+	for _, m := range msgs {
 		b.fanOut(m)
-		ids = append(ids, m.ID)
 	}
 	return ids, nil
 }
@@ -167,7 +183,8 @@ func (b *Broker) sweep(now time.Time) {
 }
 
 // fanOut delivers m once to every subscriber with a matching topic or
-// pattern, in the order publishes hold b.mu, so every shard sees ids in order.
+// pattern, in the order publishes hold b.fanMu, so every shard sees ids in
+// order.
 func (b *Broker) fanOut(m *broker.Message) {
 	targets := b.targets[:0]
 	b.subMu.RLock()
@@ -291,7 +308,7 @@ func (b *Broker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
 }
 
 // memSubscriber is one shard's subscription. Its methods run on the shard
-// loop; marked is guarded by the broker's mu (it is only used in fan-out).
+// loop; marked is guarded by the broker's fanMu (it is only used in fan-out).
 type memSubscriber struct {
 	b      *Broker
 	sink   broker.Sink

@@ -109,6 +109,8 @@ type hubCollector struct {
 	mailbox, mailboxCapacity, ioUring                            *prometheus.Desc
 	published, dispatched, delivered, duplicates                 *prometheus.Desc
 	disconnects                                                  *prometheus.Desc
+	behind, paused, congested, pauses, pausedSeconds             *prometheus.Desc
+	publishWait, publishRefused                                  *prometheus.Desc
 	replays, replayed, resets                                    *prometheus.Desc
 	redisReconnects, redisProbeFailures                          *prometheus.Desc
 	redisGapFills, redisGapFilled, redisGapLosses                *prometheus.Desc
@@ -136,6 +138,13 @@ func newHubCollector(src Sources) *hubCollector {
 		delivered:          desc("ssehub_events_delivered_total", "Events queued or written to streams, counted once per stream."),
 		duplicates:         desc("ssehub_shard_duplicate_events_total", "Events a shard received twice (matching both a topic and a pattern) and dropped."),
 		disconnects:        desc("ssehub_stream_disconnects_total", "Streams ended, by reason; reason=\"slow\" counts the clients evicted for a full queue.", "reason"),
+		behind:             desc("ssehub_shard_streams_behind", "Streams of each shard whose queue was at least half full at the last count: more than one in eight pauses the shard.", "shard"),
+		paused:             desc("ssehub_shard_paused", "1 while the shard takes no events from the broker until its streams catch up (overload), else 0.", "shard"),
+		congested:          desc("ssehub_shard_congested", "1 while the shard holds publishes back (paused, or its mailbox filling), else 0.", "shard"),
+		pauses:             desc("ssehub_shard_pauses_total", "Times a shard paused because its streams were behind."),
+		pausedSeconds:      desc("ssehub_shard_paused_seconds_total", "Time shards spent paused, summed over shards (pauses that ended)."),
+		publishWait:        desc("ssehub_publish_wait_seconds", "How long publishes that found the hub congested waited, refused ones included; publishes that did not wait are not counted."),
+		publishRefused:     desc("ssehub_publishes_refused_total", "Publish requests refused with 503 overloaded after waiting --publish-wait."),
 		replays:            desc("ssehub_replays_total", "Resumes (Last-Event-ID) answered from history."),
 		replayed:           desc("ssehub_replayed_events_total", "Events written by resume replays."),
 		resets:             desc("ssehub_resets_total", "Resumes answered with an ssehub.reset event: history could not fill the gap."),
@@ -170,6 +179,11 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.shardSubscriptions, float64(st.Subscriptions), c.shardLabels[i])
 		gauge(c.mailbox, float64(st.Mailbox), c.shardLabels[i])
 		gauge(c.ioUring, boolValue(st.IOUring), c.shardLabels[i])
+		gauge(c.behind, float64(st.Behind), c.shardLabels[i])
+		gauge(c.paused, boolValue(st.Paused), c.shardLabels[i])
+		gauge(c.congested, boolValue(st.Congested), c.shardLabels[i])
+		total.Pauses += st.Pauses
+		total.PausedFor += st.PausedFor
 		total.Clients += st.Clients
 		total.Subscriptions += st.Subscriptions
 		total.MailboxSize = st.MailboxSize
@@ -195,6 +209,11 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range c.reasons {
 		counter(c.disconnects, total.Ended[r], r.String())
 	}
+	counter(c.pauses, total.Pauses)
+	ch <- prometheus.MustNewConstMetric(c.pausedSeconds, prometheus.CounterValue, total.PausedFor.Seconds())
+	ps := c.src.Hub.PublishStats()
+	counter(c.publishRefused, ps.Refused)
+	ch <- publishWaitHistogram(c.publishWait, ps)
 	if c.src.Publishes != nil {
 		counter(c.published, c.src.Publishes.Published())
 	}
@@ -206,6 +225,19 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.redisGapFilled, rs.GapMessages)
 		counter(c.redisGapLosses, rs.GapLosses)
 	}
+}
+
+// publishWaitHistogram turns the hub's per-bucket wait counts into a
+// Prometheus histogram, whose buckets are cumulative.
+func publishWaitHistogram(d *prometheus.Desc, ps hub.PublishStats) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(hub.WaitBuckets))
+	var count uint64
+	for i, le := range hub.WaitBuckets {
+		count += ps.Waits[i]
+		buckets[le] = count
+	}
+	count += ps.Waits[len(hub.WaitBuckets)]
+	return prometheus.MustNewConstHistogram(d, count, ps.WaitTime.Seconds(), buckets)
 }
 
 func boolValue(b bool) float64 {

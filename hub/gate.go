@@ -1,0 +1,163 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrOverloaded is returned by Publish when the hub stayed congested for
+// the whole publish wait: nothing was published, and the publisher should
+// retry later (see Config.PublishWait).
+var ErrOverloaded = errors.New("hub: overloaded")
+
+// DefaultPublishWait is how long a publish waits for a congested hub when
+// Config.PublishWait is zero.
+const DefaultPublishWait = 2 * time.Second
+
+// refusalLogEvery rate-limits the log line a gate writes as it starts
+// refusing.
+const refusalLogEvery = 10 * time.Second
+
+// gate holds publishes back while any shard is congested: their streams'
+// queues are full enough that the shard stopped taking messages from the
+// broker, or its mailbox is filling. A publish waits at the gate for at
+// most a bounded time and is refused if it does not open by then, so the
+// hub never accepts more than its shards can deliver.
+//
+// Shards report from their loops (set); publishers wait from any
+// goroutine. Transitions are rare next to publishes, so they take a mutex
+// and publishers only load an atomic while the gate is open.
+type gate struct {
+	wait time.Duration
+	log  *slog.Logger
+
+	closedBy atomic.Int32 // congested shards: the gate is open at 0
+
+	mu     sync.Mutex
+	opened chan struct{} // closed when closedBy drops to 0; replaced when it leaves 0
+
+	// Guarded by mu: the refusal episode (from the first refusal to the
+	// gate's opening), for its log lines.
+	refusing        bool
+	loggedEpisode   bool   // its start was logged, so its end is too
+	episodeRefusals uint64 // refused in it
+	lastLog         time.Time
+
+	// Read by Stats.
+	refused atomic.Uint64
+	waits   [len(WaitBuckets) + 1]atomic.Uint64 // per bucket; the last is +Inf
+	waitNS  atomic.Int64                        // total time publishes waited
+}
+
+// WaitBuckets are the upper bounds of PublishStats.Waits, in seconds.
+var WaitBuckets = [...]float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5}
+
+// PublishStats is a snapshot of the gate's counters.
+type PublishStats struct {
+	// Congested is how many shards are congested now: publishes wait
+	// while it is above zero.
+	Congested int
+	// Refused counts publishes refused with ErrOverloaded.
+	Refused uint64
+	// Waits counts the publishes that found the gate closed, by how long
+	// they waited: Waits[i] up to WaitBuckets[i] (not cumulative), the
+	// last longer than all of them.
+	Waits [len(WaitBuckets) + 1]uint64
+	// WaitTime is the total time they waited.
+	WaitTime time.Duration
+}
+
+func (g *gate) stats() PublishStats {
+	st := PublishStats{
+		Congested: int(g.closedBy.Load()),
+		Refused:   g.refused.Load(),
+		WaitTime:  time.Duration(g.waitNS.Load()),
+	}
+	for i := range st.Waits {
+		st.Waits[i] = g.waits[i].Load()
+	}
+	return st
+}
+
+func newGate(wait time.Duration, log *slog.Logger) *gate {
+	g := &gate{wait: wait, log: log, opened: make(chan struct{})}
+	close(g.opened)
+	return g
+}
+
+// set records one shard becoming congested (true) or relieved (false).
+func (g *gate) set(congested bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if congested {
+		if g.closedBy.Add(1) == 1 {
+			g.opened = make(chan struct{})
+		}
+		return
+	}
+	if g.closedBy.Add(-1) == 0 {
+		close(g.opened)
+		if g.refusing && g.loggedEpisode {
+			g.log.Warn("hub stopped refusing publishes", "refused", g.episodeRefusals)
+		}
+		g.refusing, g.loggedEpisode, g.episodeRefusals = false, false, 0
+	}
+}
+
+// admit returns at once while the gate is open, else waits until it opens
+// (nil), the publish wait runs out (ErrOverloaded) or ctx ends (its error).
+func (g *gate) admit(ctx context.Context) error {
+	if g.closedBy.Load() == 0 {
+		return nil
+	}
+	start := time.Now()
+	defer func() {
+		d := time.Since(start)
+		g.waitNS.Add(int64(d))
+		i := 0
+		for i < len(WaitBuckets) && d.Seconds() > WaitBuckets[i] {
+			i++
+		}
+		g.waits[i].Add(1)
+	}()
+	g.mu.Lock()
+	opened := g.opened
+	g.mu.Unlock()
+	t := time.NewTimer(max(g.wait, 0))
+	defer t.Stop()
+	select {
+	case <-opened:
+		return nil
+	case <-t.C:
+		g.refuse()
+		return ErrOverloaded
+	case <-ctx.Done():
+		// The publisher's own deadline came first: still refused for
+		// overload, and still nothing published.
+		g.refuse()
+		return fmt.Errorf("%w: %w", ErrOverloaded, ctx.Err())
+	}
+}
+
+// refuse counts a refused publish and logs the start of a refusal
+// episode, at most once per refusalLogEvery.
+func (g *gate) refuse() {
+	g.refused.Add(1)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.episodeRefusals++
+	if g.refusing {
+		return
+	}
+	g.refusing = true
+	if now := time.Now(); now.Sub(g.lastLog) >= refusalLogEvery {
+		g.lastLog, g.loggedEpisode = now, true
+		g.log.Warn("hub overloaded: refusing publishes until its streams catch up",
+			"congested_shards", g.closedBy.Load(), "publish_wait", g.wait)
+	}
+}
