@@ -25,21 +25,29 @@ const refusalLogEvery = 10 * time.Second
 
 // gate holds publishes back while any shard is congested: their streams'
 // queues are full enough that the shard stopped taking messages from the
-// broker, or its mailbox is filling. A publish waits at the gate for at
-// most a bounded time and is refused if it does not open by then, so the
-// hub never accepts more than its shards can deliver.
+// broker, or its mailbox is filling; and, on a broker several hubs share,
+// while another hub's shard is. A publish waits at the gate for at most a
+// bounded time and is refused if it does not open by then, so the hub
+// never accepts more than the shards can deliver.
 //
-// Shards report from their loops (set); publishers wait from any
-// goroutine. Transitions are rare next to publishes, so they take a mutex
-// and publishers only load an atomic while the gate is open.
+// Shards report from their loops (set), the broker from its own goroutine
+// (setOthers); publishers wait from any goroutine. Changes are rare next to
+// publishes, so they take a mutex and publishers only load an atomic while
+// the gate is open.
 type gate struct {
 	wait time.Duration
 	log  *slog.Logger
 
-	closedBy atomic.Int32 // congested shards: the gate is open at 0
+	// closedBy is the congested shards of this hub, plus one while another
+	// hub is congested: the gate is open at 0.
+	closedBy atomic.Int32
 
 	mu     sync.Mutex
 	opened chan struct{} // closed when closedBy drops to 0; replaced when it leaves 0
+	local  int           // congested shards of this hub
+	// share tells the fleet when local leaves or drops to 0; nil unless
+	// the broker shares congestion.
+	share func(congested bool)
 
 	// Guarded by mu: the refusal episode (from the first refusal to the
 	// gate's opening), for its log lines.
@@ -94,13 +102,38 @@ func newGate(wait time.Duration, log *slog.Logger) *gate {
 func (g *gate) set(congested bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	delta := -1
 	if congested {
-		if g.closedBy.Add(1) == 1 {
-			g.opened = make(chan struct{})
-		}
-		return
+		delta = 1
 	}
-	if g.closedBy.Add(-1) == 0 {
+	g.local += delta
+	if first, last := congested && g.local == 1, !congested && g.local == 0; g.share != nil && (first || last) {
+		g.share(congested)
+	}
+	g.shift(delta)
+}
+
+// setOthers records another hub of the fleet becoming congested (true), or
+// none being congested any more (false). The broker calls it on changes
+// only.
+func (g *gate) setOthers(congested bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if congested {
+		g.shift(1)
+	} else {
+		g.shift(-1)
+	}
+}
+
+// shift adds delta to closedBy, closing the gate as it leaves 0 and
+// opening it as it drops to 0. g.mu is held.
+func (g *gate) shift(delta int) {
+	n := g.closedBy.Add(int32(delta))
+	switch {
+	case delta > 0 && n == int32(delta):
+		g.opened = make(chan struct{})
+	case delta < 0 && n == 0:
 		close(g.opened)
 		if g.refusing && g.loggedEpisode {
 			g.log.Warn("hub stopped refusing publishes", "refused", g.episodeRefusals)
@@ -157,7 +190,7 @@ func (g *gate) refuse() {
 	g.refusing = true
 	if now := time.Now(); now.Sub(g.lastLog) >= refusalLogEvery {
 		g.lastLog, g.loggedEpisode = now, true
-		g.log.Warn("hub overloaded: refusing publishes until its streams catch up",
-			"congested_shards", g.closedBy.Load(), "publish_wait", g.wait)
+		g.log.Warn("hub overloaded: refusing publishes until the streams catch up",
+			"congested_shards", g.local, "other_hubs_congested", int(g.closedBy.Load()) > g.local, "publish_wait", g.wait)
 	}
 }

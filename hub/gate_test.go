@@ -125,3 +125,36 @@ func TestGateWithNoWaitRefusesAtOnce(t *testing.T) {
 		t.Errorf("refused after %s, want at once", d)
 	}
 }
+
+// The fleet hears of this hub's congestion when its first shard becomes
+// congested and when its last is relieved; another hub's congestion holds
+// this hub's publishes back like its own.
+func TestGateSharesWithTheFleet(t *testing.T) {
+	g, _ := newTestGate(20 * time.Millisecond)
+	var shared []bool
+	g.share = func(c bool) { shared = append(shared, c) }
+	g.set(true)
+	g.set(true)
+	g.set(false)
+	g.set(false)
+	if len(shared) != 2 || !shared[0] || shared[1] {
+		t.Errorf("shared %v, want [true false]: the first shard in and the last out", shared)
+	}
+
+	g.setOthers(true)
+	if err := g.admit(context.Background()); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("admit while another hub is congested: %v, want ErrOverloaded", err)
+	}
+	g.set(true) // this hub too
+	g.setOthers(false)
+	if err := g.admit(context.Background()); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("admit while this hub is still congested: %v, want ErrOverloaded", err)
+	}
+	g.set(false)
+	if err := g.admit(context.Background()); err != nil {
+		t.Fatalf("admit with no hub congested: %v", err)
+	}
+	if len(shared) != 4 {
+		t.Errorf("shared %v, want the second episode shared too", shared)
+	}
+}

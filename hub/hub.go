@@ -88,6 +88,9 @@ func New(cfg Config, b broker.Broker) (*Hub, error) {
 	}
 	h := &Hub{broker: b, gate: newGate(cfg.PublishWait, cfg.Logger)}
 	cfg.Shard.OnCongestion = h.gate.set
+	if fleet, ok := b.(broker.CongestionSharer); ok {
+		h.gate.share = fleet.ShareCongestion(h.gate.setOthers)
+	}
 	for range n {
 		s, err := shard.New(cfg.Shard, b)
 		if err != nil {

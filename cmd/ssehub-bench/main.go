@@ -72,7 +72,7 @@ func usage(w io.Writer) {
 	for _, s := range bench.ScenarioNames() {
 		fmt.Fprintf(w, "  %-15s %s\n", s, bench.ScenarioAbout(s))
 	}
-	fmt.Fprintf(w, "  %-15s %s\n\nssehub-bench SCENARIO -h lists the flags.\n", "ref-server", "serve the net/http reference server (the compare scenario starts it itself)")
+	fmt.Fprintf(w, "  %-15s %s\n\nssehub-bench SCENARIO -h lists the flags.\n", "ref-server", "serve the net/http reference server (compare and flood-compare start it themselves)")
 }
 
 // listFlag is a repeatable string flag.
@@ -111,7 +111,7 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 0, "first connects per second in all (0: as fast as -concurrency allows)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "streams making their first connection at once, per worker (reconnects are not bounded, as browsers' are not)")
 	fs.Float64Var(&cfg.SlowFraction, "slow-fraction", 0.05, "share of streams that stop reading (slow-consumers, fleet)")
-	fs.IntVar(&cfg.Publishers, "publishers", 16, "publishers of the flood scenario, each with one request of one event in flight")
+	fs.IntVar(&cfg.Publishers, "publishers", 16, "publishers of flood and flood-compare, each with one request of one event in flight")
 	fs.DurationVar(&cfg.Targets.P99, "p99", 0, "check: p99 latency of the publishing phase at most this (0: no check)")
 	fs.Int64Var(&rssTarget, "rss-per-stream", 0, "check: hub RSS per idle stream at most this many bytes (0: no check)")
 	fs.DurationVar(&cfg.Targets.CatchUp, "catch-up", 10*time.Second, "check (resume-storm): every resumed stream caught up within this")

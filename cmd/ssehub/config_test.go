@@ -182,6 +182,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "negative history-size", args: []string{"--history-size=-1"}, want: []string{"--history-size", "-1"}},
 		{name: "queue-size 1", args: []string{"--queue-size", "1"}, want: []string{"--queue-size", "at least 2"}},
 		{name: "zero heartbeat", args: []string{"--heartbeat", "0"}, want: []string{"--heartbeat", "positive"}},
+		{name: "negative publish-wait", args: []string{"--publish-wait", "-1s"}, want: []string{"--publish-wait", "negative"}},
+		{name: "zero stall-timeout", args: []string{"--stall-timeout", "0"}, want: []string{"--stall-timeout", "positive"}},
 		{name: "negative heartbeat", args: []string{"--heartbeat", "-1s"}, want: []string{"--heartbeat"}},
 		{name: "heartbeat 50ms", args: []string{"--heartbeat", "50ms"}, want: []string{"--heartbeat", "100ms"}},
 		{name: "zero write-timeout", args: []string{"--write-timeout", "0"}, want: []string{"--write-timeout"}},

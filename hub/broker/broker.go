@@ -129,10 +129,26 @@ type Stats struct {
 	ProbeFailures uint64 // silent connections found by a probe
 	Replays       uint64 // resume replays served
 	Resets        uint64 // resume requests answered with ssehub.reset
+	// OthersCongested: another hub of the fleet is congested now, so this
+	// one holds publishes back too (CongestionSharer).
+	OthersCongested bool
 }
 
 // StatsReporter is implemented by brokers that count their own work (the
 // Redis broker), for metrics. Safe to call from any goroutine.
 type StatsReporter interface {
 	Stats() Stats
+}
+
+// CongestionSharer is implemented by brokers that several hubs share (the
+// Redis broker). A hub holds publishes back while one of its own shards is
+// congested; through the broker it also does while another hub's is, since
+// the events it accepts reach that hub's streams too.
+type CongestionSharer interface {
+	// ShareCongestion starts sharing. The broker calls others with true
+	// when another hub of the fleet becomes congested and with false when
+	// none is any more, from a goroutine of its own, until it is closed.
+	// It returns self, which the hub calls with its own state on each
+	// change; self does not block.
+	ShareCongestion(others func(congested bool)) (self func(congested bool))
 }

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport/httpapi"
 )
@@ -201,4 +203,73 @@ func mustParse(t *testing.T, s string) eventid.ID {
 		t.Fatalf("event id %q: %v", s, err)
 	}
 	return id
+}
+
+// TestStuckStreamsMakeTheHubRefuseThenRecover: streams that stop reading,
+// more of them than a shard tolerates, pause their shard; a publish then
+// gets 503 overloaded with Retry-After (here at once: no publish wait) and
+// publishes nothing. After the stall timeout the stuck streams are
+// evicted, the shard resumes and publishes are accepted again.
+func TestStuckStreamsMakeTheHubRefuseThenRecover(t *testing.T) {
+	th := startHub(t, hubOptions{
+		hub: hub.Config{Shards: 1, PublishWait: -1,
+			Shard: shard.Config{QueueSize: 4, StallTimeout: 300 * time.Millisecond, WriteTimeout: time.Minute}},
+		server: httpapi.Config{SendBuffer: 4 << 10},
+	})
+	for range 3 {
+		stuck := dialSmallBuffer(t, th.addr)
+		if _, err := stuck.Write([]byte("GET /events?topic=big HTTP/1.1\r\nHost: ssehub\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		stuck.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := stuck.Read(make([]byte, 64)); err != nil { // open; it never reads again
+			t.Fatal(err)
+		}
+	}
+	payload := strings.Repeat("x", 16<<10)
+	var refusal *http.Response
+	var refusalBody []byte
+	accepted := 0
+	for i := 0; i < 200 && refusal == nil; i++ {
+		resp, err := http.Post(th.url+"/publish", "application/json",
+			strings.NewReader(`{"topic":"big","data":"`+payload+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			accepted++
+		case http.StatusServiceUnavailable:
+			refusal, refusalBody = resp, body
+		default:
+			t.Fatalf("publish = %d %s", resp.StatusCode, body)
+		}
+	}
+	if refusal == nil {
+		t.Fatalf("%d publishes to 3 stuck streams all accepted; want a refusal once their shard paused", accepted)
+	}
+	var e struct{ Error struct{ Code string } }
+	if err := json.Unmarshal(refusalBody, &e); err != nil || e.Error.Code != "overloaded" {
+		t.Errorf("refusal body %s: want code overloaded", refusalBody)
+	}
+	if got := refusal.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+	if n := th.server.Published(); n != uint64(accepted) {
+		t.Errorf("published counter %d, want the %d accepted: a refusal publishes nothing", n, accepted)
+	}
+
+	// The stall timeout evicts the stuck streams; the hub recovers.
+	testenv.WaitFor(t, "the stuck streams to be evicted", func() bool {
+		return th.hub.Stats()[0].Ended[shard.ReasonSlow] == 3
+	})
+	testenv.WaitFor(t, "publishes to be accepted again", func() bool {
+		_, err := th.tryPublish(`{"topic":"big","data":"again"}`)
+		return err == nil
+	})
+	if ps := th.hub.PublishStats(); ps.Refused == 0 {
+		t.Errorf("PublishStats().Refused = 0 after a refusal")
+	}
 }

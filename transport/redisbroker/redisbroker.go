@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,10 @@ type Config struct {
 	// silent before the broker checks it end to end with a probe message.
 	// Zero means 5s.
 	ProbeInterval time.Duration
+	// CongestionPoll is how often a hub tells the fleet whether it is
+	// congested and hears whether another hub is (ShareCongestion), besides
+	// at once when its own state changes. Zero means 100ms.
+	CongestionPoll time.Duration
 	// Logger receives reconnects and probe failures; nil means slog.Default().
 	Logger *slog.Logger
 	// Tracer traces publishes (a producer span each), and makes their
@@ -67,6 +72,10 @@ type Broker struct {
 	// reconnecting counts subscribers re-establishing their pub/sub
 	// connection; the hub is not ready meanwhile.
 	reconnecting atomic.Int64
+
+	closed     chan struct{} // closed by Close
+	closeOnce  sync.Once
+	background sync.WaitGroup // the congestion loop, if shared
 }
 
 // keyspace names the broker's keys and channels.
@@ -77,6 +86,9 @@ type keyspace struct {
 	stream  string // prefix of a topic's stream key
 	channel string // prefix of a topic's channel
 	probe   string // prefix of the probe channels
+	// congested is the sorted set of the hubs that are congested, scored
+	// by when their record expires (congestion.go).
+	congested string
 }
 
 func newKeyspace(prefix string) keyspace {
@@ -88,6 +100,9 @@ func newKeyspace(prefix string) keyspace {
 		stream:  tag + ":t:",
 		channel: prefix + ":c:",
 		probe:   prefix + ":probe:",
+		// In the slot of the other keys, so a Cluster can run its
+		// script like theirs.
+		congested: tag + ":congested",
 	}
 }
 
@@ -106,11 +121,14 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = 5 * time.Second
 	}
+	if cfg.CongestionPoll <= 0 {
+		cfg.CongestionPoll = 100 * time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	b := &Broker{cfg: cfg, client: cfg.Client, keys: newKeyspace(cfg.Prefix), log: cfg.Logger,
-		replays: newReplayCoalescer(2 * time.Millisecond)}
+		replays: newReplayCoalescer(2 * time.Millisecond), closed: make(chan struct{})}
 	if err := b.Ping(ctx); err != nil {
 		return nil, err
 	}
@@ -419,8 +437,13 @@ func (b *Broker) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close implements broker.Broker. The client stays open: it is the caller's.
-func (b *Broker) Close() error { return nil }
+// Close implements broker.Broker: it stops sharing congestion, taking this
+// hub's record out of Redis. The client stays open: it is the caller's.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { close(b.closed) })
+	b.background.Wait()
+	return nil
+}
 
 // Stats returns the broker's counters.
 func (b *Broker) Stats() broker.Stats {
@@ -432,6 +455,8 @@ func (b *Broker) Stats() broker.Stats {
 		ProbeFailures: b.stats.probeFailures.Load(),
 		Replays:       b.stats.replays.Load(),
 		Resets:        b.stats.resets.Load(),
+		// A state, not a count; Stats is where the metrics read it.
+		OthersCongested: b.stats.othersCongested.Load(),
 	}
 }
 

@@ -287,6 +287,7 @@ func TestRedisMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer b.Close()
 	h, err := hub.New(hub.Config{Shards: 1}, b)
 	if err != nil {
 		t.Fatal(err)
