@@ -9,30 +9,91 @@ import (
 	"github.com/ssehub/ssehub/bench/report"
 )
 
-// CompareScenario is the name of the side-by-side run of ssehub and the
-// net/http reference server (bench/refserver) that shows the targets table
-// of docs/protocol.md#performance-targets.
-const CompareScenario = "compare"
+// Side-by-side scenarios: each runs against one ssehub process and then
+// one net/http reference server process (bench/refserver).
+const (
+	// CompareScenario shows the targets table of
+	// docs/protocol.md#performance-targets.
+	CompareScenario = "compare"
+	// FloodCompareScenario floods ssehub (on Redis with -redis) and the
+	// reference the same way.
+	FloodCompareScenario = "flood-compare"
+)
 
-// runCompare runs the same phases against one ssehub process and one
-// reference server process, one after the other on the same machine, and
-// checks ssehub against the targets table, absolute bounds and ratios.
-func runCompare(ctx context.Context, cfg Config) (*report.Run, error) {
+// pairedScenario is a scenario run against one ssehub process and then one
+// reference server process, one after the other on the same machine in
+// one invocation, and checked side by side.
+type pairedScenario struct {
+	scenario
+	title func(cfg Config) string
+	// redis lets ssehub run on Redis with -redis; the reference has no
+	// broker and runs without.
+	redis bool
+	// measureReference leaves the reference's own checks out of the
+	// report: it is measured, not held to ssehub's targets, and its
+	// figures show in the phase table and the side-by-side checks.
+	measureReference bool
+	// compare adds the side-by-side checks to out, from the run of each.
+	compare func(out, hub, ref *report.Run)
+}
+
+// pairedScenarios are the side-by-side scenarios, by name.
+var pairedScenarios = map[string]pairedScenario{
+	CompareScenario: {
+		scenario: scenario{
+			about:  "ssehub and the net/http reference server side by side: the targets table of docs/protocol.md#performance-targets",
+			layout: Layout{Kind: LayoutUserShared, Topic: BroadcastTopic},
+			run:    (*runner).comparePhases,
+		},
+		title: func(cfg Config) string {
+			return fmt.Sprintf("ssehub vs net/http reference, %d streams, one process each", cfg.Streams)
+		},
+		compare: compareChecks,
+	},
+	FloodCompareScenario: {
+		scenario: scenario{
+			about: "the flood against ssehub (on Redis with -redis), then against the net/http reference server: " +
+				"ssehub to deliver 1.5x the reference's deliveries/s, evicting no stream and losing no accepted event",
+			layoutFor: floodScenario.layoutFor,
+			run:       floodScenario.run,
+		},
+		title: func(cfg Config) string {
+			broker := ""
+			if cfg.Redis {
+				broker = " on Redis"
+			}
+			return fmt.Sprintf("flood, %d publishers, %d streams: ssehub%s vs net/http reference, one process each",
+				cfg.Publishers, cfg.Streams, broker)
+		},
+		redis:            true,
+		measureReference: true,
+		compare:          floodCompareChecks,
+	},
+}
+
+// runPaired runs ps against one ssehub process and then one reference
+// server process, and checks them side by side.
+func runPaired(ctx context.Context, cfg Config, ps pairedScenario) (*report.Run, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Remote != nil {
-		return nil, errors.New("bench: compare starts its own servers; it takes no remote target")
+		return nil, errors.New("bench: a side-by-side scenario starts its own servers; it takes no remote target")
 	}
-	cfg.Hubs, cfg.Redis = 1, false
-	sc := scenario{layout: Layout{Kind: LayoutUserShared, Topic: BroadcastTopic}, run: (*runner).comparePhases}
-	title := fmt.Sprintf("ssehub vs net/http reference, %d streams, one process each", cfg.Streams)
+	cfg.Hubs, cfg.Redis = 1, cfg.Redis && ps.redis
+	title := ps.title(cfg)
 	var runs []*report.Run
 	var errs []error
 	for _, server := range []string{ServerSSEHub, ServerNetHTTP} {
 		c := cfg
 		c.Server = server
+		if server == ServerNetHTTP {
+			c.Redis = false
+		}
 		fmt.Fprintf(cfg.Log, "--- %s\n", server)
-		run, err := runScenario(ctx, c, sc, title)
+		run, err := runScenario(ctx, c, ps.scenario, title)
 		if run != nil {
+			if server == ServerNetHTTP && ps.measureReference {
+				run.Checks = nil
+			}
 			runs = append(runs, run)
 		}
 		if err != nil {
@@ -44,7 +105,7 @@ func runCompare(ctx context.Context, cfg Config) (*report.Run, error) {
 	}
 	merged := mergeRuns(title, cfg.Command, runs)
 	if len(runs) == 2 {
-		compareChecks(merged, runs[0], runs[1])
+		ps.compare(merged, runs[0], runs[1])
 	}
 	return merged, errors.Join(errs...)
 }
@@ -183,41 +244,62 @@ func mergeRuns(title, command string, runs []*report.Run) *report.Run {
 	return out
 }
 
+// phaseNamed returns the phase of run named name, or a zero Phase.
+func phaseNamed(run *report.Run, name string) report.Phase {
+	for _, p := range run.Phases {
+		if p.Name == name {
+			return p
+		}
+	}
+	return report.Phase{}
+}
+
+// vsReference renders a figure of ssehub's next to the reference's.
+func vsReference(hub, ref string) string { return hub + " (net/http " + ref + ")" }
+
+// deliveryRatioCheck is the check, in checkPhase, that ssehub's phase hub
+// delivered at least 1.5 times as many events per second as the
+// reference's phase ref.
+func deliveryRatioCheck(checkPhase, name string, hub, ref report.Phase) report.Check {
+	ratio := hub.DeliveriesPerSec / max(ref.DeliveriesPerSec, 1)
+	return report.Check{Phase: checkPhase, Name: name, Target: ">= 1.5x net/http",
+		Value: fmt.Sprintf("%.0f/s (net/http %.0f/s): %.2fx", hub.DeliveriesPerSec, ref.DeliveriesPerSec, ratio), OK: ratio >= 1.5}
+}
+
 // compareChecks adds the targets-table rows: ssehub's figure, the
 // reference's, and whether ssehub meets its target.
-func compareChecks(out *report.Run, hub, ref *report.Run) {
-	phase := func(run *report.Run, name string) report.Phase {
-		for _, p := range run.Phases {
-			if p.Name == name {
-				return p
-			}
-		}
-		return report.Phase{}
-	}
+func compareChecks(out, hub, ref *report.Run) {
 	add := func(name, target, value string, ok bool) {
 		out.Checks = append(out.Checks, report.Check{Phase: "targets table", Name: name, Target: target, Value: value, OK: ok})
 	}
-	vs := func(a, b string) string { return a + " (net/http " + b + ")" }
 
-	hi, ri := phase(hub, "idle"), phase(ref, "idle")
-	add("idle RSS per stream", "<= 5 KiB", vs(report.FormatBytes(hi.HubRSSPerStream), report.FormatBytes(ri.HubRSSPerStream)),
+	hi, ri := phaseNamed(hub, "idle"), phaseNamed(ref, "idle")
+	add("idle RSS per stream", "<= 5 KiB", vsReference(report.FormatBytes(hi.HubRSSPerStream), report.FormatBytes(ri.HubRSSPerStream)),
 		hi.HubRSSPerStream > 0 && hi.HubRSSPerStream <= 5<<10)
 	for _, row := range []struct {
 		phase string
 		bound time.Duration
 	}{{"broadcast-1/s", 120 * time.Millisecond}, {"broadcast-10/s", 200 * time.Millisecond}, {"targeted-1000/s", 5 * time.Millisecond}} {
-		h, r := phase(hub, row.phase), phase(ref, row.phase)
+		h, r := phaseNamed(hub, row.phase), phaseNamed(ref, row.phase)
 		add(row.phase+": p99 latency", "<= "+row.bound.String(),
-			vs(report.FormatDuration(h.Latency.P99), report.FormatDuration(r.Latency.P99)),
+			vsReference(report.FormatDuration(h.Latency.P99), report.FormatDuration(r.Latency.P99)),
 			h.Latency.Count > 0 && h.Latency.P99 <= row.bound)
 	}
-	h10, r10 := phase(hub, "broadcast-10/s"), phase(ref, "broadcast-10/s")
-	add("broadcast-10/s: lost", "0", vs(fmt.Sprint(h10.Lost), fmt.Sprint(r10.Lost)), h10.Delivered > 0 && h10.Lost == 0)
+	h10, r10 := phaseNamed(hub, "broadcast-10/s"), phaseNamed(ref, "broadcast-10/s")
+	add("broadcast-10/s: lost", "0", vsReference(fmt.Sprint(h10.Lost), fmt.Sprint(r10.Lost)), h10.Delivered > 0 && h10.Lost == 0)
 	add("broadcast-10/s: server CPU per delivery", "<= 8µs",
-		vs(report.FormatDuration(h10.HubCPUPerDelivery), report.FormatDuration(r10.HubCPUPerDelivery)),
+		vsReference(report.FormatDuration(h10.HubCPUPerDelivery), report.FormatDuration(r10.HubCPUPerDelivery)),
 		h10.Delivered > 0 && h10.HubCPUPerDelivery <= 8*time.Microsecond)
-	hm, rm := phase(hub, "max-broadcast"), phase(ref, "max-broadcast")
-	ratio := hm.DeliveriesPerSec / max(rm.DeliveriesPerSec, 1)
-	add("max broadcast deliveries/s", ">= 1.5x net/http",
-		fmt.Sprintf("%.0f/s (net/http %.0f/s): %.2fx", hm.DeliveriesPerSec, rm.DeliveriesPerSec, ratio), ratio >= 1.5)
+	out.Checks = append(out.Checks, deliveryRatioCheck("targets table", "max broadcast deliveries/s",
+		phaseNamed(hub, "max-broadcast"), phaseNamed(ref, "max-broadcast")))
+}
+
+// floodCompareChecks adds the side-by-side check of a flood-compare run:
+// ssehub's deliveries per second against the reference's. ssehub's own
+// flood checks hold it to no eviction, no loss of accepted events and its
+// bound on publish latency; the reference's figures are in the phase
+// table.
+func floodCompareChecks(out, hub, ref *report.Run) {
+	out.Checks = append(out.Checks, deliveryRatioCheck("side by side", "flood deliveries/s",
+		phaseNamed(hub, "flood"), phaseNamed(ref, "flood")))
 }

@@ -24,9 +24,10 @@
 //     the time published, from which a stream also measures end-to-end
 //     latency.
 //
-// The compare scenario runs the same phases against ssehub and the
-// net/http reference server (bench/refserver), which the command
-// cmd/ssehub-bench serves as "ssehub-bench ref-server".
+// The side-by-side scenarios, compare and flood-compare, run the same
+// phases against ssehub and then the net/http reference server
+// (bench/refserver), which the command cmd/ssehub-bench serves as
+// "ssehub-bench ref-server", and check ssehub against it.
 //
 // Runs need Linux: the package reads /proc, and the workers read their
 // streams through epoll and the raw socket interface, without a read

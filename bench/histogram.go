@@ -37,6 +37,13 @@ func (h *histogram) record(d time.Duration) {
 	h.mu.Unlock()
 }
 
+// percentiles summarizes what was recorded so far.
+func (h *histogram) percentiles() report.Percentiles {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return latencySum{h.h}.percentiles()
+}
+
 // takeEncoded returns the histogram in HDR's compressed encoding and
 // empties it, so the next take covers only what was recorded after.
 func (h *histogram) takeEncoded() []byte {

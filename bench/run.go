@@ -170,10 +170,10 @@ type runner struct {
 	started  time.Time
 	baseline int64 // the hubs' RSS before any stream connected
 
-	seqs      map[string]uint64 // per-topic sequence numbers, shared by every phase's publisher
-	prevCheck WorkerCheck       // the latest checkAll sums, owned by the scenario
-	avoidHub0 bool              // publish through the other hubs: hub 0 is to be killed
-	pad       int               // padding of the events published now
+	seqs      *topicSeqs  // shared by every phase's publisher
+	prevCheck WorkerCheck // the latest checkAll sums, owned by the scenario
+	avoidHub0 bool        // publish through the other hubs: hub 0 is to be killed
+	pad       int         // padding of the events published now
 	// lanes and batch shape the publishers of the phases to come: requests
 	// in flight at once, and events per request (zero: the defaults).
 	lanes, batch int
@@ -339,7 +339,7 @@ func (r *runner) targets() []string {
 // publisher returns a publisher to the run's servers.
 func (r *runner) publisher() *Publisher {
 	if r.seqs == nil {
-		r.seqs = make(map[string]uint64)
+		r.seqs = newTopicSeqs()
 	}
 	// Sequence numbers go on across phases: streams check them from the
 	// start of the run.
@@ -520,6 +520,14 @@ func (r *runner) endPhase(pub *Publisher, pubEnd *totals) *report.Phase {
 	if pub != nil {
 		p.Published = pub.Published()
 		p.PublishErrors = pub.Failed()
+		p.PublishRefused, p.PublishRefusedEvents = pub.Refused(), pub.RefusedEvents()
+		// Paced, the publisher's speed is the rate asked for; unpaced,
+		// it is what the server took, and how long it kept publishers
+		// waiting is the figure that says how it held them back.
+		if pub.unpaced {
+			p.PublishedPerSec = float64(p.Published) / rateEnd.at.Sub(p.startTotals.at).Seconds()
+			p.PublishLatency = pub.PublishLatency()
+		}
 	}
 	var hubCPU time.Duration
 	for _, pr := range tot.procs {

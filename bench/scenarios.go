@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ssehub/ssehub/bench/report"
@@ -61,14 +63,7 @@ var scenarios = map[string]scenario{
 			return r.publishPhase(ctx, "pattern", r.rate(10), r.cfg.Duration, next, r.cfg.Targets.P99)
 		},
 	},
-	"flood": {
-		about: "an unpaced flood: -publishers (default 16) each send one event per request as soon as the last returned, " +
-			"to topics every stream follows: accepted publishes/s, deliveries/s, loss among accepted events, evicted streams",
-		layoutFor: func(cfg Config) Layout {
-			return Layout{Kind: LayoutEvery, Topics: LaneTopics(floodTopic, cfg.Publishers)}
-		},
-		run: (*runner).flood,
-	},
+	"flood": floodScenario,
 	"ramp": {
 		about:  "streams connect at -connect-rate; connect rate and errors over time",
 		layout: Layout{Kind: LayoutShared, Topic: BroadcastTopic},
@@ -101,6 +96,18 @@ var scenarios = map[string]scenario{
 	},
 }
 
+// floodScenario is the flood scenario, also run side by side with the
+// reference server (FloodCompareScenario).
+var floodScenario = scenario{
+	about: "an unpaced flood: -publishers (default 16) each send one event per request as soon as the last returned " +
+		"(refused ones again after Retry-After), to topics every stream follows: accepted publishes/s, refused publishes, " +
+		"deliveries/s, loss among accepted events, evicted streams, publish latency",
+	layoutFor: func(cfg Config) Layout {
+		return Layout{Kind: LayoutEvery, Topics: LaneTopics(floodTopic, cfg.Publishers)}
+	},
+	run: (*runner).flood,
+}
+
 // floodTopic is where the flood publishes: each publisher to its own
 // topic below it (LaneTopics), which every stream follows. One topic per
 // publisher keeps each topic's events in order (a publisher has one
@@ -113,8 +120,24 @@ const floodTopic = "flood"
 // in flight each, one event per request, are answered, for the phase's
 // duration. Every event the hub accepted must reach every stream, and no
 // stream may be evicted for it: a hub that cannot keep up is to slow its
-// publishers down, not to drop its subscribers.
+// publishers down, not to drop its subscribers. It does so by holding a
+// publish back for at most its --publish-wait and then refusing it (the
+// publisher sends it again after Retry-After), so no publish may take
+// much longer than that.
 func (r *runner) flood(ctx context.Context) error {
+	// Only ssehub documents a bound, and only a hub started here has
+	// known flags.
+	var publishBound time.Duration
+	if r.cfg.Server == ServerSSEHub && r.cfg.Remote == nil {
+		wait, err := hubPublishWait(r.cfg.HubArgs, r.cfg.HubEnv)
+		if err != nil {
+			return err
+		}
+		// The margin is the request's own time around the wait: on two
+		// cores shared with the streams' readers, a request can queue
+		// for hundreds of milliseconds.
+		publishBound = wait + time.Second
+	}
 	r.lanes, r.batch = r.cfg.Publishers, 1
 	defer func() { r.lanes, r.batch = 0, 0 }()
 	topics := r.layout.Topics
@@ -126,8 +149,51 @@ func (r *runner) flood(ctx context.Context) error {
 	p, err := r.publishing(ctx, "flood", 0, r.cfg.Duration, next, 0, nil)
 	if p != nil {
 		r.check(p.Name, "streams evicted or dropped (reconnects)", "0", strconv.FormatInt(p.Reconnects, 10), p.Reconnects == 0)
+		if publishBound > 0 {
+			l := p.PublishLatency
+			r.check(p.Name, "publish p99, refused included", "<= "+publishBound.String()+" (publish wait + 1s)",
+				report.FormatDuration(l.P99), l.Count > 0 && l.P99 <= publishBound)
+		}
 	}
 	return err
+}
+
+// defaultPublishWait is ssehub's --publish-wait when none is given
+// (cmd/ssehub's DefaultConfig).
+const defaultPublishWait = 2 * time.Second
+
+// hubPublishWait returns the --publish-wait of hubs started with args
+// and env added: the last one in args, one dash or two, "=value" or the
+// next argument, as Go's flag package reads them; else
+// SSEHUB_PUBLISH_WAIT in env; else ssehub's default.
+func hubPublishWait(args, env []string) (time.Duration, error) {
+	value, found := "", false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "SSEHUB_PUBLISH_WAIT="); ok {
+			value, found = v, true
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		name, v, hasValue := strings.Cut(args[i], "=")
+		if name != "-publish-wait" && name != "--publish-wait" {
+			continue
+		}
+		if !hasValue && i+1 < len(args) {
+			i++
+			v, hasValue = args[i], true
+		}
+		if hasValue {
+			value, found = v, true
+		}
+	}
+	if !found {
+		return defaultPublishWait, nil
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil {
+		return 0, fmt.Errorf("bench: hub --publish-wait %q: %w", value, err)
+	}
+	return d, nil
 }
 
 // Pattern scenario shape: streams are split over patternGroups patterns,
@@ -137,20 +203,19 @@ const (
 	patternTopics = 4
 )
 
-// ScenarioNames returns the scenario names, sorted, with compare.
+// ScenarioNames returns the scenario names, sorted, the side-by-side ones
+// (compare, flood-compare) included.
 func ScenarioNames() []string {
-	names := []string{CompareScenario}
-	for name := range scenarios {
-		names = append(names, name)
-	}
+	names := slices.Collect(maps.Keys(scenarios))
+	names = slices.AppendSeq(names, maps.Keys(pairedScenarios))
 	slices.Sort(names)
 	return names
 }
 
 // ScenarioAbout describes a scenario in one line.
 func ScenarioAbout(name string) string {
-	if name == CompareScenario {
-		return "ssehub and the net/http reference server side by side: the targets table of docs/protocol.md#performance-targets"
+	if ps, ok := pairedScenarios[name]; ok {
+		return ps.about
 	}
 	return scenarios[name].about
 }
@@ -163,8 +228,8 @@ func NeedsFleet(name string) bool { return scenarios[name].fleet }
 // died); missed targets are failed checks in the report (report.Run.OK).
 // The report is returned even with an error, as far as it got.
 func Run(ctx context.Context, name string, cfg Config) (*report.Run, error) {
-	if name == CompareScenario {
-		return runCompare(ctx, cfg)
+	if ps, ok := pairedScenarios[name]; ok {
+		return runPaired(ctx, cfg, ps)
 	}
 	sc, ok := scenarios[name]
 	if !ok {
@@ -304,6 +369,9 @@ func (r *runner) publishing(ctx context.Context, name string, rate float64, d ti
 	stop()
 	<-done
 	pubEnd := r.sample()
+	if n := pub.Unsent(); n > 0 {
+		fmt.Fprintf(r.cfg.Log, "%s: %d events were not accepted yet when the phase ended (queued, or refused and waiting): never published, they do not count as lost\n", name, n)
+	}
 	check, err := r.checkAll(pub.Final(), r.cfg.CheckWait)
 	p := r.endPhase(pub, &pubEnd)
 	p.Lost, p.Duplicated, p.Reordered = check.Lost, check.Duplicated, check.Reordered

@@ -6,8 +6,10 @@ type Reason uint8
 
 // The reasons a stream ends.
 const (
-	// ReasonSlow: the client's queue was full, so it could not keep up (or
-	// stopped reading). It reconnects and catches up from history.
+	// ReasonSlow: the client could not keep up: its queue was full and its
+	// socket too while the rest of its shard kept up, or it took nothing
+	// while its shard waited for it (see "Overload" in the package doc). It
+	// reconnects and catches up from history.
 	ReasonSlow Reason = iota
 	// ReasonWriteFailed: a write failed or hit the write deadline; the peer
 	// is gone or stuck.

@@ -61,13 +61,28 @@ type Phase struct {
 	ConnectErrors int64   `json:"connect_errors"`
 	ConnectRate   float64 `json:"connect_rate"`
 
-	// Published is how many events the publisher sent; PublishErrors
-	// how many publish requests failed. Delivered is how many events the
-	// streams received, DeliveriesPerSec that over the phase's length.
+	// Published is how many events the server accepted (answered 2xx
+	// for); PublishErrors how many events were in publish requests that
+	// failed. Delivered is how many events the streams received,
+	// DeliveriesPerSec that over the phase's length.
 	Published        int64   `json:"published"`
 	PublishErrors    int64   `json:"publish_errors"`
 	Delivered        int64   `json:"delivered"`
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	// PublishRefused counts publish requests the server refused for now
+	// (429, or 503 with Retry-After, such as ssehub's "overloaded"), and
+	// PublishRefusedEvents the events they carried. Nothing of them was
+	// published; the publisher sent them again after the wait.
+	PublishRefused       int64 `json:"publish_refused"`
+	PublishRefusedEvents int64 `json:"publish_refused_events"`
+	// PublishedPerSec and PublishLatency are measured for phases that
+	// publish unpaced, as fast as the server answers (flood); zero
+	// otherwise, where the rate is the one asked for. PublishedPerSec is
+	// Published over the phase's publishing time; PublishLatency the time
+	// from sending each publish request to its response, refused ones
+	// included.
+	PublishedPerSec float64     `json:"published_per_sec,omitempty"`
+	PublishLatency  Percentiles `json:"publish_latency"`
 
 	// Latency is end to end, from the publisher stamping an event to a
 	// stream parsing it, over every delivery in the phase.

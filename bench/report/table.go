@@ -53,8 +53,13 @@ func percentile(head string, pick func(p *Phase) Percentiles, f func(Percentiles
 	}}
 }
 
-func phaseLatency(p *Phase) Percentiles { return p.Latency }
-func phaseCatchUp(p *Phase) Percentiles { return p.CatchUp }
+func phaseLatency(p *Phase) Percentiles        { return p.Latency }
+func phaseCatchUp(p *Phase) Percentiles        { return p.CatchUp }
+func phasePublishLatency(p *Phase) Percentiles { return p.PublishLatency }
+
+// unpaced reports whether p published as fast as the server answered:
+// only such phases measure publish latency.
+func unpaced(p *Phase) bool { return p.PublishLatency.Count > 0 }
 
 // phaseColumns are the phase table's columns in order.
 var phaseColumns = []column{
@@ -71,7 +76,25 @@ var phaseColumns = []column{
 		return fmtRate(p.ConnectRate), true
 	}},
 	counter("published", func(p *Phase) int64 { return p.Published }),
+	{head: "published/s", num: true, cell: func(p *Phase) (string, bool) {
+		if p.PublishedPerSec == 0 {
+			return dash, false
+		}
+		return fmtRate(p.PublishedPerSec), true
+	}},
 	counter("publish errors", func(p *Phase) int64 { return p.PublishErrors }),
+	// Requests; the events they carried too where a request carries
+	// more than one. An unpaced phase is judged by it, zero included.
+	{head: "refused", num: true, cell: func(p *Phase) (string, bool) {
+		text := fmtCount(p.PublishRefused)
+		if p.PublishRefusedEvents != p.PublishRefused {
+			text += " (" + fmtCount(p.PublishRefusedEvents) + " events)"
+		}
+		return text, p.PublishRefused != 0 || unpaced(p)
+	}},
+	percentile("publish p50", phasePublishLatency, func(l Percentiles) time.Duration { return l.P50 }),
+	percentile("publish p99", phasePublishLatency, func(l Percentiles) time.Duration { return l.P99 }),
+	percentile("publish max", phasePublishLatency, func(l Percentiles) time.Duration { return l.Max }),
 	counter("delivered", func(p *Phase) int64 { return p.Delivered }),
 	{head: "deliveries/s", num: true, cell: func(p *Phase) (string, bool) {
 		return fmtRate(p.DeliveriesPerSec), p.DeliveriesPerSec != 0
@@ -89,7 +112,11 @@ var phaseColumns = []column{
 		}
 		return fmtCount(p.Lost) + " / " + fmtCount(p.Duplicated) + " / " + fmtCount(p.Reordered), true
 	}},
-	counter("reconnects", func(p *Phase) int64 { return p.Reconnects }),
+	// Reconnects are evictions in an unpaced phase, which is judged by
+	// them, zero included.
+	{head: "reconnects", num: true, cell: func(p *Phase) (string, bool) {
+		return fmtCount(p.Reconnects), p.Reconnects != 0 || unpaced(p)
+	}},
 	counter("resets", func(p *Phase) int64 { return p.Resets }),
 	counter("evicted", func(p *Phase) int64 { return p.Evicted }),
 	percentile("catch-up p99", phaseCatchUp, func(l Percentiles) time.Duration { return l.P99 }),

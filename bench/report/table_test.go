@@ -204,6 +204,45 @@ func TestWriteTableMinimal(t *testing.T) {
 	}
 }
 
+// An unpaced phase (a flood) shows how fast the server accepted events,
+// what it refused and how long publishers waited, and its reconnects even
+// at zero; a paced phase beside it shows dashes there.
+func TestWriteTableUnpaced(t *testing.T) {
+	r := &Run{Title: "flood", Phases: []Phase{
+		{Name: "paced", Published: 10, Delivered: 100, DeliveriesPerSec: 10},
+		{
+			Name: "flood", Published: 8_217, PublishedPerSec: 819.4, PublishRefused: 3, PublishRefusedEvents: 7,
+			Delivered: 16_434_000, DeliveriesPerSec: 1_634_369,
+			PublishLatency: Percentiles{Count: 8_220, P50: 4420 * time.Microsecond, P99: 115 * time.Millisecond, Max: 194 * time.Millisecond},
+		},
+	}}
+	var buf bytes.Buffer
+	if err := r.WriteTable(&buf); err != nil {
+		t.Fatalf("WriteTable() = %v", err)
+	}
+	phases := parseMarkdown(t, buf.String())[0]
+	wantHead := []string{"phase", "published", "published/s", "refused", "publish p50", "publish p99", "publish max",
+		"delivered", "deliveries/s", "lost / dup / reorder", "reconnects"}
+	if diff := cmp.Diff(wantHead, phases.head); diff != "" {
+		t.Errorf("phase table columns (-want +got):\n%s", diff)
+	}
+	for _, c := range []struct{ row, col, want string }{
+		{"flood", "published/s", "819"},
+		{"flood", "refused", "3 (7 events)"},
+		{"flood", "publish p50", "4.42ms"},
+		{"flood", "publish p99", "115ms"},
+		{"flood", "publish max", "194ms"},
+		{"flood", "reconnects", "0"},
+		{"paced", "published/s", dash},
+		{"paced", "refused", "0"},
+		{"paced", "publish p99", dash},
+	} {
+		if got, ok := phases.cell(c.row, c.col); !ok || got != c.want {
+			t.Errorf("row %q, column %q = %q (found %v), want %q", c.row, c.col, got, ok, c.want)
+		}
+	}
+}
+
 func TestTranspose(t *testing.T) {
 	in := table{
 		Head: []string{"phase", "server", "p99"},
