@@ -274,30 +274,32 @@ func TestSlowConsumersE2E(t *testing.T) {
 	// outcome is noise.
 }
 
-// compare runs through the ssehub-bench command, which can also serve
-// the reference server; its JSON report is checked.
-func TestCompareE2E(t *testing.T) {
-	ctx := startE2E(t)
-	hub, cli := hubBinary(t), benchBinary(t)
-	const streams = 300
+// runCLI runs the ssehub-bench command cli with scenario and args, and
+// returns its JSON report. Exit status 1 with failed checks is fine (side
+// by side targets are for the full scale, not for two shared cores); any
+// other error is not.
+func runCLI(ctx context.Context, t *testing.T, cli, scenario string, args ...string) report.Run {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "report.json")
-	cmd := exec.CommandContext(ctx, cli, "compare", "-n", fmt.Sprint(streams), "-duration", "3s", "-settle", "1s",
-		"-hub", hub, "-q", "-json", out)
+	cmd := exec.CommandContext(ctx, cli, append(append([]string{scenario}, args...), "-q", "-json", out)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	t.Logf("ssehub-bench compare:\n%s", stdout.String())
-	// Exit status 1 with failed checks is fine (the targets are for the
-	// full scale, not for two shared cores); any other error is not.
+	t.Logf("ssehub-bench %s:\n%s", scenario, stdout.String())
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
-		t.Fatalf("ssehub-bench compare: %v\n%s", err, stderr.String())
+		t.Fatalf("ssehub-bench %s: %v\n%s", scenario, err, stderr.String())
 	}
 	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-		if strings.HasPrefix(line, "ssehub-bench compare:") && !strings.HasSuffix(line, "some checks failed") {
-			t.Errorf("ssehub-bench compare: %s", line)
+		if strings.HasPrefix(line, "ssehub-bench "+scenario+":") && !strings.HasSuffix(line, "some checks failed") {
+			t.Errorf("ssehub-bench %s: %s", scenario, line)
 		}
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	})
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -306,10 +308,16 @@ func TestCompareE2E(t *testing.T) {
 	if err := json.Unmarshal(b, &run); err != nil {
 		t.Fatalf("report %s: %v", out, err)
 	}
-	if t.Failed() {
-		t.Logf("stderr:\n%s", stderr.String())
-	}
+	return run
+}
 
+// compare runs through the ssehub-bench command, which can also serve
+// the reference server; its JSON report is checked.
+func TestCompareE2E(t *testing.T) {
+	ctx := startE2E(t)
+	hub, cli := hubBinary(t), benchBinary(t)
+	const streams = 300
+	run := runCLI(ctx, t, cli, "compare", "-n", fmt.Sprint(streams), "-duration", "3s", "-settle", "1s", "-hub", hub)
 	for _, server := range []string{ServerSSEHub, ServerNetHTTP} {
 		phases := map[string]report.Phase{}
 		for _, p := range run.Phases {
@@ -531,32 +539,8 @@ func TestFloodCompareE2E(t *testing.T) {
 	testenv.Require(t, redistest.InstallCommand, "redis-server")
 	hub, cli := hubBinary(t), benchBinary(t)
 	const streams = 200
-	out := filepath.Join(t.TempDir(), "report.json")
-	cmd := exec.CommandContext(ctx, cli, "flood-compare", "-n", fmt.Sprint(streams), "-duration", "2s", "-publishers", "4",
-		"-redis", "-hub", hub, "-q", "-json", out)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	t.Logf("ssehub-bench flood-compare:\n%s", stdout.String())
-	// Exit status 1 with failed checks is fine (the ratio is for the full
-	// scale, not for two shared cores); any other error is not.
-	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
-		t.Fatalf("ssehub-bench flood-compare: %v\n%s", err, stderr.String())
-	}
-	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-		if strings.HasPrefix(line, "ssehub-bench flood-compare:") && !strings.HasSuffix(line, "some checks failed") {
-			t.Errorf("ssehub-bench flood-compare: %s", line)
-		}
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var run report.Run
-	if err := json.Unmarshal(b, &run); err != nil {
-		t.Fatalf("report %s: %v", out, err)
-	}
+	run := runCLI(ctx, t, cli, "flood-compare", "-n", fmt.Sprint(streams), "-duration", "2s", "-publishers", "4",
+		"-redis", "-hub", hub)
 	if !strings.Contains(run.Title, "ssehub on Redis vs net/http") {
 		t.Errorf("title %q, want ssehub on Redis vs net/http", run.Title)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -103,16 +104,7 @@ func startE2E(t *testing.T) context.Context {
 
 // logBuffer collects what processes and the runner log, for a failing
 // test to show. Writes come from exec's copying goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuffer struct{ testenv.Buffer }
 
 // showOnFailure logs the buffer's last lines at the end of t if it failed.
 func (l *logBuffer) showOnFailure(t *testing.T) {
@@ -120,9 +112,7 @@ func (l *logBuffer) showOnFailure(t *testing.T) {
 		if !t.Failed() {
 			return
 		}
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		lines := strings.Split(l.b.String(), "\n")
+		lines := strings.Split(l.String(), "\n")
 		t.Logf("log (last lines):\n%s", strings.Join(lines[max(len(lines)-60, 0):], "\n"))
 	})
 }

@@ -1,36 +1,18 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/testenv"
 )
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newTestGate(wait time.Duration) (*gate, *syncBuffer) {
-	var logs syncBuffer
+func newTestGate(wait time.Duration) (*gate, *testenv.Buffer) {
+	var logs testenv.Buffer
 	return newGate(wait, slog.New(slog.NewTextHandler(&logs, nil))), &logs
 }
 

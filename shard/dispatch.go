@@ -80,7 +80,7 @@ func (f fanOut) offer(c *client, m *broker.Message) int {
 func (s *Shard) enqueue(c *client, m *broker.Message) bool {
 	select {
 	case c.queue <- m:
-		if len(c.queue) >= s.highWater() && !c.behind {
+		if len(c.queue) >= s.highWater && !c.behind {
 			s.fallBehind(c)
 		}
 		return true

@@ -34,10 +34,11 @@ func behindTolerance(n int) int { return max(n/8, 1) }
 // does not pause again after a message or two.
 func resumeTolerance(n int) int { return n / 16 }
 
-// highWater is the queue length at which a client counts as behind. It is
-// above wakeEvery, the backlog a healthy client may build while its flusher
-// is not yet woken, so only a client whose flusher is not keeping up counts.
-func (s *Shard) highWater() int { return max(s.cfg.QueueSize/2, 1) }
+// highWater returns the queue length at which a client counts as behind:
+// half the queue. That is above wakeEvery, the backlog a healthy client may
+// build while its flusher is not yet woken, so only a client whose flusher
+// is not keeping up counts.
+func highWater(queueSize int) int { return max(queueSize/2, 1) }
 
 // fallBehind notes that c's queue reached the high-water mark. Kept out of
 // enqueue so that its common path stays small.
@@ -176,10 +177,9 @@ func (s *Shard) tryQueue(c *client, m *broker.Message) bool {
 // prune drops from the behind list the clients that caught up (their
 // queue is below the high-water mark again) or were removed.
 func (s *Shard) prune() {
-	hw := s.highWater()
 	kept := s.behind[:0]
 	for _, c := range s.behind {
-		if !c.removed && len(c.queue) >= hw {
+		if !c.removed && len(c.queue) >= s.highWater {
 			kept = append(kept, c)
 			continue
 		}

@@ -146,6 +146,7 @@ type Shard struct {
 	ringFailed bool        // ring is to be closed once no send is queued
 
 	// Overload control, owned by the Run goroutine; see intake.go.
+	highWater int // highWater(cfg.QueueSize), read once per queued message
 	intake    intake
 	behind    []*client   // clients whose queue reached highWater, until a prune
 	overflown []*client   // clients holding an overflow message
@@ -198,6 +199,7 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 	for i := range s.buckets {
 		s.buckets[i] = make(map[*client]struct{})
 	}
+	s.highWater = highWater(cfg.QueueSize)
 	s.stall = time.NewTimer(time.Hour)
 	s.stall.Stop()
 	if !cfg.NoIOUring {
@@ -314,6 +316,7 @@ func (s *Shard) Run() {
 		case now := <-ticker.C:
 			s.heartbeat(now)
 			s.expireWaiting(now)
+			s.prune() // so that Stats().Behind settles once the streams caught up
 		case <-s.done:
 			s.shutdown()
 			return

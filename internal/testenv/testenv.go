@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,4 +85,25 @@ func WaitAll(t testing.TB, what string, wg *sync.WaitGroup) {
 		close(done)
 	}()
 	Recv(t, what, done)
+}
+
+// Buffer collects what several goroutines write, such as a logger's or a
+// child process's output, for a test to read. The zero Buffer is ready.
+type Buffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+// Write implements io.Writer. Safe to call from any goroutine.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
