@@ -67,8 +67,9 @@ var WaitBuckets = [...]float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5
 
 // PublishStats is a snapshot of the gate's counters.
 type PublishStats struct {
-	// Congested is how many shards are congested now: publishes wait
-	// while it is above zero.
+	// Congested is how many shards of this hub are congested now, plus one
+	// while another hub of the fleet is: publishes wait while it is above
+	// zero.
 	Congested int
 	// Refused counts publishes refused with ErrOverloaded.
 	Refused uint64
@@ -98,47 +99,58 @@ func newGate(wait time.Duration, log *slog.Logger) *gate {
 	return g
 }
 
-// set records one shard becoming congested (true) or relieved (false).
+// set records one shard becoming congested (true) or relieved (false). It
+// runs on the shard's loop: it logs, if it must, after letting go of g.mu,
+// so that a slow log sink delays no other shard.
 func (g *gate) set(congested bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	delta := -1
 	if congested {
 		delta = 1
 	}
+	g.mu.Lock()
 	g.local += delta
 	if first, last := congested && g.local == 1, !congested && g.local == 0; g.share != nil && (first || last) {
-		g.share(congested)
+		g.share(congested) // does not block
 	}
-	g.shift(delta)
+	refused, ended := g.shift(delta)
+	g.mu.Unlock()
+	g.logEpisodeEnd(refused, ended)
 }
 
 // setOthers records another hub of the fleet becoming congested (true), or
 // none being congested any more (false). The broker calls it on changes
 // only.
 func (g *gate) setOthers(congested bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	delta := -1
 	if congested {
-		g.shift(1)
-	} else {
-		g.shift(-1)
+		delta = 1
 	}
+	g.mu.Lock()
+	refused, ended := g.shift(delta)
+	g.mu.Unlock()
+	g.logEpisodeEnd(refused, ended)
 }
 
 // shift adds delta to closedBy, closing the gate as it leaves 0 and
-// opening it as it drops to 0. g.mu is held.
-func (g *gate) shift(delta int) {
+// opening it as it drops to 0. If that ends a refusal episode whose start
+// was logged, it reports how many publishes it refused. g.mu is held.
+func (g *gate) shift(delta int) (refused uint64, episodeEnded bool) {
 	n := g.closedBy.Add(int32(delta))
 	switch {
 	case delta > 0 && n == int32(delta):
 		g.opened = make(chan struct{})
 	case delta < 0 && n == 0:
 		close(g.opened)
-		if g.refusing && g.loggedEpisode {
-			g.log.Warn("hub stopped refusing publishes", "refused", g.episodeRefusals)
-		}
+		refused, episodeEnded = g.episodeRefusals, g.refusing && g.loggedEpisode
 		g.refusing, g.loggedEpisode, g.episodeRefusals = false, false, 0
+	}
+	return refused, episodeEnded
+}
+
+// logEpisodeEnd logs the end of a refusal episode whose start was logged.
+func (g *gate) logEpisodeEnd(refused uint64, ended bool) {
+	if ended {
+		g.log.Warn("hub stopped refusing publishes", "refused", refused)
 	}
 }
 
@@ -182,15 +194,16 @@ func (g *gate) admit(ctx context.Context) error {
 func (g *gate) refuse() {
 	g.refused.Add(1)
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.episodeRefusals++
-	if g.refusing {
-		return
-	}
+	start := !g.refusing && time.Since(g.lastLog) >= refusalLogEvery
 	g.refusing = true
-	if now := time.Now(); now.Sub(g.lastLog) >= refusalLogEvery {
-		g.lastLog, g.loggedEpisode = now, true
+	if start {
+		g.lastLog, g.loggedEpisode = time.Now(), true
+	}
+	local, others := g.local, int(g.closedBy.Load()) > g.local
+	g.mu.Unlock()
+	if start {
 		g.log.Warn("hub overloaded: refusing publishes until the streams catch up",
-			"congested_shards", g.local, "other_hubs_congested", int(g.closedBy.Load()) > g.local, "publish_wait", g.wait)
+			"congested_shards", local, "other_hubs_congested", others, "publish_wait", g.wait)
 	}
 }

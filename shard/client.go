@@ -69,6 +69,7 @@ type client struct {
 	// queuedAtPause is its queue length when the stall clock started: a
 	// client that has not gone below it when the clock runs out is stuck.
 	queuedAtPause int
+	stalls        int // stall timeouts in a row it took nothing in
 	retiring      bool // counted by Retire: retireMarker is queued, or it was dead already
 
 	// goodbye is the last frame of a retired stream: written by the shard

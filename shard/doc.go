@@ -48,8 +48,9 @@
 // apart by comparing each client with the rest of its shard:
 //
 //	state   the loop                        a full queue
-//	open    dispatches from its inbox       evicts its client (slow)
-//	paused  leaves its inbox alone          cannot happen: nothing is queued
+//	open    dispatches from its inbox       evicts its client (slow), or
+//	                                        holds the message and pauses
+//	paused  leaves its inbox alone          is not met: no event is queued
 //
 // A client is behind while its queue is at least half full. The intake
 // pauses when more than one in eight of the shard's clients are behind,
@@ -59,9 +60,17 @@
 // of room. A client that is behind while the others are not fills its
 // queue and is evicted as before: it is the slow one.
 //
+// A client whose queue is full while few others are behind is evicted only
+// if its socket is full too (its peer reads nothing); with a socket that
+// would take more, its flusher has not had a CPU, and the message waits in
+// the client's overflow slot while the shard pauses.
+//
 // A client that stops reading must not hold up the rest. If the shard is
-// still paused after StallTimeout, every client that is behind and has
-// taken nothing from its queue since the pause began is evicted as slow.
+// still paused after StallTimeout, every client that is behind, has taken
+// nothing from its queue since the clock started and whose socket is full
+// is evicted as slow; one that took nothing for two stall timeouts in a row
+// is evicted whatever its socket (its flusher is stuck elsewhere, such as in
+// a slow replay).
 //
 // With io_uring (package uring), the loop's direct writes are sends queued
 // in a ring, which must be submitted before the loop does anything else.

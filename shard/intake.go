@@ -35,16 +35,17 @@ func behindTolerance(n int) int { return max(n/8, 1) }
 func resumeTolerance(n int) int { return n / 16 }
 
 // highWater returns the queue length at which a client counts as behind:
-// half the queue. That is above wakeEvery, the backlog a healthy client may
-// build while its flusher is not yet woken, so only a client whose flusher
-// is not keeping up counts.
-func highWater(queueSize int) int { return max(queueSize/2, 1) }
+// half the queue, but above wakeEvery, the backlog a healthy client may
+// build while its flusher is not yet woken, so that only a client whose
+// flusher is not keeping up counts; and below a full queue.
+func highWater(queueSize int) int { return max(min(max(queueSize/2, wakeEvery+1), queueSize-1), 1) }
 
 // fallBehind notes that c's queue reached the high-water mark. Kept out of
 // enqueue so that its common path stays small.
 func (s *Shard) fallBehind(c *client) {
 	c.behind = true
 	c.queuedAtPause = len(c.queue)
+	c.stalls = 0
 	s.behind = append(s.behind, c)
 	s.behindCount.Store(int64(len(s.behind)))
 }
@@ -126,17 +127,24 @@ func (s *Shard) resumeIfCaughtUp() {
 	s.reportCongestion()
 }
 
-// stalled runs when the shard has been paused for the stall timeout: the
-// clients that are behind and have not taken a single message from their
-// queue since the pause began are stuck, not slow because the shard is
-// busy. They are evicted, so the others do not wait for them any longer.
+// stalled runs when the shard has been paused for the stall timeout. A
+// client that is behind and has not taken a single message from its queue
+// since the clock started is stuck, not slow because the shard is busy, if
+// its socket is full too (its peer reads nothing); or, whatever its
+// socket, if it took nothing for a second stall timeout in a row (its
+// flusher is stuck elsewhere, such as in a slow replay). Stuck clients are
+// evicted, so that the others do not wait for them any longer.
 func (s *Shard) stalled() {
 	if s.intake != intakePaused {
 		return
 	}
 	s.prune()
 	for _, c := range s.behind {
-		if len(c.queue) >= c.queuedAtPause && c.peerBehind() {
+		if len(c.queue) < c.queuedAtPause {
+			c.stalls = 0
+			continue
+		}
+		if c.stalls++; c.stalls >= 2 || c.peerBehind() {
 			s.remove(c, ReasonSlow)
 		}
 	}
@@ -183,11 +191,23 @@ func (s *Shard) prune() {
 			kept = append(kept, c)
 			continue
 		}
-		c.behind = false
+		c.behind, c.stalls = false, 0
 	}
 	clear(s.behind[len(kept):])
 	s.behind = kept
 	s.behindCount.Store(int64(len(s.behind)))
+}
+
+// relieve tells the hub's gate the shard is congested no more, as it
+// stops: a stopped shard holds no publish back.
+func (s *Shard) relieve() {
+	if s.congested {
+		s.congested = false
+		s.congestedNow.Store(false)
+		if s.cfg.OnCongestion != nil {
+			s.cfg.OnCongestion(false)
+		}
+	}
 }
 
 // reportCongestion tells the hub's gate when the shard becomes congested

@@ -29,13 +29,14 @@ func received(c *client) []uint64 {
 // waits in that client's overflow slot and is delivered, in order, once
 // the client has caught up.
 func TestBusyShardPausesInsteadOfEvicting(t *testing.T) {
-	const queue = 8
+	const queue = 40
+	hw := highWater(queue)
 	s, clients := newTestShard(t, 16, queue)
 	var congestion []bool
 	s.cfg.OnCongestion = func(c bool) { congestion = append(congestion, c) }
 
-	// No client drains: at half full every one is behind, and the shard
-	// pauses then. Dispatching on regardless, as if the loop had not
+	// No client drains: at the high-water mark every one is behind, and
+	// the shard pauses then. Dispatching on regardless, as if the loop had not
 	// paused, fills every queue and then overflows.
 	seq := uint64(0)
 	for s.intake == intakeOpen {
@@ -45,10 +46,10 @@ func TestBusyShardPausesInsteadOfEvicting(t *testing.T) {
 			t.Fatalf("still open after %d messages to clients that take none", seq)
 		}
 	}
-	if seq != queue/2 {
-		t.Errorf("paused after %d messages, want %d (queues half full)", seq, queue/2)
+	if seq != uint64(hw) {
+		t.Errorf("paused after %d messages, want %d (the high-water mark)", seq, hw)
 	}
-	for range queue/2 + 1 {
+	for range queue - hw + 1 {
 		seq++
 		s.dispatch(message(seq, "news"))
 	}
@@ -97,12 +98,13 @@ func TestBusyShardPausesInsteadOfEvicting(t *testing.T) {
 // timeout evicts the clients behind that took nothing from their queue
 // since the pause began, and keeps those that did.
 func TestStallEvictsOnlyClientsThatTookNothing(t *testing.T) {
-	const queue = 8
+	const queue = 40
+	hw := highWater(queue)
 	s, clients := newTestShard(t, 8, queue)
-	for seq := uint64(1); seq <= 6; seq++ {
+	for seq := uint64(1); seq <= uint64(hw+2); seq++ {
 		s.dispatch(message(seq, "news"))
 	}
-	s.regulate() // pauses with 6 queued for each, 4 making them behind
+	s.regulate() // pauses with hw+2 queued for each: all behind
 	if s.intake != intakePaused {
 		t.Fatal("not paused with every client behind")
 	}
@@ -128,5 +130,58 @@ func TestStallEvictsOnlyClientsThatTookNothing(t *testing.T) {
 	s.resumeIfCaughtUp()
 	if s.intake != intakeOpen {
 		t.Errorf("still paused once the remaining clients caught up")
+	}
+}
+
+// A retired stream holding an overflow message gets it before its goodbye:
+// the stream ends at the goodbye, and an event after it would be lost.
+func TestRetireWritesTheOverflowFirst(t *testing.T) {
+	const queue = 40
+	s, clients := newTestShard(t, 2, queue)
+	for seq := uint64(1); seq <= queue+1; seq++ {
+		s.dispatch(message(seq, "news"))
+	}
+	s.regulate()
+	c := clients[0]
+	if c.overflow == nil {
+		t.Fatal("no overflow message to retire with")
+	}
+	<-c.queue // its writer takes one: room for the overflow
+	s.retire(retire{n: 2, goodbye: func() []byte { return []byte("bye") }})
+	var last uint64
+	for len(c.queue) > 0 {
+		m := <-c.queue
+		if m == retireMarker {
+			if last != queue+1 {
+				t.Errorf("goodbye after message %d, want after the overflow message %d", last, queue+1)
+			}
+			if len(c.queue) > 0 {
+				t.Errorf("%d messages after the goodbye", len(c.queue))
+			}
+			break
+		}
+		last = m.ID.Seq
+	}
+	if !clients[1].removed {
+		t.Errorf("a full client with an overflow message and no room was not closed at once")
+	}
+}
+
+// A shard that stops while congested tells the gate it is relieved: a
+// stopped shard holds no publish back.
+func TestShutdownRelievesTheGate(t *testing.T) {
+	const queue = 40
+	s, _ := newTestShard(t, 4, queue)
+	var congested []bool
+	s.cfg.OnCongestion = func(c bool) { congested = append(congested, c) }
+	for seq := uint64(1); s.intake == intakeOpen; seq++ {
+		dispatchAsRun(s, message(seq, "news"))
+	}
+	s.shutdown()
+	if len(congested) != 2 || !congested[0] || congested[1] {
+		t.Errorf("OnCongestion calls %v, want [true false]", congested)
+	}
+	if st := s.Stats(); st.Congested {
+		t.Errorf("Stats().Congested after shutdown")
 	}
 }

@@ -14,7 +14,7 @@ import (
 // had a CPU. The shard holds the message and pauses instead of evicting.
 // A client whose peer stopped reading, so its socket is full, is evicted.
 func TestFullQueueOfStarvedFlusherPauses(t *testing.T) {
-	const queue = 4
+	const queue = 40
 	s, err := New(Config{QueueSize: queue, NoIOUring: true}, nopBroker{})
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +53,41 @@ func TestFullQueueOfStarvedFlusherPauses(t *testing.T) {
 	for _, p := range peers {
 		p.Close()
 	}
+}
+
+// TestStarvedClientThatNeverMovesIsEvictedAtTheSecondStall: a client whose
+// flusher takes nothing for two stall timeouts in a row is stuck (in a slow
+// replay, say), even with a socket that would take more: it is evicted,
+// so that its shard does not stay paused.
+func TestStarvedClientThatNeverMovesIsEvictedAtTheSecondStall(t *testing.T) {
+	const queue = 40
+	s, err := New(Config{QueueSize: queue, NoIOUring: true}, nopBroker{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.closeRing()
+	clients, peers := tcpClients(t, s, 1)
+	c := clients[0]
+	c.writer.acquire(writeFlusher) // its flusher never takes anything
+	for seq := uint64(1); seq <= queue+1; seq++ {
+		s.dispatch(message(seq, "news"))
+	}
+	s.regulate()
+	if s.intake != intakePaused || c.overflow == nil {
+		t.Fatalf("intake %v, overflow %v: want paused with the last message in the overflow slot", s.intake, c.overflow)
+	}
+	s.stalled()
+	if c.removed {
+		t.Fatal("evicted at the first stall with a socket that takes more; want one more stall timeout")
+	}
+	s.stalled()
+	if !c.removed || s.intake != intakeOpen {
+		t.Fatalf("after a second stall with no progress: removed %v, intake %v; want evicted and open", c.removed, s.intake)
+	}
+	if st := s.Stats(); st.Ended[ReasonSlow] != 1 {
+		t.Errorf("ended %v, want one slow eviction", st.Ended)
+	}
+	peers[0].Close()
 }
 
 // fillSocket writes to c's socket until the kernel takes no more, as a

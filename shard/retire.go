@@ -50,6 +50,15 @@ func (s *Shard) retire(r retire) {
 				c.retiring = true
 				continue
 			}
+			if c.overflow != nil {
+				// Its overflow message must be written before the goodbye,
+				// or never: the stream ends at the marker.
+				if !s.tryQueue(c, c.overflow) {
+					s.remove(c, ReasonDrained)
+					continue
+				}
+				c.overflow = nil
+			}
 			// The flusher reads goodbye after taking retireMarker from the
 			// queue, which orders this write before that read.
 			c.goodbye = r.goodbye()

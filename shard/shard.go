@@ -15,8 +15,10 @@ import (
 // Config tunes a shard. Zero fields take the documented defaults.
 type Config struct {
 	// QueueSize is how many messages a client may have waiting to be
-	// written; a client whose queue is full is evicted (ReasonSlow) and
-	// catches up through resume. Zero means 64; values below 2 become 2.
+	// written. A client whose queue is full while few of the shard's
+	// clients are behind is evicted (ReasonSlow) and catches up through
+	// resume; otherwise the shard pauses (see "Overload" in the package
+	// doc). Zero means 64; values below 2 become 2.
 	QueueSize int
 	// MailboxSize is how many broker messages may wait for the shard loop
 	// before the broker is made to wait. Zero means 1024.
@@ -220,8 +222,10 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 	return s, nil
 }
 
-// Deliver implements broker.Sink. It blocks while the mailbox is full (the
-// shard loop never blocks, so that is brief) and drops once the shard stops.
+// Deliver implements broker.Sink. It blocks while the mailbox is full: for
+// as long as the shard's intake is paused, at most until its streams catch
+// up or the stuck ones are evicted (see "Overload" in the package doc). It
+// drops once the shard stops.
 func (s *Shard) Deliver(m *broker.Message) {
 	select {
 	case s.inbox <- m:
@@ -306,6 +310,7 @@ func (s *Shard) Run() {
 			s.activate(sub)
 		case <-s.lost:
 			s.removeAll(ReasonBrokerGap)
+			s.resumeIfCaughtUp()
 		case c := <-s.joins:
 			s.join(c)
 		case l := <-s.leaves:
@@ -317,6 +322,7 @@ func (s *Shard) Run() {
 			s.heartbeat(now)
 			s.expireWaiting(now)
 			s.prune() // so that Stats().Behind settles once the streams caught up
+			s.resumeIfCaughtUp()
 		case <-s.done:
 			s.shutdown()
 			return
@@ -367,6 +373,7 @@ func (s *Shard) Join(conn Conn, st Stream) error {
 // broker subscription.
 func (s *Shard) shutdown() {
 	s.removeAll(ReasonShutdown)
+	s.relieve()
 	s.flushers.Wait()
 	s.sub.Close()
 	s.closeRing()

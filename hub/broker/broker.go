@@ -129,6 +129,9 @@ type Stats struct {
 	ProbeFailures uint64 // silent connections found by a probe
 	Replays       uint64 // resume replays served
 	Resets        uint64 // resume requests answered with ssehub.reset
+	// CongestionErrors counts failed exchanges of congestion with the
+	// fleet (CongestionSharer).
+	CongestionErrors uint64
 	// OthersCongested: another hub of the fleet is congested now, so this
 	// one holds publishes back too (CongestionSharer).
 	OthersCongested bool

@@ -50,11 +50,12 @@ type Broker struct {
 	lastSweep time.Time
 	closed    bool
 
-	// fanMu serialises fan-outs. A publisher takes it before it lets go of
-	// mu, so fan-outs run in id order; but it delivers without mu, so a
-	// shard that paused its intake (and makes this publisher wait) does
-	// not also hold up replays, which resuming streams of that very shard
-	// may need before it can resume.
+	// fanMu serialises publishes, fan-outs included, so fan-outs run in
+	// id order. A publisher takes it before mu and delivers holding it
+	// alone: a shard that paused its intake makes the publisher wait in
+	// its fan-out, and so every later publisher at fanMu, but never while
+	// holding mu, so replays (which resuming streams of that very shard
+	// may need before it can resume), Ping and Close go on.
 	fanMu   sync.Mutex
 	targets []*memSubscriber // scratch for one fan-out
 
@@ -103,6 +104,8 @@ type topicHistory struct {
 func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication) (ids []eventid.ID, err error) {
 	ctx, span, trace := b.tracer.StartPublish(ctx, "memory", len(pubs))
 	defer func() { telemetry.End(span, err) }()
+	b.fanMu.Lock()
+	defer b.fanMu.Unlock()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -122,11 +125,9 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication) (ids []
 		ids[i] = msgs[i].ID
 		b.retain(msgs[i], now)
 	}
+	b.mu.Unlock()
 	// Accepted: every event is in history and will be delivered, however
 	// long a congested shard makes the fan-out wait.
-	b.fanMu.Lock()
-	b.mu.Unlock()
-	defer b.fanMu.Unlock()
 	for _, m := range msgs {
 		b.fanOut(m)
 	}
@@ -334,7 +335,8 @@ func (s *memSubscriber) PSubscribe(p string) (bool, error) {
 func (s *memSubscriber) PUnsubscribe(p string) { s.set(s.b.patterns, p, false) }
 
 // set adds or removes s under name. Once it returns, every later publish
-// sees the change: fan-out reads the index under subMu after taking mu.
+// sees the change: a fan-out reads the index under subMu once its
+// publish has put its events in history.
 func (s *memSubscriber) set(index map[string]map[*memSubscriber]struct{}, name string, on bool) {
 	s.b.subMu.Lock()
 	defer s.b.subMu.Unlock()

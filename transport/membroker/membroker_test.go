@@ -190,3 +190,54 @@ func TestMemoryBrokerDeliversOncePerSubscriberInOrder(t *testing.T) {
 		t.Errorf("closed subscriber got %d messages, want still 200", n)
 	}
 }
+
+// heldSink is a shard whose mailbox is full and stays full until released:
+// Deliver waits, as a paused shard makes it.
+type heldSink struct{ release chan struct{} }
+
+func (s heldSink) Deliver(*broker.Message) { <-s.release }
+func (heldSink) Subscribed(string, bool)   {}
+func (heldSink) Lost()                     {}
+
+// Publishers waiting on a paused shard must not hold up replays, which
+// that shard's resuming streams need before it can resume, nor Ping: the
+// second publisher used to wait for the first while holding the lock
+// replays take, a deadlock with the paused shard.
+func TestPublishersWaitingOnAPausedShardDoNotBlockReplays(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	defer b.Close()
+	sink := heldSink{make(chan struct{})}
+	sub, err := b.NewSubscriber(sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	sub.Subscribe("news")
+	var publishers sync.WaitGroup
+	for i := range 3 {
+		publishers.Go(func() {
+			_, _ = b.Publish(context.Background(), []broker.Publication{{Topics: []string{"news"}, Data: []byte(fmt.Sprint(i))}})
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // one waits in Deliver, the others behind it
+
+	replayed := make(chan error, 1)
+	go func() {
+		_, err := b.Replay(context.Background(), broker.Selection{Topics: []string{"news"}}, "")
+		if err == nil {
+			err = b.Ping(context.Background())
+		}
+		replayed <- err
+	}()
+	select {
+	case err := <-replayed:
+		if err != nil {
+			t.Errorf("Replay or Ping: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("Replay or Ping blocked behind publishers waiting on a paused shard")
+		defer func() { <-replayed }() // it returns once the publishers are let go
+	}
+	close(sink.release)
+	testenv.WaitAll(t, "the publishers", &publishers)
+}

@@ -29,17 +29,21 @@ else
   redis.call('ZREM', KEYS[1], ARGV[1])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local others = 0
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if m ~= ARGV[1] then others = others + 1 end
-end
+local others = redis.call('ZCARD', KEYS[1])
+if ARGV[2] == '1' then others = others - 1 end
 return others
 `)
 
 // congestionTTL is how long a hub's record lasts without a refresh: a hub
 // killed while congested holds the fleet's publishes back at most this
-// long.
-const congestionTTL = 2 * time.Second
+// long. At least 2s, and three polls (plus a slow answer) so that a live
+// hub's record never lapses between refreshes.
+func congestionTTL(poll time.Duration) time.Duration {
+	return max(2*time.Second, 3*poll+time.Second)
+}
+
+// congestionErrorLogEvery rate-limits the log line of a failed exchange.
+const congestionErrorLogEvery = 10 * time.Second
 
 // congestionShare carries this hub's congestion to the fleet and the
 // fleet's to this hub. Its loop runs in its own goroutine from
@@ -78,6 +82,7 @@ func (c *congestionShare) loop() {
 	defer t.Stop()
 	othersCongested := false
 	recorded := false // this hub's record is in Redis
+	var lastErrorLog time.Time
 	for {
 		select {
 		case <-c.b.closed:
@@ -92,8 +97,15 @@ func (c *congestionShare) loop() {
 		n, err := c.exchange(self)
 		if err != nil {
 			// Without Redis publishes fail anyway; holding them back
-			// on a stale answer would only add a wait.
+			// on a stale answer would only add a wait. But the fleet no
+			// longer hears of this hub (Redis may refuse writes when out
+			// of memory while pub/sub output piles up): say so.
 			n = 0
+			c.b.stats.congestionErrors.Add(1)
+			if time.Since(lastErrorLog) >= congestionErrorLogEvery {
+				lastErrorLog = time.Now()
+				c.b.log.Warn("redis: cannot share congestion with the fleet", "err", err, "congested", self)
+			}
 		} else {
 			recorded = self
 		}
@@ -113,7 +125,8 @@ func (c *congestionShare) exchange(self bool) (int64, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.b.cfg.CongestionPoll+time.Second)
 	defer cancel()
-	return congestionScript.Run(ctx, c.b.client, []string{c.b.keys.congested}, c.member, on, congestionTTL.Milliseconds()).Int64()
+	ttl := congestionTTL(c.b.cfg.CongestionPoll)
+	return congestionScript.Run(ctx, c.b.client, []string{c.b.keys.congested}, c.member, on, ttl.Milliseconds()).Int64()
 }
 
 var _ broker.CongestionSharer = (*Broker)(nil)

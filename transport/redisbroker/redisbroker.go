@@ -456,7 +456,8 @@ func (b *Broker) Stats() broker.Stats {
 		Replays:       b.stats.replays.Load(),
 		Resets:        b.stats.resets.Load(),
 		// A state, not a count; Stats is where the metrics read it.
-		OthersCongested: b.stats.othersCongested.Load(),
+		CongestionErrors: b.stats.congestionErrors.Load(),
+		OthersCongested:  b.stats.othersCongested.Load(),
 	}
 }
 

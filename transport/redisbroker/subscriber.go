@@ -20,6 +20,7 @@ import (
 // replays, read by Stats.
 type counters struct {
 	reconnects, gapFills, gapMessages, gapLosses, probeFailures, replays, resets atomic.Uint64
+	congestionErrors                                                             atomic.Uint64
 	othersCongested                                                              atomic.Bool
 }
 

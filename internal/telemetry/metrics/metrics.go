@@ -114,7 +114,7 @@ type hubCollector struct {
 	replays, replayed, resets                                    *prometheus.Desc
 	redisReconnects, redisProbeFailures                          *prometheus.Desc
 	redisGapFills, redisGapFilled, redisGapLosses                *prometheus.Desc
-	redisOthersCongested                                         *prometheus.Desc
+	redisOthersCongested, redisCongestionErrors                  *prometheus.Desc
 
 	reasons []shard.Reason
 	// shardLabels holds "0", "1", ...: a hub's shard count is fixed.
@@ -126,36 +126,37 @@ func newHubCollector(src Sources) *hubCollector {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	c := &hubCollector{
-		src:                  src,
-		openStreams:          desc("ssehub_open_streams", "SSE streams open in this process."),
-		shardStreams:         desc("ssehub_shard_open_streams", "SSE streams open on each shard.", "shard"),
-		subscriptions:        desc("ssehub_subscriptions", "Distinct topics and patterns the shards of this process subscribe to at the broker (each shard subscribes on its own)."),
-		shardSubscriptions:   desc("ssehub_shard_subscriptions", "Distinct topics and patterns each shard subscribes to at the broker.", "shard"),
-		ioUring:              desc("ssehub_shard_io_uring", "1 if the shard writes its fan-outs through io_uring, 0 if with one write(2) per socket (--io-uring=false, or the kernel refused io_uring).", "shard"),
-		mailbox:              desc("ssehub_shard_mailbox_messages", "Broker messages waiting for each shard's loop; the broker waits while a mailbox is full.", "shard"),
-		mailboxCapacity:      desc("ssehub_shard_mailbox_capacity_messages", "Capacity of each shard's mailbox."),
-		published:            desc("ssehub_events_published_total", "Events accepted by POST /publish on this process."),
-		dispatched:           desc("ssehub_shard_events_total", "Events the shards fanned out, counted once per shard that received them."),
-		delivered:            desc("ssehub_events_delivered_total", "Events queued or written to streams, counted once per stream."),
-		duplicates:           desc("ssehub_shard_duplicate_events_total", "Events a shard received twice (matching both a topic and a pattern) and dropped."),
-		disconnects:          desc("ssehub_stream_disconnects_total", "Streams ended, by reason; reason=\"slow\" counts the clients evicted for a full queue.", "reason"),
-		behind:               desc("ssehub_shard_streams_behind", "Streams of each shard whose queue was at least half full at the last count: more than one in eight pauses the shard.", "shard"),
-		paused:               desc("ssehub_shard_paused", "1 while the shard takes no events from the broker until its streams catch up (overload), else 0.", "shard"),
-		congested:            desc("ssehub_shard_congested", "1 while the shard holds publishes back (paused, or its mailbox filling), else 0.", "shard"),
-		pauses:               desc("ssehub_shard_pauses_total", "Times a shard paused because its streams were behind."),
-		pausedSeconds:        desc("ssehub_shard_paused_seconds_total", "Time shards spent paused, summed over shards (pauses that ended)."),
-		publishWait:          desc("ssehub_publish_wait_seconds", "How long publishes that found the hub congested waited, refused ones included; publishes that did not wait are not counted."),
-		publishRefused:       desc("ssehub_publishes_refused_total", "Publish requests refused with 503 overloaded after waiting --publish-wait."),
-		replays:              desc("ssehub_replays_total", "Resumes (Last-Event-ID) answered from history."),
-		replayed:             desc("ssehub_replayed_events_total", "Events written by resume replays."),
-		resets:               desc("ssehub_resets_total", "Resumes answered with an ssehub.reset event: history could not fill the gap."),
-		redisReconnects:      desc("ssehub_redis_reconnects_total", "Redis pub/sub connections re-established."),
-		redisProbeFailures:   desc("ssehub_redis_probe_failures_total", "Silent Redis pub/sub connections found by a probe (and reconnected)."),
-		redisGapFills:        desc("ssehub_redis_gap_fills_total", "Gap fills from history after a Redis pub/sub reconnect."),
-		redisGapFilled:       desc("ssehub_redis_gap_filled_events_total", "Events delivered by gap fills."),
-		redisGapLosses:       desc("ssehub_redis_gap_losses_total", "Gaps history could not fill; the shard's streams were ended to resume."),
-		redisOthersCongested: desc("ssehub_redis_others_congested", "1 while another hub of the fleet is congested, so this one holds publishes back too; else 0."),
-		reasons:              shard.Reasons(),
+		src:                   src,
+		openStreams:           desc("ssehub_open_streams", "SSE streams open in this process."),
+		shardStreams:          desc("ssehub_shard_open_streams", "SSE streams open on each shard.", "shard"),
+		subscriptions:         desc("ssehub_subscriptions", "Distinct topics and patterns the shards of this process subscribe to at the broker (each shard subscribes on its own)."),
+		shardSubscriptions:    desc("ssehub_shard_subscriptions", "Distinct topics and patterns each shard subscribes to at the broker.", "shard"),
+		ioUring:               desc("ssehub_shard_io_uring", "1 if the shard writes its fan-outs through io_uring, 0 if with one write(2) per socket (--io-uring=false, or the kernel refused io_uring).", "shard"),
+		mailbox:               desc("ssehub_shard_mailbox_messages", "Broker messages waiting for each shard's loop; the broker waits while a mailbox is full.", "shard"),
+		mailboxCapacity:       desc("ssehub_shard_mailbox_capacity_messages", "Capacity of each shard's mailbox."),
+		published:             desc("ssehub_events_published_total", "Events accepted by POST /publish on this process."),
+		dispatched:            desc("ssehub_shard_events_total", "Events the shards fanned out, counted once per shard that received them."),
+		delivered:             desc("ssehub_events_delivered_total", "Events queued or written to streams, counted once per stream."),
+		duplicates:            desc("ssehub_shard_duplicate_events_total", "Events a shard received twice (matching both a topic and a pattern) and dropped."),
+		disconnects:           desc("ssehub_stream_disconnects_total", "Streams ended, by reason; reason=\"slow\" counts the clients evicted for a full queue.", "reason"),
+		behind:                desc("ssehub_shard_streams_behind", "Streams of each shard whose queue was at least half full at the last count: more than one in eight pauses the shard.", "shard"),
+		paused:                desc("ssehub_shard_paused", "1 while the shard takes no events from the broker until its streams catch up (overload), else 0.", "shard"),
+		congested:             desc("ssehub_shard_congested", "1 while the shard holds publishes back (paused, or its mailbox filling), else 0.", "shard"),
+		pauses:                desc("ssehub_shard_pauses_total", "Times a shard paused because its streams were behind."),
+		pausedSeconds:         desc("ssehub_shard_paused_seconds_total", "Time shards spent paused, summed over shards (pauses that ended)."),
+		publishWait:           desc("ssehub_publish_wait_seconds", "How long publishes that found the hub congested waited, refused ones included; publishes that did not wait are not counted."),
+		publishRefused:        desc("ssehub_publishes_refused_total", "Publish requests refused with 503 overloaded after waiting --publish-wait."),
+		replays:               desc("ssehub_replays_total", "Resumes (Last-Event-ID) answered from history."),
+		replayed:              desc("ssehub_replayed_events_total", "Events written by resume replays."),
+		resets:                desc("ssehub_resets_total", "Resumes answered with an ssehub.reset event: history could not fill the gap."),
+		redisReconnects:       desc("ssehub_redis_reconnects_total", "Redis pub/sub connections re-established."),
+		redisProbeFailures:    desc("ssehub_redis_probe_failures_total", "Silent Redis pub/sub connections found by a probe (and reconnected)."),
+		redisGapFills:         desc("ssehub_redis_gap_fills_total", "Gap fills from history after a Redis pub/sub reconnect."),
+		redisGapFilled:        desc("ssehub_redis_gap_filled_events_total", "Events delivered by gap fills."),
+		redisGapLosses:        desc("ssehub_redis_gap_losses_total", "Gaps history could not fill; the shard's streams were ended to resume."),
+		redisOthersCongested:  desc("ssehub_redis_others_congested", "1 while another hub of the fleet is congested, so this one holds publishes back too; else 0."),
+		redisCongestionErrors: desc("ssehub_redis_congestion_errors_total", "Failed exchanges of congestion with the fleet: other hubs may not hear that this one is congested."),
+		reasons:               shard.Reasons(),
 	}
 	for i := range src.Hub.Stats() {
 		c.shardLabels = append(c.shardLabels, strconv.Itoa(i))
@@ -227,6 +228,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.redisGapFilled, rs.GapMessages)
 		counter(c.redisGapLosses, rs.GapLosses)
 		gauge(c.redisOthersCongested, boolValue(rs.OthersCongested))
+		counter(c.redisCongestionErrors, rs.CongestionErrors)
 	}
 }
 
