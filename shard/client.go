@@ -63,13 +63,16 @@ type client struct {
 	removed    bool
 	deferred   bool // in the shard's deferred list (wakeLater)
 	behind     bool // in the shard's behind list (fallBehind)
+	// behindSince is when it last fell behind: a client is slow only once
+	// it has been behind for a stall timeout.
+	behindSince time.Time
 	// overflow is the message that found the queue full while the shard
 	// was short of time; it goes to the queue before the intake resumes.
 	overflow *broker.Message
 	// queuedAtPause is its queue length when the stall clock started: a
 	// client that has not gone below it when the clock runs out is stuck.
 	queuedAtPause int
-	stalls        int // stall timeouts in a row it took nothing in
+	stalls        int  // stall timeouts in a row it took nothing in
 	retiring      bool // counted by Retire: retireMarker is queued, or it was dead already
 
 	// goodbye is the last frame of a retired stream: written by the shard

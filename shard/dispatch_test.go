@@ -124,6 +124,7 @@ func TestDispatchQueuesOncePerClient(t *testing.T) {
 
 func TestFullQueueEvictsOnlyThatClient(t *testing.T) {
 	s, clients := newTestShard(t, 4, 8)
+	s.cfg.StallTimeout = time.Nanosecond // behind for long enough as soon as behind
 	slow := clients[0]
 	for seq := uint64(1); seq <= 9; seq++ {
 		s.dispatch(message(seq, "news"))

@@ -44,6 +44,7 @@ func highWater(queueSize int) int { return max(min(max(queueSize/2, wakeEvery+1)
 // enqueue so that its common path stays small.
 func (s *Shard) fallBehind(c *client) {
 	c.behind = true
+	c.behindSince = time.Now()
 	c.queuedAtPause = len(c.queue)
 	c.stalls = 0
 	s.behind = append(s.behind, c)
@@ -51,14 +52,17 @@ func (s *Shard) fallBehind(c *client) {
 }
 
 // queueFull handles m for c, whose queue is full; the intake is open, as
-// nothing is queued while it is paused. If few of the shard's clients are
-// behind and c's peer is not reading, c is the slow one: it is evicted
-// (ReasonSlow) and queueFull reports false. Otherwise the shard is short of
-// time (many are behind, or c's flusher has not had a CPU to write what
-// its peer would take): m waits in c's overflow slot, the intake pauses
-// after this dispatch, and queueFull reports true.
+// no event is queued while it is paused. If few of the shard's clients are
+// behind, c has been behind for a stall timeout already, and its peer is
+// not reading, c is the slow one: it is evicted (ReasonSlow) and queueFull
+// reports false. Otherwise the shard is short of time (many are behind, or
+// c's flusher has not had a CPU to write what its peer would take), or c
+// may be only briefly slower (its reader did not get a CPU either): m
+// waits in c's overflow slot, the intake pauses after this dispatch, and
+// queueFull reports true.
 func (s *Shard) queueFull(c *client, m *broker.Message) bool {
-	slow := len(s.behind) <= behindTolerance(s.clientCount()) && c.peerBehind()
+	slow := len(s.behind) <= behindTolerance(s.clientCount()) &&
+		time.Since(c.behindSince) >= s.cfg.StallTimeout && c.peerBehind()
 	if slow || c.overflow != nil {
 		s.remove(c, ReasonSlow)
 		return false

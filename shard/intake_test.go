@@ -185,3 +185,27 @@ func TestShutdownRelievesTheGate(t *testing.T) {
 		t.Errorf("Stats().Congested after shutdown")
 	}
 }
+
+// A client that has just fallen behind is not evicted when its queue
+// fills, even among clients that keep up: its reader may only have missed
+// a CPU for a moment. The shard pauses for it instead; once it has been
+// behind for a stall timeout, a full queue evicts it
+// (TestFullQueueEvictsOnlyThatClient).
+func TestBrieflySlowClientIsNotEvicted(t *testing.T) {
+	const queue = 8
+	s, clients := newTestShard(t, 4, queue)
+	slow := clients[0]
+	for seq := uint64(1); seq <= queue+1; seq++ {
+		s.dispatch(message(seq, "news"))
+		for _, c := range clients[1:] {
+			received(c)
+		}
+	}
+	if slow.removed || slow.overflow == nil {
+		t.Fatalf("removed %v, overflow %v: want kept, holding the message that found its queue full", slow.removed, slow.overflow)
+	}
+	s.regulate()
+	if s.intake != intakePaused {
+		t.Errorf("intake %v, want paused for the client to catch up", s.intake)
+	}
+}

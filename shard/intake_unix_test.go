@@ -15,7 +15,8 @@ import (
 // A client whose peer stopped reading, so its socket is full, is evicted.
 func TestFullQueueOfStarvedFlusherPauses(t *testing.T) {
 	const queue = 40
-	s, err := New(Config{QueueSize: queue, NoIOUring: true}, nopBroker{})
+	// Behind for long enough as soon as behind.
+	s, err := New(Config{QueueSize: queue, NoIOUring: true, StallTimeout: time.Nanosecond}, nopBroker{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func TestFloodEvictsNoneAndLosesNothingAccepted(t *testing.T) {
 	)
 	// The send buffer is --send-buffer's default: with the kernel's
 	// autotuning instead, a socket whose peer reads nothing takes megabytes.
-	th := startHub(t, hubOptions{server: httpapi.Config{SendBuffer: 32 << 10}})
+	th := startHub(t, hubOptions{server: httpapi.Config{SendBuffer: 32 << 10, PublishRate: -1}})
 	var query strings.Builder
 	for p := range publishers {
 		fmt.Fprintf(&query, "topic=flood-%d&", p)
