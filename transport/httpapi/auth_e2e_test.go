@@ -284,3 +284,50 @@ func TestAlgorithmConfusionAndIssuerAudience(t *testing.T) {
 		}
 	}
 }
+
+// A user's stream that names no topic follows user/<sub>, and resumes like
+// any other: Last-Event-ID (or lastEventId) replays what it missed. It
+// used to be ignored, a silent loss.
+func TestTokenOnlyStreamResumes(t *testing.T) {
+	th := startAuthHub(t)
+	alice := mint(t, auth.MintClaims{Subject: "alice"})
+	publisher := mint(t, auth.MintClaims{Subject: "backend", Publish: []string{"user/*"}})
+	publish := func(data string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, th.url+"/publish", strings.NewReader(`{"topic":"user/alice","data":"`+data+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+publisher)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ IDs []string }
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || len(out.IDs) != 1 {
+			t.Fatalf("publish %s = %d (%v)", data, resp.StatusCode, err)
+		}
+		return out.IDs[0]
+	}
+
+	s := th.subscribe(t, "", "Authorization: Bearer "+alice)
+	e1 := publish("e1")
+	s.expectData("e1")
+	s.conn.Close()
+	publish("e2")
+	publish("e3")
+
+	for _, resume := range []struct {
+		name, query string
+		headers     []string
+	}{
+		{"Last-Event-ID header", "", []string{"Authorization: Bearer " + alice, "Last-Event-ID: " + e1}},
+		{"lastEventId query", "lastEventId=" + e1, []string{"Authorization: Bearer " + alice}},
+	} {
+		t.Run(resume.name, func(t *testing.T) {
+			s := th.subscribe(t, resume.query, resume.headers...)
+			s.t = t
+			s.expectData("e2", "e3")
+			s.conn.Close()
+		})
+	}
+}

@@ -39,9 +39,12 @@ type streamIdentity struct {
 // authorizeSubscribe checks the stream's credentials against what it asks
 // for and adds the user's private topic user/<sub>. With auth off
 // everything is allowed.
+//
+// A stream must follow something: with no topic named and no private topic
+// added, it is refused (missing_topic).
 func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequest) (streamIdentity, *APIError) {
 	if s.cfg.Auth == nil {
-		return streamIdentity{}, nil
+		return streamIdentity{}, requireTopic(req)
 	}
 	token, err := auth.Extract(string(ctx.Request.Header.Peek("Authorization")),
 		string(ctx.Request.Header.Peek("Cookie")), string(ctx.QueryArgs().Peek("token")))
@@ -57,10 +60,7 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 				return streamIdentity{}, unauthorized(err)
 			}
 		}
-		if len(req.Topics)+len(req.Patterns) == 0 {
-			return streamIdentity{}, badRequest(CodeMissingTopic, "missing topic; add ?topic=NAME (repeatable)")
-		}
-		return streamIdentity{}, nil
+		return streamIdentity{}, requireTopic(req)
 	}
 	if err != nil {
 		return streamIdentity{}, unauthorized(err)
@@ -88,10 +88,18 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 	if private != "" && !slices.Contains(req.Topics, private) {
 		req.Topics = append(req.Topics, private)
 	}
-	if len(req.Topics)+len(req.Patterns) == 0 {
-		return streamIdentity{}, badRequest(CodeMissingTopic, "missing topic; add ?topic=NAME (repeatable)")
+	if apiErr := requireTopic(req); apiErr != nil {
+		return streamIdentity{}, apiErr
 	}
 	return streamIdentity{userID: claims.Subject, expires: claims.ExpiresAt}, nil
+}
+
+// requireTopic refuses a stream that follows nothing.
+func requireTopic(req *subscribeRequest) *APIError {
+	if len(req.Topics)+len(req.Patterns) == 0 {
+		return badRequest(CodeMissingTopic, "missing topic; add ?topic=NAME (repeatable)")
+	}
+	return nil
 }
 
 // publisher is who publishes: its grant (nil with auth off) and the key its

@@ -255,8 +255,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	req, apiErr := parseSubscribe(ctx.QueryArgs(), ctx.Request.Header.Peek("Last-Event-ID"), s.cfg.MaxTopics)
-	if apiErr != nil && !(apiErr.Code == CodeMissingTopic && s.cfg.Auth != nil) {
-		// An authenticated user may name no topic: it gets user/<sub>.
+	if apiErr != nil {
 		writeError(ctx, apiErr)
 		return
 	}

@@ -26,6 +26,11 @@ type subscribeRequest struct {
 // proxies add cache busters, and the credential parameter (token) is read by
 // the auth layer.
 //
+// A request with no topic is not refused here: an authenticated user
+// follows its private topic without naming it, and its resume point counts
+// like anyone's. authorizeSubscribe refuses a stream that ends up with no
+// topic at all.
+//
 // An unusable Last-Event-ID is never an error: EventSource resends it on
 // every reconnect, so refusing it would stop the client from ever
 // reconnecting. It is kept (cut to 128 bytes) and the hub answers an id it
@@ -55,10 +60,6 @@ func parseSubscribe(args *fasthttp.Args, lastEventIDHeader []byte, maxTopics int
 		*list = append(*list, s)
 		n++
 	}
-	if n == 0 {
-		return subscribeRequest{}, badRequest(CodeMissingTopic, "missing topic; add ?topic=NAME (repeatable)")
-	}
-
 	id := lastEventIDHeader
 	if len(id) == 0 {
 		id = args.Peek("lastEventId")
