@@ -61,9 +61,11 @@
 // queue and is evicted as before: it is the slow one.
 //
 // A client whose queue is full while few others are behind is evicted only
-// if its socket is full too (its peer reads nothing); with a socket that
-// would take more, its flusher has not had a CPU, and the message waits in
-// the client's overflow slot while the shard pauses.
+// if its socket is full too (its peer reads nothing) and it has been behind
+// for StallTimeout; with a socket that would take more, its flusher has not
+// had a CPU, and a client only just behind may have a reader that missed
+// one: the message waits in the client's overflow slot while the shard
+// pauses.
 //
 // A client that stops reading must not hold up the rest. If the shard is
 // still paused after StallTimeout, every client that is behind, has taken
