@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
 // Config is everything `ssehub` takes. Each field is one flag, --NAME from
@@ -27,7 +27,7 @@ type Config struct {
 	AdminListen     string        `flag:"admin-listen" help:"address of the admin listener, serving /debug/pprof/ and /metrics (keep it private); empty turns it off"`
 	RedisURL        string        `flag:"redis-url" help:"Redis to run a fleet on (redis://host:6379/0); empty runs the embedded broker"`
 	RedisMode       string        `flag:"redis-mode" help:"standalone, cluster (more nodes as ?addr=host:port) or sentinel (URL of a sentinel, ?master_name=NAME)"`
-	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels"`
+	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels: letters, digits and _ - . / @ (a topic without ':')"`
 	Auth            string        `flag:"auth" help:"off (anyone may subscribe and publish; for local use) or jwt"`
 	JWTSecret       string        `flag:"jwt-secret" secret:"true" help:"HS256 secret (at least 32 bytes) for --auth jwt"`
 	JWTKeyFile      string        `flag:"jwt-key-file" help:"PEM public key for --auth jwt, used with --jwt-algorithm"`
@@ -249,7 +249,7 @@ func (c Config) validate(src sources) error {
 	if !slices.Contains([]string{"standalone", "cluster", "sentinel"}, c.RedisMode) {
 		bad("redis-mode", "must be standalone, cluster or sentinel, got %q", c.RedisMode)
 	}
-	if err := topic.ValidateTopic(c.RedisPrefix); err != nil {
+	if err := redisbroker.ValidatePrefix(c.RedisPrefix); err != nil {
 		bad("redis-prefix", "%v", err)
 	}
 	for _, f := range []struct {

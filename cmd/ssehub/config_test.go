@@ -253,6 +253,47 @@ func TestValidateBoundaries(t *testing.T) {
 	}
 }
 
+// TestConfigRedisPrefix: a prefix is a topic without ':', so that no two
+// prefixes name the same Redis channel (redisbroker.ValidatePrefix).
+func TestConfigRedisPrefix(t *testing.T) {
+	tests := []struct {
+		prefix string
+		env    bool     // set by SSEHUB_REDIS_PREFIX rather than the flag
+		want   []string // substrings of the error; nil for an accepted prefix
+	}{
+		{prefix: "ssehub"},
+		{prefix: "t1"},
+		{prefix: "t1-c"},
+		{prefix: "team/app.eu_1@x"},
+		{prefix: "t1:c:x", want: []string{`--redis-prefix: must not contain ':', got "t1:c:x" (offset 2)`, "overlap"}},
+		{prefix: "app:prod", env: true, want: []string{"SSEHUB_REDIS_PREFIX (--redis-prefix): must not contain ':'"}},
+		{prefix: "", want: []string{"--redis-prefix: must be a valid topic without ':'", "empty"}},
+		{prefix: "ssehub*", want: []string{"--redis-prefix: must be a valid topic without ':'", "pattern"}},
+		{prefix: "{ssehub}", want: []string{"--redis-prefix: must be a valid topic without ':'", `invalid byte "{"`}},
+		{prefix: "a?b", want: []string{"--redis-prefix: must be a valid topic without ':'", `invalid byte "?"`}},
+	}
+	for _, tt := range tests {
+		args, env := []string{"--redis-prefix", tt.prefix}, map[string]string(nil)
+		if tt.env {
+			args, env = nil, map[string]string{"SSEHUB_REDIS_PREFIX": tt.prefix}
+		}
+		cfg, err := parseConfig(args, envMap(env), &strings.Builder{})
+		switch {
+		case tt.want == nil && err != nil:
+			t.Errorf("parseConfig(%q, %v) error = %v, want nil", args, env, err)
+		case tt.want == nil && cfg.RedisPrefix != tt.prefix:
+			t.Errorf("parseConfig(%q, %v).RedisPrefix = %q, want %q", args, env, cfg.RedisPrefix, tt.prefix)
+		case tt.want != nil && err == nil:
+			t.Errorf("parseConfig(%q, %v) error = nil, want one containing %q", args, env, tt.want)
+		}
+		for _, w := range tt.want {
+			if err != nil && !strings.Contains(err.Error(), w) {
+				t.Errorf("parseConfig(%q, %v) error = %q, want it to contain %q", args, env, err, w)
+			}
+		}
+	}
+}
+
 func TestParseConfigHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"--shards", "2", "--help"}} {
 		var out strings.Builder

@@ -32,7 +32,7 @@ type Config struct {
 	// not close it.
 	Client redis.UniversalClient
 	// Prefix namespaces every key and channel, so several hubs can share
-	// one Redis. Zero means "ssehub". It must be a valid exact topic.
+	// one Redis. Zero means "ssehub". It must pass ValidatePrefix.
 	Prefix string
 	// HistorySize is how many events each topic keeps for resume; a topic
 	// may hold up to 10% more between trims. Zero means 1000; negative
@@ -91,6 +91,10 @@ type keyspace struct {
 	congested string
 }
 
+// newKeyspace names the keys and channels of prefix. ValidatePrefix keeps
+// them apart from those of any other prefix: keys start "{prefix}:", where
+// the first '}' ends the prefix, and channels start "prefix:", where the
+// first ':' does.
 func newKeyspace(prefix string) keyspace {
 	tag := "{" + prefix + "}"
 	return keyspace{
@@ -114,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "ssehub"
 	}
-	if err := topic.ValidateTopic(cfg.Prefix); err != nil {
+	if err := ValidatePrefix(cfg.Prefix); err != nil {
 		return nil, fmt.Errorf("redis broker prefix: %w", err)
 	}
 	cfg.HistorySize, cfg.HistoryTTL = transport.Retention(cfg.HistorySize, cfg.HistoryTTL)
@@ -133,6 +137,26 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// ValidatePrefix reports whether p can be a Config.Prefix: a valid exact
+// topic (topic.ValidateTopic) without ':'.
+//
+// ':' ends the prefix in every channel name ("prefix:c:<topic>"), and
+// topics may contain ':'. A prefix with one could thus name another's
+// channels: prefix "t1:c:x" publishes topic "news" on "t1:c:x:c:news",
+// which is topic "x:c:news" of prefix "t1", and "t1"'s pattern "*"
+// (PSUBSCRIBE "t1:c:*") would receive it, with ids from another sequence
+// that make it drop its own events as duplicates.
+func ValidatePrefix(p string) error {
+	if err := topic.ValidateTopic(p); err != nil {
+		return fmt.Errorf("must be a valid topic without ':': %w", err)
+	}
+	if i := strings.IndexByte(p, ':'); i >= 0 {
+		return fmt.Errorf("must not contain ':', got %q (offset %d): "+
+			"':' ends the prefix in Redis channel names, so such a prefix could overlap another's", p, i)
+	}
+	return nil
 }
 
 // publishScript assigns the next id (Redis time in ms, or the last id's ms

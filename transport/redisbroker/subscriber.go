@@ -93,7 +93,10 @@ func (s *subscriber) Subscribe(t string) (bool, error) {
 	return s.subscribe(s.b.keys.channel+t, false)
 }
 
-// PSubscribe implements broker.Subscriber, like Subscribe.
+// PSubscribe implements broker.Subscriber, like Subscribe. The hub passes
+// only valid patterns (topic.ValidatePattern), whose one glob character is
+// *: after the literal "prefix:c:" it cannot reach another prefix's
+// channels, whose prefix ends at their first ':' (ValidatePrefix).
 func (s *subscriber) PSubscribe(p string) (bool, error) {
 	return s.subscribe(s.b.keys.channel+p, true)
 }
