@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport"
 	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/sse"
@@ -214,4 +216,81 @@ func TestSlowlorisConnectionIsClosed(t *testing.T) {
 	// The stream is unaffected by the slow client being dropped.
 	th.publish(t, `{"topic":"news","data":"still"}`)
 	s.expectData("still")
+}
+
+func TestMalformedRequestsLogNoCredentials(t *testing.T) {
+	const creds = "Authorization: Bearer SECRET-TOKEN-123\r\n" +
+		"Cookie: theme=dark; ssehub_token=SECRET-COOKIE-456\r\n" +
+		"X-Api-Key: SECRET-KEY-789\r\n"
+	const target = "/events?topic=news&token=SECRET-QUERY-000"
+	// Nothing a request carries may reach the log: not its credentials,
+	// nor its request line or header names.
+	forbidden := []string{"SECRET", "Bearer", "Authorization", "Cookie", "ssehub_token", "X-Api-Key", "/events", "topic=news"}
+	// fasthttpLogEvery: one line per 10 s.
+	const logEvery = 10 * time.Second
+	for _, tc := range []struct {
+		name, req string
+		kind      string // what the log line says went wrong
+	}{
+		{"nul in the query", "GET " + target + "%00\x00 HTTP/1.1\r\nHost: ssehub\r\n" + creds + "\r\n", "invalid request uri"},
+		{"no host", "GET " + target + " HTTP/1.1\r\n" + creds + "\r\n", "missing required host header"},
+		// A client that left out the colon of its credential's header.
+		{"no colon", "GET " + target + " HTTP/1.1\r\nHost: ssehub\r\nAuthorization Bearer SECRET-TOKEN-123\r\n" + creds + "\r\n", "missing colon"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log testenv.Buffer
+			th := startHub(t, hubOptions{server: httpapi.Config{Logger: slog.New(slog.NewTextHandler(&log, nil))}})
+			start := time.Now()
+			var firstClient string
+			for i := range 100 {
+				client, resp := sendUntilClosed(t, th, tc.req)
+				if !strings.HasPrefix(resp, "HTTP/1.1 400 ") {
+					t.Fatalf("request %d answered %q, want 400", i, resp)
+				}
+				if i == 0 {
+					firstClient = client
+				}
+			}
+			elapsed := time.Since(start)
+			got := log.String()
+			first, _, _ := strings.Cut(got, "\n")
+			var leaked []string
+			for _, s := range forbidden {
+				if strings.Contains(got, s) {
+					leaked = append(leaked, s)
+				}
+			}
+			if leaked != nil {
+				t.Errorf("log contains %q; its first line: %s", leaked, first)
+			}
+			// The first line goes out: it names the client and the error.
+			if !strings.Contains(got, firstClient) || !strings.Contains(got, tc.kind) || !strings.Contains(got, "component=fasthttp") {
+				t.Errorf("log's first line = %s, want a fasthttp line naming the client %s and %q", first, firstClient, tc.kind)
+			}
+			if lines, most := strings.Count(got, "\n"), 1+int(elapsed/logEvery); lines > most {
+				t.Errorf("100 malformed requests in %v logged %d lines, want at most %d", elapsed, lines, most)
+			}
+		})
+	}
+}
+
+// sendUntilClosed writes req on a fresh TCP connection and reads until the
+// server closes it, which fasthttp does only after logging the request's
+// error. It returns the client's address and what the server answered.
+func sendUntilClosed(t *testing.T, th *testHub, req string) (client, resp string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", th.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatalf("writing request: %v", err)
+	}
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("reading until closed: %v (got %q)", err, got)
+	}
+	return conn.LocalAddr().String(), string(got)
 }

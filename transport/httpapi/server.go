@@ -183,7 +183,11 @@ func New(h *hub.Hub, cfg Config) *Server {
 		KeepHijackedConns: true,
 		ReduceMemoryUsage: true,
 		CloseOnShutdown:   true,
-		Logger:            slogPrinter{cfg.Logger},
+		// Request bytes must stay out of the logs: fasthttp then leaves
+		// the read buffer out of its parse errors, and the logger redacts
+		// the URI and header lines some still quote.
+		SecureErrorLogMessage: true,
+		Logger:                newFasthttpLogger(cfg.Logger),
 	}
 	return s
 }
@@ -406,6 +410,8 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 }
 
 // handleError answers the errors fasthttp meets before a handler runs.
+// Their text may quote the request, credentials and all (see
+// fasthttpLogger), so it is neither logged nor echoed here.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
@@ -421,11 +427,4 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 		}
 		writeError(ctx, &APIError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest, Message: "malformed HTTP request"})
 	}
-}
-
-// slogPrinter adapts fasthttp's logger to slog.
-type slogPrinter struct{ log *slog.Logger }
-
-func (p slogPrinter) Printf(format string, args ...any) {
-	p.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
