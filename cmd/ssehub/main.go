@@ -238,6 +238,7 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger, tracer *teleme
 		})
 		return b, func() { b.Close() }, nil
 	}
+	redis.SetLogger(redisLogger{log})
 	client, err := redisClient(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--redis-url: %w", err)
@@ -260,6 +261,11 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger, tracer *teleme
 }
 
 // redisClient builds the go-redis client for --redis-url and --redis-mode.
+//
+// Its commands honour their context's deadline (ContextTimeoutEnabled):
+// otherwise go-redis waits out its own read timeout whatever the caller
+// allows, and /readyz, bounded to 2s, took 5s to answer while Redis was
+// paused.
 func redisClient(cfg Config) (redis.UniversalClient, error) {
 	switch cfg.RedisMode {
 	case "cluster":
@@ -267,18 +273,21 @@ func redisClient(cfg Config) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, err
 		}
+		opt.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(opt), nil
 	case "sentinel":
 		opt, err := redis.ParseFailoverURL(cfg.RedisURL)
 		if err != nil {
 			return nil, err
 		}
+		opt.ContextTimeoutEnabled = true
 		return redis.NewFailoverClient(opt), nil
 	default:
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return nil, err
 		}
+		opt.ContextTimeoutEnabled = true
 		return redis.NewClient(opt), nil
 	}
 }
