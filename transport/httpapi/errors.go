@@ -66,7 +66,7 @@ const (
 	CodeTimeout = "timeout"
 
 	// CodeTooLarge (413): a body, an event's data or a batch over its
-	// limit.
+	// limit, or a batch larger than the publish burst.
 	CodeTooLarge = "too_large"
 
 	// CodeUnsupportedMediaType (415): a publish body that is neither JSON

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,33 @@ func TestStreamsPerUserAreLimited(t *testing.T) {
 	expectRefusedStream(t, th.subscribe(t, "", "Authorization: Bearer "+alice), 30000)
 	if s := th.subscribe(t, "", "Authorization: Bearer "+bob); s.resp.StatusCode != http.StatusOK {
 		t.Errorf("bob's stream = %d, want 200: alice's limit is hers", s.resp.StatusCode)
+	}
+}
+
+// A batch of more events than the publish burst could wait forever without
+// passing: it is refused as too large, with no Retry-After to wait for, and
+// spends nothing of the credential's rate.
+func TestBatchLargerThanTheBurstIsTooLarge(t *testing.T) {
+	th := startHub(t, hubOptions{server: httpapi.Config{PublishRate: 5}}) // bursts of 10
+	batch := func(n int) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(`{"topic":"a","data":"x"}`+",", n), ",") + "]"
+	}
+	resp, err := http.Post(th.url+"/publish", "application/json", strings.NewReader(batch(11)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), `"code":"`+httpapi.CodeTooLarge+`"`) {
+		t.Errorf("batch of 11 at 5/s = %d %s, want 413 %s", resp.StatusCode, body, httpapi.CodeTooLarge)
+	}
+	if !strings.Contains(string(body), "burst of 10") {
+		t.Errorf("batch of 11 at 5/s message = %s, want it to name the burst of 10", body)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		t.Errorf("batch of 11 at 5/s Retry-After = %q, want none: waiting cannot help", ra)
+	}
+	if ids := th.publish(t, batch(10)); len(ids) != 10 {
+		t.Errorf("batch of 10 (the whole burst) after the refusal: %d ids, want 10", len(ids))
 	}
 }

@@ -30,8 +30,13 @@ func newRateLimiter(perSecond int, now func() time.Time) *rateLimiter {
 	return &rateLimiter{rate: float64(perSecond), burst: 2 * float64(perSecond), now: now, buckets: make(map[string]*bucket)}
 }
 
+// burstSize returns the most events one take can ever spend, or 0 when the
+// rate is unlimited.
+func (l *rateLimiter) burstSize() int { return int(l.burst) }
+
 // take spends n events for key. When the bucket lacks them it spends
-// nothing and says how long until it would have them.
+// nothing and says how long until it would have them. n must be at most
+// burstSize: a bucket never holds more, so a larger n is refused forever.
 func (l *rateLimiter) take(key string, n int) (ok bool, retryAfter time.Duration) {
 	if l.rate == 0 {
 		return true, 0

@@ -73,7 +73,8 @@ type Config struct {
 	APIKeys []string
 	// PublishRate is how many events per second one credential (one
 	// client address with auth off) may publish on average, in bursts of
-	// twice that; more gets 429. Zero means 1000; negative means unlimited.
+	// twice that; more gets 429, and a batch larger than a burst, which
+	// could never pass, 413. Zero means 1000; negative means unlimited.
 	PublishRate int
 	// CORSOrigins are the browser origins allowed to call the hub from
 	// another origin ("https://app.example.com"), with credentials; "*"
@@ -348,6 +349,13 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 	}
 	if apiErr != nil {
 		writeError(ctx, apiErr)
+		return
+	}
+	if burst := s.rates.burstSize(); burst > 0 && len(pubs) > burst {
+		// No wait would let it through: a 429 with Retry-After would have
+		// the client retry it forever.
+		writeError(ctx, tooLarge("batch of %d events exceeds the publish burst of %d events per credential (twice --publish-rate); split it",
+			len(pubs), burst))
 		return
 	}
 	if ok, retry := s.rates.take(who.key, len(pubs)); !ok {
