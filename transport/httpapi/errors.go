@@ -35,11 +35,13 @@ const (
 	// have.
 	CodeUnknownField = "unknown_field"
 	// CodeInvalidEvent (400): the event name is too long, has CR, LF or
-	// NUL, is not UTF-8, or uses the hub's reserved prefix.
+	// NUL, is not UTF-8 (or, in JSON, escapes a lone surrogate), or uses
+	// the hub's reserved prefix.
 	CodeInvalidEvent = "invalid_event"
 	// CodeMissingData (400): an event without data.
 	CodeMissingData = "missing_data"
-	// CodeInvalidData (400): the data is not valid UTF-8.
+	// CodeInvalidData (400): the data is not valid UTF-8 (or, in a JSON
+	// string, escapes a lone surrogate).
 	CodeInvalidData = "invalid_data"
 	// CodeEmptyBatch (400): a JSON array with no events.
 	CodeEmptyBatch = "empty_batch"

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
@@ -157,22 +158,22 @@ func parseJSONEvent(raw json.RawMessage, lim PublishLimits) (broker.Publication,
 	var topics []string
 	if v, ok := fields["topic"]; ok && !isNull(v) {
 		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return broker.Publication{}, badRequest(CodeInvalidJSON, `field "topic" must be a string`)
+		if e := decodeField(v, &s, "topic", "a string", CodeInvalidTopic); e != nil {
+			return broker.Publication{}, e
 		}
 		topics = append(topics, s)
 	}
 	if v, ok := fields["topics"]; ok && !isNull(v) {
 		var ss []string
-		if err := json.Unmarshal(v, &ss); err != nil {
-			return broker.Publication{}, badRequest(CodeInvalidJSON, `field "topics" must be an array of strings`)
+		if e := decodeField(v, &ss, "topics", "an array of strings", CodeInvalidTopic); e != nil {
+			return broker.Publication{}, e
 		}
 		topics = append(topics, ss...)
 	}
 	var event string
 	if v, ok := fields["event"]; ok && !isNull(v) {
-		if err := json.Unmarshal(v, &event); err != nil {
-			return broker.Publication{}, badRequest(CodeInvalidJSON, `field "event" must be a string`)
+		if e := decodeField(v, &event, "event", "a string", CodeInvalidEvent); e != nil {
+			return broker.Publication{}, e
 		}
 	}
 	v, ok := fields["data"]
@@ -182,11 +183,13 @@ func parseJSONEvent(raw json.RawMessage, lim PublishLimits) (broker.Publication,
 	var data []byte
 	if v[0] == '"' {
 		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return broker.Publication{}, badRequest(CodeInvalidJSON, "invalid JSON: %v", err)
+		if e := decodeField(v, &s, "data", "a string", CodeInvalidData); e != nil {
+			return broker.Publication{}, e
 		}
 		data = []byte(s)
 	} else {
+		// Sent as the JSON text it is, escapes and all, so nothing is
+		// replaced; bytes that are not UTF-8 are refused below.
 		var buf bytes.Buffer
 		buf.Grow(len(v))
 		if err := json.Compact(&buf, v); err != nil {
@@ -198,6 +201,75 @@ func parseJSONEvent(raw json.RawMessage, lim PublishLimits) (broker.Publication,
 }
 
 func isNull(v json.RawMessage) bool { return string(v) == "null" }
+
+// decodeField decodes v, the value of field name, into dst, a string or a
+// slice of strings. A value of another type is invalid_json, saying it must
+// be want; a string that is not Unicode text is code, the field's own, as the
+// same bytes in a form are.
+func decodeField(v json.RawMessage, dst any, name, want, code string) *APIError {
+	if err := json.Unmarshal(v, dst); err != nil {
+		return badRequest(CodeInvalidJSON, "field %q must be %s", name, want)
+	}
+	if lossyText(v) {
+		return badRequest(code, `field %q is not valid UTF-8: it has bytes that are not UTF-8 or a \u escape of a lone surrogate`, name)
+	}
+	return nil
+}
+
+// lossyText reports whether decoding the JSON value v would replace any of
+// its strings' text with U+FFFD, as encoding/json does without a word: bytes
+// that are not UTF-8, and \u escapes of UTF-16 surrogates that do not form a
+// pair (RFC 8259 sections 8.1 and 8.2). v must be valid JSON, where every
+// backslash starts an escape.
+func lossyText(v []byte) bool {
+	if !utf8.Valid(v) {
+		return true
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] != '\\' {
+			continue
+		}
+		r := unicodeEscape(v[i:])
+		if r < 0 { // a two-byte escape such as \n or \\: skip what it escapes
+			i++
+			continue
+		}
+		i += len(`\uXXXX`) - 1
+		switch {
+		case !utf16.IsSurrogate(r):
+		case r >= 0xDC00: // a low surrogate with no high one before it
+			return true
+		default: // a high surrogate: a low one must follow at once
+			if lo := unicodeEscape(v[i+1:]); lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += len(`\uXXXX`)
+		}
+	}
+	return false
+}
+
+// unicodeEscape returns the code unit of the \uXXXX escape that b starts
+// with, or -1 if it starts with none.
+func unicodeEscape(b []byte) rune {
+	if len(b) < len(`\uXXXX`) || b[0] != '\\' || b[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range b[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
+}
 
 // parsePublishForm parses a Mercure-style form body: topic (repeatable), data
 // and type. Decoding is strict: a malformed percent escape is an error, not

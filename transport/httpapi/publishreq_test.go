@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -122,6 +123,18 @@ func TestParsePublish(t *testing.T) {
 		{name: "json data multi-byte UTF-8", contentType: ctJSON,
 			body: `{"topic":"a","data":"日本語 ✓"}`,
 			want: []broker.Publication{pub("", "日本語 ✓", "a")}},
+		{name: "json data surrogate pair escapes decoded", contentType: ctJSON,
+			body: `{"topic":"a","data":"\ud83d\ude00 \uD83D\uDE00"}`,
+			want: []broker.Publication{pub("", "😀 😀", "a")}},
+		{name: "json data U+FFFD sent as itself", contentType: ctJSON,
+			body: `{"topic":"a","data":"\ufffd �"}`,
+			want: []broker.Publication{pub("", "� �", "a")}},
+		{name: "json data escaped backslash before u is no escape", contentType: ctJSON,
+			body: `{"topic":"a","data":"\\ud800"}`,
+			want: []broker.Publication{pub("", `\ud800`, "a")}},
+		{name: "json object data keeps its escapes as sent", contentType: ctJSON,
+			body: `{"topic":"a","data":{"k":"\ud800"}}`,
+			want: []broker.Publication{pub("", `{"k":"\ud800"}`, "a")}},
 
 		// Form successes.
 		{name: "form", contentType: ctForm,
@@ -188,6 +201,8 @@ func TestParsePublish(t *testing.T) {
 			body: ` [ ] `, wantStatus: 400, wantCode: CodeEmptyBatch},
 		{name: "json unknown field", contentType: ctJSON,
 			body: `{"topic":"a","data":"x","id":"1"}`, wantStatus: 400, wantCode: CodeUnknownField, wantMsg: `"id"`},
+		{name: "json field name not UTF-8", contentType: ctJSON,
+			body: "{\"topic\":\"a\",\"data\xff\":\"x\"}", wantStatus: 400, wantCode: CodeUnknownField},
 		{name: "json field names are case-sensitive", contentType: ctJSON,
 			body: `{"Topic":"a","data":"x"}`, wantStatus: 400, wantCode: CodeUnknownField, wantMsg: `"Topic"`},
 		{name: "json missing data", contentType: ctJSON,
@@ -208,6 +223,10 @@ func TestParsePublish(t *testing.T) {
 			body: `{"topic":"a\r\nb","data":"x"}`, wantStatus: 400, wantCode: CodeInvalidTopic},
 		{name: "topic with NUL", contentType: ctJSON,
 			body: `{"topics":["ok","a\u0000b"],"data":"x"}`, wantStatus: 400, wantCode: CodeInvalidTopic},
+		{name: "topic not UTF-8", contentType: ctJSON,
+			body: "{\"topic\":\"a\xff\",\"data\":\"x\"}", wantStatus: 400, wantCode: CodeInvalidTopic, wantMsg: "UTF-8"},
+		{name: "topics element lone surrogate escape", contentType: ctJSON,
+			body: `{"topics":["ok","\ud800"],"data":"x"}`, wantStatus: 400, wantCode: CodeInvalidTopic, wantMsg: "UTF-8"},
 		{name: "topic too long", contentType: ctJSON,
 			body: `{"topic":"` + strings.Repeat("t", topic.MaxLen+1) + `","data":"x"}`, wantStatus: 400, wantCode: CodeInvalidTopic},
 		{name: "form topic with CRLF", contentType: ctForm,
@@ -236,10 +255,33 @@ func TestParsePublish(t *testing.T) {
 			body: "topic=a&type=a%0Aid:%201&data=x", wantStatus: 400, wantCode: CodeInvalidEvent},
 		{name: "form event not UTF-8", contentType: ctForm,
 			body: "topic=a&type=%FF&data=x", wantStatus: 400, wantCode: CodeInvalidEvent},
+		{name: "json event not UTF-8", contentType: ctJSON,
+			body: "{\"topic\":\"a\",\"event\":\"e\xfe\",\"data\":\"x\"}", wantStatus: 400, wantCode: CodeInvalidEvent, wantMsg: "UTF-8"},
+		{name: "json event lone surrogate escape", contentType: ctJSON,
+			body: `{"topic":"a","event":"e\udfff","data":"x"}`, wantStatus: 400, wantCode: CodeInvalidEvent, wantMsg: "UTF-8"},
 
 		// Data.
 		{name: "form data not UTF-8", contentType: ctForm,
 			body: "topic=a&data=ok%FF%FE", wantStatus: 400, wantCode: CodeInvalidData},
+		// encoding/json would replace these with U+FFFD without a word.
+		{name: "json data not UTF-8", contentType: ctJSON,
+			body: "{\"topic\":\"a\",\"data\":\"ok\xff\xfe\"}", wantStatus: 400, wantCode: CodeInvalidData},
+		{name: "json data truncated UTF-8 sequence", contentType: ctJSON,
+			body: "{\"topic\":\"a\",\"data\":\"\xe6\x97\"}", wantStatus: 400, wantCode: CodeInvalidData},
+		{name: "json data lone high surrogate escape", contentType: ctJSON,
+			body: `{"topic":"a","data":"x\ud800"}`, wantStatus: 400, wantCode: CodeInvalidData},
+		{name: "json data lone low surrogate escape", contentType: ctJSON,
+			body: `{"topic":"a","data":"\uDC00x"}`, wantStatus: 400, wantCode: CodeInvalidData},
+		{name: "json data high surrogate then another escape", contentType: ctJSON,
+			body: `{"topic":"a","data":"\ud800\u0041"}`, wantStatus: 400, wantCode: CodeInvalidData},
+		{name: "json data two high surrogates then a low one", contentType: ctJSON,
+			body: `{"topic":"a","data":"\ud800\ud800\udc00"}`, wantStatus: 400, wantCode: CodeInvalidData},
+		{name: "json data high surrogate then an escaped backslash", contentType: ctJSON,
+			body: `{"topic":"a","data":"\ud800\\udc00"}`, wantStatus: 400, wantCode: CodeInvalidData},
+		{name: "json object data not UTF-8", contentType: ctJSON,
+			body: "{\"topic\":\"a\",\"data\":{\"k\":\"\xff\"}}", wantStatus: 400, wantCode: CodeInvalidData},
+		{name: "json batch data not UTF-8 names the index", contentType: ctJSON,
+			body: `[{"topic":"a","data":"1"},{"topic":"a","data":"\udc00"}]`, wantStatus: 400, wantCode: CodeInvalidData, wantMsg: "event 1: "},
 		{name: "json data too large", contentType: ctJSON, lim: small,
 			body: `{"topic":"a","data":"123456789"}`, wantStatus: 413, wantCode: CodeTooLarge},
 		{name: "json compacted data too large", contentType: ctJSON, lim: small,
@@ -354,6 +396,8 @@ func FuzzParsePublish(f *testing.F) {
 		{ctJSON, `{"topic":"a","event":"x\ny","data":"line1\r\nline2"}`},
 		{ctJSON, `{"topic":"news/*","data":"x"}`},
 		{ctJSON, `{"topic":"a","event":"ssehub.reset","data":"\u0000"}`},
+		{ctJSON, `{"topics":["a","\ud800"],"event":"\udc00","data":"\ud83d\ude00\\ud800\ufffd"}`},
+		{ctJSON, "{\"topic\":\"a\",\"event\":\"\xff\",\"data\":\"\xe6\x97\"}"},
 		{ctJSON, `[]`},
 		{ctJSON, `{"topic":"a","data":"x"} trailing`},
 		{ctJSON, `{"topic":"a","data":"x","id":"1"}`},
@@ -394,6 +438,12 @@ func checkPublish(t *testing.T, contentType string, body []byte, lim PublishLimi
 		}
 		return
 	}
+	// encoding/json turns text that is not Unicode into U+FFFD, which must
+	// have been refused: any U+FFFD in an accepted JSON body's events was
+	// sent, as itself or as an escape.
+	sentFFFD := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
+	isJSON := strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), mediaJSON)
+	replaced := func(s string) bool { return isJSON && !sentFFFD && strings.ContainsRune(s, utf8.RuneError) }
 	if len(got) < 1 || len(got) > lim.MaxBatch {
 		t.Errorf("parsePublish(%q, %q) returned %d publications, want 1..%d", contentType, body, len(got), lim.MaxBatch)
 	}
@@ -406,6 +456,9 @@ func checkPublish(t *testing.T, contentType string, body []byte, lim PublishLimi
 			if err := topic.ValidateTopic(tp); err != nil {
 				t.Errorf("parsePublish(%q, %q)[%d] topic %q invalid: %v", contentType, body, i, tp, err)
 			}
+			if replaced(tp) {
+				t.Errorf("parsePublish(%q, %q)[%d] topic %q has a U+FFFD that was not sent", contentType, body, i, tp)
+			}
 			if seen[tp] {
 				t.Errorf("parsePublish(%q, %q)[%d] topic %q repeated", contentType, body, i, tp)
 			}
@@ -416,6 +469,9 @@ func checkPublish(t *testing.T, contentType string, body []byte, lim PublishLimi
 				strings.HasPrefix(e, reservedEventPrefix) || e == "message" {
 				t.Errorf("parsePublish(%q, %q)[%d] event %q is not a valid name", contentType, body, i, e)
 			}
+		}
+		if replaced(p.Event) || replaced(string(p.Data)) {
+			t.Errorf("parsePublish(%q, %q)[%d] event %q, data %q: a U+FFFD that was not sent", contentType, body, i, p.Event, p.Data)
 		}
 		if len(p.Data) > lim.MaxDataBytes || !utf8.Valid(p.Data) {
 			t.Errorf("parsePublish(%q, %q)[%d] data %q: want valid UTF-8 of at most %d bytes", contentType, body, i, p.Data, lim.MaxDataBytes)
