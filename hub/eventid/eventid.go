@@ -13,6 +13,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/clip"
 )
 
 // ID identifies one event. The zero ID means "no event" (for example, a
@@ -139,17 +141,10 @@ func parseUint(s string) (n uint64, reason string) {
 	return n, ""
 }
 
-// quoteMax bounds how much of the input an error repeats: the header can be
-// long and the error may be logged or sent back.
-const quoteMax = 64
-
+// syntaxError quotes s cut short: the header can be long and the error may
+// be logged or sent back.
 func syntaxError(s, reason string) error {
-	q := s
-	cut := ""
-	if len(q) > quoteMax {
-		q, cut = q[:quoteMax], "..."
-	}
-	return &parseError{msg: "eventid: invalid id " + strconv.Quote(q) + cut + ": " + reason +
+	return &parseError{msg: "eventid: invalid id " + clip.Quote(s) + ": " + reason +
 		"; want <unix-milliseconds>-<sequence>, for example 1718000000000-0"}
 }
 

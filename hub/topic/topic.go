@@ -15,8 +15,9 @@ package topic
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/ssehub/ssehub/internal/clip"
 )
 
 // MaxLen is the maximum length of a topic or pattern in bytes. It bounds
@@ -97,7 +98,7 @@ func ValidateTopic(s string) error {
 		}
 	}
 	if star >= 0 {
-		return newError(ErrPatternNotAllowed, "topic %s is a pattern; publish to exact topics", quote(s))
+		return newError(ErrPatternNotAllowed, "topic %s is a pattern; publish to exact topics", clip.Quote(s))
 	}
 	return nil
 }
@@ -114,7 +115,7 @@ func ValidatePattern(s string) error {
 		case classGlob:
 			return newError(ErrUnsupportedWildcard,
 				"topic %s uses wildcard %q at offset %d; only * is supported as a wildcard",
-				quote(s), s[i:i+1], i)
+				clip.Quote(s), s[i:i+1], i)
 		default:
 			return invalidByte(s, i, "topics may contain only A-Z a-z 0-9 _ - . : / @ and the wildcard *")
 		}
@@ -217,7 +218,7 @@ func checkLen(s string) error {
 	case len(s) == 0:
 		return newError(ErrEmpty, "topic %q is empty; a topic is 1 to %d bytes", s, MaxLen)
 	case len(s) > MaxLen:
-		return newError(ErrTooLong, "topic %s is %d bytes long; the limit is %d bytes", quote(s), len(s), MaxLen)
+		return newError(ErrTooLong, "topic %s is %d bytes long; the limit is %d bytes", clip.Quote(s), len(s), MaxLen)
 	}
 	return nil
 }
@@ -225,20 +226,7 @@ func checkLen(s string) error {
 func invalidByte(s string, i int, allowed string) error {
 	// s[i:i+1] rather than string(s[i]): the latter would turn a byte of a
 	// multi-byte UTF-8 sequence into a different character.
-	return newError(ErrInvalidChar, "topic %s has invalid byte %q at offset %d; %s", quote(s), s[i:i+1], i, allowed)
-}
-
-// quoteMax bounds how much of the input an error message repeats, so a
-// hostile megabyte-long topic cannot make a megabyte-long error response.
-const quoteMax = 64
-
-// quote returns s quoted with %q, cut to quoteMax bytes and marked with ...
-// when longer.
-func quote(s string) string {
-	if len(s) <= quoteMax {
-		return strconv.Quote(s)
-	}
-	return strconv.Quote(s[:quoteMax]) + "..."
+	return newError(ErrInvalidChar, "topic %s has invalid byte %q at offset %d; %s", clip.Quote(s), s[i:i+1], i, allowed)
 }
 
 // validationError carries a user-facing message and the sentinel it wraps.

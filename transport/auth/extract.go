@@ -3,6 +3,8 @@ package auth
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ssehub/ssehub/internal/clip"
 )
 
 // CookieName is the cookie that carries a token for browsers
@@ -25,7 +27,7 @@ func Extract(authorization, cookieHeaderValue, queryToken string) (string, error
 	case authorization != "":
 		scheme, rest, _ := strings.Cut(strings.TrimSpace(authorization), " ")
 		if !strings.EqualFold(scheme, "Bearer") {
-			return "", fmt.Errorf("%w: Authorization scheme %q, want Bearer", ErrMalformed, truncate(scheme))
+			return "", fmt.Errorf("%w: Authorization scheme %s, want Bearer", ErrMalformed, clip.Quote(scheme))
 		}
 		token = strings.TrimLeft(rest, " ")
 		if token == "" {

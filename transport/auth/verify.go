@@ -13,6 +13,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub/acl"
 	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/internal/clip"
 )
 
 // Claims is what a verified token grants.
@@ -153,7 +154,7 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	if kid != "" {
 		if k, ok := v.byID[kid]; ok {
 			if k.alg != alg {
-				return nil, fmt.Errorf("%w: key %q is %s, token says %q", ErrAlgorithm, kid, k.alg, truncate(alg))
+				return nil, fmt.Errorf("%w: key %q is %s, token says %s", ErrAlgorithm, kid, k.alg, clip.Quote(alg))
 			}
 			return k.key, nil
 		}
@@ -171,9 +172,9 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	}
 	switch {
 	case !anyKey:
-		return nil, fmt.Errorf("%w: no key with kid %q", ErrSignature, truncate(kid))
+		return nil, fmt.Errorf("%w: no key with kid %s", ErrSignature, clip.Quote(kid))
 	case len(set.Keys) == 0:
-		return nil, fmt.Errorf("%w: no key for alg %q", ErrAlgorithm, truncate(alg))
+		return nil, fmt.Errorf("%w: no key for alg %s", ErrAlgorithm, clip.Quote(alg))
 	case len(set.Keys) == 1:
 		return set.Keys[0], nil
 	}
@@ -250,13 +251,4 @@ func parseGrant(name string, raw json.RawMessage) (acl.Grant, error) {
 		return acl.Grant{}, fmt.Errorf("%w: %s claim: %v", ErrClaims, name, err)
 	}
 	return g, nil
-}
-
-// truncate shortens attacker-controlled header values quoted in errors.
-func truncate(s string) string {
-	const max = 64
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }

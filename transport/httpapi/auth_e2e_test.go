@@ -19,6 +19,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/acl"
+	"github.com/ssehub/ssehub/hub/topic"
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport/auth"
@@ -165,6 +166,29 @@ func TestPublishersNeedAPublishGrant(t *testing.T) {
 		status, code := publishAs(t, th, tc.token, `{"topic":"news/eu","data":"x"}`)
 		if status != tc.status || code != tc.code {
 			t.Errorf("%s: publish = %d %q, want %d %q", tc.name, status, code, tc.status, tc.code)
+		}
+	}
+}
+
+// A refused topic is named by at most 64 bytes of it, the same as every
+// other input quoted in an error.
+func TestForbiddenTopicIsQuotedShortly(t *testing.T) {
+	th := startAuthHub(t)
+	long := strings.Repeat("t", topic.MaxLen)
+	token := mint(t, auth.MintClaims{Subject: "alice", Subscribe: []string{"news/*"}, Publish: []string{"news/*"}})
+	req, _ := http.NewRequest(http.MethodPost, th.url+"/publish", strings.NewReader(`{"topic":"`+long+`","data":"x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := th.subscribe(t, "topic="+long, "Authorization: Bearer "+token)
+	for what, resp := range map[string]*http.Response{"publish": resp, "subscribe": s.resp} {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), long[:65]) || !strings.Contains(string(body), `\"...`) {
+			t.Errorf("%s to a %d-byte topic not granted = %d %s, want 403 quoting at most 64 bytes of it", what, len(long), resp.StatusCode, body)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/clip"
 	"github.com/ssehub/ssehub/transport/auth"
 )
 
@@ -75,14 +76,14 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 	}
 	for _, t := range req.Topics {
 		if t != private && !claims.Subscribe.AllowsTopic(t) && !s.cfg.PublicTopics.AllowsTopic(t) {
-			return streamIdentity{}, forbidden("the token does not grant topic %q", t)
+			return streamIdentity{}, forbidden("the token does not grant topic %s", clip.Quote(t))
 		}
 	}
 	for _, p := range req.Patterns {
 		// A pattern must be covered as a whole by a grant: it may match
 		// other users' private topics otherwise.
 		if !claims.Subscribe.AllowsPattern(p) && !s.cfg.PublicTopics.AllowsPattern(p) {
-			return streamIdentity{}, forbidden("the token does not grant every topic pattern %q can match", p)
+			return streamIdentity{}, forbidden("the token does not grant every topic pattern %s can match", clip.Quote(p))
 		}
 	}
 	if private != "" && !slices.Contains(req.Topics, private) {
@@ -145,7 +146,7 @@ func authorizePublish(claims *auth.Claims, pubs []broker.Publication) *APIError 
 	for _, p := range pubs {
 		for _, t := range p.Topics {
 			if !claims.Publish.AllowsTopic(t) {
-				return forbidden("the token does not grant publishing to topic %q", t)
+				return forbidden("the token does not grant publishing to topic %s", clip.Quote(t))
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/internal/clip"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
@@ -73,7 +74,7 @@ func parsePublish(contentType string, body []byte, lim PublishLimits) ([]broker.
 	if media == "" {
 		return nil, unsupportedMedia("missing Content-Type; send %s or %s", mediaJSON, mediaForm)
 	}
-	return nil, unsupportedMedia("unsupported Content-Type %q; send %s or %s", media, mediaJSON, mediaForm)
+	return nil, unsupportedMedia("unsupported Content-Type %s; send %s or %s", clip.Quote(media), mediaJSON, mediaForm)
 }
 
 func unsupportedMedia(format string, args ...any) *APIError {
@@ -152,7 +153,7 @@ func parseJSONEvent(raw json.RawMessage, lim PublishLimits) (broker.Publication,
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown) // map order is random; name the same one every time
-		return broker.Publication{}, badRequest(CodeUnknownField, "unknown field %q; allowed: topic, topics, event, data", unknown[0])
+		return broker.Publication{}, badRequest(CodeUnknownField, "unknown field %s; allowed: topic, topics, event, data", clip.Quote(unknown[0]))
 	}
 
 	var topics []string
@@ -289,11 +290,11 @@ func parsePublishForm(body []byte, lim PublishLimits) ([]broker.Publication, *AP
 		k, v, _ := strings.Cut(pair, "=")
 		key, err := url.QueryUnescape(k)
 		if err != nil {
-			return nil, badRequest(CodeInvalidForm, "invalid form field name %q: %v", k, err)
+			return nil, badRequest(CodeInvalidForm, "invalid form field name %s: %v", clip.Quote(k), err)
 		}
 		val, err := url.QueryUnescape(v)
 		if err != nil {
-			return nil, badRequest(CodeInvalidForm, "invalid value of form field %q: %v", key, err)
+			return nil, badRequest(CodeInvalidForm, "invalid value of form field %s: %v", clip.Quote(key), err)
 		}
 		switch key {
 		case "topic":
@@ -315,7 +316,7 @@ func parsePublishForm(body []byte, lim PublishLimits) ([]broker.Publication, *AP
 		case "retry":
 			return nil, badRequest(CodeUnknownField, `unknown form field "retry": the reconnection delay is set by the hub`)
 		default:
-			return nil, badRequest(CodeUnknownField, "unknown form field %q; allowed: topic, data, type", key)
+			return nil, badRequest(CodeUnknownField, "unknown form field %s; allowed: topic, data, type", clip.Quote(key))
 		}
 	}
 	// data is required here too, so both encodings fail the same way on a
@@ -373,13 +374,13 @@ func validateEventName(event string) *APIError {
 		return badRequest(CodeInvalidEvent, "event name of %d bytes exceeds the limit of %d", len(event), maxEventNameLen)
 	}
 	if sse.ValidateField(event) != nil { // its error names no value; say which
-		return badRequest(CodeInvalidEvent, "event name %q contains CR, LF or NUL", event)
+		return badRequest(CodeInvalidEvent, "event name %s contains CR, LF or NUL", clip.Quote(event))
 	}
 	if !utf8.ValidString(event) {
-		return badRequest(CodeInvalidEvent, "event name %q is not valid UTF-8", event)
+		return badRequest(CodeInvalidEvent, "event name %s is not valid UTF-8", clip.Quote(event))
 	}
 	if strings.HasPrefix(event, reservedEventPrefix) {
-		return badRequest(CodeInvalidEvent, "event name %q uses the prefix %q reserved for the hub", event, reservedEventPrefix)
+		return badRequest(CodeInvalidEvent, "event name %s uses the prefix %q reserved for the hub", clip.Quote(event), reservedEventPrefix)
 	}
 	return nil
 }

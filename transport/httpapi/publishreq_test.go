@@ -354,6 +354,31 @@ func TestParsePublish(t *testing.T) {
 	}
 }
 
+// An error message repeats at most 64 bytes of any input, so a huge field
+// name cannot make a huge error response.
+func TestParsePublishQuotesAtMost64Bytes(t *testing.T) {
+	long := strings.Repeat("k", 900<<10)
+	for _, tt := range []struct{ name, contentType, body string }{
+		{"form unknown field", ctForm, "topic=a&data=x&" + long + "=1"},
+		{"form field name with a bad escape", ctForm, "topic=a&data=x&" + long + "%ZZ=1"},
+		{"form field value with a bad escape", ctForm, "topic=a&data=x&" + long + "=%ZZ"},
+		{"json unknown field", ctJSON, `{"topic":"a","data":"x","` + long + `":1}`},
+		{"content type", "application/" + long, `{"topic":"a","data":"x"}`},
+		{"topic", ctJSON, `{"topic":"` + long + `","data":"x"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, apiErr := parsePublish(tt.contentType, []byte(tt.body), PublishLimits{})
+			if apiErr == nil {
+				t.Fatalf("parsePublish(%.40q, %.80q) = success, want an error", tt.contentType, tt.body)
+			}
+			if strings.Contains(apiErr.Message, long[:65]) || !strings.Contains(apiErr.Message, `"...`) {
+				t.Errorf("parsePublish(%.40q, %.80q) message = %.200q (%d bytes), want at most 64 bytes of the input and a mark where it was cut",
+					tt.contentType, tt.body, apiErr.Message, len(apiErr.Message))
+			}
+		})
+	}
+}
+
 // fasthttp reuses the request body, so nothing returned may alias it.
 func TestParsePublishCopiesBody(t *testing.T) {
 	for _, tc := range []struct{ contentType, body string }{

@@ -169,6 +169,28 @@ func TestOversizedRequestsAreRefused(t *testing.T) {
 	})
 }
 
+// The error answering a 900 KB form field name quotes 64 bytes of it, not
+// all of it.
+func TestErrorResponseQuotesAtMost64BytesOfInput(t *testing.T) {
+	th := startHub(t, hubOptions{})
+	name := strings.Repeat("k", 900<<10)
+	resp, err := http.Post(th.url+"/publish", "application/x-www-form-urlencoded", strings.NewReader("topic=a&data=x&"+name+"=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), httpapi.CodeUnknownField) {
+		t.Errorf("form with a 900 KB field name = %d %.200s, want 400 %s", resp.StatusCode, body, httpapi.CodeUnknownField)
+	}
+	if len(body) > 512 {
+		t.Errorf("form with a 900 KB field name: error body of %d bytes (%.200s...), want at most 512", len(body), body)
+	}
+}
+
 func TestTooManyTopicsOnAStream(t *testing.T) {
 	th := startHub(t, hubOptions{server: httpapi.Config{MaxTopics: 2}})
 	s := th.subscribe(t, "topic=a&topic=b&topic=c")
