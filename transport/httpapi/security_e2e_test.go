@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,6 +190,46 @@ func TestErrorResponseQuotesAtMost64BytesOfInput(t *testing.T) {
 	}
 	if len(body) > 512 {
 		t.Errorf("form with a 900 KB field name: error body of %d bytes (%.200s...), want at most 512", len(body), body)
+	}
+}
+
+// A client that sends its whole request before it reads the answer, as
+// Python's urllib does, gets the 413 or 431 rather than a reset connection.
+func TestOversizedRequestIsAnsweredToClientsThatSendItAll(t *testing.T) {
+	th := startHub(t, hubOptions{})
+	const size = 20 << 20
+	filler := bytes.Repeat([]byte("x"), size)
+	for _, tt := range []struct {
+		name   string
+		req    []byte
+		status int
+		code   string
+	}{
+		{"body", slices.Concat([]byte("POST /publish HTTP/1.1\r\nHost: ssehub\r\nContent-Type: application/json\r\n"+
+			"Content-Length: "+strconv.Itoa(size)+"\r\n\r\n"), filler),
+			http.StatusRequestEntityTooLarge, httpapi.CodeTooLarge},
+		{"headers", slices.Concat([]byte("GET /events?topic=news HTTP/1.1\r\nHost: ssehub\r\nX-Big: "), filler, []byte("\r\n\r\n")),
+			http.StatusRequestHeaderFieldsTooLarge, httpapi.CodeHeadersTooLarge},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", th.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(testenv.Timeout))
+			if _, err := conn.Write(tt.req); err != nil {
+				t.Fatalf("writing a %d MiB request before reading the answer: %v, want it all taken", len(tt.req)>>20, err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("reading the answer to a %d MiB request: %v", len(tt.req)>>20, err)
+			}
+			defer resp.Body.Close()
+			if status, code := statusAndCode(resp); status != tt.status || code != tt.code {
+				t.Errorf("%d MiB request = %d %q, want %d %q", len(tt.req)>>20, status, code, tt.status, tt.code)
+			}
+		})
 	}
 }
 

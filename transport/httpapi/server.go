@@ -43,7 +43,9 @@ type Config struct {
 	// IdleTimeout closes keep-alive connections idle between requests.
 	// Zero means 60s.
 	IdleTimeout time.Duration
-	// MaxBodyBytes caps a publish request body; larger gets 413. Zero
+	// MaxBodyBytes caps a publish request body; larger gets 413, after
+	// which the rest, up to 64 MiB within ReadTimeout, is read and
+	// discarded so that the client gets the answer (see lingerConn). Zero
 	// means 1 MiB.
 	MaxBodyBytes int
 	// MaxHeaderBytes caps the request line and headers; larger gets 431.
@@ -194,10 +196,13 @@ func New(h *hub.Hub, cfg Config) *Server {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(lingerListener{Listener: ln, timeout: s.cfg.ReadTimeout})
+}
 
-// Shutdown stops accepting and waits for in-flight requests. Streams are the
-// hub's: end them with Drain first, or hub.Shutdown.
+// Shutdown stops accepting and waits for in-flight requests, and for the
+// lingering close of any refused as too large (at most ReadTimeout). Streams
+// are the hub's: end them with Drain first, or hub.Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
 
 // Handler returns the request handler, for embedding in another server.
@@ -326,10 +331,15 @@ func setSendBuffer(conn net.Conn, size int) {
 }
 
 // unwrapConn returns the raw connection under fasthttp's hijack wrapper, so
-// the stream does not keep fasthttp's read buffer alive: streams never read.
+// the stream does not keep fasthttp's read buffer alive (streams never
+// read), and under Serve's lingerConn, so the shard writes to the socket
+// itself.
 func unwrapConn(c net.Conn) net.Conn {
 	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
-		return u.UnsafeConn()
+		c = u.UnsafeConn()
+	}
+	if l, ok := c.(*lingerConn); ok {
+		c = l.Conn
 	}
 	return c
 }
@@ -424,9 +434,12 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, &APIError{Status: fasthttp.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: "request body exceeds the limit"})
+		lingerOnClose(ctx)
+		writeError(ctx, tooLarge("request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
 	case errors.As(err, &small):
-		writeError(ctx, &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Code: CodeHeadersTooLarge, Message: "request line and headers exceed the limit"})
+		lingerOnClose(ctx)
+		writeError(ctx, &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Code: CodeHeadersTooLarge,
+			Message: fmt.Sprintf("request line and headers exceed the limit of %d bytes", s.cfg.MaxHeaderBytes)})
 	default:
 		var netErr net.Error
 		if errors.As(err, &netErr) && netErr.Timeout() {
