@@ -45,7 +45,7 @@ func TestDrainRetiresStreamsOverTheWindow(t *testing.T) {
 	if err := h.Stream(nil, hub.StreamRequest{}); !errors.Is(err, hub.ErrDraining) {
 		t.Errorf("Stream while draining = %v, want %v", err, hub.ErrDraining)
 	}
-	if _, err := h.Publish(ctx, []hub.Publication{{Topics: []string{"t"}, Data: []byte("x")}}); err != nil {
+	if _, err := h.Publish(ctx, []hub.Publication{{Topics: []string{"t"}, Data: []byte("x")}}, hub.Idempotency{}); err != nil {
 		t.Errorf("Publish while draining = %v, want it to work", err)
 	}
 	if err := testenv.Recv(t, "Drain to return", drained); err != nil {

@@ -31,6 +31,9 @@ var ErrDraining = errors.New("hub: draining")
 // Publication is an event to publish; see broker.Publication.
 type Publication = broker.Publication
 
+// Idempotency makes a publish safe to repeat; see broker.Idempotency.
+type Idempotency = broker.Idempotency
+
 // Selection is what a stream follows; see broker.Selection.
 type Selection = broker.Selection
 
@@ -110,15 +113,16 @@ func New(cfg Config, b broker.Broker) (*Hub, error) {
 // Publish publishes pubs in order and returns their ids. While the hub is
 // congested it first waits, at most Config.PublishWait, and then returns
 // ErrOverloaded having published nothing: an event the hub accepts is one
-// its shards have room for.
-func (h *Hub) Publish(ctx context.Context, pubs []Publication) ([]eventid.ID, error) {
+// its shards have room for. With an idem key, a repeat returns the first
+// ids and publishes nothing again (broker.Idempotency).
+func (h *Hub) Publish(ctx context.Context, pubs []Publication, idem Idempotency) ([]eventid.ID, error) {
 	if h.isClosed() {
 		return nil, ErrClosed
 	}
 	if err := h.gate.admit(ctx); err != nil {
 		return nil, err
 	}
-	return h.broker.Publish(ctx, pubs)
+	return h.broker.Publish(ctx, pubs, idem)
 }
 
 // PublishStats returns the counters of the publish gate. Safe to call

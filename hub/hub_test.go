@@ -100,7 +100,7 @@ func TestShutdownEndsStreamsAndRefusesNewWork(t *testing.T) {
 	if err := h.Stream(nil, hub.StreamRequest{}); !errors.Is(err, hub.ErrClosed) {
 		t.Errorf("Stream after Shutdown = %v, want %v", err, hub.ErrClosed)
 	}
-	if _, err := h.Publish(ctx, []hub.Publication{{Topics: []string{"t"}}}); !errors.Is(err, hub.ErrClosed) {
+	if _, err := h.Publish(ctx, []hub.Publication{{Topics: []string{"t"}}}, hub.Idempotency{}); !errors.Is(err, hub.ErrClosed) {
 		t.Errorf("Publish after Shutdown = %v, want %v", err, hub.ErrClosed)
 	}
 	if err := h.Ready(ctx); !errors.Is(err, hub.ErrClosed) {

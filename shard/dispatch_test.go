@@ -16,7 +16,7 @@ import (
 // place of the shard loop.
 type nopBroker struct{}
 
-func (nopBroker) Publish(context.Context, []broker.Publication) ([]eventid.ID, error) {
+func (nopBroker) Publish(context.Context, []broker.Publication, broker.Idempotency) ([]eventid.ID, error) {
 	return nil, nil
 }
 func (nopBroker) NewSubscriber(broker.Sink) (broker.Subscriber, error) { return nopSubscriber{}, nil }

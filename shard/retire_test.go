@@ -51,7 +51,7 @@ func TestRetireEndsStreamsAfterWhatIsQueued(t *testing.T) {
 	}
 	publish := func(data string) {
 		t.Helper()
-		if _, err := b.Publish(context.Background(), []broker.Publication{{Topics: []string{"a"}, Data: []byte(data)}}); err != nil {
+		if _, err := b.Publish(context.Background(), []broker.Publication{{Topics: []string{"a"}, Data: []byte(data)}}, broker.Idempotency{}); err != nil {
 			t.Fatal(err)
 		}
 	}

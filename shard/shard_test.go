@@ -69,7 +69,7 @@ func TestSubscriptionsAreReferenceCounted(t *testing.T) {
 		st := s.Stats()
 		return st.Subscriptions == 1 && st.Ended[shard.ReasonWriteFailed] == 1
 	})
-	if _, err := b.Publish(context.Background(), []broker.Publication{{Topics: []string{"a"}, Data: []byte("still")}}); err != nil {
+	if _, err := b.Publish(context.Background(), []broker.Publication{{Topics: []string{"a"}, Data: []byte("still")}}, broker.Idempotency{}); err != nil {
 		t.Fatal(err)
 	}
 	a2.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -46,7 +46,7 @@ func forEachBroker(t *testing.T, historySize int, test func(t *testing.T, b brok
 
 func publishTo(t *testing.T, b broker.Broker, pubs ...broker.Publication) []eventid.ID {
 	t.Helper()
-	ids, err := b.Publish(context.Background(), pubs)
+	ids, err := b.Publish(context.Background(), pubs, broker.Idempotency{})
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}

@@ -52,6 +52,7 @@ type Config struct {
 	Retry           time.Duration `flag:"retry" help:"reconnect delay told to EventSource clients"`
 	HistorySize     int           `flag:"history-size" help:"events kept per topic for resume (Last-Event-ID); 0 keeps none"`
 	HistoryTTL      time.Duration `flag:"history-ttl" help:"how long events are kept for resume"`
+	IdempotencyTTL  time.Duration `flag:"idempotency-ttl" help:"how long a publish sent with an Idempotency-Key header is remembered: a retry within it returns the first ids and publishes nothing"`
 	ReadTimeout     time.Duration `flag:"read-timeout" help:"time allowed to send a request (slow-client protection)"`
 	IdleTimeout     time.Duration `flag:"idle-timeout" help:"keep-alive connections idle this long are closed"`
 	MaxBodySize     int           `flag:"max-body-size" help:"largest publish request body in bytes (413 above)"`
@@ -87,6 +88,7 @@ func DefaultConfig() Config {
 		Retry:           3 * time.Second,
 		HistorySize:     1000,
 		HistoryTTL:      time.Hour,
+		IdempotencyTTL:  24 * time.Hour,
 		ReadTimeout:     10 * time.Second,
 		IdleTimeout:     60 * time.Second,
 		MaxBodySize:     1 << 20,
@@ -234,11 +236,17 @@ func (c Config) validate(src sources) error {
 		{"heartbeat", c.Heartbeat}, {"write-timeout", c.WriteTimeout}, {"retry", c.Retry},
 		{"history-ttl", c.HistoryTTL}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout},
 		{"shutdown-timeout", c.ShutdownTimeout}, {"stall-timeout", c.StallTimeout},
+		{"idempotency-ttl", c.IdempotencyTTL},
 	}
 	for _, f := range positive {
 		if f.got <= 0 {
 			bad(f.name, "must be positive, got %s", f.got)
 		}
+	}
+	// Redis keeps its records with PX in milliseconds; less than a second
+	// could not outlast a client's first retry anyway.
+	if c.IdempotencyTTL > 0 && c.IdempotencyTTL < time.Second {
+		bad("idempotency-ttl", "must be at least 1s, got %s", c.IdempotencyTTL)
 	}
 	if c.Heartbeat > 0 && c.Heartbeat < 100*time.Millisecond {
 		bad("heartbeat", "must be at least 100ms, got %s", c.Heartbeat)

@@ -807,7 +807,7 @@ func TestFleetRedisRestartEmptyNoSilentGap(t *testing.T) {
 	if ids, err := pubsubClients(rc); err != nil || len(ids) != 0 {
 		t.Skipf("the hub resubscribed before the test could publish (%d pub/sub clients, %v)", len(ids), err)
 	}
-	gapIDs, err := direct.Publish(context.Background(), []broker.Publication{{Topics: []string{"fleet/a"}, Data: []byte("in the gap")}})
+	gapIDs, err := direct.Publish(context.Background(), []broker.Publication{{Topics: []string{"fleet/a"}, Data: []byte("in the gap")}}, broker.Idempotency{})
 	if err != nil {
 		t.Fatal(err)
 	}

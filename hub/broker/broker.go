@@ -9,12 +9,45 @@ package broker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ssehub/ssehub/hub/eventid"
 )
 
 // ErrClosed is returned by a broker that has been closed.
 var ErrClosed = errors.New("broker: closed")
+
+// ErrIdempotencyMismatch is returned by Publish when its Idempotency key
+// was used before for another request (another Digest): nothing of it was
+// published.
+var ErrIdempotencyMismatch = errors.New("broker: idempotency key reused for another request")
+
+// Idempotency makes a publish safe to repeat: a publish with the Key of an
+// earlier one, within TTL of it, publishes nothing and returns the earlier
+// ids. Each event is remembered on its own, as Key and its index in the
+// batch, so a repeat of a batch that was applied in part publishes just
+// the rest.
+//
+// The zero value asks for no idempotency across calls; a broker that can
+// send one publish twice by itself (Redis, whose client re-sends a
+// pipeline after a read timeout while the first copy may still be queued)
+// makes up a key of its own for each call.
+type Idempotency struct {
+	// Key names the publish: the same for every attempt of one logical
+	// publish, unique otherwise. It must be safe in a Redis key (the
+	// HTTP API uses a hex hash); empty means none.
+	Key string
+	// Digest fingerprints the request. A repeat with the same Key but
+	// another Digest fails with ErrIdempotencyMismatch.
+	Digest string
+	// TTL is how long the events are remembered, from when they were
+	// published. Zero means DefaultIdempotencyTTL.
+	TTL time.Duration
+}
+
+// DefaultIdempotencyTTL is how long a publish is remembered when
+// Idempotency.TTL is zero.
+const DefaultIdempotencyTTL = 24 * time.Hour
 
 // Publication is one event a publisher asks the hub to deliver. The broker
 // assigns its id, encodes it once, and delivers it to every subscriber of any
@@ -105,8 +138,10 @@ type Subscriber interface {
 // Broker is what the hub runs on.
 type Broker interface {
 	// Publish assigns ids to pubs in order, appends them to history and
-	// delivers them. It returns the ids in request order.
-	Publish(ctx context.Context, pubs []Publication) ([]eventid.ID, error)
+	// delivers them. It returns the ids in request order. With an
+	// Idempotency key, the events already published under it are not
+	// published again: their first ids are returned.
+	Publish(ctx context.Context, pubs []Publication, idem Idempotency) ([]eventid.ID, error)
 	// NewSubscriber returns a subscription that delivers into sink.
 	NewSubscriber(sink Sink) (Subscriber, error)
 	// Replay answers a resume from lastEventID (as the client sent it,

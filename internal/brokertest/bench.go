@@ -35,7 +35,7 @@ func BenchPublish(b *testing.B, br broker.Broker) {
 	b.Run("single", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := br.Publish(ctx, one); err != nil {
+			if _, err := br.Publish(ctx, one, broker.Idempotency{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -44,7 +44,7 @@ func BenchPublish(b *testing.B, br broker.Broker) {
 	b.Run("batch=100", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := br.Publish(ctx, batch); err != nil {
+			if _, err := br.Publish(ctx, batch, broker.Idempotency{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -56,7 +56,7 @@ func BenchPublish(b *testing.B, br broker.Broker) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := br.Publish(ctx, one); err != nil {
+				if _, err := br.Publish(ctx, one, broker.Idempotency{}); err != nil {
 					b.Error(err)
 					return
 				}

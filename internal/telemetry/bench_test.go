@@ -140,7 +140,7 @@ func benchmarkBroadcast(b *testing.B, subs int, tracer *telemetry.Tracer, obs sh
 	b.ResetTimer()
 	for i := range b.N {
 		ctx, span := tracer.StartServer(noHeader, "POST", "/publish")
-		if _, err := h.Publish(ctx, pubs); err != nil {
+		if _, err := h.Publish(ctx, pubs, hub.Idempotency{}); err != nil {
 			b.Fatal(err)
 		}
 		telemetry.EndServer(span, 200)

@@ -45,6 +45,10 @@ const (
 	CodeInvalidData = "invalid_data"
 	// CodeEmptyBatch (400): a JSON array with no events.
 	CodeEmptyBatch = "empty_batch"
+	// CodeInvalidIdempotencyKey (400): an Idempotency-Key header that is
+	// not printable ASCII, is longer than 255 bytes, or is a malformed
+	// quoted string.
+	CodeInvalidIdempotencyKey = "invalid_idempotency_key"
 
 	// CodeUnauthorized (401): a credential failure that is none of the
 	// token errors of transport/auth; a fallback, not expected in practice.
@@ -75,6 +79,11 @@ const (
 	// nor a form.
 	CodeUnsupportedMediaType = "unsupported_media_type"
 
+	// CodeIdempotencyKeyReused (422): an Idempotency-Key this publisher
+	// used before, within --idempotency-ttl, with another body. Nothing
+	// was published.
+	CodeIdempotencyKeyReused = "idempotency_key_reused"
+
 	// CodeRateLimited (429): over the publish rate; see Retry-After.
 	CodeRateLimited = "rate_limited"
 
@@ -87,7 +96,9 @@ const (
 	// waited its bound (--publish-wait) for them to catch up. Nothing was
 	// published; retry after Retry-After.
 	CodeOverloaded = "overloaded"
-	// CodeBrokerUnavailable (503): the broker failed or timed out.
+	// CodeBrokerUnavailable (503): the broker failed or timed out. The
+	// events may have been published, all or some: a retry with the same
+	// Idempotency-Key publishes each at most once.
 	CodeBrokerUnavailable = "broker_unavailable"
 	// CodeNotReady (503): /readyz while the hub cannot take streams.
 	CodeNotReady = "not_ready"

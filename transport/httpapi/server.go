@@ -62,6 +62,10 @@ type Config struct {
 	MaxStreamsPerUser int
 	// Publish bounds one publish request.
 	Publish PublishLimits
+	// IdempotencyTTL is how long a publish with an Idempotency-Key is
+	// remembered: a repeat within it returns the first ids and publishes
+	// nothing. Zero means 24h.
+	IdempotencyTTL time.Duration
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Auth verifies subscriber and publisher tokens. Nil turns auth off:
@@ -103,6 +107,7 @@ func (c Config) withDefaults() Config {
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.ReadTimeout, 10*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
+	def(&c.IdempotencyTTL, broker.DefaultIdempotencyTTL)
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
@@ -353,6 +358,11 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, apiErr)
 		return
 	}
+	key, apiErr := parseIdempotencyKey(ctx.Request.Header.Peek("Idempotency-Key"))
+	if apiErr != nil {
+		writeError(ctx, apiErr)
+		return
+	}
 	pubs, apiErr := parsePublish(string(ctx.Request.Header.ContentType()), ctx.PostBody(), s.cfg.Publish)
 	if apiErr == nil {
 		apiErr = authorizePublish(who.claims, pubs)
@@ -376,7 +386,13 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 	}
 	pctx, cancel := context.WithTimeout(tctx, s.cfg.WriteTimeout)
 	defer cancel()
-	ids, err := s.hub.Publish(pctx, pubs)
+	// With auth off every publisher is the same one: a key is scoped to
+	// nobody, so a retry counts whichever address it comes from.
+	scope := who.key
+	if s.cfg.Auth == nil {
+		scope = ""
+	}
+	ids, err := s.hub.Publish(pctx, pubs, idempotency(scope, key, ctx.PostBody(), s.cfg.IdempotencyTTL))
 	if err != nil {
 		if errors.Is(err, hub.ErrOverloaded) {
 			// Nothing was published. One second is about how long the
@@ -387,15 +403,23 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 				Message: "the hub is overloaded: its streams are behind; nothing was published; retry after Retry-After, or batch events"})
 			return
 		}
+		if errors.Is(err, broker.ErrIdempotencyMismatch) {
+			writeError(ctx, &APIError{Status: fasthttp.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
+				Message: "this Idempotency-Key was used for another request body; nothing was published; use a new key"})
+			return
+		}
 		if errors.Is(err, hub.ErrClosed) || errors.Is(err, broker.ErrClosed) {
 			writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeShuttingDown, Message: "the hub is shutting down; retry on another instance"})
 			return
 		}
-		// Broker failures are transient (Redis unreachable, failing over):
-		// 503 tells publishers to retry. A batch may have been applied in
-		// part; the ids of what was applied are not known here.
+		// Broker failures are transient (Redis unreachable, stalled,
+		// failing over): 503 tells publishers to retry. Whether the
+		// events were applied is not known: a script queued in a stalled
+		// Redis runs once it resumes, after this answer. The
+		// Idempotency-Key is what makes the retry safe.
 		s.cfg.Logger.Error("publish", "events", len(pubs), "err", err)
-		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeBrokerUnavailable, Message: "publish failed: the broker is unavailable; retry"})
+		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeBrokerUnavailable,
+			Message: "the broker did not answer: the events may or may not have been published; retry with the same Idempotency-Key, which publishes each at most once"})
 		return
 	}
 	out := struct {

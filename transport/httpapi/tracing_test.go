@@ -133,7 +133,7 @@ func TestBrokersCarryTraceContext(t *testing.T) {
 					b := kind.new(t, tc.tracer)
 					got, _ := brokertest.Listen(t, b, "news")
 					ctx, parent := remoteParent(t, tc.sampled)
-					if _, err := b.Publish(ctx, []broker.Publication{brokertest.Pub("1", "news"), brokertest.Pub("2", "news")}); err != nil {
+					if _, err := b.Publish(ctx, []broker.Publication{brokertest.Pub("1", "news"), brokertest.Pub("2", "news")}, broker.Idempotency{}); err != nil {
 						t.Fatal(err)
 					}
 					testenv.WaitFor(t, "two messages", func() bool { return len(got.IDs()) == 2 })

@@ -5,6 +5,7 @@
 package membroker
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -30,6 +31,10 @@ type Config struct {
 	// Tracer traces publishes (a producer span each), and makes their
 	// messages carry the trace to the shards. Nil traces nothing.
 	Tracer *telemetry.Tracer
+	// MaxIdempotencyRecords bounds how many published events are
+	// remembered under an idempotency key; beyond it the oldest are
+	// forgotten before their TTL. Zero means 100,000.
+	MaxIdempotencyRecords int
 }
 
 // Broker is the embedded broker. Create it with New.
@@ -49,6 +54,7 @@ type Broker struct {
 	history   map[string]*topicHistory
 	lastSweep time.Time
 	closed    bool
+	records   idemRecords
 
 	// fanMu serialises publishes, fan-outs included, so fan-outs run in
 	// id order. A publisher takes it before mu and delivers holding it
@@ -78,6 +84,7 @@ func New(cfg Config) *Broker {
 		ttl:         cfg.HistoryTTL,
 		now:         cfg.Now,
 		tracer:      cfg.Tracer,
+		records:     newIdemRecords(cmp.Or(cfg.MaxIdempotencyRecords, 100_000)),
 		history:     make(map[string]*topicHistory),
 		exact:       make(map[string]map[*memSubscriber]struct{}),
 		patterns:    make(map[string]map[*memSubscriber]struct{}),
@@ -100,8 +107,9 @@ type topicHistory struct {
 	trimmed eventid.ID
 }
 
-// Publish implements broker.Broker.
-func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication) (ids []eventid.ID, err error) {
+// Publish implements broker.Broker. Without an idempotency key nothing is
+// remembered: nothing here sends a publish twice by itself.
+func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem broker.Idempotency) (ids []eventid.ID, err error) {
 	ctx, span, trace := b.tracer.StartPublish(ctx, "memory", len(pubs))
 	defer func() { telemetry.End(span, err) }()
 	b.fanMu.Lock()
@@ -117,13 +125,24 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication) (ids []
 	}
 	now := b.now()
 	b.sweep(now)
-	msgs := make([]*broker.Message, len(pubs))
+	b.records.expire(now)
+	if idem.Key != "" && !b.records.matches(idem, now) {
+		b.mu.Unlock()
+		return nil, broker.ErrIdempotencyMismatch
+	}
+	msgs := make([]*broker.Message, 0, len(pubs))
 	ids = make([]eventid.ID, len(pubs))
 	for i, p := range pubs {
-		msgs[i] = transport.NewMessage(b.gen.Next(now), p.Event, slices.Clone(p.Topics), p.Data)
-		msgs[i].Trace = trace
-		ids[i] = msgs[i].ID
-		b.retain(msgs[i], now)
+		if id, ok := b.records.lookup(idem, i, now); ok {
+			ids[i] = id
+			continue
+		}
+		m := transport.NewMessage(b.gen.Next(now), p.Event, slices.Clone(p.Topics), p.Data)
+		m.Trace = trace
+		ids[i] = m.ID
+		b.retain(m, now)
+		b.records.add(idem, i, m.ID, now)
+		msgs = append(msgs, m)
 	}
 	b.mu.Unlock()
 	// Accepted: every event is in history and will be delivered, however

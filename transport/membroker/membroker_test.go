@@ -43,7 +43,7 @@ func publishN(t *testing.T, b *membroker.Broker, topics []string, n int) []event
 func tryPublishN(b *membroker.Broker, topics []string, n int) ([]eventid.ID, error) {
 	var ids []eventid.ID
 	for i := range n {
-		got, err := b.Publish(context.Background(), []broker.Publication{{Topics: topics, Data: fmt.Appendf(nil, "%d", i)}})
+		got, err := b.Publish(context.Background(), []broker.Publication{{Topics: topics, Data: fmt.Appendf(nil, "%d", i)}}, broker.Idempotency{})
 		if err != nil {
 			return ids, fmt.Errorf("Publish: %w", err)
 		}
@@ -216,7 +216,7 @@ func TestPublishersWaitingOnAPausedShardDoNotBlockReplays(t *testing.T) {
 	var publishers sync.WaitGroup
 	for i := range 3 {
 		publishers.Go(func() {
-			_, _ = b.Publish(context.Background(), []broker.Publication{{Topics: []string{"news"}, Data: []byte(fmt.Sprint(i))}})
+			_, _ = b.Publish(context.Background(), []broker.Publication{{Topics: []string{"news"}, Data: []byte(fmt.Sprint(i))}}, broker.Idempotency{})
 		})
 	}
 	time.Sleep(50 * time.Millisecond) // one waits in Deliver, the others behind it

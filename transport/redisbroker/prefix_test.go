@@ -112,7 +112,7 @@ func TestRedisPrefixesKeepApart(t *testing.T) {
 			var wantA, wantB []string
 			publish := func(br *redisbroker.Broker, prefix string, i int) string {
 				data := fmt.Sprintf("%s %d", prefix, i)
-				ids, err := br.Publish(context.Background(), []broker.Publication{brokertest.Pub(data, "news")})
+				ids, err := br.Publish(context.Background(), []broker.Publication{brokertest.Pub(data, "news")}, broker.Idempotency{})
 				if err != nil {
 					t.Fatalf("Publish(%q) via prefix %q: %v", data, prefix, err)
 				}

@@ -5,7 +5,9 @@
 package redisbroker
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,6 +88,9 @@ type keyspace struct {
 	stream  string // prefix of a topic's stream key
 	channel string // prefix of a topic's channel
 	probe   string // prefix of the probe channels
+	// idem prefixes the record of each event published under an
+	// idempotency key: "<idem><key>:<index in the batch>".
+	idem string
 	// congested is the sorted set of the hubs that are congested, scored
 	// by when their record expires (congestion.go).
 	congested string
@@ -104,6 +109,7 @@ func newKeyspace(prefix string) keyspace {
 		stream:  tag + ":t:",
 		channel: prefix + ":c:",
 		probe:   prefix + ":probe:",
+		idem:    tag + ":idem:",
 		// In the slot of the other keys, so a Cluster can run its
 		// script like theirs.
 		congested: tag + ":congested",
@@ -159,15 +165,36 @@ func ValidatePrefix(p string) error {
 	return nil
 }
 
-// publishScript assigns the next id (Redis time in ms, or the last id's ms
-// with the next sequence if the clock has not moved on), records it, appends
-// the event to each topic's stream with that id, trims history, and
-// publishes the envelope to each topic's channel: all or nothing.
+// publishScript publishes one event: it assigns the next id (Redis time
+// in ms, or the last id's ms with the next sequence if the clock has not
+// moved on), records it, appends the event to each topic's stream with that
+// id, trims history, and publishes the envelope to each topic's channel:
+// all or nothing.
 //
-// KEYS: last, origin, topics, stream of each topic.
+// It first looks the event up by its idempotency record: one that was
+// published already returns its id and does nothing else, so a pipeline
+// that go-redis re-sends after a read timeout, while the first copy is
+// still queued in a stalled Redis, or a client's retry, publishes nothing
+// twice. The record holds "<digest> <id>"; the batch's first event's
+// record is checked by every event, so a key reused for another body is
+// refused even for events the first request did not have.
+//
+// KEYS: last, origin, topics, record of the batch's first event, record of
+// this event, stream of each topic.
 // ARGV: maxlen, ttl ms, event, data, topics joined by ",", channel prefix,
-// traceparent (empty when the publish is not traced; see decodeEnvelope).
+// traceparent (empty when the publish is not traced; see decodeEnvelope),
+// digest, record ttl ms.
 var publishScript = redis.NewScript(`
+local mark = ARGV[8] .. ' '
+local first = redis.call('GET', KEYS[4])
+if first and string.sub(first, 1, #mark) ~= mark then
+  return redis.error_reply('IDEMPOTENCY key reused for another request')
+end
+local done = redis.call('GET', KEYS[5])
+if done then
+  if string.sub(done, 1, #mark) ~= mark then return redis.error_reply('IDEMPOTENCY key reused for another request') end
+  return string.sub(done, #mark + 1)
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ms, seq = now, 0
@@ -189,7 +216,7 @@ if ARGV[7] ~= '' then envelope = 'traceparent=' .. ARGV[7] .. '\n' .. envelope e
 -- plain trimming leaves it unset. Trims drop oldest entries first, so the
 -- recorded id only grows.
 local slack = math.max(1, math.floor(maxlen / 10))
-local i = 4
+local i = 6
 for name in string.gmatch(ARGV[5], '[^,]+') do
   local key = KEYS[i]
   redis.call('XADD', key, id, 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
@@ -213,24 +240,44 @@ for name in string.gmatch(ARGV[5], '[^,]+') do
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('SET', KEYS[5], mark .. id, 'PX', ARGV[9])
 return id
 `)
 
+// ownKeyTTL is how long the records of a publish without an idempotency
+// key are kept. They guard only against go-redis sending the publish's
+// pipeline again while an earlier copy is still queued in Redis (after a
+// read timeout or a dropped connection); the copies are all sent within the
+// publish's deadline and run back to back once Redis answers again, so a
+// minute is ample, and keeps them cheap.
+const ownKeyTTL = time.Minute
+
+// idemMismatchPrefix starts the error the publish script returns for a
+// key reused for another request.
+const idemMismatchPrefix = "IDEMPOTENCY"
+
 // Publish implements broker.Broker. A batch runs as one pipeline of
-// scripts, which Redis executes in order.
-func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication) (ids []eventid.ID, err error) {
+// scripts, which Redis executes in order. Without an idempotency key it
+// makes one up, so that go-redis re-sending the pipeline cannot publish an
+// event twice.
+func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem broker.Idempotency) (ids []eventid.ID, err error) {
 	ctx, span, trace := b.cfg.Tracer.StartPublish(ctx, "redis", len(pubs))
 	defer func() { telemetry.End(span, err) }()
+	if idem.Key == "" {
+		idem = broker.Idempotency{Key: rand.Text(), TTL: ownKeyTTL}
+	}
+	idemTTL := cmp.Or(idem.TTL, broker.DefaultIdempotencyTTL).Milliseconds()
+	record := b.keys.idem + idem.Key + ":"
 	run := func(evalSha bool) ([]redis.Cmder, error) {
 		return b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, pub := range pubs {
-				keys := make([]string, 0, 3+len(pub.Topics))
-				keys = append(keys, b.keys.last, b.keys.origin, b.keys.topics)
+			for i, pub := range pubs {
+				keys := make([]string, 0, 5+len(pub.Topics))
+				keys = append(keys, b.keys.last, b.keys.origin, b.keys.topics, record+"0", record+strconv.Itoa(i))
 				for _, t := range pub.Topics {
 					keys = append(keys, b.keys.stream+t)
 				}
 				args := []any{b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), pub.Event, pub.Data,
-					strings.Join(pub.Topics, ","), b.keys.channel, trace}
+					strings.Join(pub.Topics, ","), b.keys.channel, trace, idem.Digest, idemTTL}
 				if evalSha {
 					publishScript.EvalSha(ctx, p, keys, args...)
 				} else {
@@ -245,6 +292,9 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication) (ids []
 		// Redis restarted or flushed its script cache: nothing ran, since
 		// every command failed the same way. Send the script itself once.
 		cmds, err = run(false)
+	}
+	if err != nil && redis.HasErrorPrefix(err, idemMismatchPrefix) {
+		return nil, fmt.Errorf("redis publish: %w", broker.ErrIdempotencyMismatch)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redis publish: %w", err)

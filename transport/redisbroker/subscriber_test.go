@@ -147,7 +147,7 @@ func TestRedisSubscriberProbeRecoversSilentConnection(t *testing.T) {
 	var want []eventid.ID
 	publish := func(n int) {
 		for range n {
-			ids, err := direct.Publish(context.Background(), []broker.Publication{brokertest.Pub("x", "news")})
+			ids, err := direct.Publish(context.Background(), []broker.Publication{brokertest.Pub("x", "news")}, broker.Idempotency{})
 			if err != nil {
 				t.Fatal(err)
 			}
