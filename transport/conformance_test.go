@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -169,6 +170,39 @@ func TestConformanceDelivery(t *testing.T) {
 		}
 		if n := len(gone.IDs()); n != 0 {
 			t.Errorf("unsubscribed subscriber got %d messages", n)
+		}
+	})
+}
+
+func TestConformanceIdempotentPublish(t *testing.T) {
+	forEachBroker(t, 0, func(t *testing.T, b broker.Broker) {
+		rec, _ := brokertest.Listen(t, b, "news")
+		idem := broker.Idempotency{Key: "k1", Digest: "d1"}
+		batch := []broker.Publication{brokertest.Pub("1", "news"), brokertest.Pub("2", "news")}
+		// As a batch applied in part: only its first event got through.
+		first, err := b.Publish(context.Background(), batch[:1], idem)
+		if err != nil {
+			t.Fatalf("Publish(first event): %v", err)
+		}
+		want, err := b.Publish(context.Background(), batch, idem)
+		if err != nil {
+			t.Fatalf("Publish(batch): %v", err)
+		}
+		if want[0] != first[0] {
+			t.Errorf("repeat of a published event got id %v, want the first %v", want[0], first[0])
+		}
+		again, err := b.Publish(context.Background(), batch, idem)
+		if err != nil || !slices.Equal(again, want) {
+			t.Errorf("Publish(batch again) = %v, %v; want %v", again, err, want)
+		}
+		if _, err := b.Publish(context.Background(), batch, broker.Idempotency{Key: "k1", Digest: "other"}); !errors.Is(err, broker.ErrIdempotencyMismatch) {
+			t.Errorf("Publish(same key, other digest) = %v, want ErrIdempotencyMismatch", err)
+		}
+		other := publishTo(t, b, brokertest.Pub("3", "news")) // no key: published
+		wantAll := append(slices.Clone(want), other...)
+		testenv.WaitFor(t, "the subscriber to get every event", func() bool { return len(rec.IDs()) >= len(wantAll) })
+		if got := rec.IDs(); !slices.Equal(got, wantAll) {
+			t.Errorf("subscriber got %v, want each event once: %v", got, wantAll)
 		}
 	})
 }

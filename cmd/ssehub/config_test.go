@@ -189,6 +189,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "zero write-timeout", args: []string{"--write-timeout", "0"}, want: []string{"--write-timeout"}},
 		{name: "zero retry", args: []string{"--retry", "0"}, want: []string{"--retry"}},
 		{name: "zero history-ttl", args: []string{"--history-ttl", "0"}, want: []string{"--history-ttl"}},
+		{name: "zero idempotency-ttl", args: []string{"--idempotency-ttl", "0"}, want: []string{"--idempotency-ttl", "positive"}},
+		{name: "idempotency-ttl 500ms", args: []string{"--idempotency-ttl", "500ms"}, want: []string{"--idempotency-ttl", "at least 1s"}},
 		{name: "zero read-timeout", args: []string{"--read-timeout", "0"}, want: []string{"--read-timeout"}},
 		{name: "zero idle-timeout", args: []string{"--idle-timeout", "0"}, want: []string{"--idle-timeout"}},
 		{name: "zero shutdown-timeout", args: []string{"--shutdown-timeout", "0"}, want: []string{"--shutdown-timeout"}},
@@ -243,6 +245,7 @@ func TestValidateBoundaries(t *testing.T) {
 	c.MaxBodySize, c.MaxHeaderSize, c.MaxDataSize, c.MaxBatch, c.MaxTopics = 1, 1, 1, 1, 1
 	c.WriteTimeout, c.Retry, c.HistoryTTL, c.ReadTimeout, c.IdleTimeout, c.ShutdownTimeout = 1, 1, 1, 1, 1, 1
 	c.DrainWindow = 0
+	c.IdempotencyTTL = time.Second
 	for _, lvl := range []string{"debug", "info", "warn", "error"} {
 		for _, format := range []string{"text", "json"} {
 			c.LogLevel, c.LogFormat = lvl, format

@@ -241,3 +241,33 @@ func TestPublishersWaitingOnAPausedShardDoNotBlockReplays(t *testing.T) {
 	close(sink.release)
 	testenv.WaitAll(t, "the publishers", &publishers)
 }
+
+// TestIdempotencyRecordsBounded checks that records are forgotten after
+// their TTL, and oldest first beyond MaxIdempotencyRecords.
+func TestIdempotencyRecordsBounded(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	b := membroker.New(membroker.Config{MaxIdempotencyRecords: 2, Now: func() time.Time { return now }})
+	defer b.Close()
+	publish := func(key string) eventid.ID {
+		t.Helper()
+		ids, err := b.Publish(context.Background(), []broker.Publication{{Topics: []string{"t"}, Data: []byte("x")}},
+			broker.Idempotency{Key: key, TTL: time.Minute})
+		if err != nil {
+			t.Fatalf("Publish(key %s): %v", key, err)
+		}
+		return ids[0]
+	}
+	k1, k2 := publish("k1"), publish("k2")
+	if got := publish("k2"); got != k2 {
+		t.Errorf("repeat of k2 = %v, want %v", got, k2)
+	}
+	publish("k3") // a third record: k1, the oldest, is forgotten
+	if got := publish("k1"); got == k1 {
+		t.Errorf("k1 beyond the bound still remembered as %v", got)
+	}
+	k4 := publish("k4")
+	now = now.Add(time.Minute)
+	if got := publish("k4"); got == k4 {
+		t.Errorf("k4 after its TTL still remembered as %v", got)
+	}
+}
