@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,10 +37,7 @@ func TestReadyzAnswersInTimeWhileRedisIsPaused(t *testing.T) {
 	_, addr := startServing(t, nil, "--redis-url", srv.URL())
 	waitReady(t, client, "http://"+addr+"/readyz", 10*time.Second)
 
-	if err := syscall.Kill(srv.PID(), syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(srv.PID(), syscall.SIGCONT) })
+	resume := srv.Pause(t)
 	start := time.Now()
 	resp, err := client.Get("http://" + addr + "/readyz")
 	if err != nil {
@@ -52,6 +48,6 @@ func TestReadyzAnswersInTimeWhileRedisIsPaused(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || took > 3*time.Second {
 		t.Errorf("/readyz with Redis paused: %d after %s, want 503 within about 2s", resp.StatusCode, took.Round(time.Millisecond))
 	}
-	_ = syscall.Kill(srv.PID(), syscall.SIGCONT)
+	resume()
 	waitReady(t, client, "http://"+addr+"/readyz", 10*time.Second)
 }

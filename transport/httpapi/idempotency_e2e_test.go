@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -126,26 +125,6 @@ func (th *testHub) postPublish(body, key string) publishResult {
 	return publishResult{status: resp.StatusCode, ids: out.IDs, code: out.Error.Code}
 }
 
-// stall stops the redis-server process until the returned function
-// resumes it; the test resumes it at its end in any case.
-func stall(t *testing.T, srv *redistest.Server) (resume func()) {
-	t.Helper()
-	pid := srv.PID()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP redis-server: %v", err)
-	}
-	var once sync.Once
-	resume = func() {
-		once.Do(func() {
-			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
-				t.Errorf("SIGCONT redis-server: %v", err)
-			}
-		})
-	}
-	t.Cleanup(resume)
-	return resume
-}
-
 // readUntil reads the stream's events up to and including the one with
 // data end, and returns how often each data and each id arrived.
 func (s *stream) readUntil(end string) (data, ids map[string]int) {
@@ -193,7 +172,7 @@ func TestIdempotentPublishRedisStall(t *testing.T) {
 	// Phase 1: a stall longer than the read timeout, shorter than the
 	// publish timeout: every publish is answered 200, after re-sends.
 	const publishers = 20
-	resume := stall(t, srv)
+	resume := srv.Pause(t)
 	results := make([]publishResult, publishers)
 	var wg sync.WaitGroup
 	for i := range publishers {
@@ -237,7 +216,7 @@ func TestIdempotentPublishRedisStall(t *testing.T) {
 	// Phase 2: a stall longer than the publish timeout.
 	const key = `"stall-retry-1"`
 	const body = `[{"topic":"stall","data":"k1"},{"topic":"stall","data":"k2"}]`
-	resume = stall(t, srv)
+	resume = srv.Pause(t)
 	if r := th.postPublish(body, key); r.status != http.StatusServiceUnavailable || r.code != httpapi.CodeBrokerUnavailable {
 		t.Fatalf("publish during a stall past the publish timeout = %d %q %v, want 503 %s", r.status, r.code, r.err, httpapi.CodeBrokerUnavailable)
 	}
