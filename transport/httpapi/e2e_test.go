@@ -40,18 +40,27 @@ type hubOptions struct {
 func startHub(t *testing.T, opts hubOptions) *testHub {
 	t.Helper()
 	b := membroker.New(opts.broker)
+	t.Cleanup(func() { b.Close() }) // after serveHub's cleanup: the hub is shut down first
 	h, err := hub.New(opts.hub, b)
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}
-	srv := httpapi.New(h, opts.server)
+	th := serveHub(t, h, opts.server)
+	th.broker = b
+	return th
+}
+
+// serveHub serves h with a server made from cfg on a loopback port, and
+// shuts both down when the test ends.
+func serveHub(t *testing.T, h *hub.Hub, cfg httpapi.Config) *testHub {
+	t.Helper()
+	srv := httpapi.New(h, cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	th := &testHub{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), hub: h, server: srv, broker: b}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -62,10 +71,9 @@ func startHub(t *testing.T, opts hubOptions) *testHub {
 			t.Errorf("hub Shutdown: %v", err)
 		}
 		testenv.Recv(t, "Serve to return after Shutdown", served)
-		b.Close()
 		http.DefaultClient.CloseIdleConnections()
 	})
-	return th
+	return &testHub{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), hub: h, server: srv}
 }
 
 // publish posts body as JSON and returns the ids.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -67,26 +66,7 @@ func startRedisHub(t *testing.T) (*testHub, *redistest.Server, *redis.Client) {
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}
-	s := httpapi.New(h, httpapi.Config{WriteTimeout: stallPublishTimeout, PublishRate: -1})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("server Shutdown: %v", err)
-		}
-		if err := h.Shutdown(ctx); err != nil {
-			t.Errorf("hub Shutdown: %v", err)
-		}
-		testenv.Recv(t, "Serve to return after Shutdown", served)
-		http.DefaultClient.CloseIdleConnections()
-	})
-	return &testHub{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), hub: h, server: s}, srv, client
+	return serveHub(t, h, httpapi.Config{WriteTimeout: stallPublishTimeout, PublishRate: -1}), srv, client
 }
 
 // publishResult is the answer to one POST /publish.

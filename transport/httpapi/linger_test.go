@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/hubtest"
+
 	"github.com/ssehub/ssehub/internal/testenv"
 )
 
@@ -13,21 +15,8 @@ import (
 // accepted one as a lingerConn told to linger for timeout.
 func lingeringPair(t *testing.T, timeout time.Duration) (server *lingerConn, client net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	c, err := lingerListener{Listener: ln, timeout: timeout}.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = c.(*lingerConn)
+	client, accepted := hubtest.TCPPair(t)
+	server = &lingerConn{Conn: accepted, timeout: timeout}
 	server.linger.Store(true)
 	return server, client
 }

@@ -22,18 +22,27 @@ import (
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
-// rawRequest writes req on a fresh TCP connection and reads one response.
-func rawRequest(t *testing.T, th *testHub, req string) (int, string) {
+// sendRaw writes req on a fresh TCP connection, which it closes when the
+// test ends, and returns the connection to read the answer from.
+func sendRaw(t *testing.T, th *testHub, req string) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", th.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, req); err != nil {
 		t.Fatalf("writing request: %v", err)
 	}
+	return conn
+}
+
+// rawRequest writes req on a fresh TCP connection and reads one response.
+func rawRequest(t *testing.T, th *testHub, req string) (int, string) {
+	t.Helper()
+	conn := sendRaw(t, th, req)
+	defer conn.Close()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("reading response: %v", err)
@@ -343,15 +352,8 @@ func TestMalformedRequestsLogNoCredentials(t *testing.T) {
 // error. It returns the client's address and what the server answered.
 func sendUntilClosed(t *testing.T, th *testHub, req string) (client, resp string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", th.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := sendRaw(t, th, req)
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatalf("writing request: %v", err)
-	}
 	got, err := io.ReadAll(conn)
 	if err != nil {
 		t.Fatalf("reading until closed: %v (got %q)", err, got)
