@@ -853,3 +853,21 @@ func TestFleetRedisRestartEmptyResumeBeforePublish(t *testing.T) {
 		t.Errorf("resume from %s after Redis restarted empty: ssehub.reset data = %s, want reason history_lost", old.id, e.Data)
 	}
 }
+
+// TestFleetHubStartsBeforeRedis: a hub started while Redis is down does not
+// exit (it would crash-loop under an orchestrator): it serves, answers
+// /readyz 503, and once Redis comes up it is ready and delivers.
+func TestFleetHubStartsBeforeRedis(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	srv.Kill()
+	client := newHTTPClient(t)
+	_, addr := startServing(t, nil, "--redis-url", srv.URL())
+	if status := readyStatus(client, addr); status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with Redis down = %d, want 503", status)
+	}
+	srv.Restart()
+	hub := &fleetHub{name: "hub0", addr: addr}
+	waitReady(t, client, "http://"+addr+"/readyz", fleetTimeout)
+	checkDelivery(t, client, []*fleetHub{hub})
+}

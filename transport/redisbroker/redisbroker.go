@@ -116,7 +116,9 @@ func newKeyspace(prefix string) keyspace {
 	}
 }
 
-// New returns a broker on cfg.Client. It checks the connection.
+// New returns a broker on cfg.Client. It checks the connection, but a Redis
+// that does not answer yet is only logged: the broker is not ready (Ping)
+// until it does.
 func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("redis broker: no client")
@@ -140,7 +142,11 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b := &Broker{cfg: cfg, client: cfg.Client, keys: newKeyspace(cfg.Prefix), log: cfg.Logger,
 		replays: newReplayCoalescer(2 * time.Millisecond), closed: make(chan struct{})}
 	if err := b.Ping(ctx); err != nil {
-		return nil, err
+		// Redis may come later: a hub that exited here would crash-loop
+		// under an orchestrator until it did. It starts, reports not
+		// ready (Ping), and its shards' pub/sub connections subscribe
+		// once Redis answers.
+		b.log.Warn("redis unreachable at start; not ready until it answers", "err", err)
 	}
 	return b, nil
 }
