@@ -28,6 +28,11 @@ var ErrClosed = errors.New("hub: closed")
 // ErrDraining is returned by Stream and Ready once Drain has begun.
 var ErrDraining = errors.New("hub: draining")
 
+// ErrBrokerDown is returned by Stream while the broker reports that it
+// cannot take new subscriptions (broker.OutageReporter): the stream would
+// only wait for them and time out.
+var ErrBrokerDown = errors.New("hub: broker unavailable")
+
 // Publication is an event to publish; see broker.Publication.
 type Publication = broker.Publication
 
@@ -138,8 +143,9 @@ type StreamRequest struct {
 }
 
 // Stream hands conn to a shard, which streams to it and closes it when the
-// stream ends. It returns at once; an error (ErrDraining, ErrClosed) means
-// the hub is draining or shutting down, and conn is still the caller's.
+// stream ends. It returns at once; an error (ErrDraining, ErrClosed,
+// ErrBrokerDown) means the hub is draining, shutting down or without its
+// broker, and conn is still the caller's.
 func (h *Hub) Stream(conn shard.Conn, req StreamRequest) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -148,6 +154,9 @@ func (h *Hub) Stream(conn shard.Conn, req StreamRequest) error {
 		return ErrClosed
 	case h.draining:
 		return ErrDraining
+	}
+	if o, ok := h.broker.(broker.OutageReporter); ok && o.Down() {
+		return ErrBrokerDown
 	}
 	err := h.route(req.UserID).Join(conn, req.Stream)
 	if errors.Is(err, shard.ErrStopped) {

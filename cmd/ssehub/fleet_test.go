@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -870,4 +871,46 @@ func TestFleetHubStartsBeforeRedis(t *testing.T) {
 	hub := &fleetHub{name: "hub0", addr: addr}
 	waitReady(t, client, "http://"+addr+"/readyz", fleetTimeout)
 	checkDelivery(t, client, []*fleetHub{hub})
+}
+
+// TestFleetNewStreamDuringRedisOutage: while Redis is down, a new stream is
+// answered at once, 200 (an error status would stop EventSource for good)
+// with a retry: longer than usual and a comment saying why, and ends. It
+// used to wait 10 s for its subscriptions and get an empty reply.
+func TestFleetNewStreamDuringRedisOutage(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := newHTTPClient(t)
+	_, addr := startServing(t, nil, "--redis-url", srv.URL(), "--retry", "1s")
+	waitReady(t, client, "http://"+addr+"/readyz", fleetTimeout)
+	srv.Kill()
+	poll(t, "/readyz 503 while Redis is down", func() (bool, string) {
+		st := readyStatus(client, addr)
+		return st == http.StatusServiceUnavailable, fmt.Sprintf("status %d", st)
+	})
+
+	start := time.Now()
+	resp, err := client.Get("http://" + addr + "/events?topic=news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if err != nil || resp.StatusCode != http.StatusOK || took > 2*time.Second {
+		t.Fatalf("new stream with Redis down: %d %q (%v) after %s, want 200 that ends within about a second",
+			resp.StatusCode, body, err, took.Round(time.Millisecond))
+	}
+	r := sse.NewReader(bytes.NewReader(body))
+	for {
+		if _, err := r.Next(); err != nil {
+			break
+		}
+	}
+	if ms, ok := r.Retry(); !ok || ms < 2000 || ms >= 4000 {
+		t.Errorf("retry = %d ms (%v), want 2-4 s: twice the usual, jittered", ms, ok)
+	}
+	if !bytes.Contains(body, []byte(": broker unavailable")) {
+		t.Errorf("body %q does not say why", body)
+	}
 }

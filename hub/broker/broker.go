@@ -178,6 +178,14 @@ type StatsReporter interface {
 	Stats() Stats
 }
 
+// OutageReporter is implemented by brokers that know, without a round
+// trip, that they cannot take new subscriptions now: the Redis broker while
+// its pub/sub connections are being re-established (Redis down or
+// unreachable). Down is safe to call from any goroutine and cheap.
+type OutageReporter interface {
+	Down() bool
+}
+
 // CongestionSharer is implemented by brokers that several hubs share (the
 // Redis broker). A hub holds publishes back while one of its own shards is
 // congested; through the broker it also does while another hub's is, since

@@ -94,3 +94,17 @@ func TestBatchLargerThanTheBurstIsTooLarge(t *testing.T) {
 		t.Errorf("batch of 10 (the whole burst) after the refusal: %d ids, want 10", len(ids))
 	}
 }
+
+// A refused stream carries the CORS headers of its origin, like an accepted
+// one: without them the browser hides the response, and a cross-origin
+// EventSource sees an error instead of the retry: it may never come back.
+func TestRefusedStreamCarriesCORSHeaders(t *testing.T) {
+	const origin = "https://app.example.com"
+	th := startHub(t, hubOptions{server: httpapi.Config{MaxStreamsPerIP: 1, Retry: time.Second, CORSOrigins: []string{origin}}})
+	th.subscribe(t, "topic=a", "Origin: "+origin)
+	refused := th.subscribe(t, "topic=b", "Origin: "+origin)
+	if got := refused.resp.Header.Get("Access-Control-Allow-Origin"); got != origin {
+		t.Errorf("refused stream Access-Control-Allow-Origin = %q, want %q", got, origin)
+	}
+	expectRefusedStream(t, refused, 10000)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -143,12 +144,7 @@ type Server struct {
 	rates   *rateLimiter
 	// everything grants every topic: what an API key may publish to.
 	everything acl.Grant
-	// refusedHead answers a stream over its limits: 200 with a long retry,
-	// then the end of the stream, since any error status would stop
-	// EventSource from ever reconnecting
-	// (docs/platform-notes.md#writing-streams).
-	refusedHead []byte
-	head        []byte // response head and SSE preamble, the same for every stream
+	head       []byte // response head and SSE preamble, the same for every stream
 
 	published atomic.Uint64 // events accepted by POST /publish
 }
@@ -170,9 +166,6 @@ func New(h *hub.Hub, cfg Config) *Server {
 		streams: newStreamLimiter(max(cfg.MaxStreamsPerIP, 0), max(cfg.MaxStreamsPerUser, 0)),
 		rates:   newRateLimiter(max(cfg.PublishRate, 0), time.Now)}
 	s.everything, _ = acl.NewGrant([]string{"*"})
-	s.refusedHead = append([]byte(streamHead), sse.AppendRetry(nil, 10*cfg.Retry)...)
-	s.refusedHead = sse.AppendComment(s.refusedHead, "too many streams")
-	s.refusedHead = append(s.refusedHead, '\n')
 	s.head = append([]byte(streamHead), sse.AppendRetry(nil, cfg.Retry)...)
 	// A comment at once, so proxies pass the headers on and onopen fires.
 	s.head = sse.AppendComment(s.head, "ssehub")
@@ -289,7 +282,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	if refused != "" {
 		connect.failed("too many streams: " + refused)
 		s.cfg.Logger.Debug("stream refused: too many streams", "limit", refused, "ip", ctx.RemoteIP().String())
-		ctx.Hijack(func(c net.Conn) { endAtOnce(unwrapConn(c), s.refusedHead) })
+		ctx.Hijack(func(c net.Conn) { endAtOnce(unwrapConn(c), refusal(head, 10*s.cfg.Retry, "too many streams")) })
 		return
 	}
 	onOpen, onEnd := connect.callbacks(func(shard.Reason) { release() })
@@ -307,7 +300,15 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 			},
 			UserID: who.userID,
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, hub.ErrBrokerDown):
+			// Redis is down: subscribing would wait for it and time out.
+			// A retry that backs off, jittered so that the clients do not
+			// all come back together.
+			connect.failed(err.Error())
+			release()
+			endAtOnce(conn, refusal(head, 2*s.cfg.Retry+rand.N(2*s.cfg.Retry), "broker unavailable"))
+		case err != nil:
 			// Draining or shutting down: answer with a stream that ends at
 			// once, so EventSource retries (elsewhere, after a jittered
 			// delay) rather than giving up for good as it would on an
@@ -317,6 +318,17 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 			endAtOnce(conn, slices.Concat(head, s.goodbye()))
 		}
 	})
+}
+
+// refusal is a stream refused without an error status, since any would
+// stop EventSource from ever reconnecting
+// (docs/platform-notes.md#writing-streams): head (with its CORS headers),
+// a retry: that asks the client to come back after retry, a comment saying
+// why, and then the end of the stream.
+func refusal(head []byte, retry time.Duration, why string) []byte {
+	b := slices.Concat(head, sse.AppendRetry(nil, retry))
+	b = sse.AppendComment(b, why)
+	return append(b, '\n')
 }
 
 // endAtOnce writes head (a 200 stream head with retry:) and closes conn.

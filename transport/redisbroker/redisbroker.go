@@ -517,6 +517,10 @@ func (b *Broker) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Down implements broker.OutageReporter: a shard's pub/sub connection is
+// being re-established, so a new stream's subscriptions would wait for it.
+func (b *Broker) Down() bool { return b.reconnecting.Load() > 0 }
+
 // Close implements broker.Broker: it stops sharing congestion, taking this
 // hub's record out of Redis. The client stays open: it is the caller's.
 func (b *Broker) Close() error {
@@ -544,4 +548,5 @@ func (b *Broker) Stats() broker.Stats {
 var (
 	_ broker.Broker        = (*Broker)(nil)
 	_ broker.StatsReporter = (*Broker)(nil)
+	_ broker.OutageReporter = (*Broker)(nil)
 )
