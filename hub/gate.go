@@ -103,16 +103,16 @@ func newGate(wait time.Duration, log *slog.Logger) *gate {
 // runs on the shard's loop: it logs, if it must, after letting go of g.mu,
 // so that a slow log sink delays no other shard.
 func (g *gate) set(congested bool) {
-	delta := -1
-	if congested {
-		delta = 1
-	}
 	g.mu.Lock()
-	g.local += delta
+	if congested {
+		g.local++
+	} else {
+		g.local--
+	}
 	if first, last := congested && g.local == 1, !congested && g.local == 0; g.share != nil && (first || last) {
 		g.share(congested) // does not block
 	}
-	refused, ended := g.shift(delta)
+	refused, ended := g.shift(congested)
 	g.mu.Unlock()
 	g.logEpisodeEnd(refused, ended)
 }
@@ -121,25 +121,25 @@ func (g *gate) set(congested bool) {
 // none being congested any more (false). The broker calls it on changes
 // only.
 func (g *gate) setOthers(congested bool) {
-	delta := -1
-	if congested {
-		delta = 1
-	}
 	g.mu.Lock()
-	refused, ended := g.shift(delta)
+	refused, ended := g.shift(congested)
 	g.mu.Unlock()
 	g.logEpisodeEnd(refused, ended)
 }
 
-// shift adds delta to closedBy, closing the gate as it leaves 0 and
-// opening it as it drops to 0. If that ends a refusal episode whose start
-// was logged, it reports how many publishes it refused. g.mu is held.
-func (g *gate) shift(delta int) (refused uint64, episodeEnded bool) {
-	n := g.closedBy.Add(int32(delta))
-	switch {
-	case delta > 0 && n == int32(delta):
+// shift counts one more reason to keep the gate closed (closing) or one
+// fewer, closing the gate as the count leaves 0 and opening it as it drops
+// to 0. If that ends a refusal episode whose start was logged, it reports
+// how many publishes it refused. g.mu is held.
+func (g *gate) shift(closing bool) (refused uint64, episodeEnded bool) {
+	delta := int32(-1)
+	if closing {
+		delta = 1
+	}
+	switch n := g.closedBy.Add(delta); {
+	case closing && n == 1:
 		g.opened = make(chan struct{})
-	case delta < 0 && n == 0:
+	case !closing && n == 0:
 		close(g.opened)
 		refused, episodeEnded = g.episodeRefusals, g.refusing && g.loggedEpisode
 		g.refusing, g.loggedEpisode, g.episodeRefusals = false, false, 0

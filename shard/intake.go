@@ -206,11 +206,7 @@ func (s *Shard) prune() {
 // stops: a stopped shard holds no publish back.
 func (s *Shard) relieve() {
 	if s.congested {
-		s.congested = false
-		s.congestedNow.Store(false)
-		if s.cfg.OnCongestion != nil {
-			s.cfg.OnCongestion(false)
-		}
+		s.setCongested(false)
 	}
 }
 
@@ -222,15 +218,18 @@ func (s *Shard) reportCongestion() {
 	queued, size := len(s.inbox), cap(s.inbox)
 	switch {
 	case !s.congested && (s.intake == intakePaused || queued >= size*3/4):
-		s.congested = true
+		s.setCongested(true)
 	case s.congested && s.intake == intakeOpen && queued <= size/4:
-		s.congested = false
-	default:
-		return
+		s.setCongested(false)
 	}
-	s.congestedNow.Store(s.congested)
+}
+
+// setCongested records a change of congestion and tells the hub's gate.
+func (s *Shard) setCongested(congested bool) {
+	s.congested = congested
+	s.congestedNow.Store(congested)
 	if s.cfg.OnCongestion != nil {
-		s.cfg.OnCongestion(s.congested)
+		s.cfg.OnCongestion(congested)
 	}
 }
 

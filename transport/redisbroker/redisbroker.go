@@ -511,8 +511,8 @@ func (b *Broker) Ping(ctx context.Context) error {
 	if err := b.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis ping: %w", err)
 	}
-	if n := b.reconnecting.Load(); n > 0 {
-		return fmt.Errorf("redis: %d pub/sub connections reconnecting", n)
+	if b.Down() {
+		return fmt.Errorf("redis: %d pub/sub connections reconnecting", b.reconnecting.Load())
 	}
 	return nil
 }
@@ -546,7 +546,7 @@ func (b *Broker) Stats() broker.Stats {
 }
 
 var (
-	_ broker.Broker        = (*Broker)(nil)
-	_ broker.StatsReporter = (*Broker)(nil)
+	_ broker.Broker         = (*Broker)(nil)
+	_ broker.StatsReporter  = (*Broker)(nil)
 	_ broker.OutageReporter = (*Broker)(nil)
 )
