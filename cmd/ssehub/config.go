@@ -52,6 +52,7 @@ type Config struct {
 	Retry           time.Duration `flag:"retry" help:"reconnect delay told to EventSource clients"`
 	HistorySize     int           `flag:"history-size" help:"events kept per topic for resume (Last-Event-ID); 0 keeps none"`
 	HistoryTTL      time.Duration `flag:"history-ttl" help:"how long events are kept for resume"`
+	HistoryBudget   int           `flag:"history-budget" help:"bytes of history the embedded broker keeps in all (oldest events dropped first; a resume into them gets ssehub.reset); with Redis, bound its memory with maxmemory instead"`
 	IdempotencyTTL  time.Duration `flag:"idempotency-ttl" help:"how long a publish sent with an Idempotency-Key header is remembered: a retry within it returns the first ids and publishes nothing"`
 	ReadTimeout     time.Duration `flag:"read-timeout" help:"time allowed to send a request (slow-client protection)"`
 	IdleTimeout     time.Duration `flag:"idle-timeout" help:"keep-alive connections idle this long are closed"`
@@ -88,6 +89,7 @@ func DefaultConfig() Config {
 		Retry:           3 * time.Second,
 		HistorySize:     1000,
 		HistoryTTL:      time.Hour,
+		HistoryBudget:   256 << 20,
 		IdempotencyTTL:  24 * time.Hour,
 		ReadTimeout:     10 * time.Second,
 		IdleTimeout:     60 * time.Second,
@@ -220,7 +222,7 @@ func (c Config) validate(src sources) error {
 		name     string
 		got, min int
 	}{
-		{"shards", c.Shards, 0}, {"history-size", c.HistorySize, 0}, {"queue-size", c.QueueSize, 2}, {"send-buffer", c.SendBuffer, 0},
+		{"shards", c.Shards, 0}, {"history-size", c.HistorySize, 0}, {"history-budget", c.HistoryBudget, 1 << 20}, {"queue-size", c.QueueSize, 2}, {"send-buffer", c.SendBuffer, 0},
 		{"max-body-size", c.MaxBodySize, 1}, {"max-header-size", c.MaxHeaderSize, 1},
 		{"max-data-size", c.MaxDataSize, 1}, {"max-batch", c.MaxBatch, 1}, {"max-topics", c.MaxTopics, 1},
 	}

@@ -139,8 +139,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Tracer:         tracer,
 		Metrics:        m.Handler(),
 	})
-	brokerStats, _ := b.(broker.StatsReporter) // nil for the embedded broker
-	m.Watch(metrics.Sources{Hub: h, Publishes: srv, Broker: brokerStats})
+	brokerStats, _ := b.(broker.StatsReporter)    // nil for the embedded broker
+	historyStats, _ := b.(broker.HistoryReporter) // nil for Redis
+	m.Watch(metrics.Sources{Hub: h, Publishes: srv, Broker: brokerStats, History: historyStats})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = h.Shutdown(context.Background())
@@ -233,9 +234,10 @@ func newAuth(cfg Config, log *slog.Logger) (*auth.Verifier, acl.Grant, error) {
 func newBroker(ctx context.Context, cfg Config, log *slog.Logger, tracer *telemetry.Tracer) (broker.Broker, func(), error) {
 	if cfg.RedisURL == "" {
 		b := membroker.New(membroker.Config{
-			HistorySize: historySize(cfg.HistorySize),
-			HistoryTTL:  cfg.HistoryTTL,
-			Tracer:      tracer,
+			HistorySize:   historySize(cfg.HistorySize),
+			HistoryTTL:    cfg.HistoryTTL,
+			HistoryBudget: cfg.HistoryBudget,
+			Tracer:        tracer,
 		})
 		return b, func() { b.Close() }, nil
 	}

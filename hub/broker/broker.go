@@ -178,6 +178,23 @@ type StatsReporter interface {
 	Stats() Stats
 }
 
+// HistoryStats describes what a broker that keeps history in the hub's
+// own memory holds.
+type HistoryStats struct {
+	Events int // events retained
+	Bytes  int // what they count against the budget
+	Budget int // the most Bytes may reach
+	// BudgetDrops counts events dropped early to stay within the budget.
+	BudgetDrops uint64
+}
+
+// HistoryReporter is implemented by brokers that keep history in the
+// hub's memory (the embedded broker), for metrics. Safe to call from any
+// goroutine.
+type HistoryReporter interface {
+	HistoryStats() HistoryStats
+}
+
 // OutageReporter is implemented by brokers that know, without a round
 // trip, that they cannot take new subscriptions now: the Redis broker while
 // its pub/sub connections are being re-established (Redis down or

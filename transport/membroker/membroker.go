@@ -26,6 +26,11 @@ type Config struct {
 	HistorySize int
 	// HistoryTTL is how long an event is kept for resume. Zero means 1h.
 	HistoryTTL time.Duration
+	// HistoryBudget bounds the bytes all retained events take (their
+	// encoded frames and topic names, plus a fixed overhead each); beyond
+	// it the oldest events go first, whatever their topic. Zero means
+	// DefaultHistoryBudget.
+	HistoryBudget int
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 	// Tracer traces publishes (a producer span each), and makes their
@@ -39,22 +44,20 @@ type Config struct {
 
 // Broker is the embedded broker. Create it with New.
 type Broker struct {
-	historySize int
-	ttl         time.Duration
-	now         func() time.Time
-	tracer      *telemetry.Tracer
+	ttl    time.Duration
+	now    func() time.Time
+	tracer *telemetry.Tracer
 
 	// mu serialises publishing (id order, history) and replay reads,
 	// which is what makes replay and live delivery gap-free: an event is
 	// in history before its fan-out begins, so a replay sees every event
 	// whose fan-out could have missed a subscriber that was already active.
-	mu        sync.Mutex
-	gen       eventid.Generator
-	origin    eventid.ID // ids older than this are from a lost history
-	history   map[string]*topicHistory
-	lastSweep time.Time
-	closed    bool
-	records   idemRecords
+	mu      sync.Mutex
+	gen     eventid.Generator
+	origin  eventid.ID // ids older than this are from a lost history
+	history history
+	closed  bool
+	records idemRecords
 
 	// fanMu serialises publishes, fan-outs included, so fan-outs run in
 	// id order. A publisher takes it before mu and delivers holding it
@@ -80,31 +83,19 @@ func New(cfg Config) *Broker {
 		cfg.Now = time.Now
 	}
 	b := &Broker{
-		historySize: cfg.HistorySize,
-		ttl:         cfg.HistoryTTL,
-		now:         cfg.Now,
-		tracer:      cfg.Tracer,
-		records:     newIdemRecords(cmp.Or(cfg.MaxIdempotencyRecords, 100_000)),
-		history:     make(map[string]*topicHistory),
-		exact:       make(map[string]map[*memSubscriber]struct{}),
-		patterns:    make(map[string]map[*memSubscriber]struct{}),
+		ttl:      cfg.HistoryTTL,
+		now:      cfg.Now,
+		tracer:   cfg.Tracer,
+		history:  newHistory(cfg.HistorySize, cfg.HistoryTTL, cmp.Or(cfg.HistoryBudget, DefaultHistoryBudget)),
+		records:  newIdemRecords(cmp.Or(cfg.MaxIdempotencyRecords, 100_000)),
+		exact:    make(map[string]map[*memSubscriber]struct{}),
+		patterns: make(map[string]map[*memSubscriber]struct{}),
 	}
 	// Every id this history will hold is newer than origin; an id before
 	// it comes from an earlier process whose history is gone.
 	b.origin = eventid.ID{Time: uint64(b.now().UnixMilli())}
 	b.gen.Observe(b.origin)
 	return b
-}
-
-// topicHistory is one topic's retained events, oldest first.
-type topicHistory struct {
-	msgs []*broker.Message
-	// since is the first id recorded. The topic may have had events before
-	// it whose record was swept after they aged out.
-	since eventid.ID
-	// trimmed is the newest id dropped by retention: a resume from before it
-	// has lost events.
-	trimmed eventid.ID
 }
 
 // Publish implements broker.Broker. Without an idempotency key nothing is
@@ -124,7 +115,7 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 		return nil, err
 	}
 	now := b.now()
-	b.sweep(now)
+	b.history.sweep(now)
 	b.records.expire(now)
 	if idem.Key != "" && !b.records.matches(idem, now) {
 		b.mu.Unlock()
@@ -140,7 +131,7 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 		m := transport.NewMessage(b.gen.Next(now), p.Event, slices.Clone(p.Topics), p.Data)
 		m.Trace = trace
 		ids[i] = m.ID
-		b.retain(m, now)
+		b.history.retain(m, now)
 		b.records.add(idem, i, m.ID, now)
 		msgs = append(msgs, m)
 	}
@@ -151,55 +142,6 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 		b.fanOut(m)
 	}
 	return ids, nil
-}
-
-// retain appends m to the history of each of its topics.
-func (b *Broker) retain(m *broker.Message, now time.Time) {
-	for _, t := range m.Topics {
-		h := b.history[t]
-		if h == nil {
-			h = &topicHistory{since: m.ID}
-			b.history[t] = h
-		}
-		h.msgs = append(h.msgs, m)
-		b.trim(h, now)
-	}
-}
-
-// trim applies retention to h.
-func (b *Broker) trim(h *topicHistory, now time.Time) {
-	cut := max(len(h.msgs)-b.historySize, 0)
-	horizon := uint64(now.Add(-b.ttl).UnixMilli())
-	for cut < len(h.msgs) && h.msgs[cut].ID.Time < horizon {
-		cut++
-	}
-	if cut == 0 {
-		return
-	}
-	h.trimmed = h.msgs[cut-1].ID
-	clear(h.msgs[:cut])
-	h.msgs = h.msgs[cut:]
-	if cap(h.msgs) > 2*b.historySize+16 {
-		h.msgs = slices.Clone(h.msgs) // let go of the array append kept growing
-	}
-}
-
-// sweep drops topics whose every event has aged out, at most a few times per
-// TTL. Replay does not need their trim marks: a resume point recent enough
-// to be within the TTL is newer than everything such a topic ever held, and
-// an older one is answered with a reset anyway.
-func (b *Broker) sweep(now time.Time) {
-	if now.Sub(b.lastSweep) < b.ttl/8 {
-		return
-	}
-	b.lastSweep = now
-	horizon := uint64(now.Add(-b.ttl).UnixMilli())
-	for t, h := range b.history {
-		b.trim(h, now)
-		if len(h.msgs) == 0 && h.trimmed.Time < horizon {
-			delete(b.history, t)
-		}
-	}
 }
 
 // fanOut delivers m once to every subscriber with a matching topic or
@@ -240,20 +182,25 @@ func appendOnce(targets []*memSubscriber, s *memSubscriber, id eventid.ID) []*me
 	return append(targets, s)
 }
 
-// Replay implements broker.Broker.
+// Replay implements broker.Broker. Topics named in the selection are read
+// from their own histories under the lock; patterns are matched against
+// the events published since the resume point, read from a snapshot of the
+// log without it, so a resume by pattern neither holds publishers up nor
+// costs more for every topic that exists.
 func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return broker.Replay{}, broker.ErrClosed
 	}
 	head := b.gen.Last()
 	after, err := eventid.Parse(lastEventID)
+	reset := ""
 	switch {
 	case err != nil || head.Less(after):
-		return transport.ResetReplay(transport.ResetUnknownID, lastEventID, head), nil
+		reset = transport.ResetUnknownID
 	case after.Less(b.origin):
-		return transport.ResetReplay(transport.ResetHistoryLost, lastEventID, head), nil
+		reset = transport.ResetHistoryLost
 	}
 	// A resume point within the TTL is newer than anything a swept record
 	// held (sweep drops only records whose every event aged out), so only
@@ -261,46 +208,94 @@ func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID s
 	horizon := uint64(b.now().Add(-b.ttl).UnixMilli())
 	mayHaveSwept := after.Time < horizon
 	var msgs []*broker.Message
-	collect := func(h *topicHistory) bool {
-		if after.Less(h.trimmed) || (mayHaveSwept && after.Less(h.since)) {
-			return false
-		}
-		i, _ := slices.BinarySearchFunc(h.msgs, after, func(m *broker.Message, id eventid.ID) int {
-			return m.ID.Compare(id)
-		})
-		for _, m := range h.msgs[i:] {
-			if m.ID != after {
-				msgs = append(msgs, m)
-			}
-		}
-		return true
-	}
 	for _, t := range sel.Topics {
-		h := b.history[t]
-		if h == nil {
-			if mayHaveSwept {
-				return transport.ResetReplay(transport.ResetExpired, lastEventID, head), nil
-			}
-			continue
+		if reset != "" {
+			break
 		}
-		if !collect(h) {
-			return transport.ResetReplay(transport.ResetExpired, lastEventID, head), nil
+		th := b.history.topics[t]
+		ok := !mayHaveSwept
+		if th != nil {
+			msgs, ok = th.after(msgs, after, mayHaveSwept)
+		}
+		if !ok {
+			reset = transport.ResetExpired
 		}
 	}
-	if len(sel.Patterns) > 0 {
-		if mayHaveSwept { // a swept topic may have matched
-			return transport.ResetReplay(transport.ResetExpired, lastEventID, head), nil
+	var since []*entry
+	if reset == "" && len(sel.Patterns) > 0 {
+		// A swept topic, or one the budget emptied, may have matched, and
+		// nothing of it is left to tell.
+		if mayHaveSwept || after.Less(b.history.dropped) {
+			reset = transport.ResetExpired
+		} else {
+			since = b.history.snapshot(after)
 		}
-		for t, h := range b.history {
-			if slices.Contains(sel.Topics, t) || !topic.MatchedByAny(sel.Patterns, t) {
-				continue
-			}
-			if !collect(h) {
-				return transport.ResetReplay(transport.ResetExpired, lastEventID, head), nil
-			}
+	}
+	b.mu.Unlock()
+	if reset == "" && since != nil {
+		msgs, reset, err = b.matchSince(ctx, msgs, since, sel, after)
+		if err != nil {
+			return broker.Replay{}, err
 		}
+	}
+	if reset != "" {
+		return transport.ResetReplay(reset, lastEventID, head), nil
 	}
 	return broker.Replay{Messages: transport.InIDOrder(msgs), Head: head}, ctx.Err()
+}
+
+// matchSince appends to msgs the events of since (a snapshot of the log)
+// that match one of sel's patterns and none of its topics (those were
+// read already), without the lock. It then checks, taking the lock for a
+// moment per batch of topics, that retention has not dropped events of a
+// matching topic after the resume point: if it has, the answer is a reset
+// (reason expired). A topic trimmed after the snapshot was taken makes
+// that answer a reset too, although the snapshot held its events; that
+// takes a resume point at the edge of retention anyway.
+func (b *Broker) matchSince(ctx context.Context, msgs []*broker.Message, since []*entry, sel broker.Selection, after eventid.ID) ([]*broker.Message, string, error) {
+	matched := make(map[string]struct{})
+	for i, e := range since {
+		if i%4096 == 4095 && ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		if hasAny(e.msg.Topics, sel.Topics) {
+			continue
+		}
+		hit := false
+		for _, t := range e.msg.Topics {
+			if topic.MatchedByAny(sel.Patterns, t) {
+				matched[t] = struct{}{}
+				hit = true
+			}
+		}
+		if hit {
+			msgs = append(msgs, e.msg)
+		}
+	}
+	const topicsPerLock = 1024
+	checked := 0
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for t := range matched {
+		if checked++; checked%topicsPerLock == 0 {
+			b.mu.Unlock() // let publishers in between batches
+			b.mu.Lock()
+		}
+		if th := b.history.topics[t]; th != nil && after.Less(th.trimmed) {
+			return nil, transport.ResetExpired, nil
+		}
+	}
+	return msgs, "", nil
+}
+
+// hasAny reports whether topics and selected share a topic.
+func hasAny(topics, selected []string) bool {
+	for _, t := range topics {
+		if slices.Contains(selected, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // Ping implements broker.Broker: the embedded broker is always reachable
@@ -320,6 +315,14 @@ func (b *Broker) Close() error {
 	defer b.mu.Unlock()
 	b.closed = true
 	return nil
+}
+
+// HistoryStats implements broker.HistoryReporter.
+func (b *Broker) HistoryStats() broker.HistoryStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := &b.history
+	return broker.HistoryStats{Events: h.liveCount, Bytes: h.liveBytes, Budget: h.budget, BudgetDrops: h.drops}
 }
 
 // NewSubscriber implements broker.Broker.
@@ -388,4 +391,7 @@ func (s *memSubscriber) Close() {
 	}
 }
 
-var _ broker.Broker = (*Broker)(nil)
+var (
+	_ broker.Broker          = (*Broker)(nil)
+	_ broker.HistoryReporter = (*Broker)(nil)
+)

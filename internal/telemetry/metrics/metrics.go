@@ -78,6 +78,9 @@ type Sources struct {
 	// only broker that has them (the embedded one has no connections to
 	// lose), so with the embedded broker no ssehub_redis_ series exists.
 	Broker broker.StatsReporter
+	// History reports history kept in the hub's memory (the embedded
+	// broker), exported as ssehub_history_*; nil for none.
+	History broker.HistoryReporter
 }
 
 // PublishCounter counts accepted events. Safe to call from any goroutine.
@@ -115,6 +118,7 @@ type hubCollector struct {
 	redisReconnects, redisProbeFailures                          *prometheus.Desc
 	redisGapFills, redisGapFilled, redisGapLosses                *prometheus.Desc
 	redisOthersCongested, redisCongestionErrors                  *prometheus.Desc
+	historyEvents, historyBytes, historyBudget, historyDrops     *prometheus.Desc
 
 	reasons []shard.Reason
 	// shardLabels holds "0", "1", ...: a hub's shard count is fixed.
@@ -156,6 +160,10 @@ func newHubCollector(src Sources) *hubCollector {
 		redisGapLosses:        desc("ssehub_redis_gap_losses_total", "Gaps history could not fill; the shard's streams were ended to resume."),
 		redisOthersCongested:  desc("ssehub_redis_others_congested", "1 while another hub of the fleet is congested, so this one holds publishes back too; else 0."),
 		redisCongestionErrors: desc("ssehub_redis_congestion_errors_total", "Failed exchanges of congestion with the fleet: other hubs may not hear that this one is congested."),
+		historyEvents:         desc("ssehub_history_events", "Events the embedded broker keeps for resume."),
+		historyBytes:          desc("ssehub_history_bytes", "What the events kept for resume count against --history-budget (frames, topic names and a fixed overhead each)."),
+		historyBudget:         desc("ssehub_history_budget_bytes", "--history-budget: the most ssehub_history_bytes may reach."),
+		historyDrops:          desc("ssehub_history_budget_drops_total", "Events dropped from history before their time to stay within --history-budget; resumes from before them get ssehub.reset."),
 		reasons:               shard.Reasons(),
 	}
 	for i := range src.Hub.Stats() {
@@ -229,6 +237,13 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.redisGapLosses, rs.GapLosses)
 		gauge(c.redisOthersCongested, boolValue(rs.OthersCongested))
 		counter(c.redisCongestionErrors, rs.CongestionErrors)
+	}
+	if c.src.History != nil {
+		hs := c.src.History.HistoryStats()
+		gauge(c.historyEvents, float64(hs.Events))
+		gauge(c.historyBytes, float64(hs.Bytes))
+		gauge(c.historyBudget, float64(hs.Budget))
+		counter(c.historyDrops, hs.BudgetDrops)
 	}
 }
 
