@@ -147,6 +147,8 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		// ready (Ping), and its shards' pub/sub connections subscribe
 		// once Redis answers.
 		b.log.Warn("redis unreachable at start; not ready until it answers", "err", err)
+	} else {
+		b.checkMemoryPolicy(ctx)
 	}
 	return b, nil
 }
