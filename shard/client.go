@@ -61,6 +61,7 @@ type client struct {
 	pending    int        // subscriptions not yet active; the stream opens at 0
 	joinedAt   time.Time  // when it joined, to time out pending subscriptions
 	removed    bool
+	watched    bool // its socket is in the shard's peer watch (peerwatch.go)
 	deferred   bool // in the shard's deferred list (wakeLater)
 	behind     bool // in the shard's behind list (fallBehind)
 	// behindSince is when it last fell behind: a client is slow only once

@@ -10,6 +10,16 @@
 // at once, and otherwise queues to it and starts a flusher, a goroutine
 // that writes what is queued and exits when the queue is empty.
 //
+// # Departed peers
+//
+// On Linux the loop also keeps its clients' sockets in an epoll set of its
+// own and looks at it every 250 ms without waiting (peerwatch.go): a
+// client whose peer closed or reset the connection ends as
+// ReasonPeerClosed, and frees its slot at once instead of at the second
+// heartbeat write after the close; one whose peer sends bytes after its
+// request ends as ReasonPeerSentData, before they fill the receive buffer.
+// Elsewhere the failed write remains the only sign.
+//
 // # The write path
 //
 // Who may write to a client's conn is the client's write state:

@@ -34,6 +34,7 @@ func tcpClients(t *testing.T, s *Shard, n int) ([]*client, []net.Conn) {
 // tcpClientsOn is tcpClients with client i following topics(i).
 func tcpClientsOn(t *testing.T, s *Shard, n int, topics func(i int) []string) ([]*client, []net.Conn) {
 	t.Helper()
+	t.Cleanup(s.peers.close) // the loop, which would close it, does not run
 	clients := make([]*client, n)
 	peers := make([]net.Conn, n)
 	for i := range clients {

@@ -21,6 +21,7 @@ type subscribed struct {
 func (s *Shard) join(c *client) {
 	s.clients.Add(1)
 	s.registerWithRing(c)
+	s.peers.watch(c)
 	c.bucket = s.nextBucket
 	s.nextBucket = (s.nextBucket + 1) % heartbeatBuckets
 	s.buckets[c.bucket][c] = struct{}{}
@@ -137,6 +138,7 @@ func (s *Shard) remove(c *client, reason Reason) {
 	}
 	close(c.queue)
 	s.unregisterFromRing(c)
+	s.peers.unwatch(c) // before the close, which frees the descriptor for reuse
 	_ = c.conn.Close()
 	s.clients.Add(-1)
 	s.ended[reason].Add(1)

@@ -30,6 +30,15 @@ const (
 	// ReasonDrained: the hub is draining before it stops; the client was
 	// told when to reconnect (to another process of the fleet).
 	ReasonDrained
+	// ReasonPeerClosed: the client closed its end of the connection (or it
+	// was reset), noticed by the shard's watch on its socket (peerwatch.go)
+	// rather than by a write that failed later.
+	ReasonPeerClosed
+	// ReasonPeerSentData: the client sent bytes after its request. An SSE
+	// client has nothing to send once its GET is made, and bytes no one
+	// reads would pile up in the hub's receive buffer, so the stream is
+	// ended (see peerwatch.go).
+	ReasonPeerSentData
 
 	numReasons
 )
@@ -43,6 +52,8 @@ var reasonNames = [numReasons]string{
 	ReasonBrokerGap:       "broker_gap",
 	ReasonTokenExpired:    "token_expired",
 	ReasonDrained:         "drained",
+	ReasonPeerClosed:      "peer_closed",
+	ReasonPeerSentData:    "peer_sent_data",
 }
 
 // String returns the reason's stable name, as used in metrics.

@@ -146,6 +146,7 @@ type Shard struct {
 	ring       batchSender // batches writeNow's sends; nil: write(2) each
 	sends      []ringSend  // the sends queued in ring, indexed by tag
 	ringFailed bool        // ring is to be closed once no send is queued
+	peers      peerWatch   // notices peers that left (peerwatch.go)
 
 	// Overload control, owned by the Run goroutine; see intake.go.
 	highWater int // highWater(cfg.QueueSize), read once per queued message
@@ -290,6 +291,13 @@ func (s *Shard) Run() {
 	ticker := time.NewTicker(s.cfg.Heartbeat / heartbeatBuckets)
 	defer ticker.Stop()
 	defer s.stall.Stop()
+	// Nil where there is no peer watch: that case never fires.
+	var peerTick <-chan time.Time
+	if peerWatching {
+		t := time.NewTicker(peerCheckEvery)
+		defer t.Stop()
+		peerTick = t.C
+	}
 	for {
 		inbox := s.inbox
 		if s.intake == intakePaused {
@@ -322,6 +330,9 @@ func (s *Shard) Run() {
 			s.heartbeat(now)
 			s.expireWaiting(now)
 			s.prune() // so that Stats().Behind settles once the streams caught up
+			s.resumeIfCaughtUp()
+		case <-peerTick:
+			s.checkPeers()
 			s.resumeIfCaughtUp()
 		case <-s.done:
 			s.shutdown()
@@ -377,4 +388,5 @@ func (s *Shard) shutdown() {
 	s.flushers.Wait()
 	s.sub.Close()
 	s.closeRing()
+	s.peers.close()
 }
