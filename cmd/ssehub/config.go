@@ -48,7 +48,8 @@ type Config struct {
 	Heartbeat       time.Duration `flag:"heartbeat" help:"longest a stream goes without a write: a comment line when no event came (staggered across streams)"`
 	WriteTimeout    time.Duration `flag:"write-timeout" help:"a stream that cannot take a write in this time is dropped"`
 	IOUring         bool          `flag:"io-uring" help:"write each fan-out to its sockets in batches through io_uring where the kernel allows it, falling back to one write(2) per socket; false always uses write(2)"`
-	SendBuffer      int           `flag:"send-buffer" help:"kernel send buffer of each stream's socket in bytes (SO_SNDBUF; Linux doubles it); bounds kernel memory per stuck client and how soon it is noticed; 0 leaves the kernel's autotuning (MBs per socket)"`
+	SendBuffer      int           `flag:"send-buffer" help:"kernel send buffer each stream's socket starts with, in bytes (SO_SNDBUF; Linux doubles it); bounds kernel memory per stuck client and how soon it is noticed; 0 leaves the kernel's autotuning (MBs per socket)"`
+	SendBufferMax   int           `flag:"send-buffer-max" help:"how far a stream's send buffer grows, doubling each time its client takes a write larger than it, so a small --send-buffer does not cap healthy clients; at most --send-buffer keeps it fixed"`
 	Retry           time.Duration `flag:"retry" help:"reconnect delay told to EventSource clients"`
 	HistorySize     int           `flag:"history-size" help:"events kept per topic for resume (Last-Event-ID); 0 keeps none"`
 	HistoryTTL      time.Duration `flag:"history-ttl" help:"how long events are kept for resume"`
@@ -86,6 +87,7 @@ func DefaultConfig() Config {
 		WriteTimeout:    10 * time.Second,
 		IOUring:         true,
 		SendBuffer:      32 << 10,
+		SendBufferMax:   1 << 20,
 		Retry:           3 * time.Second,
 		HistorySize:     1000,
 		HistoryTTL:      time.Hour,
@@ -222,7 +224,7 @@ func (c Config) validate(src sources) error {
 		name     string
 		got, min int
 	}{
-		{"shards", c.Shards, 0}, {"history-size", c.HistorySize, 0}, {"history-budget", c.HistoryBudget, 1 << 20}, {"queue-size", c.QueueSize, 2}, {"send-buffer", c.SendBuffer, 0},
+		{"shards", c.Shards, 0}, {"history-size", c.HistorySize, 0}, {"history-budget", c.HistoryBudget, 1 << 20}, {"queue-size", c.QueueSize, 2}, {"send-buffer", c.SendBuffer, 0}, {"send-buffer-max", c.SendBufferMax, 0},
 		{"max-body-size", c.MaxBodySize, 1}, {"max-header-size", c.MaxHeaderSize, 1},
 		{"max-data-size", c.MaxDataSize, 1}, {"max-batch", c.MaxBatch, 1}, {"max-topics", c.MaxTopics, 1},
 	}

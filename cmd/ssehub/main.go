@@ -116,6 +116,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Retry:             cfg.Retry,
 		WriteTimeout:      cfg.WriteTimeout,
 		SendBuffer:        cfg.SendBuffer,
+		MaxSendBuffer:     max(cfg.SendBufferMax, -1), // 0 means fixed here, not the default
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxBodyBytes:      cfg.MaxBodySize,

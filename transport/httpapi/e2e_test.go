@@ -37,7 +37,7 @@ type hubOptions struct {
 	broker membroker.Config
 }
 
-func startHub(t *testing.T, opts hubOptions) *testHub {
+func startHub(t testing.TB, opts hubOptions) *testHub {
 	t.Helper()
 	b := membroker.New(opts.broker)
 	t.Cleanup(func() { b.Close() }) // after serveHub's cleanup: the hub is shut down first
@@ -52,7 +52,7 @@ func startHub(t *testing.T, opts hubOptions) *testHub {
 
 // serveHub serves h with a server made from cfg on a loopback port, and
 // shuts both down when the test ends.
-func serveHub(t *testing.T, h *hub.Hub, cfg httpapi.Config) *testHub {
+func serveHub(t testing.TB, h *hub.Hub, cfg httpapi.Config) *testHub {
 	t.Helper()
 	srv := httpapi.New(h, cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -32,12 +32,17 @@ type Config struct {
 	Retry time.Duration
 	// WriteTimeout bounds writing the stream's first bytes. Zero means 10s.
 	WriteTimeout time.Duration
-	// SendBuffer, if positive, is the kernel send buffer (SO_SNDBUF) of
-	// every stream's socket. Left to autotuning, Linux grows it to
+	// SendBuffer, if positive, is the kernel send buffer (SO_SNDBUF) a
+	// stream's socket starts with. Left to autotuning, Linux grows it to
 	// several MiB for a client that stops reading (2.8 MB measured on
 	// loopback), so a stuck client goes unnoticed, holding that much
-	// kernel memory, until then; a fixed buffer bounds both.
+	// kernel memory, until then; a small buffer bounds both.
 	SendBuffer int
+	// MaxSendBuffer is how far a stream's send buffer grows while its
+	// client keeps up with writes larger than the buffer (see
+	// elasticConn); at most SendBuffer keeps it fixed. Zero means
+	// DefaultMaxSendBuffer; negative keeps it fixed.
+	MaxSendBuffer int
 	// ReadTimeout bounds reading one request, so slow senders (slowloris)
 	// cannot hold connections before their stream starts. Zero means 10s.
 	ReadTimeout time.Duration
@@ -126,6 +131,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxStreamsPerUser == 0 {
 		c.MaxStreamsPerUser = 50
+	}
+	if c.MaxSendBuffer == 0 {
+		c.MaxSendBuffer = DefaultMaxSendBuffer
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -287,8 +295,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	}
 	onOpen, onEnd := connect.callbacks(func(shard.Reason) { release() })
 	ctx.Hijack(func(c net.Conn) {
-		conn := unwrapConn(c)
-		setSendBuffer(conn, s.cfg.SendBuffer)
+		conn := streamConn(unwrapConn(c), s.cfg.SendBuffer, s.cfg.MaxSendBuffer)
 		err := s.hub.Stream(conn, hub.StreamRequest{
 			Stream: shard.Stream{
 				Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
@@ -336,15 +343,6 @@ func endAtOnce(conn net.Conn, head []byte) {
 	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = conn.Write(head)
 	_ = conn.Close()
-}
-
-// setSendBuffer sets conn's kernel send buffer to size bytes, if size is
-// positive and conn is TCP. A failure leaves the kernel's default, which
-// works, only with less memory bounded.
-func setSendBuffer(conn net.Conn, size int) {
-	if tc, ok := conn.(*net.TCPConn); ok && size > 0 {
-		_ = tc.SetWriteBuffer(size)
-	}
 }
 
 // unwrapConn returns the raw connection under fasthttp's hijack wrapper, so
