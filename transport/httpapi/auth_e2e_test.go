@@ -246,8 +246,11 @@ func TestAPIKeysAndPublishRate(t *testing.T) {
 	if status, code := publishAs(t, th, other, `{"topic":"a","data":"x"}`); status != http.StatusOK {
 		t.Errorf("another publisher = %d %q, want 200", status, code)
 	}
-	if status, code := publishAs(t, th, "static-publisher-key-wrong", `{"topic":"a","data":"x"}`); status != http.StatusUnauthorized {
-		t.Errorf("a wrong API key = %d %q, want 401", status, code)
+	if status, code := publishAs(t, th, "static-publisher-key-wrong", `{"topic":"a","data":"x"}`); status != http.StatusUnauthorized || code != httpapi.CodeInvalidAPIKey {
+		t.Errorf("a wrong API key = %d %q, want 401 %q", status, code, httpapi.CodeInvalidAPIKey)
+	}
+	if status, code := publishAs(t, th, "a.b.c", `{"topic":"a","data":"x"}`); status != http.StatusUnauthorized || code != auth.CodeMalformedToken {
+		t.Errorf("a malformed token = %d %q, want 401 %q", status, code, auth.CodeMalformedToken)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -125,6 +126,12 @@ func (s *Server) authenticatePublisher(ctx *fasthttp.RequestCtx) (publisher, *AP
 		if subtle.ConstantTimeCompare([]byte(token), []byte(k)) == 1 {
 			return publisher{claims: &auth.Claims{Publish: s.everything}, key: "apikey:" + strconv.Itoa(i)}, nil
 		}
+	}
+	// A credential that cannot be a token was meant as an API key: say
+	// so, rather than how it fails to parse as a token.
+	if len(s.cfg.APIKeys) > 0 && strings.Count(token, ".") != 2 {
+		return publisher{}, &APIError{Status: fasthttp.StatusUnauthorized, Code: CodeInvalidAPIKey,
+			Message: "not one of the hub's API keys (--api-keys), nor a token"}
 	}
 	claims, err := s.cfg.Auth.Verify(token)
 	if err != nil {

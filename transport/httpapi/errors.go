@@ -54,6 +54,10 @@ const (
 	// token errors of transport/auth; a fallback, not expected in practice.
 	CodeUnauthorized = "unauthorized"
 
+	// CodeInvalidAPIKey (401): the publisher's bearer credential is not a
+	// token (no three dot-separated parts) and not one of --api-keys.
+	CodeInvalidAPIKey = "invalid_api_key"
+
 	// CodeForbiddenTopic (403): the token does not grant a topic or pattern.
 	CodeForbiddenTopic = "forbidden_topic"
 	// CodeOriginNotAllowed (403): a CORS preflight from an origin that may
