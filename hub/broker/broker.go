@@ -83,18 +83,37 @@ type Selection struct {
 	Patterns []string
 }
 
-// Replay is the answer to a resume request.
+// Replay is the answer to a resume request. A broker may hand a long
+// history out in pages, so that a resume costs the hub a page of memory
+// rather than the whole history (issue 16, item 5): Messages is the first
+// page and Next reads the others.
 type Replay struct {
 	// Messages are the retained events after the resume point that match the
-	// selection, in id order, each once. Empty when Reset is set.
+	// selection, in id order, each once: all of them when Next is nil, the
+	// first page otherwise. Empty when Reset is set.
 	Messages []*Message
+	// Next, when non-nil, returns the page after the last one returned:
+	// events in id order, each newer than every event of the pages
+	// before, so that across the pages each event comes once. An empty
+	// page means the replay is complete; Next is not called again then.
+	//
+	// The caller calls Next only once it has written the page before, and
+	// from one goroutine at a time: holding no more than one page is what
+	// bounds a resume's memory (a broker's page is about a MiB; see its
+	// documentation). An error ends the replay with the events written so
+	// far, which are a prefix of it in id order: the client resumes from
+	// the last of them and gets the rest, or a reset. Next holds no
+	// resources between calls, so a caller may stop calling it at any
+	// time. Nil when Messages holds everything or Reset is set.
+	Next func(ctx context.Context) ([]*Message, error)
 	// Reset, when non-nil, is an encoded "ssehub.reset" event to send instead
 	// of Messages: the resume point cannot be served (older than retention,
 	// from a lost history, or not an id this hub issued).
 	Reset *Message
 	// Head is the newest id the broker had assigned when the replay was
 	// taken. Live messages with ids up to Head are covered by the replay (or
-	// by the reset) and must be skipped, so nothing arrives twice.
+	// by the reset) and must be skipped, so nothing arrives twice. No page
+	// holds an event newer than Head: those come live.
 	Head eventid.ID
 }
 
@@ -146,7 +165,9 @@ type Broker interface {
 	NewSubscriber(sink Sink) (Subscriber, error)
 	// Replay answers a resume from lastEventID (as the client sent it,
 	// untrusted) for the selection. A subscriber must already be subscribed
-	// to the selection, so that replay and live delivery leave no gap.
+	// to the selection, so that replay and live delivery leave no gap. The
+	// decision to reset comes before any event: a Replay with messages is
+	// never followed by a reset in a later page.
 	Replay(ctx context.Context, sel Selection, lastEventID string) (Replay, error)
 	// Ping reports whether the broker can serve (for /readyz).
 	Ping(ctx context.Context) error
