@@ -30,7 +30,8 @@ type Config struct {
 	// WriteTimeout bounds one write to a client; a client that cannot take
 	// a write in that time is dropped (ReasonWriteFailed). Zero means 10s.
 	WriteTimeout time.Duration
-	// ReplayTimeout bounds reading history for one resume. Zero means 10s.
+	// ReplayTimeout bounds reading one page of history for a resume
+	// (broker.Replay). Zero means 10s.
 	ReplayTimeout time.Duration
 	// StallTimeout is how long a shard paused by overload (see the package
 	// doc, "Overload") waits for clients that take nothing from their

@@ -215,6 +215,12 @@ func (s *Shard) writeQueued(c *client) (reason Reason, ended bool) {
 
 // replay adds what the client missed, or the reset event, to b, and sets
 // the point up to which live messages are already covered.
+//
+// A long history comes in pages (broker.Replay.Next): each is added, and
+// so written but for the batch's last 64 KiB, before the next is read,
+// which bounds the memory of a resume. Each page has ReplayTimeout. A page
+// that fails ends the stream: what it got is a prefix of the replay in id
+// order, so its client resumes from the last id and gets the rest.
 func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplayTimeout)
 	r, err := s.broker.Replay(ctx, c.sel, c.lastEventID)
@@ -222,17 +228,30 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 	if err != nil {
 		return ReasonReplayFailed, true
 	}
-	msgs := r.Messages
 	if r.Reset != nil {
-		msgs = []*broker.Message{r.Reset}
 		s.resets.Add(1)
-	} else {
-		s.replays.Add(1)
-		s.replayed.Add(uint64(len(msgs)))
-	}
-	for _, m := range msgs {
-		if err := b.add(c, m.Frame); err != nil {
+		if err := b.add(c, r.Reset.Frame); err != nil {
 			return ReasonWriteFailed, true
+		}
+		c.skipThrough = r.Head
+		return 0, false
+	}
+	s.replays.Add(1)
+	for msgs := r.Messages; ; {
+		s.replayed.Add(uint64(len(msgs)))
+		for _, m := range msgs {
+			if err := b.add(c, m.Frame); err != nil {
+				return ReasonWriteFailed, true
+			}
+		}
+		if r.Next == nil || len(msgs) == 0 {
+			break
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplayTimeout)
+		msgs, err = r.Next(ctx)
+		cancel()
+		if err != nil {
+			return ReasonReplayFailed, true
 		}
 	}
 	c.skipThrough = r.Head
