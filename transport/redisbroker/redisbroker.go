@@ -42,6 +42,12 @@ type Config struct {
 	HistorySize int
 	// HistoryTTL is how long an event is kept for resume. Zero means 1h.
 	HistoryTTL time.Duration
+	// ReplayPageBytes is about how many bytes of history one page of a
+	// resume (or of a gap fill) reads, over all its topics: what a resume
+	// costs the hub in memory, whatever the history holds. A page exceeds
+	// it only to hold one event of each topic still being read. Zero means
+	// DefaultReplayPageBytes (1 MiB).
+	ReplayPageBytes int
 	// ProbeInterval is how long a shard's pub/sub connection may stay
 	// silent before the broker checks it end to end with a probe message.
 	// Zero means 5s.
@@ -130,6 +136,9 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("redis broker prefix: %w", err)
 	}
 	cfg.HistorySize, cfg.HistoryTTL = transport.Retention(cfg.HistorySize, cfg.HistoryTTL)
+	if cfg.ReplayPageBytes <= 0 {
+		cfg.ReplayPageBytes = DefaultReplayPageBytes
+	}
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = 5 * time.Second
 	}
@@ -320,8 +329,9 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 	return ids, nil
 }
 
-// Replay implements broker.Broker. Identical requests arriving within 2ms
-// share one read (see replayCoalescer).
+// Replay implements broker.Broker. It reads history in pages of about
+// Config.ReplayPageBytes (Replay.Next). Identical requests arriving within
+// 2ms share one read when it fits in one page (see replayCoalescer).
 func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
 	return b.replays.do(sel, lastEventID, func() (broker.Replay, error) {
 		return b.readReplay(ctx, sel, lastEventID)
@@ -367,28 +377,31 @@ func (b *Broker) headAndOrigin(ctx context.Context) (head, origin eventid.ID, er
 }
 
 // gapFill returns what a subscriber that last delivered last has missed
-// for sel, or ok false when history cannot tell (it expired).
-func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid.ID) (msgs []*broker.Message, ok bool, err error) {
+// for sel, in pages like a resume, or ok false when history cannot tell
+// (it expired).
+func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid.ID) (r broker.Replay, ok bool, err error) {
 	head, origin, err := b.headAndOrigin(ctx)
 	switch {
 	case err != nil:
-		return nil, false, err
+		return r, false, err
 	case origin.IsZero():
-		return nil, true, nil // Redis restarted empty and nothing was published since
+		return r, true, nil // Redis restarted empty and nothing was published since
 	case last.Less(origin):
 		// Redis lost the history after last: everything published since
 		// is in the new one, from its origin on.
 		last = origin.Prev()
 	}
-	r, err := b.readSince(ctx, sel, last, head, last.String())
+	r, err = b.readSince(ctx, sel, last, head, last.String())
 	if err != nil || r.Reset != nil {
-		return nil, false, err
+		return broker.Replay{}, false, err
 	}
-	return r.Messages, true, nil
+	return r, true, nil
 }
 
 // readSince reads the events after after and up to head for sel, or a
-// reset when retention dropped some of them.
+// reset when retention dropped some of them. It decides the reset from
+// every candidate stream's XINFO before it reads any event, then reads the
+// first page; the replay's Next reads the others.
 func (b *Broker) readSince(ctx context.Context, sel broker.Selection, after, head eventid.ID, lastEventID string) (broker.Replay, error) {
 	horizon := uint64(time.Now().Add(-b.cfg.HistoryTTL).UnixMilli())
 	mayHaveExpired := after.Time < horizon
@@ -411,19 +424,17 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, after, hea
 		}
 	}
 	infos := make([]*redis.XInfoStreamCmd, len(candidates))
-	ranges := make([]*redis.XMessageSliceCmd, len(candidates))
 	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, t := range candidates {
 			infos[i] = p.XInfoStream(ctx, b.keys.stream+t)
-			ranges[i] = p.XRange(ctx, b.keys.stream+t, "("+after.String(), head.String())
 		}
 		return nil
 	})
 	if err != nil && !isNoSuchKey(err) {
 		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
 	}
-	var msgs []*broker.Message
-	for i := range candidates {
+	p := &pager{b: b, head: head, last: after}
+	for i, t := range candidates {
 		info, err := infos[i].Result()
 		if err != nil {
 			if mayHaveExpired && isNoSuchKey(err) {
@@ -436,14 +447,20 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, after, hea
 		if after.Less(deleted) || (mayHaveExpired && after.Less(first)) {
 			return b.reset(transport.ResetExpired, lastEventID, head), nil
 		}
-		for _, x := range ranges[i].Val() {
-			if m, err := decodeEntry(x); err == nil {
-				msgs = append(msgs, m)
-			}
+		if newest, _ := eventid.Parse(info.LastEntry.ID); after.Less(newest) {
+			p.streams = append(p.streams, &streamCursor{key: b.keys.stream + t, after: after})
 		}
 	}
+	msgs, err := p.next(ctx)
+	if err != nil {
+		return broker.Replay{}, err
+	}
 	b.stats.replays.Add(1)
-	return broker.Replay{Messages: transport.InIDOrder(msgs), Head: head}, nil
+	r := broker.Replay{Messages: msgs, Head: head}
+	if !p.finished() {
+		r.Next = p.next
+	}
+	return r, nil
 }
 
 // isNoSuchKey reports Redis's answer to XINFO STREAM on a missing key.
@@ -454,16 +471,6 @@ func isNoSuchKey(err error) bool {
 func (b *Broker) reset(reason, lastEventID string, head eventid.ID) broker.Replay {
 	b.stats.resets.Add(1)
 	return transport.ResetReplay(reason, lastEventID, head)
-}
-
-// decodeEntry turns a stream entry into a message.
-func decodeEntry(x redis.XMessage) (*broker.Message, error) {
-	id, err := eventid.Parse(x.ID)
-	if err != nil {
-		return nil, err
-	}
-	field := func(k string) string { s, _ := x.Values[k].(string); return s }
-	return newMessage(id, field("e"), field("t"), field("d")), nil
 }
 
 // newMessage encodes an event as the publish script stored or sent it:

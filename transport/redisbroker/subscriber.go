@@ -361,26 +361,13 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 	}
 	s.mu.Unlock()
 	if !s.last.IsZero() && (len(sel.Topics) > 0 || len(sel.Patterns) > 0) {
-		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-		msgs, ok, err := s.b.gapFill(ctx, sel, s.last)
-		cancel()
-		switch {
-		case err != nil || !ok:
+		if err := s.fillGap(sel); err != nil {
 			// The streams cannot be told what they missed here: end them,
 			// so that each resumes and gets its events or a reset.
 			s.b.stats.gapLosses.Add(1)
 			s.b.log.Error("redis gap fill impossible; ending this shard's streams so they resume",
 				"since", s.last.String(), "err", err)
 			s.sink.Lost()
-		default:
-			s.b.stats.gapFills.Add(1)
-			s.b.stats.gapMessages.Add(uint64(len(msgs)))
-			for _, m := range msgs {
-				if s.last.Less(m.ID) {
-					s.last = m.ID
-					s.sink.Deliver(m)
-				}
-			}
 		}
 	}
 	for _, p := range live {
@@ -395,6 +382,48 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 		}
 	}
 	return true
+}
+
+// gapFillTimeout bounds each page of a gap fill.
+const gapFillTimeout = 10 * time.Second
+
+// errGapExpired means history no longer holds all that a gap fill needed.
+var errGapExpired = errors.New("redis broker: history expired since the last delivery")
+
+// fillGap delivers, from history, what the subscriber missed since the
+// last message it delivered. It reads a page, delivers it, then reads the
+// next, so a long outage costs a page of memory, not the whole gap. On an
+// error, what was delivered is a prefix of the gap in id order.
+func (s *subscriber) fillGap(sel broker.Selection) error {
+	ctx, cancel := context.WithTimeout(s.ctx, gapFillTimeout)
+	r, ok, err := s.b.gapFill(ctx, sel, s.last)
+	cancel()
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return errGapExpired
+	}
+	s.b.stats.gapFills.Add(1)
+	for msgs := r.Messages; ; {
+		s.b.stats.gapMessages.Add(uint64(len(msgs)))
+		for _, m := range msgs {
+			if s.last.Less(m.ID) {
+				s.last = m.ID
+				s.sink.Deliver(m)
+			}
+		}
+		if r.Next == nil || len(msgs) == 0 {
+			return nil
+		}
+		// Per page, since Deliver waits while the shard's mailbox is full.
+		ctx, cancel := context.WithTimeout(s.ctx, gapFillTimeout)
+		msgs, err = r.Next(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (s *subscriber) closed() bool {
