@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -163,13 +164,12 @@ func (p *pager) merge(page []*broker.Message) []*broker.Message {
 // budget: with the buffers of the others, which hold at most theirs, the
 // pager holds about a budget (and at least one event per stream).
 func (p *pager) fill(ctx context.Context) error {
+	// Streams only leave the list, so the share of each stream filled
+	// before was no larger than today's: the buffers add up to a budget.
+	p.streams = slices.DeleteFunc(p.streams, func(s *streamCursor) bool { return s.done && len(s.buf) == 0 })
 	var keys []string
 	var want []*streamCursor
-	active := 0
 	for _, s := range p.streams {
-		if !s.done {
-			active++
-		}
 		if len(s.buf) == 0 && !s.done {
 			want = append(want, s)
 			keys = append(keys, s.key)
@@ -178,7 +178,7 @@ func (p *pager) fill(ctx context.Context) error {
 	if len(want) == 0 {
 		return nil
 	}
-	share := max(1, p.b.cfg.ReplayPageBytes/active)
+	share := max(1, p.b.cfg.ReplayPageBytes/len(p.streams))
 	args := make([]any, 0, 2+2*len(want))
 	args = append(args, p.head.String(), share)
 	for _, s := range want {
