@@ -22,78 +22,39 @@ const DefaultReplayPageBytes = 1 << 20
 // that resume tells it to reset.
 var ErrHistoryTrimmed = errors.New("redis broker: history trimmed during the replay")
 
-// readPageScript reads the next entries of several streams, at most about
-// a byte budget of each, in one round trip. Why a script rather than
-// XRANGE with COUNT: entries run from a few bytes to the publish limit, so
-// no COUNT bounds the bytes of a reply, and the reply is what the hub holds
-// in memory (issue 16, item 5). The script reads in small steps and stops
-// at the budget, which it can only exceed to return one entry per stream.
+// maxPageCount bounds the COUNT of one stream's read in a page. COUNT is
+// sized from the largest entry seen so far (entrySize), so that a page
+// reads about its budget; an entry larger than any seen before can make a
+// read exceed its share, by at most this many entries, once: the next
+// read is sized by it. It also keeps the reads of tiny events short.
 //
-// KEYS: the streams. ARGV[1]: the newest id to read (the replay's head);
-// ARGV[2]: the bytes to read of each stream; then for each stream the id
-// to read after, and "1" if that id was read from the stream before (it
-// must still be there, or retention dropped entries after it meanwhile).
-//
-// The reply has one array per stream: a status ("more"; "done" when
-// nothing more is left up to the head; "lost" when the id to read after
-// was trimmed), then id, event, data and topics of each entry.
-var readPageScript = redis.NewScript(`
-local head, share = ARGV[1], tonumber(ARGV[2])
-local out = {}
-for i, key in ipairs(KEYS) do
-  local after, check = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
-  local page = {'more'}
-  if check == '1' and #redis.call('XRANGE', key, after, after) == 0 then
-    page[1] = 'lost'
-  else
-    local bytes, largest, count, from = 0, 1, 8, '(' .. after
-    while true do
-      local xs = redis.call('XRANGE', key, from, head, 'COUNT', count)
-      local full = false
-      for _, x in ipairs(xs) do
-        local f = x[2]
-        local e, d, t = '', '', ''
-        local size = 64 -- the id and the SSE framing
-        for j = 1, #f, 2 do
-          local v = f[j + 1]
-          size = size + #v
-          if f[j] == 'e' then e = v elseif f[j] == 'd' then d = v elseif f[j] == 't' then t = v end
-        end
-        if bytes > 0 and bytes + size > share then
-          full = true
-          break
-        end
-        bytes = bytes + size
-        largest = math.max(largest, size)
-        page[#page + 1] = x[1]
-        page[#page + 1] = e
-        page[#page + 1] = d
-        page[#page + 1] = t
-        from = '(' .. x[1]
-      end
-      if full then break end
-      if #xs < count then
-        page[1] = 'done'
-        break
-      end
-      -- What is left of the share, in entries like the largest so far,
-      -- and one more to find the end: few calls for small entries, little
-      -- of Redis's memory for large ones.
-      count = math.max(1, math.min(256, math.floor((share - bytes) / largest) + 1))
-    end
-  end
-  out[i] = page
-end
-return out
-`)
+// Why not a script that stops at a byte budget, which would bound a page
+// exactly: one was tried, and it cost Redis 1.3 s per resume of 250 MB
+// (8 topics x 1,000 x 32 KB), 16 times these reads, copying every entry
+// into Lua and out again (BenchmarkRedisResume_8Topics32KB).
+const maxPageCount = 256
+
+// entrySize is what an entry costs the hub, about: its values (the data
+// above all), and its id and SSE framing.
+func entrySize(x redis.XMessage) int {
+	n := 64
+	for _, v := range x.Values {
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
+}
 
 // pager reads a replay's events in pages: a k-way merge of the candidate
-// streams, each read a budget's share at a time. It is owned by whoever
-// calls Next, one call at a time (broker.Replay).
+// streams, each read a share of the page budget at a time with XRANGE
+// COUNT. It is owned by whoever calls Next, one call at a time
+// (broker.Replay).
 type pager struct {
 	b       *Broker
 	head    eventid.ID      // read nothing newer: it comes live
 	last    eventid.ID      // the newest id handed out (or the resume point)
+	largest int             // the largest entrySize seen; sizes COUNT
 	streams []*streamCursor // those not finished; nil when the replay is
 }
 
@@ -102,10 +63,14 @@ type streamCursor struct {
 	key   string
 	after eventid.ID // the newest id read from the stream (or the resume point)
 	// read: after was read from the stream, so it must still be there on
-	// the next read; the resume point itself may not be in the stream.
+	// the next read, or retention dropped entries after it meanwhile; the
+	// resume point itself need not be in the stream.
 	read bool
 	buf  []*broker.Message // read and not handed out yet, in id order
 	done bool              // nothing after buf up to the head
+	// For the read in flight.
+	count int
+	cmd   *redis.XMessageSliceCmd
 }
 
 // finished reports whether every event was handed out.
@@ -167,62 +132,61 @@ func (p *pager) fill(ctx context.Context) error {
 	// Streams only leave the list, so the share of each stream filled
 	// before was no larger than today's: the buffers add up to a budget.
 	p.streams = slices.DeleteFunc(p.streams, func(s *streamCursor) bool { return s.done && len(s.buf) == 0 })
-	var keys []string
 	var want []*streamCursor
 	for _, s := range p.streams {
 		if len(s.buf) == 0 && !s.done {
 			want = append(want, s)
-			keys = append(keys, s.key)
 		}
 	}
 	if len(want) == 0 {
 		return nil
 	}
 	share := max(1, p.b.cfg.ReplayPageBytes/len(p.streams))
-	args := make([]any, 0, 2+2*len(want))
-	args = append(args, p.head.String(), share)
-	for _, s := range want {
-		read := "0"
-		if s.read {
-			read = "1"
+	count := min(maxPageCount, max(1, share/max(1, p.largest)))
+	head := p.head.String()
+	_, err := p.b.client.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for _, s := range want {
+			s.count = count
+			if s.read {
+				// From after itself, to see that it is still there.
+				s.cmd = pl.XRangeN(ctx, s.key, s.after.String(), head, int64(count)+1)
+			} else {
+				s.cmd = pl.XRangeN(ctx, s.key, "("+s.after.String(), head, int64(count))
+			}
 		}
-		args = append(args, s.after.String(), read)
-	}
-	res, err := readPageScript.Run(ctx, p.b.client, keys, args...).Slice()
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("redis replay page: %w", err)
 	}
-	if len(res) != len(want) {
-		return fmt.Errorf("redis replay page: %d replies for %d streams", len(res), len(want))
-	}
-	for i, s := range want {
-		if err := s.take(res[i]); err != nil {
+	for _, s := range want {
+		if err := p.take(s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// take decodes the script's reply for s into its buffer.
-func (s *streamCursor) take(reply any) error {
-	fields, _ := reply.([]any)
-	if len(fields) == 0 || (len(fields)-1)%4 != 0 {
-		return fmt.Errorf("redis replay page of %s: malformed reply of %d fields", s.key, len(fields))
-	}
-	switch status, _ := fields[0].(string); status {
-	case "lost":
-		return fmt.Errorf("redis replay of %s after %s: %w", s.key, s.after, ErrHistoryTrimmed)
-	case "done":
-		s.done = true
-	}
-	s.buf = make([]*broker.Message, 0, (len(fields)-1)/4)
-	for f := fields[1:]; len(f) > 0; f = f[4:] {
-		str := func(i int) string { v, _ := f[i].(string); return v }
-		id, err := eventid.Parse(str(0))
-		if err != nil {
-			return fmt.Errorf("redis replay page of %s: entry id %s: %w", s.key, strconv.Quote(str(0)), err)
+// take decodes the read of s into its buffer.
+func (p *pager) take(s *streamCursor) error {
+	xs := s.cmd.Val()
+	s.cmd = nil
+	if s.read {
+		if len(xs) == 0 || xs[0].ID != s.after.String() {
+			return fmt.Errorf("redis replay of %s after %s: %w", s.key, s.after, ErrHistoryTrimmed)
 		}
-		s.buf = append(s.buf, newMessage(id, str(1), str(3), str(2)))
+		xs = xs[1:]
+	}
+	s.done = len(xs) < s.count
+	s.buf = make([]*broker.Message, 0, len(xs))
+	for _, x := range xs {
+		id, err := eventid.Parse(x.ID)
+		if err != nil {
+			return fmt.Errorf("redis replay page of %s: entry id %s: %w", s.key, strconv.Quote(x.ID), err)
+		}
+		p.largest = max(p.largest, entrySize(x))
+		field := func(k string) string { v, _ := x.Values[k].(string); return v }
+		s.buf = append(s.buf, newMessage(id, field("e"), field("t"), field("d")))
 		s.after, s.read = id, true
 	}
 	return nil

@@ -44,9 +44,10 @@ type Config struct {
 	HistoryTTL time.Duration
 	// ReplayPageBytes is about how many bytes of history one page of a
 	// resume (or of a gap fill) reads, over all its topics: what a resume
-	// costs the hub in memory, whatever the history holds. A page exceeds
-	// it only to hold one event of each topic still being read. Zero means
-	// DefaultReplayPageBytes (1 MiB).
+	// costs the hub in memory, whatever the history holds. A page holds
+	// at least one event of each topic still being read, and may exceed
+	// it once when events grow larger than any the resume has seen
+	// (maxPageCount). Zero means DefaultReplayPageBytes (1 MiB).
 	ReplayPageBytes int
 	// ProbeInterval is how long a shard's pub/sub connection may stay
 	// silent before the broker checks it end to end with a probe message.
@@ -449,6 +450,9 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, after, hea
 		}
 		if newest, _ := eventid.Parse(info.LastEntry.ID); after.Less(newest) {
 			p.streams = append(p.streams, &streamCursor{key: b.keys.stream + t, after: after})
+			// The first page's COUNT is sized from these, the only
+			// entries seen yet.
+			p.largest = max(p.largest, entrySize(info.FirstEntry), entrySize(info.LastEntry))
 		}
 	}
 	msgs, err := p.next(ctx)
