@@ -2,8 +2,12 @@ package redisbroker_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/internal/brokertest"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/transport/redisbroker"
@@ -22,4 +26,82 @@ func BenchmarkRedisPublish(b *testing.B) {
 	}
 	defer br.Close()
 	brokertest.BenchPublish(b, br)
+}
+
+// BenchmarkRedisResume_8Topics32KB measures one resume over a long
+// history against a real redis-server: 8 topics x 1,000 events x 32 KB
+// (the history of issue 16, item 5), replayed from its start and read to
+// the end page by page, as a shard does. It reports the hub's allocation
+// per resumed event and Redis's own time per resume (INFO commandstats:
+// the microseconds of every command the resume ran).
+func BenchmarkRedisResume_8Topics32KB(b *testing.B) {
+	const topics, events, size = 8, 1000, 32 << 10
+	srv := redistest.Start(b)
+	client := srv.Client(b)
+	br, err := redisbroker.New(context.Background(), redisbroker.Config{Client: client})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	data := strings.Repeat("x", size)
+	var sel broker.Selection
+	for i := range topics {
+		sel.Topics = append(sel.Topics, fmt.Sprintf("big/%d", i))
+	}
+	ids, err := br.Publish(context.Background(), []broker.Publication{brokertest.Pub("start", sel.Topics[0])}, broker.Idempotency{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range events {
+		pubs := make([]broker.Publication, topics)
+		for j, t := range sel.Topics {
+			pubs[j] = brokertest.Pub(data, t)
+		}
+		if _, err := br.Publish(context.Background(), pubs, broker.Idempotency{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	from := ids[0].String()
+	redisUsec := func() float64 {
+		stats, err := client.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var total float64
+		for line := range strings.Lines(stats) {
+			_, rest, ok := strings.Cut(line, ",usec=")
+			if !ok {
+				continue
+			}
+			usec, _, _ := strings.Cut(rest, ",")
+			v, _ := strconv.ParseFloat(usec, 64)
+			total += v
+		}
+		return total
+	}
+	before := redisUsec()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := br.Replay(context.Background(), sel, from)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := len(r.Messages)
+		for next := r.Next; next != nil; {
+			p, err := next(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(p) == 0 {
+				break
+			}
+			n += len(p)
+		}
+		if n != topics*events {
+			b.Fatalf("resumed %d events, want %d", n, topics*events)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric((redisUsec()-before)/1000/float64(b.N), "redis-ms/op")
 }
