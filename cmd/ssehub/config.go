@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ssehub/ssehub/hub/acl"
+	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
@@ -25,6 +27,7 @@ type Config struct {
 	ConfigFile      string        `flag:"config" file:"-" help:"TOML file of settings, keys named as the flags (listen = \":8080\"); flags and SSEHUB_* variables override it"`
 	Listen          string        `flag:"listen" help:"address to serve HTTP on"`
 	AdminListen     string        `flag:"admin-listen" help:"address of the admin listener, serving /debug/pprof/ and /metrics (keep it private); empty turns it off"`
+	PublicMetrics   string        `flag:"public-metrics" help:"serve /metrics on the public listener too: auto (only while --admin-listen is off), on or off"`
 	RedisURL        string        `flag:"redis-url" help:"Redis to run a fleet on (redis://host:6379/0); empty runs the embedded broker"`
 	RedisMode       string        `flag:"redis-mode" help:"standalone, cluster (more nodes as ?addr=host:port) or sentinel (URL of a sentinel, ?master_name=NAME)"`
 	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels: letters, digits and _ - . / @ (a topic without ':')"`
@@ -48,18 +51,18 @@ type Config struct {
 	Heartbeat       time.Duration `flag:"heartbeat" help:"longest a stream goes without a write: a comment line when no event came (staggered across streams)"`
 	WriteTimeout    time.Duration `flag:"write-timeout" help:"a stream that cannot take a write in this time is dropped"`
 	IOUring         bool          `flag:"io-uring" help:"write each fan-out to its sockets in batches through io_uring where the kernel allows it, falling back to one write(2) per socket; false always uses write(2)"`
-	SendBuffer      int           `flag:"send-buffer" help:"kernel send buffer each stream's socket starts with, in bytes (SO_SNDBUF; Linux doubles it); bounds kernel memory per stuck client and how soon it is noticed; 0 leaves the kernel's autotuning (MBs per socket)"`
-	SendBufferMax   int           `flag:"send-buffer-max" help:"how far a stream's send buffer grows, doubling each time its client takes a write larger than it, so a small --send-buffer does not cap healthy clients; at most --send-buffer keeps it fixed"`
+	SendBuffer      int           `flag:"send-buffer" unit:"bytes" help:"kernel send buffer each stream's socket starts with, in bytes (SO_SNDBUF; Linux doubles it); bounds kernel memory per stuck client and how soon it is noticed; 0 leaves the kernel's autotuning (MBs per socket)"`
+	SendBufferMax   int           `flag:"send-buffer-max" unit:"bytes" help:"how far a stream's send buffer grows, doubling each time its client takes a write larger than it, so a small --send-buffer does not cap healthy clients; at most --send-buffer keeps it fixed"`
 	Retry           time.Duration `flag:"retry" help:"reconnect delay told to EventSource clients"`
 	HistorySize     int           `flag:"history-size" help:"events kept per topic for resume (Last-Event-ID); 0 keeps none"`
 	HistoryTTL      time.Duration `flag:"history-ttl" help:"how long events are kept for resume"`
-	HistoryBudget   int           `flag:"history-budget" help:"bytes of history the embedded broker keeps in all (oldest events dropped first; a resume into them gets ssehub.reset); with Redis, bound its memory with maxmemory instead"`
+	HistoryBudget   int           `flag:"history-budget" unit:"bytes" help:"bytes of history the embedded broker keeps in all (oldest events dropped first; a resume into them gets ssehub.reset); with Redis, bound its memory with maxmemory instead"`
 	IdempotencyTTL  time.Duration `flag:"idempotency-ttl" help:"how long a publish sent with an Idempotency-Key header is remembered: a retry within it returns the first ids and publishes nothing"`
 	ReadTimeout     time.Duration `flag:"read-timeout" help:"time allowed to send a request (slow-client protection)"`
 	IdleTimeout     time.Duration `flag:"idle-timeout" help:"keep-alive connections idle this long are closed"`
-	MaxBodySize     int           `flag:"max-body-size" help:"largest publish request body in bytes (413 above)"`
-	MaxHeaderSize   int           `flag:"max-header-size" help:"largest request line and headers in bytes (431 above)"`
-	MaxDataSize     int           `flag:"max-data-size" help:"largest data of one event in bytes (413 above)"`
+	MaxBodySize     int           `flag:"max-body-size" unit:"bytes" help:"largest publish request body in bytes (413 above)"`
+	MaxHeaderSize   int           `flag:"max-header-size" unit:"bytes" help:"largest request line and headers in bytes (431 above)"`
+	MaxDataSize     int           `flag:"max-data-size" unit:"bytes" help:"largest data of one event in bytes (413 above)"`
 	MaxBatch        int           `flag:"max-batch" help:"most events in one publish request (413 above)"`
 	MaxTopics       int           `flag:"max-topics" help:"most topics and patterns per stream, and topics per event"`
 	MaxStreamsPerIP int           `flag:"max-streams-per-ip" help:"most open streams per client address; -1 for no limit (behind a proxy all clients share its address)"`
@@ -74,6 +77,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:          ":8080",
+		PublicMetrics:   "auto",
 		RedisMode:       "standalone",
 		RedisPrefix:     "ssehub",
 		Auth:            "off",
@@ -120,23 +124,31 @@ var errHelp = flag.ErrHelp
 
 // parseConfig builds the configuration from defaults, the configuration file
 // (--config or SSEHUB_CONFIG), the environment (read through lookupEnv) and
-// args, in that order of increasing precedence. Usage goes to out.
+// args, in that order of increasing precedence. Usage goes to out, for
+// --help.
 func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, error) {
 	cfg, _, err := loadConfig(args, lookupEnv, out)
 	return cfg, err
 }
 
-// loadConfig is parseConfig that also says where each value came from.
+// loadConfig is parseConfig that also says where each value came from. It
+// reports every problem it finds, of any source and kind, in one error,
+// one problem per line: this is what both start and `ssehub config check`
+// run, so the two refuse the same settings with the same words.
 func loadConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, sources, error) {
 	cfg := DefaultConfig()
 	src := sources{}
 	fs := newFlagSet(&cfg, out)
 	// The sources are applied from the lowest precedence up, so the flags
 	// come last; but --config is itself a flag: a first, silent parse
-	// finds it. Should that parse fail, the real one reports why.
+	// finds it (and --help or --version).
 	var early Config
-	if err := newFlagSet(&early, io.Discard).Parse(args); err != nil {
-		return cfg, src, fs.Parse(args)
+	switch _, err := parseFlags(newFlagSet(&early, io.Discard), args); {
+	case errors.Is(err, errHelp):
+		fs.Usage()
+		return cfg, src, errHelp
+	case errors.Is(err, errVersion):
+		return cfg, src, errVersion
 	}
 	env := map[string]string{}
 	fs.VisitAll(func(fl *flag.Flag) {
@@ -146,31 +158,66 @@ func loadConfig(args []string, lookupEnv func(string) (string, bool), out io.Wri
 			env[fl.Name] = val
 		}
 	})
-	if path := cmp.Or(early.ConfigFile, env["config"]); path != "" {
-		if err := applyFile(fs, path, src); err != nil {
-			return cfg, src, err
-		}
-	}
 	var errs []error
+	if path := cmp.Or(early.ConfigFile, env["config"]); path != "" {
+		errs = append(errs, applyFile(fs, path, src))
+	}
 	fs.VisitAll(func(fl *flag.Flag) {
 		if val, ok := env[fl.Name]; ok {
-			if err := fl.Value.Set(val); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(fl.Name), val, err))
-			}
 			src[fl.Name] = envName(fl.Name)
+			if err := setFlag(fl, val); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", src.label(fl.Name), err))
+			}
 		}
 	})
-	if err := errors.Join(errs...); err != nil {
-		return cfg, src, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, src, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, src, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	rest, err := parseFlags(fs, args)
+	errs = append(errs, err)
+	if len(rest) > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q; settings are --flags (run 'ssehub help' for the commands)", rest[0]))
 	}
 	fs.Visit(func(fl *flag.Flag) { src[fl.Name] = "--" + fl.Name })
-	return cfg, src, cfg.validate(src)
+	cfg.normalize()
+	errs = append(errs, cfg.validate(src))
+	return cfg, src, errors.Join(errs...)
+}
+
+// normalize spells the enumerated settings as validate expects them, so
+// that case does not matter (SSEHUB_LOG_LEVEL=DEBUG).
+func (c *Config) normalize() {
+	for _, p := range []*string{&c.LogLevel, &c.LogFormat, &c.Auth, &c.RedisMode, &c.PublicMetrics} {
+		*p = strings.ToLower(strings.TrimSpace(*p))
+	}
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		if strings.EqualFold(c.JWTAlgorithm, alg) {
+			c.JWTAlgorithm = alg
+		}
+	}
+}
+
+// unknownEnv returns a warning for each SSEHUB_ variable of environ
+// (KEY=VALUE pairs) that names no setting: a misspelled one would
+// otherwise be ignored without a word.
+func unknownEnv(environ []string) []string {
+	known := map[string]bool{}
+	var names []string
+	for _, f := range configFields() {
+		name := envName(f.Tag.Get("flag"))
+		known[name] = true
+		names = append(names, name)
+	}
+	var warnings []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "SSEHUB_") || known[name] {
+			continue
+		}
+		w := name + " is not a setting and is ignored"
+		if best := closest(name, names); best != "" {
+			w += " (did you mean " + best + "?)"
+		}
+		warnings = append(warnings, w)
+	}
+	return warnings
 }
 
 // newFlagSet returns a flag set whose flags set the fields of cfg, with
@@ -197,8 +244,7 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: ssehub [flags]\n       ssehub config check FILE [flags]\n       ssehub token [flags]\n\n"+
-			"ssehub streams Server-Sent Events to browsers and apps, and lets backends publish to them.\n\nFlags:\n")
+		fmt.Fprint(out, usageHead+"\nFlags of the hub (and of config check):\n")
 		// Not fs.PrintDefaults: it spells flags -name where the docs and
 		// errors say --name, and leaves out zero defaults (--shards 0).
 		fs.VisitAll(func(fl *flag.Flag) {
@@ -277,6 +323,52 @@ func (c Config) validate(src sources) error {
 	}
 	if c.Auth == "jwt" && c.JWTSecret == "" && c.JWTKeyFile == "" && c.JWKSFile == "" {
 		bad("auth", "jwt needs a key: --jwt-secret, --jwt-key-file or --jwt-jwks-file")
+	}
+	if c.Auth == "jwt" {
+		// Each key as start loads it: files read, keys parsed.
+		for _, ks := range c.keySources() {
+			if _, err := ks.keys(); err != nil {
+				bad(ks.flag, "%v", err)
+			}
+		}
+	}
+	apiKeys := splitList(c.APIKeys)
+	if len(apiKeys) > 0 && c.Auth != "jwt" {
+		bad("api-keys", "need --auth jwt (with --auth off anyone may publish)")
+	}
+	for i, k := range apiKeys {
+		if len(k) < minAPIKeyLen {
+			bad("api-keys", "key %d of %d is %d bytes, want at least %d (for example 32 random letters and digits)", i+1, len(apiKeys), len(k), minAPIKeyLen)
+		}
+	}
+	if _, err := acl.NewGrant(splitList(c.PublicTopics)); err != nil {
+		bad("public-topics", "%v", err)
+	}
+	for _, o := range splitList(c.CORSOrigins) {
+		if err := httpapi.ValidateOrigin(o); err != nil {
+			bad("cors-origins", "%v", err)
+		}
+	}
+	if !slices.Contains([]string{"auto", "on", "off"}, c.PublicMetrics) {
+		bad("public-metrics", "must be auto, on or off, got %q", c.PublicMetrics)
+	}
+	for _, l := range []struct{ name, addr string }{{"listen", c.Listen}, {"admin-listen", c.AdminListen}} {
+		if l.addr == "" && l.name == "admin-listen" {
+			continue
+		}
+		if err := checkListenAddr(l.addr); err != nil {
+			bad(l.name, "%v", err)
+		}
+	}
+	switch {
+	case c.RedisURL == "" && (c.RedisMode == "cluster" || c.RedisMode == "sentinel"):
+		bad("redis-mode", "%s needs --redis-url (without it the hub would run the embedded broker)", c.RedisMode)
+	case c.RedisURL != "" && slices.Contains([]string{"standalone", "cluster", "sentinel"}, c.RedisMode):
+		if client, err := redisClient(c); err != nil {
+			bad("redis-url", "%v", err)
+		} else {
+			client.Close() // made, not connected: go-redis dials on first use
+		}
 	}
 	if c.PublishWait < 0 {
 		bad("publish-wait", "must not be negative, got %s", c.PublishWait)

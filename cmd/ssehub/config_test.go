@@ -161,9 +161,9 @@ func TestParseConfigErrors(t *testing.T) {
 		want []string // substrings of the error
 	}{
 		// Parsing.
-		{name: "bad env int", env: map[string]string{"SSEHUB_HISTORY_SIZE": "ten"}, want: []string{`SSEHUB_HISTORY_SIZE="ten"`}},
-		{name: "bad env bool", env: map[string]string{"SSEHUB_DEMO": "nope"}, want: []string{`SSEHUB_DEMO="nope"`}},
-		{name: "bad env duration", env: map[string]string{"SSEHUB_HEARTBEAT": "bogus"}, want: []string{`SSEHUB_HEARTBEAT="bogus"`}},
+		{name: "bad env int", env: map[string]string{"SSEHUB_HISTORY_SIZE": "ten"}, want: []string{`SSEHUB_HISTORY_SIZE (--history-size): invalid value "ten": want a whole number, such as 1000`}},
+		{name: "bad env bool", env: map[string]string{"SSEHUB_DEMO": "nope"}, want: []string{`SSEHUB_DEMO (--demo): invalid value "nope": want true or false`}},
+		{name: "bad env duration", env: map[string]string{"SSEHUB_HEARTBEAT": "bogus"}, want: []string{`SSEHUB_HEARTBEAT (--heartbeat): invalid value "bogus": want a duration with its unit, such as 15s`}},
 		{name: "bad env, flag given too", args: []string{"--heartbeat", "1s"}, env: map[string]string{"SSEHUB_HEARTBEAT": "bogus"}, want: []string{"SSEHUB_HEARTBEAT"}},
 		{
 			name: "two bad env values",
@@ -200,7 +200,6 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "zero max-batch", args: []string{"--max-batch", "0"}, want: []string{"--max-batch"}},
 		{name: "zero max-topics", args: []string{"--max-topics", "0"}, want: []string{"--max-topics"}},
 		{name: "bad log-level", args: []string{"--log-level", "verbose"}, want: []string{"--log-level", `"verbose"`}},
-		{name: "upper-case log-level", args: []string{"--log-level", "INFO"}, want: []string{"--log-level"}},
 		{name: "bad log-format", args: []string{"--log-format", "xml"}, want: []string{"--log-format", `"xml"`}},
 
 		// validate(), reached from the environment: the rule names the flag.

@@ -16,26 +16,41 @@ import (
 
 // runConfig runs `ssehub config check FILE [flags]`: it loads the
 // configuration as `ssehub --config FILE [flags]` would in this environment,
-// and prints the effective configuration, or what is wrong with it. It
-// returns the exit code: 0 valid, 1 invalid, 2 a usage error.
-func runConfig(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
-	if len(args) < 2 || args[0] != "check" || strings.HasPrefix(args[1], "-") {
-		fmt.Fprintln(stderr, "Usage: ssehub config check FILE [flags]\n\n"+
-			"Validates the configuration file FILE, with the SSEHUB_* environment and the flags given,\n"+
-			"and prints the effective configuration (secrets redacted).")
+// runs the same checks start runs, and prints the effective configuration,
+// or every problem with it. It returns the exit code: 0 valid, 1 invalid,
+// 2 a usage error.
+func runConfig(args []string, p procIO) int {
+	const usage = "Usage: ssehub config check FILE [flags]\n\n" +
+		"Checks the configuration file FILE, with the SSEHUB_* environment and the flags given, as start\n" +
+		"would, and prints the configuration in effect (secrets redacted)."
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+		fmt.Fprintln(p.stdout, usage)
+		return 0
+	case len(args) == 0 || args[0] != "check":
+		fmt.Fprintf(p.stderr, "ssehub config: want the subcommand check\n%s\n", usage)
+		return 2
+	case len(args) < 2 || strings.HasPrefix(args[1], "-"):
+		fmt.Fprintf(p.stderr, "ssehub config check: missing FILE, the configuration file to check\n%s\n", usage)
 		return 2
 	}
 	file := args[1]
-	cfg, src, err := loadConfig(append([]string{"--config", file}, args[2:]...), lookupEnv, stderr)
-	if errors.Is(err, errHelp) {
-		return 0
+	cfg, src, err := loadConfig(append([]string{"--config", file}, args[2:]...), p.lookupEnv, p.stdout)
+	for _, w := range unknownEnv(p.environ) {
+		fmt.Fprintf(p.stderr, "warning: %s\n", w)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ssehub config check %s: invalid configuration:\n%v\n", file, err)
+	switch {
+	case errors.Is(err, errHelp):
+		return 0
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(p.stdout, versionLine())
+		return 0
+	case err != nil:
+		reportInvalid(p.stderr, "ssehub config check "+file, err)
 		return 1
 	}
-	if err := writeConfig(stdout, cfg, src); err != nil {
-		fmt.Fprintf(stderr, "ssehub config check: %v\n", err)
+	if err := writeConfig(p.stdout, cfg, src); err != nil {
+		fmt.Fprintf(p.stderr, "ssehub config check: %v\n", err)
 		return 1
 	}
 	return 0

@@ -109,8 +109,8 @@ func setFromFile(fs *flag.FlagSet, key string, v any) error {
 	if !ok {
 		return fmt.Errorf("%s: want %s, got %s", key, flagKind(fl), describeTOML(v))
 	}
-	if err := fl.Value.Set(text); err != nil {
-		return fmt.Errorf("%s: invalid value %s: %w", key, describeTOML(v), err)
+	if err := setFlag(fl, text); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
 	}
 	return nil
 }

@@ -139,7 +139,7 @@ func TestParseConfigFileErrors(t *testing.T) {
 		{name: "int for duration", file: "heartbeat = 15\n", want: []string{`heartbeat: want a duration string such as "15s", got integer 15`}},
 		{name: "string for bool", file: "demo = \"no\"\n", want: []string{`demo: want a boolean (true or false), got string "no"`}},
 		{name: "array", file: "public-topics = [\"a\", \"b\"]\n", want: []string{"public-topics: want a string, got an array"}},
-		{name: "bad duration", file: "heartbeat = \"soon\"\n", want: []string{`$FILE: heartbeat: invalid value string "soon"`}},
+		{name: "bad duration", file: "heartbeat = \"soon\"\n", want: []string{`$FILE: heartbeat: invalid value "soon": want a duration with its unit`}},
 		{name: "every bad key reported", file: "a = 1\nretry = 3\nb = 2\n", want: []string{`unknown key "a"`, `unknown key "b"`, "retry: want a duration"}},
 		{name: "syntax", file: "listen = \n", want: []string{"$FILE: toml: line 1"}},
 		{name: "duplicate key", file: "listen = \":1\"\nlisten = \":2\"\n", want: []string{"$FILE: toml: line 2", "listen"}},
@@ -187,7 +187,7 @@ func TestFileKeysAreTheFlags(t *testing.T) {
 // TestWriteConfigRoundTrip: what `config check` prints is itself a
 // configuration file that gives the same configuration.
 func TestWriteConfigRoundTrip(t *testing.T) {
-	path := writeFile(t, "in.toml", exampleFile+"cors-origins = \"https://a.example, \\\"quoted\\\"\\t\\u00e9\"\n")
+	path := writeFile(t, "in.toml", exampleFile+"jwt-audience = \"https://a.example, \\\"quoted\\\"\\t\\u00e9\"\n")
 	env := envMap(map[string]string{"SSEHUB_RETRY": "1500ms"})
 	args := []string{"--config", path, "--shards", "3"}
 	cfg, src, err := loadConfig(args, env, &strings.Builder{})
@@ -294,7 +294,9 @@ func TestConfigCheckCommand(t *testing.T) {
 // TestDocsConfigFile: the example in docs/ passes `ssehub config check`
 // and sets what it says.
 func TestDocsConfigFile(t *testing.T) {
-	cfg, err := parseConfig([]string{"--config", "../../docs/ssehub.toml"}, envMap(nil), &strings.Builder{})
+	// The key file it names is the deployment's; a test key stands in.
+	key := writeFile(t, "jwt-public.pem", string(testECPublicKeyPEM(t)))
+	cfg, err := parseConfig([]string{"--config", "../../docs/ssehub.toml", "--jwt-key-file", key}, envMap(nil), &strings.Builder{})
 	if err != nil {
 		t.Fatalf("docs/ssehub.toml: %v", err)
 	}

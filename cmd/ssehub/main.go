@@ -13,10 +13,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/acl"
@@ -30,38 +32,108 @@ import (
 	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
+// usageHead starts `ssehub help`: the commands, before the hub's flags.
+const usageHead = `Usage:
+  ssehub [flags]                    serve streams and the publish API
+  ssehub config check FILE [flags]  check a configuration and print it in effect
+  ssehub token [flags]              mint a development token (HS256)
+  ssehub health [flags]             ask a running hub on this machine whether it is up
+  ssehub version                    print the version
+  ssehub help                       print this help
+
+ssehub streams Server-Sent Events to browsers and apps, and lets backends publish to them.
+Every flag is also an SSEHUB_* environment variable and a key of the --config file.
+`
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal, a second one ends the process at once, as if
 	// ssehub did not handle signals: an operator's way out of a long drain.
 	context.AfterFunc(ctx, stop)
-	if len(os.Args) > 1 && os.Args[1] == "token" {
-		os.Exit(runToken(os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr))
-	}
-	if len(os.Args) > 1 && os.Args[1] == "config" {
-		os.Exit(runConfig(os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr))
-	}
-	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stderr))
+	os.Exit(runCommand(ctx, os.Args[1:], procIO{lookupEnv: os.LookupEnv, environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr}))
 }
 
-// run is main without the process: it serves until ctx ends, then shuts
-// down, and returns the exit code.
-func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) int {
-	cfg, err := parseConfig(args, lookupEnv, stderr)
-	if errors.Is(err, errHelp) {
+// procIO is what a command reads and writes of its process: tests give
+// their own.
+type procIO struct {
+	lookupEnv      func(string) (string, bool)
+	environ        []string // KEY=VALUE pairs, for warnings about unknown SSEHUB_* variables
+	stdout, stderr io.Writer
+}
+
+// runCommand runs the command args name (the hub when args starts with a
+// flag or is empty) and returns the exit code: 0 done, 1 failed, 2 a usage
+// or configuration error.
+func runCommand(ctx context.Context, args []string, p procIO) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return run(ctx, args, p)
+	}
+	switch args[0] {
+	case "token":
+		return runToken(args[1:], p)
+	case "config":
+		return runConfig(args[1:], p)
+	case "health":
+		return runHealth(ctx, args[1:], p)
+	case "version":
+		fmt.Fprintln(p.stdout, versionLine())
+		return 0
+	case "help":
+		_, _ = parseConfig([]string{"--help"}, noEnv, p.stdout)
 		return 0
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ssehub: %v\n", err)
+	fmt.Fprintf(p.stderr, "ssehub: unknown command %q%s; run 'ssehub help' for the commands\n",
+		args[0], didYouMean(args[0], []string{"token", "config", "health", "version", "help"}))
+	return 2
+}
+
+// noEnv is a lookupEnv of an empty environment.
+func noEnv(string) (string, bool) { return "", false }
+
+// didYouMean returns " (did you mean NAME?)" for the closest of names to
+// s, if one is close; otherwise "".
+func didYouMean(s string, names []string) string {
+	if best := closest(s, names); best != "" {
+		return " (did you mean " + best + "?)"
+	}
+	return ""
+}
+
+// run is the hub without the process: it serves until ctx ends, then shuts
+// down, and returns the exit code.
+func run(ctx context.Context, args []string, p procIO) int {
+	cfg, err := parseConfig(args, p.lookupEnv, p.stdout)
+	switch {
+	case errors.Is(err, errHelp):
+		return 0
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(p.stdout, versionLine())
+		return 0
+	case err != nil:
+		reportInvalid(p.stderr, "ssehub", err)
 		return 2
 	}
-	log := newLogger(cfg, stderr)
+	log := newLogger(cfg, p.stderr)
+	for _, w := range unknownEnv(p.environ) {
+		log.Warn(w)
+	}
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("ssehub stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// reportInvalid writes a configuration's problems, one per line, under
+// who (the command), and how to get help: the same words for start and
+// `config check`.
+func reportInvalid(w io.Writer, who string, err error) {
+	fmt.Fprintf(w, "%s: invalid configuration:\n", who)
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintln(w, "Run 'ssehub help' for every setting.")
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -138,7 +210,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		IdempotencyTTL: cfg.IdempotencyTTL,
 		Demo:           cfg.Demo,
 		Tracer:         tracer,
-		Metrics:        m.Handler(),
+		Metrics:        publicMetrics(cfg, m),
 	})
 	brokerStats, _ := b.(broker.StatsReporter)    // nil for the embedded broker
 	historyStats, _ := b.(broker.HistoryReporter) // nil for Redis
@@ -190,6 +262,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return err
 }
 
+// publicMetrics returns the /metrics handler for the public listener, or
+// nil (404) when --public-metrics says it is served on the admin listener
+// alone: metrics tell anyone who can reach them how busy the hub is.
+func publicMetrics(cfg Config, m *metrics.Metrics) fasthttp.RequestHandler {
+	if cfg.PublicMetrics == "on" || cfg.PublicMetrics == "auto" && cfg.AdminListen == "" {
+		return m.Handler()
+	}
+	return nil
+}
+
 // openStreams returns how many streams h has open.
 func openStreams(h *hub.Hub) int64 {
 	var n int64
@@ -211,18 +293,12 @@ func newAuth(cfg Config, log *slog.Logger) (*auth.Verifier, acl.Grant, error) {
 		return nil, public, nil
 	}
 	var keys []auth.KeyConfig
-	if cfg.JWTSecret != "" {
-		keys = append(keys, auth.KeyConfig{Algorithm: auth.HS256, Secret: cfg.JWTSecret})
-	}
-	if cfg.JWTKeyFile != "" {
-		keys = append(keys, auth.KeyConfig{Algorithm: cfg.JWTAlgorithm, PEMFile: cfg.JWTKeyFile})
-	}
-	if cfg.JWKSFile != "" {
-		jwks, err := auth.LoadJWKS(cfg.JWKSFile)
+	for _, ks := range cfg.keySources() {
+		k, err := ks.keys()
 		if err != nil {
-			return nil, acl.Grant{}, fmt.Errorf("--jwt-jwks-file: %w", err)
+			return nil, acl.Grant{}, fmt.Errorf("--%s: %w", ks.flag, err)
 		}
-		keys = append(keys, jwks...)
+		keys = append(keys, k...)
 	}
 	v, err := auth.NewVerifier(auth.Config{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway})
 	if err != nil {
@@ -283,6 +359,9 @@ func redisClient(cfg Config) (redis.UniversalClient, error) {
 		opt, err := redis.ParseFailoverURL(cfg.RedisURL)
 		if err != nil {
 			return nil, err
+		}
+		if opt.MasterName == "" {
+			return nil, errors.New("sentinel mode needs the master's name: add ?master_name=NAME to the sentinel's URL")
 		}
 		opt.ContextTimeoutEnabled = true
 		return redis.NewFailoverClient(opt), nil

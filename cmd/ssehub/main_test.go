@@ -320,33 +320,65 @@ func (s *sseStream) drain(timeout time.Duration) error {
 	return err
 }
 
-// TestCommandLine checks the exit codes and messages of runs that end
-// before serving.
+// TestCommandLine checks the exit codes and output of runs that end
+// before serving: help and the version on stdout, errors on stderr in a
+// line or two each, without the usage.
 func TestCommandLine(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
 	tests := []struct {
 		name     string
 		env      []string
 		args     []string
 		wantCode int
+		wantOut  []string // in stdout
 		want     []string // in stderr
 	}{
-		{name: "help", args: []string{"--help"}, wantCode: 0, want: []string{"--listen", "SSEHUB_LISTEN"}},
-		{name: "queue-size 1", args: []string{"--queue-size", "1"}, wantCode: 2, want: []string{"--queue-size"}},
-		{name: "bad env", env: []string{"SSEHUB_HEARTBEAT=bogus"}, wantCode: 2, want: []string{"SSEHUB_HEARTBEAT"}},
+		{name: "help", args: []string{"--help"}, wantOut: []string{"--listen", "SSEHUB_LISTEN", "ssehub health"}},
+		{name: "help command", args: []string{"help"}, wantOut: []string{"Usage:", "--redis-url"}},
+		{name: "version command", args: []string{"version"}, wantOut: []string{"ssehub ", "go1."}},
+		{name: "version flag", args: []string{"--version"}, wantOut: []string{"ssehub ", "go1."}},
+		{name: "queue-size 1", args: []string{"--queue-size", "1"}, wantCode: 2, want: []string{"--queue-size: must be at least 2"}},
+		{name: "bad env", env: []string{"SSEHUB_HEARTBEAT=bogus"}, wantCode: 2, want: []string{"SSEHUB_HEARTBEAT (--heartbeat): invalid value"}},
+		{name: "unknown flag", args: []string{"--no-such-flag"}, wantCode: 2, want: []string{"unknown flag --no-such-flag", "Run 'ssehub help'"}},
+		{name: "duration without unit", args: []string{"--heartbeat", "15"}, wantCode: 2, want: []string{"such as 15s, 500ms or 2m"}},
+		{name: "unknown command", args: []string{"serve"}, wantCode: 2, want: []string{`unknown command "serve"`}},
+		{name: "misspelled command", args: []string{"tokn"}, wantCode: 2, want: []string{`(did you mean token?)`}},
+		{name: "config check without FILE", args: []string{"config", "check"}, wantCode: 2, want: []string{"missing FILE"}},
+		{name: "config check help", args: []string{"config", "--help"}, wantOut: []string{"Usage: ssehub config check FILE"}},
+		{name: "token ttl 0", args: []string{"token", "--jwt-secret", secret, "--ttl", "0"}, wantCode: 2, want: []string{"--ttl: must be positive, got 0s"}},
+		{name: "token help", args: []string{"token", "--help"}, wantOut: []string{"--sub", "--ttl"}},
+		{name: "token bad subject", args: []string{"token", "--jwt-secret", secret, "--sub", "a b"}, wantCode: 2,
+			want: []string{"ssehub token: auth: invalid claims: sub cannot name the private topic"}},
+		{name: "api keys with auth off", args: []string{"--api-keys", "0123456789abcdef0123"}, wantCode: 2, want: []string{"--api-keys: need --auth jwt"}},
+		{name: "short api key", args: []string{"--auth", "jwt", "--jwt-secret", secret, "--api-keys", "abcdef"}, wantCode: 2,
+			want: []string{"--api-keys: key 1 of 1 is 6 bytes, want at least 16"}},
+		{name: "sentinel without master", args: []string{"--redis-mode", "sentinel", "--redis-url", "redis://127.0.0.1:1"}, wantCode: 2,
+			want: []string{"master_name"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := startSSEHub(t, tt.env, tt.args...)
 			code := p.wait(t, 10*time.Second)
-			stderr := p.stderr.String()
+			stdout, stderr := p.stdout.String(), p.stderr.String()
 			if code != tt.wantCode {
 				t.Errorf("%v ssehub %q exit code = %d, want %d; stderr:\n%s", tt.env, tt.args, code, tt.wantCode, stderr)
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("%v ssehub %q stdout = %q, want it to contain %q", tt.env, tt.args, stdout, w)
+				}
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("%v ssehub %q stderr = %q, want it to contain %q", tt.env, tt.args, stderr, w)
 				}
+			}
+			if tt.wantCode != 0 && (strings.Contains(stderr, "Flags") || len(stderr) > 1000) {
+				t.Errorf("%v ssehub %q printed the usage or too much with its error (%d bytes):\n%s", tt.env, tt.args, len(stderr), stderr)
+			}
+			if tt.wantCode == 0 && stderr != "" {
+				t.Errorf("%v ssehub %q wrote to stderr: %q", tt.env, tt.args, stderr)
 			}
 			if listeningRE.MatchString(stderr) {
 				t.Errorf("%v ssehub %q started serving, want it to stop before", tt.env, tt.args)

@@ -178,11 +178,16 @@ func scrapeText(t *testing.T, client *http.Client, url string) string {
 var adminRE = regexp.MustCompile(`msg="ssehub admin listening" addr=(\S+)`)
 
 // TestAdminListener: profiles are served only on the admin listener, and
-// metrics on both it and the API.
+// metrics there too, and on the API only when asked (--public-metrics on)
+// or while there is no admin listener.
 func TestAdminListener(t *testing.T) {
 	t.Parallel()
 	p, addr := startServing(t, nil, "--admin-listen", "127.0.0.1:0")
 	admin := p.waitStderr(t, adminRE, 10*time.Second)
+	both, bothAddr := startServing(t, nil, "--admin-listen", "127.0.0.1:0", "--public-metrics", "on")
+	bothAdmin := both.waitStderr(t, adminRE, 10*time.Second)
+	_, noAdminAddr := startServing(t, nil)
+	_, offAddr := startServing(t, nil, "--public-metrics", "off")
 	client := newHTTPClient(t)
 	for _, tt := range []struct {
 		url  string
@@ -192,8 +197,12 @@ func TestAdminListener(t *testing.T) {
 		{"http://" + admin + "/debug/pprof/goroutine?debug=1", http.StatusOK},
 		{"http://" + admin + "/debug/pprof/cmdline", http.StatusNotFound},
 		{"http://" + admin + "/metrics", http.StatusOK},
-		{"http://" + addr + "/metrics", http.StatusOK},
+		{"http://" + addr + "/metrics", http.StatusNotFound},
 		{"http://" + addr + "/debug/pprof/", http.StatusNotFound},
+		{"http://" + bothAdmin + "/metrics", http.StatusOK},
+		{"http://" + bothAddr + "/metrics", http.StatusOK},
+		{"http://" + noAdminAddr + "/metrics", http.StatusOK},
+		{"http://" + offAddr + "/metrics", http.StatusNotFound},
 	} {
 		resp, err := client.Get(tt.url)
 		if err != nil {
@@ -204,7 +213,7 @@ func TestAdminListener(t *testing.T) {
 		if resp.StatusCode != tt.want {
 			t.Errorf("GET %s = %d, want %d", tt.url, resp.StatusCode, tt.want)
 		}
-		if strings.HasSuffix(tt.url, "/metrics") && !strings.Contains(string(body), "ssehub_open_streams 0") {
+		if strings.HasSuffix(tt.url, "/metrics") && tt.want == http.StatusOK && !strings.Contains(string(body), "ssehub_open_streams 0") {
 			t.Errorf("GET %s has no ssehub_open_streams", tt.url)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,10 +12,10 @@ import (
 
 // runToken is `ssehub token`: it mints an HS256 token for development and
 // tests, signed with --jwt-secret (or SSEHUB_JWT_SECRET), and prints it.
-func runToken(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+func runToken(args []string, p procIO) int {
 	fs := flag.NewFlagSet("ssehub token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	secret, _ := lookupEnv(envName("jwt-secret"))
+	fs.SetOutput(io.Discard)
+	secret, _ := p.lookupEnv(envName("jwt-secret"))
 	fs.StringVar(&secret, "jwt-secret", secret, "HS256 secret, as given to the hub (env "+envName("jwt-secret")+")")
 	sub := fs.String("sub", "", "subject: the user, who also gets the private topic user/<sub>")
 	subscribe := fs.String("subscribe", "", "comma-separated topics and patterns the token may subscribe to")
@@ -22,18 +23,30 @@ func runToken(args []string, lookupEnv func(string) (string, bool), stdout, stde
 	ttl := fs.Duration("ttl", auth.DefaultMintTTL, "how long the token is valid")
 	issuer := fs.String("iss", "", "iss claim")
 	audience := fs.String("aud", "", "aud claim")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ssehub token [flags]\n\nMints a development token signed with the hub's HS256 secret.\n\nFlags:\n")
-		fs.PrintDefaults()
+	rest, err := parseFlags(fs, args)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprintf(p.stdout, "Usage: ssehub token [flags]\n\nMints a development token signed with the hub's HS256 secret.\n\nFlags:\n")
+		fs.VisitAll(func(fl *flag.Flag) {
+			typ, usage := flag.UnquoteUsage(fl)
+			fmt.Fprintf(p.stdout, "  --%s %s\n    \t%s (default %q)\n", fl.Name, typ, usage, fl.DefValue)
+		})
+		return 0
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(p.stdout, versionLine())
+		return 0
+	case err == nil && len(rest) > 0:
+		err = fmt.Errorf("unexpected argument %q", rest[0])
+	case err == nil && *ttl <= 0:
+		err = fmt.Errorf("--ttl: must be positive, got %s", *ttl)
+	case err == nil && secret == "":
+		err = errors.New("--jwt-secret (or SSEHUB_JWT_SECRET) is required")
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(p.stderr, "ssehub token: %s\n", line)
 		}
-		return 2
-	}
-	if secret == "" {
-		fmt.Fprintln(stderr, "ssehub token: --jwt-secret (or SSEHUB_JWT_SECRET) is required")
+		fmt.Fprintln(p.stderr, "Run 'ssehub token --help' for its flags.")
 		return 2
 	}
 	tok, err := auth.Mint(auth.KeyConfig{Algorithm: auth.HS256, Secret: secret}, auth.MintClaims{
@@ -45,10 +58,10 @@ func runToken(args []string, lookupEnv func(string) (string, bool), stdout, stde
 		Audience:  *audience,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "ssehub token: %v\n", err)
+		fmt.Fprintf(p.stderr, "ssehub token: %v\n", err)
 		return 2
 	}
-	fmt.Fprintln(stdout, tok)
+	fmt.Fprintln(p.stdout, tok)
 	return 0
 }
 

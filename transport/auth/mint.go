@@ -55,7 +55,7 @@ func Mint(key KeyConfig, c MintClaims) (string, error) {
 		c.TTL = DefaultMintTTL
 	}
 	if err := checkSubject(c.Subject); err != nil {
-		return "", fmt.Errorf("auth: mint: %w", err)
+		return "", err // already "auth: invalid claims: ..."
 	}
 	for _, g := range []struct {
 		name    string

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -10,6 +12,26 @@ import (
 type corsPolicy struct {
 	anyOrigin bool            // "*": any origin, without credentials
 	origins   map[string]bool // exact origins, with credentials (cookies)
+}
+
+// ValidateOrigin reports whether o can be an entry of Config.CORSOrigins:
+// "*", or an origin as browsers send it, scheme://host[:port] with http or
+// https and nothing after (a trailing "/" is allowed). Anything else could
+// never match a browser's Origin header.
+func ValidateOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	switch {
+	case err != nil || u.Scheme == "" && u.Host == "":
+		return fmt.Errorf("origin %q needs a scheme, such as https://%s", o, strings.TrimPrefix(o, "//"))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("origin %q: want http:// or https://, got %s://", o, u.Scheme)
+	case u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("origin %q: want scheme://host[:port] and nothing else, such as https://app.example.com", o)
+	}
+	return nil
 }
 
 func newCORSPolicy(origins []string) corsPolicy {

@@ -50,3 +50,30 @@ func TestCORS(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateOrigin(t *testing.T) {
+	for _, tt := range []struct {
+		origin string
+		msg    string // in the error; "" for valid
+	}{
+		{"*", ""},
+		{"https://app.example.com", ""},
+		{"https://app.example.com/", ""},
+		{"http://localhost:3000", ""},
+		{"app.example.com", `needs a scheme, such as https://app.example.com`},
+		{"localhost:3000", "want http:// or https://"},
+		{"ftp://app.example.com", "want http:// or https://"},
+		{"https://app.example.com/path", "nothing else"},
+		{"https://user@app.example.com", "nothing else"},
+		{"https://", "nothing else"},
+		{"https://app.example.com?x=1", "nothing else"},
+	} {
+		err := httpapi.ValidateOrigin(tt.origin)
+		switch {
+		case tt.msg == "" && err != nil:
+			t.Errorf("ValidateOrigin(%q) = %v, want nil", tt.origin, err)
+		case tt.msg != "" && (err == nil || !strings.Contains(err.Error(), tt.msg)):
+			t.Errorf("ValidateOrigin(%q) = %v, want an error containing %q", tt.origin, err, tt.msg)
+		}
+	}
+}
