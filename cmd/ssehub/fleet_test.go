@@ -242,7 +242,9 @@ type subscriber struct {
 	name, query string
 	follows     func(topic string) bool
 	changed     chan struct{} // capacity 1: "a connection read something or ended"
-	conns       []*sseConn
+
+	mu    sync.Mutex // guards conns: a follower (faults_test.go) reconnects from its own goroutine
+	conns []*sseConn
 }
 
 func newSubscriber(name, query string, follows func(topic string) bool) *subscriber {
@@ -268,10 +270,18 @@ func (s *subscriber) connectWith(t *testing.T, addr string, header ...string) *s
 	c := &sseConn{hub: addr, stream: openStream(t, addr, s.query, header...), done: make(chan struct{})}
 	c.stream.conn.SetReadDeadline(time.Time{}) // read until the stream or the test ends
 	c.closer, c.r = c.stream.conn, sse.NewReader(c.stream.body)
-	s.conns = append(s.conns, c)
-	go c.read(c.r, s.changed)
+	s.addConn(c)
 	t.Cleanup(c.close)
 	return c
+}
+
+// addConn adds c as the subscriber's current connection and starts its
+// reader.
+func (s *subscriber) addConn(c *sseConn) {
+	s.mu.Lock()
+	s.conns = append(s.conns, c)
+	s.mu.Unlock()
+	go c.read(c.r, s.changed)
 }
 
 func (c *sseConn) read(r *sse.Reader, changed chan<- struct{}) {
@@ -321,6 +331,8 @@ func (c *sseConn) ended() bool {
 }
 
 func (s *subscriber) current() *sseConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.conns) == 0 {
 		return nil
 	}
@@ -329,6 +341,8 @@ func (s *subscriber) current() *sseConn {
 
 // events returns what every connection received, in order.
 func (s *subscriber) events() []sse.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var all []sse.Event
 	for _, c := range s.conns {
 		c.mu.Lock()
@@ -560,6 +574,24 @@ func waitPubSub(t *testing.T, rc *redis.Client, n int) {
 	})
 }
 
+// waitResubscribed waits until Redis has as many pub/sub connections as
+// old, none of them in old: the hubs are back after those were killed. It
+// returns the new ones.
+func waitResubscribed(t *testing.T, rc *redis.Client, old []string) []string {
+	t.Helper()
+	var conns []string
+	poll(t, "hubs resubscribed", func() (bool, string) {
+		ids, err := pubsubClients(rc)
+		if err != nil {
+			return false, err.Error()
+		}
+		conns = ids
+		return len(ids) == len(old) && !slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(old, id) }),
+			fmt.Sprintf("pub/sub clients %v, killed %v", ids, old)
+	})
+	return conns
+}
+
 // TestFleetDelivery: three hubs on one Redis act as one. Events published
 // on any hub reach the subscribers of every hub, once each, in id order.
 func TestFleetDelivery(t *testing.T) {
@@ -591,18 +623,9 @@ func TestFleetPubSubKill(t *testing.T) {
 		if err != nil || killed == 0 {
 			t.Fatalf("CLIENT KILL TYPE pubsub = %d, %v; want some killed", killed, err)
 		}
-		old := conns
 		// Wait until the hubs are back on new connections before the next
 		// round, so that it hits those.
-		poll(t, fmt.Sprintf("round %d: hubs resubscribed", round), func() (bool, string) {
-			ids, err := pubsubClients(rc)
-			if err != nil {
-				return false, err.Error()
-			}
-			conns = ids
-			return len(ids) == len(old) && !slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(old, id) }),
-				fmt.Sprintf("pub/sub clients %v, killed %v", ids, old)
-		})
+		conns = waitResubscribed(t, rc, conns)
 		t.Logf("round %d: killed %d pub/sub connections after %d events", round, killed, pub.count())
 	}
 	pub.waitCount(t, pub.count()+stepEvents)

@@ -215,8 +215,7 @@ func (n *nginxProxy) connect(t *testing.T, s *subscriber) *sseConn {
 	}
 	resp := n.open(t, s.query, header...)
 	c := &sseConn{hub: "nginx", closer: resp.Body, r: sse.NewReader(resp.Body), done: make(chan struct{})}
-	s.conns = append(s.conns, c)
-	go c.read(c.r, s.changed)
+	s.addConn(c)
 	t.Cleanup(c.close)
 	return c
 }
