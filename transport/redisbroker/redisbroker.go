@@ -425,12 +425,17 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, after, hea
 		}
 	}
 	infos := make([]*redis.XInfoStreamCmd, len(candidates))
+	newest := make([]*redis.FloatCmd, len(candidates))
 	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, t := range candidates {
 			infos[i] = p.XInfoStream(ctx, b.keys.stream+t)
+			newest[i] = p.ZScore(ctx, b.keys.topics, t)
 		}
 		return nil
 	})
+	if errors.Is(err, redis.Nil) {
+		err = nil // a topic with no recent event: ZSCORE's nil answer
+	}
 	if err != nil && !isNoSuchKey(err) {
 		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
 	}
@@ -440,6 +445,13 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, after, hea
 		if err != nil {
 			if mayHaveExpired && isNoSuchKey(err) {
 				return b.reset(transport.ResetExpired, lastEventID, head), nil // it may have expired whole
+			}
+			// The topic index says when the topic last had an event. One
+			// since the resume point (or in its millisecond) whose stream
+			// is gone within the TTL was evicted by Redis (maxmemory):
+			// its history is lost, and saying nothing would skip it.
+			if ms, zerr := newest[i].Result(); isNoSuchKey(err) && zerr == nil && uint64(ms) >= after.Time {
+				return b.reset(transport.ResetExpired, lastEventID, head), nil
 			}
 			continue
 		}
