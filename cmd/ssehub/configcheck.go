@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -39,13 +38,10 @@ func runConfig(args []string, p procIO) int {
 	for _, w := range unknownEnv(p.environ) {
 		fmt.Fprintf(p.stderr, "warning: %s\n", w)
 	}
-	switch {
-	case errors.Is(err, errHelp):
+	if answered(err, p) {
 		return 0
-	case errors.Is(err, errVersion):
-		fmt.Fprintln(p.stdout, versionLine())
-		return 0
-	case err != nil:
+	}
+	if err != nil {
 		reportInvalid(p.stderr, "ssehub config check "+file, err)
 		return 1
 	}

@@ -104,13 +104,10 @@ func didYouMean(s string, names []string) string {
 // down, and returns the exit code.
 func run(ctx context.Context, args []string, p procIO) int {
 	cfg, err := parseConfig(args, p.lookupEnv, p.stdout)
-	switch {
-	case errors.Is(err, errHelp):
+	if done := answered(err, p); done {
 		return 0
-	case errors.Is(err, errVersion):
-		fmt.Fprintln(p.stdout, versionLine())
-		return 0
-	case err != nil:
+	}
+	if err != nil {
 		reportInvalid(p.stderr, "ssehub", err)
 		return 2
 	}
@@ -123,6 +120,20 @@ func run(ctx context.Context, args []string, p procIO) int {
 		return 1
 	}
 	return 0
+}
+
+// answered reports whether err says the flags asked for the help (which
+// parsing printed) or the version, which it prints; the command is then
+// done.
+func answered(err error, p procIO) bool {
+	switch {
+	case errors.Is(err, errHelp):
+		return true
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(p.stdout, versionLine())
+		return true
+	}
+	return false
 }
 
 // reportInvalid writes a configuration's problems, one per line, under
