@@ -42,12 +42,18 @@ func startHub(t *testing.T, hcfg hub.Config, scfg httpapi.Config) *testHub {
 // down when the test ends.
 func serveHub(t *testing.T, hcfg hub.Config, b broker.Broker, scfg httpapi.Config) *testHub {
 	t.Helper()
+	return serveHubAt(t, "127.0.0.1:0", hcfg, b, scfg)
+}
+
+// serveHubAt is serveHub listening on addr.
+func serveHubAt(t *testing.T, addr string, hcfg hub.Config, b broker.Broker, scfg httpapi.Config) *testHub {
+	t.Helper()
 	h, err := hub.New(hcfg, b)
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}
 	srv := httpapi.New(h, scfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,13 @@
 // credential) is the same on every attempt, so it is returned at once as
 // an [*Error] with the hub's code.
 //
+// A call whose context ends returns an error that wraps both the
+// context's error and the last attempt's (an [*Error] if the hub
+// answered), so that errors.Is and errors.As find either. A call whose
+// next attempt would come after the context's deadline (a Retry-After
+// longer than the time left) ends at once, with context.DeadlineExceeded:
+// waiting could not end otherwise.
+//
 // The package uses only the standard library, so that a backend importing
 // it takes in nothing of the hub.
 package publisher
@@ -179,7 +186,7 @@ func (c *Client) CloseIdleConnections() {
 type CallOption func(*call)
 
 type call struct {
-	key string // the Idempotency-Key header's value, quoted
+	key string // WithIdempotencyKey's key; empty for a random one
 }
 
 // WithIdempotencyKey makes the call use key as its Idempotency-Key instead
@@ -238,10 +245,14 @@ func (c *Client) publish(ctx context.Context, body []byte, n int, opts []CallOpt
 			return ids, nil
 		}
 		if ctx.Err() != nil {
-			// The context ended during the attempt: its error says
-			// nothing the context's does not, unless there is nothing
-			// else to say.
-			return nil, giveUp(n, attempt, ctx.Err(), cmpOr(last, err))
+			// An attempt the context cut short failed with the context's
+			// error, which says nothing new: the attempt before it says
+			// more, if there was one. A hub's answer always does.
+			var e *Error
+			if last == nil || errors.As(err, &e) {
+				last = err
+			}
+			return nil, giveUp(n, attempt, ctx.Err(), last)
 		}
 		last = err
 		if retryAfter < 0 {
@@ -262,13 +273,6 @@ func (c *Client) publish(ctx context.Context, body []byte, n int, opts []CallOpt
 			return nil, giveUp(n, attempt, err, last)
 		}
 	}
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // wrapFinal names the operation in an error not worth retrying. An *Error

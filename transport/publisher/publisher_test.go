@@ -17,6 +17,7 @@ import (
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/httpapi"
+	"github.com/ssehub/ssehub/transport/membroker"
 	"github.com/ssehub/ssehub/transport/publisher"
 	"github.com/ssehub/ssehub/transport/sse"
 )
@@ -428,6 +429,38 @@ func TestBrokerUnavailableRetriedOnce(t *testing.T) {
 		t.Errorf("topic history holds %v, want k1 and k2 once each", inHistory)
 	}
 	t.Logf("%d retries across the stall", r.count())
+}
+
+// TestHubNotUpYetRetried: a publish to a hub that is not listening (it
+// is restarting) is retried until the hub is up.
+func TestHubNotUpYetRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // refused until the hub listens there
+	c, err := publisher.New(publisher.Config{URL: "http://" + addr, MaxAttempts: -1, MinBackoff: 20 * time.Millisecond,
+		OnRetry: func(attempt int, err error, _ time.Duration) {
+			var e *publisher.Error
+			if errors.As(err, &e) {
+				t.Errorf("retry %d after %v, want a connection error", attempt, err)
+			}
+			if attempt == 3 {
+				// OnRetry runs on the goroutine that called Publish,
+				// the test's, where a hub may be started.
+				b := membroker.New(membroker.Config{})
+				t.Cleanup(func() { b.Close() })
+				serveHubAt(t, addr, hub.Config{}, b, httpapi.Config{})
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	if _, err := c.Publish(ctxTimeout(t), publisher.Event{Topics: []string{"a"}, Data: "x"}); err != nil {
+		t.Fatalf("Publish to a hub that comes up after 3 attempts: %v", err)
+	}
 }
 
 // TestCodesMatchTheHub: the client's codes are the hub's.
