@@ -56,9 +56,9 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string {
 	if e.Code == "" {
-		return fmt.Sprintf("publisher: hub answered %d: %s", e.Status, e.Message)
+		return fmt.Sprintf("hub answered %d: %s", e.Status, e.Message)
 	}
-	return fmt.Sprintf("publisher: hub answered %d %s: %s", e.Status, e.Code, e.Message)
+	return fmt.Sprintf("hub answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
 // newError reads an error answer: the hub's JSON
