@@ -65,37 +65,57 @@ func LoadJWKS(path string) ([]KeyConfig, error) {
 
 // keyConfig checks k and converts it to a KeyConfig.
 func (k jwk) keyConfig() (KeyConfig, error) {
-	if k.Use != "" && k.Use != "sig" {
-		return KeyConfig{}, fmt.Errorf("use %q, want sig", k.Use)
+	alg, err := jwkAlgorithm(k.Kty, k.Crv, k.Use)
+	if err != nil {
+		return KeyConfig{}, err
 	}
-	var alg string
 	var pub any
-	var err error
-	switch {
-	case k.Kty == "RSA":
-		alg = RS256
+	switch alg {
+	case RS256:
 		pub, err = k.rsaKey()
-	case k.Kty == "EC" && k.Crv == "P-256":
-		alg = ES256
+	case ES256:
 		pub, err = k.p256Key()
-	case k.Kty == "OKP" && k.Crv == "Ed25519":
-		alg = EdDSA
+	case EdDSA:
 		pub, err = k.ed25519Key()
-	case k.Kty == "EC" || k.Kty == "OKP":
-		return KeyConfig{}, fmt.Errorf("kty %q crv %q is not supported (want P-256 or Ed25519)", k.Kty, k.Crv)
-	default:
-		return KeyConfig{}, fmt.Errorf("kty %q is not supported (want RSA, EC or OKP public keys)", k.Kty)
 	}
 	if err != nil {
 		return KeyConfig{}, err
 	}
-	if k.Alg != "" && k.Alg != alg {
-		return KeyConfig{}, fmt.Errorf("alg %q does not match kty %q crv %q (want %s)", k.Alg, k.Kty, k.Crv, alg)
+	return checkJWK(k.Kid, alg, k.Alg, k.Kty, k.Crv, pub)
+}
+
+// jwkAlgorithm returns the one algorithm a JWK of this kty, crv and use
+// verifies by ssehub's rules: RSA is RS256, EC P-256 is ES256, OKP Ed25519
+// is EdDSA, and a key for anything but signatures is refused. The rules
+// are shared by local files ([LoadJWKS]) and fetched sets ([RemoteJWKS]).
+func jwkAlgorithm(kty, crv, use string) (string, error) {
+	if use != "" && use != "sig" {
+		return "", fmt.Errorf("use %q, want sig", use)
+	}
+	switch {
+	case kty == "RSA":
+		return RS256, nil
+	case kty == "EC" && crv == "P-256":
+		return ES256, nil
+	case kty == "OKP" && crv == "Ed25519":
+		return EdDSA, nil
+	case kty == "EC" || kty == "OKP":
+		return "", fmt.Errorf("kty %q crv %q is not supported (want P-256 or Ed25519)", kty, crv)
+	}
+	return "", fmt.Errorf("kty %q is not supported (want RSA, EC or OKP public keys)", kty)
+}
+
+// checkJWK finishes the checks of a JWK whose algorithm jwkAlgorithm chose:
+// the declared alg, when given, must be that algorithm, and pub must suit
+// it (RSA size, curve).
+func checkJWK(kid, alg, declared, kty, crv string, pub any) (KeyConfig, error) {
+	if declared != "" && declared != alg {
+		return KeyConfig{}, fmt.Errorf("alg %q does not match kty %q crv %q (want %s)", declared, kty, crv, alg)
 	}
 	if _, err := checkPublicKey(alg, pub); err != nil {
 		return KeyConfig{}, err
 	}
-	return KeyConfig{ID: k.Kid, Algorithm: alg, PublicKey: pub}, nil
+	return KeyConfig{ID: kid, Algorithm: alg, PublicKey: pub}, nil
 }
 
 func (k jwk) rsaKey() (*rsa.PublicKey, error) {
