@@ -3,7 +3,9 @@
 // topics it may subscribe and publish to, as [acl.Grant] values.
 //
 // Keys come from configuration: an HS256 secret, a PEM public key file for
-// RS256, ES256 or EdDSA, or the keys of a local JWKS file ([LoadJWKS]). Each
+// RS256, ES256 or EdDSA, the keys of a local JWKS file ([LoadJWKS]), or a
+// JWKS URL, possibly found by OpenID Connect discovery, fetched and kept
+// fresh by a [RemoteJWKS]. Each
 // key is pinned to one algorithm, so a token cannot choose how it is checked:
 // alg "none" never verifies and an RSA public key is never used as an HMAC
 // secret.
@@ -47,6 +49,10 @@ var (
 	// ErrClaims means a claim is missing or invalid: no exp, a sub that
 	// cannot name a private topic, bad subscribe or publish entries.
 	ErrClaims = errors.New("auth: invalid claims")
+	// ErrNoKeys means the token needs keys from a [RemoteJWKS] that has not
+	// fetched a key set yet (its URL has been unreachable since start). The
+	// token may be good: the client should retry later, not get a new one.
+	ErrNoKeys = errors.New("auth: no keys available yet")
 )
 
 // The codes [Code] returns, answered with status 401. They are part of the
@@ -71,6 +77,8 @@ const (
 	CodeWrongAlgorithm = "wrong_algorithm"
 	// CodeInvalidClaims is the code of [ErrClaims].
 	CodeInvalidClaims = "invalid_claims"
+	// CodeKeysUnavailable is the code of [ErrNoKeys].
+	CodeKeysUnavailable = "keys_unavailable"
 )
 
 // codes lists the sentinels with their codes, most specific first.
@@ -87,6 +95,7 @@ var codes = []struct {
 	{ErrAudience, CodeWrongAudience},
 	{ErrAlgorithm, CodeWrongAlgorithm},
 	{ErrClaims, CodeInvalidClaims},
+	{ErrNoKeys, CodeKeysUnavailable},
 }
 
 // Code returns the stable machine-readable code for an error from this

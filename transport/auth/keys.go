@@ -32,8 +32,13 @@ const (
 
 // Config configures a [Verifier].
 type Config struct {
-	// Keys are the keys tokens may be signed with. At least one is required.
+	// Keys are the keys tokens may be signed with. At least one key or
+	// Remote is required.
 	Keys []KeyConfig
+	// Remote, when set, adds the keys fetched from a JWKS URL. The caller
+	// owns it (creates it with [NewRemoteJWKS] and closes it after the
+	// Verifier's last use). Nil means none.
+	Remote *RemoteJWKS
 	// Issuer, when set, must equal the token's iss claim. Empty means iss is
 	// not checked.
 	Issuer string

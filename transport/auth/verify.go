@@ -40,11 +40,12 @@ type tokenClaims struct {
 	Publish   json.RawMessage `json:"publish"`
 }
 
-// Verifier checks tokens against configured keys. It is immutable after
-// [NewVerifier] and safe for concurrent use.
+// Verifier checks tokens against configured keys and, with Config.Remote,
+// the key set of a [RemoteJWKS]. Its configuration is immutable after
+// [NewVerifier]; it is safe for concurrent use.
 type Verifier struct {
-	keys     []verificationKey
-	byID     map[string]verificationKey
+	static   keySet      // Config.Keys
+	remote   *RemoteJWKS // nil without Config.Remote; owned by the caller
 	issuer   string
 	audience string
 	parser   *jwt.Parser
@@ -53,14 +54,15 @@ type Verifier struct {
 // NewVerifier loads the keys of cfg. Errors name the offending key (by ID,
 // or by index when it has none) and say why it was refused.
 func NewVerifier(cfg Config) (*Verifier, error) {
-	if len(cfg.Keys) == 0 {
+	if len(cfg.Keys) == 0 && cfg.Remote == nil {
 		return nil, errors.New("auth: no keys configured")
 	}
 	if cfg.Leeway < 0 {
 		return nil, fmt.Errorf("auth: leeway=%s is negative", cfg.Leeway)
 	}
 	v := &Verifier{
-		byID:     make(map[string]verificationKey),
+		static:   keySet{byID: make(map[string]verificationKey)},
+		remote:   cfg.Remote,
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
 		parser: jwt.NewParser(
@@ -75,14 +77,24 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 			return nil, fmt.Errorf("auth: key %s (%s): %w", k.name(i), k.Algorithm, err)
 		}
 		if k.ID != "" {
-			if _, dup := v.byID[k.ID]; dup {
+			if _, dup := v.static.byID[k.ID]; dup {
 				return nil, fmt.Errorf("auth: key %s: duplicate key id", k.name(i))
 			}
-			v.byID[k.ID] = vk
 		}
-		v.keys = append(v.keys, vk)
+		v.static.add(vk)
 	}
 	return v, nil
+}
+
+// Ready returns nil when the verifier can check every token it is
+// configured for, and otherwise an error wrapping [ErrNoKeys]: with
+// Config.Remote, until its first fetch succeeds. A hub can report it as not
+// ready meanwhile.
+func (v *Verifier) Ready() error {
+	if v.remote != nil {
+		return v.remote.Ready()
+	}
+	return nil
 }
 
 // Verify checks token's signature and claims and returns its claims. The
@@ -91,6 +103,11 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 // The key is chosen by the header's kid when a key has that ID; it must
 // then have the token's alg. Otherwise every key with the token's alg is
 // tried (only keys without an ID when the token names an unknown kid).
+// With Config.Remote, an unknown kid may first cause a fetch of the remote
+// set, and Verify waits for it: for the fetch running, if any, and the
+// one it causes, each bounded by RemoteJWKSConfig.Timeout per request;
+// before the remote set is first fetched, a token no configured key can
+// serve fails with [ErrNoKeys].
 // A token must have exp; when Config.Issuer or Config.Audience is set, iss
 // or aud must match it.
 func (v *Verifier) Verify(token string) (Claims, error) {
@@ -141,6 +158,11 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 
 // keyFor picks the key(s) t may be verified with, pinning the algorithm.
 // Its errors are returned by Verify as they are.
+//
+// A kid is looked up in Config.Keys, then in the remote set; when neither
+// has it, the remote set is fetched again (see
+// [RemoteJWKS.refreshUnknownKID]) in case the provider has just rotated the
+// key in. Configured keys come first when both have a kid.
 func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
 	var kid string
@@ -151,8 +173,23 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 		}
 		kid = s
 	}
+	var remote *keySet
+	if v.remote != nil {
+		remote = v.remote.current()
+	}
 	if kid != "" {
-		if k, ok := v.byID[kid]; ok {
+		k, ok := v.static.byID[kid]
+		if !ok && remote != nil {
+			k, ok = remote.byID[kid]
+		}
+		// Before the first set there is nothing to refresh against: the
+		// refresh goroutine is already retrying, and holding requests for
+		// a provider that is down would only slow their keys_unavailable.
+		if !ok && remote != nil && v.remote.refreshUnknownKID() {
+			remote = v.remote.current()
+			k, ok = remote.byID[kid]
+		}
+		if ok {
 			if k.alg != alg {
 				return nil, fmt.Errorf("%w: key %q is %s, token says %s", ErrAlgorithm, kid, k.alg, clip.Quote(alg))
 			}
@@ -161,16 +198,25 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	}
 	var set jwt.VerificationKeySet
 	anyKey := false // some key could serve this kid, whatever its algorithm
-	for _, k := range v.keys {
-		if kid != "" && k.id != "" {
-			continue // a key with an ID verifies only tokens naming it
+	for _, ks := range []*keySet{&v.static, remote} {
+		if ks == nil {
+			continue
 		}
-		anyKey = true
-		if k.alg == alg {
-			set.Keys = append(set.Keys, k.key)
+		for _, k := range ks.keys {
+			if kid != "" && k.id != "" {
+				continue // a key with an ID verifies only tokens naming it
+			}
+			anyKey = true
+			if k.alg == alg {
+				set.Keys = append(set.Keys, k.key)
+			}
 		}
 	}
 	switch {
+	case !anyKey && v.remote != nil && remote == nil:
+		// The key may well be in the set not fetched yet: say so, rather
+		// than call a good token's signature bad.
+		return nil, fmt.Errorf("%w: %v", ErrNoKeys, v.remote.Ready())
 	case !anyKey:
 		return nil, fmt.Errorf("%w: no key with kid %s", ErrSignature, clip.Quote(kid))
 	case len(set.Keys) == 0:
