@@ -70,3 +70,14 @@ func checkListenAddr(addr string) error {
 	}
 	return nil
 }
+
+// remoteJWKSConfig is the key set start fetches for --jwt-jwks-url or
+// --jwt-oidc-discovery, reporting each fetch to onFetch (nil: nowhere).
+func (c Config) remoteJWKSConfig(onFetch func(auth.FetchResult)) auth.RemoteJWKSConfig {
+	rc := auth.RemoteJWKSConfig{URL: c.JWKSURL, RefreshInterval: c.JWKSRefresh,
+		UnknownKIDInterval: c.JWKSUnknownKID, Timeout: c.JWKSTimeout, OnFetch: onFetch}
+	if c.JWTOIDC {
+		rc.Issuer = c.JWTIssuer
+	}
+	return rc
+}

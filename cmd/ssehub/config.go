@@ -36,6 +36,11 @@ type Config struct {
 	JWTKeyFile      string        `flag:"jwt-key-file" help:"PEM public key for --auth jwt, used with --jwt-algorithm"`
 	JWTAlgorithm    string        `flag:"jwt-algorithm" help:"algorithm of --jwt-key-file: RS256, ES256 or EdDSA"`
 	JWKSFile        string        `flag:"jwt-jwks-file" help:"local JWKS file of public keys for --auth jwt"`
+	JWKSURL         string        `flag:"jwt-jwks-url" help:"JWKS URL of the identity provider's keys for --auth jwt (https; http only on localhost), fetched again while running"`
+	JWTOIDC         bool          `flag:"jwt-oidc-discovery" help:"find the JWKS URL in --jwt-issuer's /.well-known/openid-configuration"`
+	JWKSRefresh     time.Duration `flag:"jwt-jwks-refresh" help:"how often the keys of --jwt-jwks-url (or discovery) are fetched again"`
+	JWKSUnknownKID  time.Duration `flag:"jwt-jwks-unknown-kid-refresh" help:"least time between fetches asked for by tokens naming a key id no key has (a key just rotated in)"`
+	JWKSTimeout     time.Duration `flag:"jwt-jwks-timeout" help:"timeout of each JWKS or discovery request"`
 	JWTIssuer       string        `flag:"jwt-issuer" help:"required iss claim; empty accepts any"`
 	JWTAudience     string        `flag:"jwt-audience" help:"required aud claim; empty accepts any"`
 	JWTLeeway       time.Duration `flag:"jwt-leeway" help:"clock skew allowed when checking exp and nbf"`
@@ -84,6 +89,9 @@ func DefaultConfig() Config {
 		Demo:            true,
 		JWTAlgorithm:    "RS256",
 		JWTLeeway:       30 * time.Second,
+		JWKSRefresh:     time.Hour,
+		JWKSUnknownKID:  time.Minute,
+		JWKSTimeout:     10 * time.Second,
 		QueueSize:       64,
 		PublishWait:     2 * time.Second,
 		StallTimeout:    time.Second,
@@ -286,6 +294,7 @@ func (c Config) validate(src sources) error {
 		{"heartbeat", c.Heartbeat}, {"write-timeout", c.WriteTimeout}, {"retry", c.Retry},
 		{"history-ttl", c.HistoryTTL}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout},
 		{"shutdown-timeout", c.ShutdownTimeout}, {"stall-timeout", c.StallTimeout},
+		{"jwt-jwks-refresh", c.JWKSRefresh}, {"jwt-jwks-unknown-kid-refresh", c.JWKSUnknownKID}, {"jwt-jwks-timeout", c.JWKSTimeout},
 		{"idempotency-ttl", c.IdempotencyTTL},
 	}
 	for _, f := range positive {
@@ -321,8 +330,24 @@ func (c Config) validate(src sources) error {
 	if !slices.Contains([]string{"off", "jwt"}, c.Auth) {
 		bad("auth", "must be off or jwt, got %q", c.Auth)
 	}
-	if c.Auth == "jwt" && c.JWTSecret == "" && c.JWTKeyFile == "" && c.JWKSFile == "" {
-		bad("auth", "jwt needs a key: --jwt-secret, --jwt-key-file or --jwt-jwks-file")
+	if c.Auth == "jwt" && c.JWTSecret == "" && c.JWTKeyFile == "" && c.JWKSFile == "" && c.JWKSURL == "" && !c.JWTOIDC {
+		bad("auth", "jwt needs a key: --jwt-secret, --jwt-key-file, --jwt-jwks-file, --jwt-jwks-url or --jwt-oidc-discovery")
+	}
+	switch {
+	case c.JWKSURL != "" && c.JWTOIDC:
+		bad("jwt-oidc-discovery", "finds the JWKS URL itself: give it or --jwt-jwks-url, not both")
+	case c.JWTOIDC && c.JWTIssuer == "":
+		bad("jwt-oidc-discovery", "needs --jwt-issuer, whose discovery document names the JWKS URL")
+	case c.Auth == "jwt" && (c.JWKSURL != "" || c.JWTOIDC):
+		// What start builds, without the fetch (which runs in the
+		// background and may wait for the provider).
+		name := "jwt-jwks-url"
+		if c.JWTOIDC {
+			name = "jwt-oidc-discovery"
+		}
+		if err := c.remoteJWKSConfig(nil).Check(); err != nil {
+			bad(name, "%v", err)
+		}
 	}
 	if c.Auth == "jwt" {
 		// Each key as start loads it: files read, keys parsed.

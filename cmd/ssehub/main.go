@@ -190,11 +190,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	verifier, public, err := newAuth(cfg, log)
+	verifier, public, stopAuth, err := newAuth(cfg, log)
 	if err != nil {
 		_ = h.Shutdown(context.Background())
 		return err
 	}
+	defer stopAuth() // after the server stops: it verifies tokens until then
 	srv := httpapi.New(h, httpapi.Config{
 		Retry:             cfg.Retry,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -293,29 +294,61 @@ func openStreams(h *hub.Hub) int64 {
 }
 
 // newAuth builds the token verifier (nil with --auth off) and the public
-// topics grant.
-func newAuth(cfg Config, log *slog.Logger) (*auth.Verifier, acl.Grant, error) {
-	public, err := acl.NewGrant(splitList(cfg.PublicTopics))
+// topics grant. With a JWKS URL it also starts fetching its keys; stop
+// releases that, once nothing verifies tokens any more.
+func newAuth(cfg Config, log *slog.Logger) (v *auth.Verifier, public acl.Grant, stop func(), err error) {
+	stop = func() {}
+	public, err = acl.NewGrant(splitList(cfg.PublicTopics))
 	if err != nil {
-		return nil, acl.Grant{}, fmt.Errorf("--public-topics: %w", err)
+		return nil, acl.Grant{}, stop, fmt.Errorf("--public-topics: %w", err)
 	}
 	if cfg.Auth == "off" {
 		log.Warn("authentication is off: anyone can subscribe to any topic and publish; use --auth jwt in production")
-		return nil, public, nil
+		return nil, public, stop, nil
 	}
 	var keys []auth.KeyConfig
 	for _, ks := range cfg.keySources() {
 		k, err := ks.keys()
 		if err != nil {
-			return nil, acl.Grant{}, fmt.Errorf("--%s: %w", ks.flag, err)
+			return nil, acl.Grant{}, stop, fmt.Errorf("--%s: %w", ks.flag, err)
 		}
 		keys = append(keys, k...)
 	}
-	v, err := auth.NewVerifier(auth.Config{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway})
-	if err != nil {
-		return nil, acl.Grant{}, fmt.Errorf("--auth jwt: %w", err)
+	var remote *auth.RemoteJWKS
+	if cfg.JWKSURL != "" || cfg.JWTOIDC {
+		remote, err = auth.NewRemoteJWKS(cfg.remoteJWKSConfig(logFetch(log)))
+		if err != nil {
+			return nil, acl.Grant{}, stop, fmt.Errorf("--jwt-jwks-url: %w", err)
+		}
+		stop = remote.Close
 	}
-	return v, public, nil
+	v, err = auth.NewVerifier(auth.Config{Keys: keys, Remote: remote, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway})
+	if err != nil {
+		stop()
+		return nil, acl.Grant{}, func() {}, fmt.Errorf("--auth jwt: %w", err)
+	}
+	return v, public, stop, nil
+}
+
+// logFetch logs each fetch of a JWKS URL: failures (an error while no key
+// is in use), keys skipped, and the first and unknown-kid fetches. It runs
+// on the key set's refresh goroutine and does not block.
+func logFetch(log *slog.Logger) func(auth.FetchResult) {
+	return func(r auth.FetchResult) {
+		for _, err := range r.Skipped {
+			log.Warn("jwks: key left out", "url", r.URL, "err", err)
+		}
+		switch {
+		case r.Err != nil && r.Keys == 0:
+			log.Error("jwks: no keys yet; tokens that need them get 401 keys_unavailable", "url", r.URL, "trigger", r.Trigger, "err", r.Err)
+		case r.Err != nil:
+			log.Warn("jwks: fetch failed; the last keys stay in use", "url", r.URL, "trigger", r.Trigger, "keys", r.Keys, "err", r.Err)
+		case r.Trigger == auth.TriggerSchedule:
+			log.Debug("jwks: keys fetched", "url", r.URL, "keys", r.Keys, "took", r.Duration)
+		default:
+			log.Info("jwks: keys fetched", "url", r.URL, "trigger", r.Trigger, "keys", r.Keys, "took", r.Duration)
+		}
+	}
 }
 
 // newBroker returns the broker cfg asks for and a function that releases it.

@@ -173,16 +173,17 @@ type keySet struct {
 	fetched time.Time
 }
 
-// errNotFetched is Ready's reason before the first fetch has ended.
-var errNotFetched = errors.New("no key set fetched yet")
+// Check reports what NewRemoteJWKS would refuse in cfg, without starting
+// anything: for a configuration check.
+func (cfg RemoteJWKSConfig) Check() error {
+	_, err := cfg.withDefaults()
+	return err
+}
 
-// NewRemoteJWKS checks cfg and starts the refresh goroutine, which fetches
-// the key set at once and then on schedule; it runs until [RemoteJWKS.Close].
-// It does not wait for the first fetch: until it succeeds, tokens that
-// need its keys fail with [ErrNoKeys] (see [RemoteJWKS.Wait]).
-func NewRemoteJWKS(cfg RemoteJWKSConfig) (*RemoteJWKS, error) {
+// withDefaults checks cfg and fills in its zero durations.
+func (cfg RemoteJWKSConfig) withDefaults() (RemoteJWKSConfig, error) {
 	if (cfg.URL == "") == (cfg.Issuer == "") {
-		return nil, errors.New("auth: jwks: exactly one of URL and Issuer must be set")
+		return cfg, errors.New("auth: jwks: exactly one of URL and Issuer must be set")
 	}
 	for _, d := range []struct {
 		name string
@@ -194,7 +195,7 @@ func NewRemoteJWKS(cfg RemoteJWKSConfig) (*RemoteJWKS, error) {
 		{"timeout", &cfg.Timeout, DefaultFetchTimeout},
 	} {
 		if *d.val < 0 {
-			return nil, fmt.Errorf("auth: jwks: %s=%s is negative", d.name, *d.val)
+			return cfg, fmt.Errorf("auth: jwks: %s=%s is negative", d.name, *d.val)
 		}
 		if *d.val == 0 {
 			*d.val = d.def
@@ -205,7 +206,22 @@ func NewRemoteJWKS(cfg RemoteJWKSConfig) (*RemoteJWKS, error) {
 		first = discoveryURL(cfg.Issuer)
 	}
 	if err := checkFetchURL(first); err != nil {
-		return nil, fmt.Errorf("auth: jwks: %w", err)
+		return cfg, fmt.Errorf("auth: jwks: %w", err)
+	}
+	return cfg, nil
+}
+
+// errNotFetched is Ready's reason before the first fetch has ended.
+var errNotFetched = errors.New("no key set fetched yet")
+
+// NewRemoteJWKS checks cfg and starts the refresh goroutine, which fetches
+// the key set at once and then on schedule; it runs until [RemoteJWKS.Close].
+// It does not wait for the first fetch: until it succeeds, tokens that
+// need its keys fail with [ErrNoKeys] (see [RemoteJWKS.Wait]).
+func NewRemoteJWKS(cfg RemoteJWKSConfig) (*RemoteJWKS, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &RemoteJWKS{

@@ -457,6 +457,14 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeNotReady, Message: err.Error()})
 		return
 	}
+	// Keys from a JWKS URL not fetched yet: tokens that need them are
+	// refused, so the hub should not be sent clients.
+	if s.cfg.Auth != nil {
+		if err := s.cfg.Auth.Ready(); err != nil {
+			writeError(ctx, &APIError{Status: fasthttp.StatusServiceUnavailable, Code: CodeNotReady, Message: err.Error()})
+			return
+		}
+	}
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString("ready\n")
 }
