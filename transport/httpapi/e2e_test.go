@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/apitest"
 	"github.com/ssehub/ssehub/internal/ssetest"
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
@@ -54,26 +55,10 @@ func startHub(t testing.TB, opts hubOptions) *testHub {
 // shuts both down when the test ends.
 func serveHub(t testing.TB, h *hub.Hub, cfg httpapi.Config) *testHub {
 	t.Helper()
-	srv := httpapi.New(h, cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("server Shutdown: %v", err)
-		}
-		if err := h.Shutdown(ctx); err != nil {
-			t.Errorf("hub Shutdown: %v", err)
-		}
-		testenv.Recv(t, "Serve to return after Shutdown", served)
-		http.DefaultClient.CloseIdleConnections()
-	})
-	return &testHub{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), hub: h, server: srv}
+	// Registered first, so it runs after the hub is shut down.
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	s := apitest.Serve(t, "", h, cfg)
+	return &testHub{url: s.URL, addr: s.Addr, hub: h, server: s.Server}
 }
 
 // publish posts body as JSON and returns the ids.

@@ -14,10 +14,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/apitest"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/httpapi"
-	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
 // The go-redis timeouts of the stall test: a stall longer than
@@ -39,29 +39,7 @@ const stallPoolSize = 128
 // on connections that are open before the stall.
 func startRedisHub(t *testing.T) (*testHub, *redistest.Server, *redis.Client) {
 	t.Helper()
-	srv := redistest.Start(t)
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr(),
-		ReadTimeout: stallReadTimeout, WriteTimeout: stallReadTimeout,
-		MaxRetries: 20, MaxRetryBackoff: 20 * time.Millisecond, PoolSize: stallPoolSize})
-	t.Cleanup(func() { client.Close() })
-	warm := make([]*redis.Conn, stallPoolSize)
-	for i := range warm {
-		warm[i] = client.Conn()
-		if err := warm[i].Ping(context.Background()).Err(); err != nil {
-			t.Fatalf("PING: %v", err)
-		}
-	}
-	for _, c := range warm {
-		c.Close() // back to the pool, open
-	}
-	b, err := redisbroker.New(context.Background(), redisbroker.Config{Client: client,
-		// No probe of the pub/sub connections during the stalls: the
-		// test is about publishing.
-		ProbeInterval: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b, srv, client := apitest.StallableRedis(t, stallReadTimeout, stallPoolSize)
 	h, err := hub.New(hub.Config{Shards: 2}, b)
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)

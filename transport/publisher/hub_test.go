@@ -1,7 +1,6 @@
 package publisher_test
 
 import (
-	"context"
 	"net"
 	"sync"
 	"testing"
@@ -11,13 +10,13 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/apitest"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/ssetest"
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/membroker"
 	"github.com/ssehub/ssehub/transport/publisher"
-	"github.com/ssehub/ssehub/transport/redisbroker"
 	"github.com/ssehub/ssehub/transport/sse"
 )
 
@@ -52,61 +51,15 @@ func serveHubAt(t *testing.T, addr string, hcfg hub.Config, b broker.Broker, scf
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}
-	srv := httpapi.New(h, scfg)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("server Shutdown: %v", err)
-		}
-		if err := h.Shutdown(ctx); err != nil {
-			t.Errorf("hub Shutdown: %v", err)
-		}
-		testenv.Recv(t, "Serve to return after Shutdown", served)
-	})
-	return &testHub{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), hub: h, server: srv}
+	s := apitest.Serve(t, addr, h, scfg)
+	return &testHub{url: s.URL, addr: s.Addr, hub: h, server: s.Server}
 }
 
 // startRedisHub starts a hub on the Redis broker and a private
-// redis-server, which the test may pause. The go-redis client's pool is
-// opened before the test can pause Redis: a connection dialled during a
-// pause hangs in its handshake instead of sending anything, and the point
-// of a pause is publishes that reach a stalled Redis.
+// redis-server, which the test may pause (see apitest.StallableRedis).
 func startRedisHub(t *testing.T, scfg httpapi.Config) (*testHub, *redistest.Server, *redis.Client) {
 	t.Helper()
-	srv := redistest.Start(t)
-	const pool = 16
-	// Short socket timeouts, so that a publish to a stalled Redis ends
-	// within the hub's publish bound rather than go-redis's default 3s
-	// read timeout (it does not read deadlines from the context).
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: pool,
-		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
-		MaxRetries: 20, MaxRetryBackoff: 20 * time.Millisecond})
-	t.Cleanup(func() { client.Close() })
-	warm := make([]*redis.Conn, pool)
-	for i := range warm {
-		warm[i] = client.Conn()
-		if err := warm[i].Ping(context.Background()).Err(); err != nil {
-			t.Fatalf("PING: %v", err)
-		}
-	}
-	for _, c := range warm {
-		c.Close() // back to the pool, open
-	}
-	b, err := redisbroker.New(context.Background(), redisbroker.Config{Client: client,
-		// No probe of the pub/sub connections during a pause: the tests
-		// are about publishing.
-		ProbeInterval: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b, srv, client := apitest.StallableRedis(t, 200*time.Millisecond, 16)
 	return serveHub(t, hub.Config{Shards: 2}, b, scfg), srv, client
 }
 
