@@ -112,11 +112,24 @@ func TestStartAndConfigCheckRefuseTheSame(t *testing.T) {
 	}
 }
 
+func TestMaxSendBuffer(t *testing.T) {
+	for _, tt := range []struct{ size, max, want int }{
+		{32 << 10, 1 << 20, 1 << 20}, {32 << 10, 0, -1}, {32 << 10, 32 << 10, -1}, {32 << 10, 16 << 10, -1}, {0, 0, -1}, {0, 1 << 20, 1 << 20},
+	} {
+		if got := maxSendBuffer(Config{SendBuffer: tt.size, SendBufferMax: tt.max}); got != tt.want {
+			t.Errorf("--send-buffer %d --send-buffer-max %d: MaxSendBuffer %d, want %d (negative: fixed)", tt.size, tt.max, got, tt.want)
+		}
+	}
+}
+
 func TestUnknownEnv(t *testing.T) {
-	got := unknownEnv([]string{"SSEHUB_LISTN=:1", "SSEHUB_LISTEN=:2", "HOME=/root", "SSEHUB_NOTHING_LIKE_IT=1", "SSEHUB_LOG_LEVEL=DEBUG"})
+	got := unknownEnv([]string{"SSEHUB_LISTN=:1", "SSEHUB_LISTEN=:2", "HOME=/root", "SSEHUB_NOTHING_LIKE_IT=1", "SSEHUB_LOG_LEVEL=DEBUG",
+		"SSEHUB_JWTSECRET=x", "SSEHUB_X=1"})
 	want := []string{
 		"SSEHUB_LISTN is not a setting and is ignored (did you mean SSEHUB_LISTEN?)",
 		"SSEHUB_NOTHING_LIKE_IT is not a setting and is ignored",
+		"SSEHUB_JWTSECRET is not a setting and is ignored (did you mean SSEHUB_JWT_SECRET?)",
+		"SSEHUB_X is not a setting and is ignored",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("unknownEnv = %q, want %q", got, want)

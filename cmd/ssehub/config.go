@@ -202,6 +202,15 @@ func (c *Config) normalize() {
 	}
 }
 
+// suffixes returns names without prefix.
+func suffixes(names []string, prefix string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.TrimPrefix(n, prefix)
+	}
+	return out
+}
+
 // unknownEnv returns a warning for each SSEHUB_ variable of environ
 // (KEY=VALUE pairs) that names no setting: a misspelled one would
 // otherwise be ignored without a word.
@@ -220,8 +229,10 @@ func unknownEnv(environ []string) []string {
 			continue
 		}
 		w := name + " is not a setting and is ignored"
-		if best := closest(name, names); best != "" {
-			w += " (did you mean " + best + "?)"
+		// Compared without the prefix they all share, which would make
+		// any two names look alike.
+		if best := closest(strings.TrimPrefix(name, "SSEHUB_"), suffixes(names, "SSEHUB_")); best != "" {
+			w += " (did you mean SSEHUB_" + best + "?)"
 		}
 		warnings = append(warnings, w)
 	}

@@ -23,7 +23,7 @@ func runConfig(args []string, p procIO) int {
 		"Checks the configuration file FILE, with the SSEHUB_* environment and the flags given, as start\n" +
 		"would, and prints the configuration in effect (secrets redacted)."
 	switch {
-	case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+	case len(args) > 0 && isHelp(args[0]), len(args) > 1 && args[0] == "check" && isHelp(args[1]):
 		fmt.Fprintln(p.stdout, usage)
 		return 0
 	case len(args) == 0 || args[0] != "check":
@@ -50,6 +50,11 @@ func runConfig(args []string, p procIO) int {
 		return 1
 	}
 	return 0
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
 }
 
 // writeConfig writes cfg as a configuration file, each key with where its

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,11 +34,13 @@ func parseFlags(fs *flag.FlagSet, args []string) (rest []string, err error) {
 		if at := strings.IndexByte(name, '='); at >= 0 {
 			name, value, hasValue = name[:at], name[at+1:], true
 		}
-		switch name {
-		case "h", "help":
+		switch {
+		case (name == "h" || name == "help") && !isFalse(value, hasValue):
 			return nil, errHelp
-		case "version":
+		case name == "version" && !isFalse(value, hasValue):
 			return nil, errVersion
+		case name == "h" || name == "help" || name == "version":
+			continue // --help=false asks for nothing
 		}
 		fl := fs.Lookup(name)
 		if fl == nil || name == "" || name[0] == '-' {
@@ -80,6 +83,12 @@ func setFlag(fl *flag.Flag, value string) error {
 		return valueError(fl, value)
 	}
 	return nil
+}
+
+// isFalse reports whether a flag was given the value false.
+func isFalse(value string, given bool) bool {
+	b, err := strconv.ParseBool(value)
+	return given && err == nil && !b
 }
 
 // isBool reports whether fl is a boolean flag, which takes no value.

@@ -31,6 +31,9 @@ func runHealth(ctx context.Context, args []string, p procIO) int {
 		fmt.Fprintln(p.stdout, "Usage: ssehub health [--ready] [--url URL] [--timeout 2s] [--listen ADDR] [--config FILE]\n\n"+
 			"Exits 0 if the hub on this machine answers 200, 1 otherwise.")
 		return 0
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(p.stdout, versionLine())
+		return 0
 	case err == nil && len(rest) > 0:
 		err = fmt.Errorf("unexpected argument %q", rest[0])
 	}

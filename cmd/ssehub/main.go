@@ -108,6 +108,11 @@ func run(ctx context.Context, args []string, p procIO) int {
 		return 0
 	}
 	if err != nil {
+		// A misspelled variable may be why: SSEHUB_JWTSECRET leaves
+		// --auth jwt without a key.
+		for _, w := range unknownEnv(p.environ) {
+			fmt.Fprintf(p.stderr, "warning: %s\n", w)
+		}
 		reportInvalid(p.stderr, "ssehub", err)
 		return 2
 	}
@@ -200,7 +205,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Retry:             cfg.Retry,
 		WriteTimeout:      cfg.WriteTimeout,
 		SendBuffer:        cfg.SendBuffer,
-		MaxSendBuffer:     max(cfg.SendBufferMax, -1), // 0 means fixed here, not the default
+		MaxSendBuffer:     maxSendBuffer(cfg),
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxBodyBytes:      cfg.MaxBodySize,
@@ -272,6 +277,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("ssehub stopped")
 	return err
+}
+
+// maxSendBuffer maps --send-buffer-max onto httpapi's MaxSendBuffer, whose
+// zero means its default: here at most --send-buffer, 0 included, keeps
+// the buffer fixed.
+func maxSendBuffer(cfg Config) int {
+	if cfg.SendBufferMax <= cfg.SendBuffer {
+		return -1
+	}
+	return cfg.SendBufferMax
 }
 
 // publicMetrics returns the /metrics handler for the public listener, or

@@ -311,7 +311,9 @@ var (
 func FreePort() (int, error) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	for range 100 {
+	// Many tries: while other tests hold thousands of loopback ports
+	// (a 10k-stream ramp), port+10000 is often taken.
+	for range 2000 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return 0, fmt.Errorf("redistest: listen 127.0.0.1:0: %w", err)
@@ -329,7 +331,7 @@ func FreePort() (int, error) {
 		ports[port] = true
 		return port, nil
 	}
-	return 0, errors.New("redistest: no free loopback port (with a free port+10000) after 100 tries")
+	return 0, errors.New("redistest: no free loopback port (with a free port+10000) after 2000 tries")
 }
 
 // tailBuffer keeps the last outputLimit bytes written to it.

@@ -24,12 +24,21 @@ func ValidateOrigin(o string) error {
 	}
 	u, err := url.Parse(strings.TrimSuffix(o, "/"))
 	switch {
-	case err != nil || u.Scheme == "" && u.Host == "":
+	case err != nil || !strings.Contains(o, "://"):
 		return fmt.Errorf("origin %q needs a scheme, such as https://%s", o, strings.TrimPrefix(o, "//"))
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("origin %q: want http:// or https://, got %s://", o, u.Scheme)
 	case u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "":
 		return fmt.Errorf("origin %q: want scheme://host[:port] and nothing else, such as https://app.example.com", o)
+	}
+	// Browsers send the origin in lower case and without the scheme's
+	// default port, and the policy compares it byte for byte.
+	host := strings.ToLower(u.Host)
+	if port := u.Port(); port == "443" && u.Scheme == "https" || port == "80" && u.Scheme == "http" {
+		host = strings.ToLower(u.Hostname())
+	}
+	if canonical := strings.ToLower(u.Scheme) + "://" + host; canonical != strings.TrimSuffix(o, "/") {
+		return fmt.Errorf("origin %q never matches what browsers send: write it %s", o, canonical)
 	}
 	return nil
 }

@@ -23,6 +23,12 @@ const DefaultMaxSendBuffer = 1 << 20
 // small one; one that read fast and then stopped pins at most max (twice
 // that in Linux's accounting) until it is evicted.
 //
+// Only the flusher's writes come through here: the shard loop writes a
+// frame the socket takes at once straight to its descriptor, and such a
+// write never needed a larger buffer. Linux caps what SO_SNDBUF may ask
+// for at net.core.wmem_max (208 KiB on many kernels; 4 MiB on the machine
+// of BENCHMARKS.md): above it, the buffer stays at that cap.
+//
 // Write is called by one writer at a time (the stream's flusher, see
 // shard), which owns size.
 type elasticConn struct {

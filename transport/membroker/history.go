@@ -42,7 +42,11 @@ type history struct {
 	// dropped is the newest id the budget dropped: a resume by pattern
 	// from before it may have lost events of a topic it cannot see any
 	// more.
-	dropped   eventid.ID
+	dropped eventid.ID
+	// swept is the newest trim mark of a topic record sweep deleted: a
+	// resume by pattern that read a snapshot before the sweep cannot see
+	// that topic's mark any more, so it goes by this one.
+	swept     eventid.ID
 	drops     uint64 // events the budget dropped
 	lastSweep time.Time
 }
@@ -90,7 +94,12 @@ func (h *history) retain(m *broker.Message, now time.Time) {
 		}
 		th.entries = append(th.entries, e)
 		e.holders++
-		h.trim(th, now)
+	}
+	// Trimmed only once every topic holds e: a trim that let go of e
+	// (--history-size 0 keeps nothing) must find it held by all of them,
+	// or it would die once per topic.
+	for _, t := range m.Topics {
+		h.trim(h.topics[t], now)
 	}
 	h.enforceBudget()
 	h.tidyLog()
@@ -190,6 +199,9 @@ func (h *history) sweep(now time.Time) {
 		h.trim(th, now)
 		if len(th.entries) == 0 && th.trimmed.Time < horizon {
 			delete(h.topics, t)
+			if h.swept.Less(th.trimmed) {
+				h.swept = th.trimmed
+			}
 		}
 	}
 	h.tidyLog()

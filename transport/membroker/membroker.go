@@ -258,9 +258,6 @@ func (b *Broker) matchSince(ctx context.Context, msgs []*broker.Message, since [
 		if i%4096 == 4095 && ctx.Err() != nil {
 			return nil, "", ctx.Err()
 		}
-		if hasAny(e.msg.Topics, sel.Topics) {
-			continue
-		}
 		hit := false
 		for _, t := range e.msg.Topics {
 			if topic.MatchedByAny(sel.Patterns, t) {
@@ -268,7 +265,10 @@ func (b *Broker) matchSince(ctx context.Context, msgs []*broker.Message, since [
 				hit = true
 			}
 		}
-		if hit {
+		// An event of a selected topic was read with it; its matching
+		// topics are checked below all the same, since their history
+		// may have lost other events.
+		if hit && !hasAny(e.msg.Topics, sel.Topics) {
 			msgs = append(msgs, e.msg)
 		}
 	}
@@ -276,6 +276,11 @@ func (b *Broker) matchSince(ctx context.Context, msgs []*broker.Message, since [
 	checked := 0
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// A topic that was trimmed after the resume point and then swept away
+	// while the snapshot was read has no mark left to check.
+	if after.Less(b.history.swept) {
+		return nil, transport.ResetExpired, nil
+	}
 	for t := range matched {
 		if checked++; checked%topicsPerLock == 0 {
 			b.mu.Unlock() // let publishers in between batches

@@ -10,10 +10,11 @@ import (
 // logs what they mean for history, which the broker bounds per topic
 // (HistorySize, HistoryTTL) but not in total: that bound is Redis's
 // maxmemory. Only keys with a TTL may be evicted without harm: a topic's
-// stream (a resume into its events then gets a reset, readSince), the
-// topic index and idempotency records carry one; the id counter and the
-// history origin do not, and losing them makes every resume from before a
-// reset (history_lost). A Redis that refuses CONFIG
+// stream (a resume into its events then gets a reset: readSince, and the
+// publish script when the topic has events again) and idempotency records
+// carry one; the id counter, the history origin and the topic index do
+// not, and losing the first two makes every resume from before a reset
+// (history_lost). A Redis that refuses CONFIG
 // (managed services often do) is left unchecked.
 func (b *Broker) checkMemoryPolicy(ctx context.Context) {
 	vals, err := b.client.ConfigGet(ctx, "maxmemory*").Result()

@@ -128,3 +128,47 @@ func TestEvictedHistoryIsReset(t *testing.T) {
 	}
 	t.Logf("%d topics evicted and reset, %d replayed in full", reset, full)
 }
+
+// A topic whose stream Redis evicted and which then has an event again
+// gets a new stream; that stream records that history before the event is
+// lost, so a resume from before it is reset, not served from the new
+// event on as if nothing had been there.
+func TestEvictedThenPublishedAgainIsReset(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := srv.Client(t)
+	ctx := context.Background()
+	b, err := redisbroker.New(ctx, redisbroker.Config{Client: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	publish := func(topic string) eventid.ID {
+		ids, err := b.Publish(ctx, []broker.Publication{{Topics: []string{topic}, Data: []byte("x")}}, broker.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids[0]
+	}
+	from := publish("a")
+	publish("a")
+	publish("b")
+	if err := rc.Del(ctx, "{ssehub}:t:a").Err(); err != nil { // as maxmemory would
+		t.Fatal(err)
+	}
+	again := publish("a")
+	for _, sel := range []broker.Selection{{Topics: []string{"a"}}, {Patterns: []string{"*"}}} {
+		r, err := b.Replay(ctx, sel, from.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := brokertest.ResetReason(t, r); got != transport.ResetExpired {
+			t.Errorf("resume %+v from before the eviction: reset %q, events %v; want %q", sel, got, brokertest.ReplayIDs(r), transport.ResetExpired)
+		}
+	}
+	// From the new event on, the new stream serves as any other.
+	publish("a")
+	r, err := b.Replay(ctx, broker.Selection{Topics: []string{"a"}}, again.String())
+	if err != nil || r.Reset != nil || len(r.Messages) != 1 {
+		t.Errorf("resume after the eviction: err %v, reset %v, %d events; want 1 and no reset", err, r.Reset != nil, len(r.Messages))
+	}
+}

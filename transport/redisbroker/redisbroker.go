@@ -47,7 +47,7 @@ type Config struct {
 	// costs the hub in memory, whatever the history holds. A page holds
 	// at least one event of each topic still being read, and may exceed
 	// it once when events grow larger than any the resume has seen
-	// (maxPageCount). Zero means DefaultReplayPageBytes (1 MiB).
+	// (maxPageCount). Zero means DefaultReplayPageBytes (512 KiB).
 	ReplayPageBytes int
 	// ProbeInterval is how long a shard's pub/sub connection may stay
 	// silent before the broker checks it end to end with a probe message.
@@ -237,7 +237,21 @@ local slack = math.max(1, math.floor(maxlen / 10))
 local i = 6
 for name in string.gmatch(ARGV[5], '[^,]+') do
   local key = KEYS[i]
+  -- A stream that is gone although the topic index says the topic had an
+  -- event within the TTL was evicted (maxmemory): the new one records
+  -- that everything before this event is lost, so a resume from before
+  -- it gets a reset rather than a gap.
+  local evicted = false
+  if redis.call('EXISTS', key) == 0 then
+    local prev = redis.call('ZSCORE', KEYS[3], name)
+    evicted = prev and tonumber(prev) >= now - tonumber(ARGV[2])
+  end
   redis.call('XADD', key, id, 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
+  if evicted then
+    local before = string.format('%.0f-18446744073709551615', ms - 1)
+    if seq > 0 then before = string.format('%.0f-%.0f', ms, seq - 1) end
+    redis.call('XSETID', key, id, 'MAXDELETEDID', before)
+  end
   local len = redis.call('XLEN', key)
   if len > maxlen + slack or (maxlen == 0 and len > 0) then
     local old = redis.call('XRANGE', key, '-', '+', 'COUNT', len - maxlen)
@@ -256,8 +270,10 @@ for name in string.gmatch(ARGV[5], '[^,]+') do
   redis.call('PUBLISH', ARGV[6] .. name, envelope)
   i = i + 1
 end
+-- The topic index has no TTL, so that no volatile-* eviction policy can
+-- take it (resumes by pattern and the eviction check above read it); this
+-- bounds it instead.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
-redis.call('PEXPIRE', KEYS[3], ttl)
 redis.call('SET', KEYS[5], mark .. id, 'PX', ARGV[9])
 return id
 `)
