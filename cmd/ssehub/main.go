@@ -25,6 +25,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/internal/telemetry/metrics"
+	"github.com/ssehub/ssehub/internal/version"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/httpapi"
@@ -246,7 +247,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer stopAdmin()
 	log.Info("ssehub listening", "addr", ln.Addr().String(), "broker", brokerName(cfg),
 		"shards", len(h.Stats()), "history_size", cfg.HistorySize, "history_ttl", cfg.HistoryTTL,
-		"tracing", tracer != nil, "io_uring", usesIOUring(h))
+		"tracing", tracer != nil, "io_uring", usesIOUring(h), "version", version.String())
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
