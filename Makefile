@@ -39,13 +39,16 @@ CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
 # CROSS_TARGETS, so that code for one system does not break the others,
 # stopping at the first that fails; then the import rules between the
 # layers (.ci/check-imports says which and why), and that the README's
-# package map lists every package (.ci/check-package-map).
+# package map lists every package (.ci/check-package-map). The builds use
+# make release's flags (no cgo, -trimpath), so that a release after lint
+# (.ci/run) finds every package compiled and only links: about 20 s instead
+# of 8.5 minutes of compiling. (make test builds with cgo, for -race.)
 lint:
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 	@set -e; for target in $(CROSS_TARGETS); do \
 		echo "lint: go build and go vet for $$target"; \
-		GOOS=$${target%/*} GOARCH=$${target#*/} $(GO) build $(PKGS); \
+		CGO_ENABLED=0 GOOS=$${target%/*} GOARCH=$${target#*/} $(GO) build -trimpath -buildvcs=false $(PKGS); \
 		GOOS=$${target%/*} GOARCH=$${target#*/} $(GO) vet $(PKGS); \
 	done
 	.ci/check-imports
