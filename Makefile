@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: build deps jaeger test lint release print-cross-targets fuzz microbench bench bench-100k idle-rss resume-storm demo-screenshot
+.PHONY: build deps jaeger test lint release print-cross-targets image fuzz microbench bench bench-100k idle-rss resume-storm demo-screenshot
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -39,7 +39,9 @@ CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
 # CROSS_TARGETS, so that code for one system does not break the others,
 # stopping at the first that fails; then the import rules between the
 # layers (.ci/check-imports says which and why), and that the README's
-# package map lists every package (.ci/check-package-map). The builds use
+# package map lists every package (.ci/check-package-map); and that the
+# Dockerfile's go build line makes a working binary (.ci/check-dockerfile,
+# since CI has no container engine). The builds use
 # make release's flags (no cgo, -trimpath), so that a release after lint
 # (.ci/run) finds every package compiled and only links: about 20 s instead
 # of 8.5 minutes of compiling. (make test builds with cgo, for -race.)
@@ -53,6 +55,7 @@ lint:
 	done
 	.ci/check-imports
 	.ci/check-package-map
+	.ci/check-dockerfile
 
 # The release: for each of CROSS_TARGETS, a static (no cgo) binary of
 # cmd/ssehub without local paths or symbol tables, stamped with VERSION and
@@ -80,6 +83,15 @@ release:
 	done
 	cd dist && sha256sum ssehub-* > SHA256SUMS
 	.ci/check-release dist '$(VERSION)' '$(COMMIT)'
+
+# The container image (Dockerfile), stamped like the release and tagged
+# IMAGE:VERSION: make image IMAGE=registry.example.com/ssehub, then push
+# it. CONTAINER=podman builds it without a Docker engine.
+CONTAINER ?= docker
+IMAGE     ?= ssehub
+
+image:
+	$(CONTAINER) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(VERSION) .
 
 # For .ci/check-release, which checks a binary for each.
 print-cross-targets:
