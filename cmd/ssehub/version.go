@@ -1,23 +1,7 @@
 package main
 
-import (
-	"fmt"
-	"runtime"
-	"runtime/debug"
-)
+import "github.com/ssehub/ssehub/internal/version"
 
-// versionLine is what `ssehub version` prints: the module's version and
-// the commit it was built from, as the Go toolchain recorded them, and
-// the Go version.
-func versionLine() string {
-	version, commit := "(devel)", "unknown"
-	if info, ok := debug.ReadBuildInfo(); ok {
-		version = info.Main.Version
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" {
-				commit = s.Value
-			}
-		}
-	}
-	return fmt.Sprintf("ssehub %s (commit %s, %s)", version, commit, runtime.Version())
-}
+// versionLine is what `ssehub version` and --version print: the version,
+// the commit it was built from and the Go version (internal/version).
+func versionLine() string { return "ssehub " + version.String() }
