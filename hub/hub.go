@@ -59,7 +59,19 @@ type Config struct {
 	// Logger receives the hub's rare log lines (refusing publishes and
 	// stopping). Nil means slog.Default().
 	Logger *slog.Logger
+	// Presence turns presence on: the shards count who follows each topic
+	// and the broker, which must be a broker.PresenceStore, keeps the
+	// counts of the whole fleet (Hub.Presence). False counts nothing: the
+	// connect path stays as it is without presence.
+	Presence bool
+	// PresenceTTL is how long this hub's presence outlives it if it dies
+	// without shutting down. Zero means broker.DefaultPresenceTTL.
+	PresenceTTL time.Duration
 }
+
+// ErrNoPresence is returned by New when Config.Presence asks for presence
+// and the broker keeps none.
+var ErrNoPresence = errors.New("hub: the broker keeps no presence")
 
 // DefaultShards is the shard count used when Config.Shards is zero.
 func DefaultShards() int { return 2 * runtime.GOMAXPROCS(0) }
@@ -80,6 +92,12 @@ type Hub struct {
 	draining bool
 
 	nextConn atomic.Uint64
+
+	// presence and tracker are nil while presence is off. The shards
+	// update tracker; Shutdown closes it once they have stopped.
+	presence     broker.PresenceStore
+	tracker      broker.PresenceTracker
+	closeTracker sync.Once
 }
 
 // New starts a hub on b. The hub does not own b: close it after Shutdown.
@@ -99,14 +117,28 @@ func New(cfg Config, b broker.Broker) (*Hub, error) {
 	if fleet, ok := b.(broker.CongestionSharer); ok {
 		h.gate.share = fleet.ShareCongestion(h.gate.setOthers)
 	}
-	for range n {
-		s, err := shard.New(cfg.Shard, b)
+	if cfg.Presence {
+		store, ok := b.(broker.PresenceStore)
+		if !ok {
+			return nil, ErrNoPresence
+		}
+		h.presence = store
+		h.tracker = store.TrackPresence(broker.PresenceConfig{TTL: cfg.PresenceTTL})
+	}
+	for i := range n {
+		sc := cfg.Shard
+		sc.Presence, sc.PresenceShard = h.tracker, i
+		if h.tracker == nil {
+			sc.Presence = nil // not a typed nil: the shard tests for nil
+		}
+		s, err := shard.New(sc, b)
 		if err != nil {
 			// A shard releases its broker subscriber and ring as its loop
 			// ends, which is why each runs as soon as it is made: stopping
 			// them and waiting releases everything made so far.
 			h.stopShards()
 			h.loops.Wait()
+			h.stopTracker()
 			return nil, err
 		}
 		h.shards = append(h.shards, s)
@@ -158,7 +190,9 @@ func (h *Hub) Stream(conn shard.Conn, req StreamRequest) error {
 	if o, ok := h.broker.(broker.OutageReporter); ok && o.Down() {
 		return ErrBrokerDown
 	}
-	err := h.route(req.UserID).Join(conn, req.Stream)
+	st := req.Stream
+	st.User = req.UserID
+	err := h.route(req.UserID).Join(conn, st)
 	if errors.Is(err, shard.ErrStopped) {
 		return ErrClosed
 	}
@@ -212,6 +246,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		h.loops.Wait()
+		h.stopTracker() // the shards are gone: nothing updates it any more
 		close(done)
 	}()
 	select {
@@ -219,6 +254,27 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// Presence returns the broker's presence, for queries; nil while
+// presence is off (Config.Presence).
+func (h *Hub) Presence() broker.PresenceStore { return h.presence }
+
+// PresenceStats returns the counters of this hub's presence tracker; zero
+// while presence is off or for a tracker that keeps none.
+func (h *Hub) PresenceStats() broker.PresenceStats {
+	if r, ok := h.tracker.(broker.PresenceReporter); ok {
+		return r.PresenceStats()
+	}
+	return broker.PresenceStats{}
+}
+
+// stopTracker closes the presence tracker, once, after the shards have
+// stopped.
+func (h *Hub) stopTracker() {
+	if h.tracker != nil {
+		h.closeTracker.Do(h.tracker.Close)
 	}
 }
 

@@ -26,6 +26,7 @@ type client struct {
 	conn        Conn
 	head        []byte // written first: HTTP response head and SSE preamble
 	sel         broker.Selection
+	user        string    // its subject, for presence; "" when anonymous
 	lastEventID string    // the resume point as sent
 	expires     time.Time // when its credentials expire; zero means never
 	onOpen      func()
@@ -88,6 +89,7 @@ func newClient(conn Conn, st Stream, queueSize int) *client {
 		conn:        conn,
 		head:        st.Head,
 		sel:         st.Selection,
+		user:        st.User,
 		lastEventID: st.LastEventID,
 		expires:     st.Expires,
 		onOpen:      st.OnOpen,

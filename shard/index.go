@@ -8,6 +8,9 @@ type subscription struct {
 	// active: the broker confirmed it. Until then its clients wait, since
 	// events published meanwhile might not reach them.
 	active bool
+	// users counts the streams of each user subject ("" for anonymous)
+	// among clients; nil while presence is off or nobody was counted.
+	users map[string]int32
 }
 
 // subscribed is the broker's word that a pending subscription is active.
@@ -72,6 +75,9 @@ func (s *Shard) add(index map[string]*subscription, name string, pattern bool, c
 		index[name] = sub
 		s.subscriptions.Add(1)
 	}
+	if _, in := sub.clients[c]; !in && s.presenceDirty != nil {
+		s.countPresence(sub, name, c, 1)
+	}
 	sub.clients[c] = struct{}{}
 	if !sub.active {
 		c.pending++
@@ -112,6 +118,10 @@ func (s *Shard) drop(index map[string]*subscription, name string, c *client, uns
 	sub, ok := index[name]
 	if !ok {
 		return
+	}
+	if _, in := sub.clients[c]; in && s.presenceDirty != nil {
+		// Not in: a join that failed before it reached name.
+		s.countPresence(sub, name, c, -1)
 	}
 	delete(sub.clients, c)
 	if len(sub.clients) == 0 {

@@ -54,6 +54,15 @@ type Config struct {
 	// even where the kernel offers io_uring, which sends a fan-out's
 	// frames in batches (package uring).
 	NoIOUring bool
+	// Presence, if not nil, is told each tick how many streams of each
+	// user follow each topic and pattern, for the counts that changed
+	// (see presence.go). Nil tracks nothing and costs nothing.
+	Presence broker.PresenceTracker
+	// PresenceShard is the shard's number, as Presence knows it.
+	PresenceShard int
+	// PresenceFlush is how often the counts that changed go to Presence.
+	// Zero means DefaultPresenceFlush.
+	PresenceFlush time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -79,6 +88,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SubscribeTimeout <= 0 {
 		c.SubscribeTimeout = 10 * time.Second
+	}
+	if c.PresenceFlush <= 0 {
+		c.PresenceFlush = DefaultPresenceFlush
 	}
 	return c
 }
@@ -109,6 +121,10 @@ type Stats struct {
 	Pauses        uint64 // times the shard paused
 	PausedFor     time.Duration
 	IOUring       bool // the loop's writes go through io_uring
+	// PresenceFlushes counts the batches of presence counts handed to
+	// the tracker; PresenceDeferred the ticks whose batch it refused
+	// (queue full), which the next tick offers again.
+	PresenceFlushes, PresenceDeferred uint64
 }
 
 // Shard is one actor. Create it with New, run it with Run, end it with Stop.
@@ -148,6 +164,9 @@ type Shard struct {
 	sends      []ringSend  // the sends queued in ring, indexed by tag
 	ringFailed bool        // ring is to be closed once no send is queued
 	peers      peerWatch   // notices peers that left (peerwatch.go)
+	// presenceDirty marks the presence counts changed since the last
+	// flush; nil while presence is off (presence.go).
+	presenceDirty map[presenceKey]struct{}
 
 	// Overload control, owned by the Run goroutine; see intake.go.
 	highWater int // highWater(cfg.QueueSize), read once per queued message
@@ -174,6 +193,9 @@ type Shard struct {
 
 	// Written by the flushers, read by Stats.
 	replays, replayed, resets atomic.Uint64
+
+	// Written by the Run goroutine, read by Stats.
+	presenceFlushes, presenceDeferred atomic.Uint64
 }
 
 // New creates a shard subscribed to b. Call Run to start it.
@@ -202,6 +224,9 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 	}
 	for i := range s.buckets {
 		s.buckets[i] = make(map[*client]struct{})
+	}
+	if cfg.Presence != nil {
+		s.presenceDirty = make(map[presenceKey]struct{})
 	}
 	s.highWater = highWater(cfg.QueueSize)
 	s.stall = time.NewTimer(time.Hour)
@@ -279,6 +304,9 @@ func (s *Shard) Stats() Stats {
 		Pauses:        s.pauses.Load(),
 		PausedFor:     time.Duration(s.pausedFor.Load()),
 		IOUring:       s.usesRing.Load(),
+
+		PresenceFlushes:  s.presenceFlushes.Load(),
+		PresenceDeferred: s.presenceDeferred.Load(),
 	}
 	for i := range st.Ended {
 		st.Ended[i] = s.ended[i].Load()
@@ -298,6 +326,13 @@ func (s *Shard) Run() {
 		t := time.NewTicker(peerCheckEvery)
 		defer t.Stop()
 		peerTick = t.C
+	}
+	// Nil with presence off, like peerTick.
+	var presenceTick <-chan time.Time
+	if s.cfg.Presence != nil {
+		t := time.NewTicker(s.cfg.PresenceFlush)
+		defer t.Stop()
+		presenceTick = t.C
 	}
 	for {
 		inbox := s.inbox
@@ -335,6 +370,8 @@ func (s *Shard) Run() {
 		case <-peerTick:
 			s.checkPeers()
 			s.resumeIfCaughtUp()
+		case <-presenceTick:
+			s.flushPresence()
 		case <-s.done:
 			s.shutdown()
 			return
@@ -351,6 +388,9 @@ type Stream struct {
 	// LastEventID is the resume point as the client sent it; empty for a
 	// fresh stream.
 	LastEventID string
+	// User is the stream's user subject, counted by presence; empty for
+	// an anonymous stream.
+	User string
 	// Expires ends the stream within one heartbeat interval after it (the
 	// client reconnects with a fresh token); zero means never.
 	Expires time.Time

@@ -74,6 +74,8 @@ type Broker struct {
 	subMu    sync.RWMutex
 	exact    map[string]map[*memSubscriber]struct{}
 	patterns map[string]map[*memSubscriber]struct{}
+
+	presence *presence // who follows what (presence.go)
 }
 
 // New returns an embedded broker.
@@ -90,6 +92,7 @@ func New(cfg Config) *Broker {
 		records:  newIdemRecords(cmp.Or(cfg.MaxIdempotencyRecords, 100_000)),
 		exact:    make(map[string]map[*memSubscriber]struct{}),
 		patterns: make(map[string]map[*memSubscriber]struct{}),
+		presence: newPresence(),
 	}
 	// Every id this history will hold is newer than origin; an id before
 	// it comes from an earlier process whose history is gone.
