@@ -101,6 +101,9 @@ type keyspace struct {
 	// congested is the sorted set of the hubs that are congested, scored
 	// by when their record expires (congestion.go).
 	congested string
+	// presence prefixes the presence keys (presence.go); presenceHubs
+	// and presenceStreams are two of them.
+	presence, presenceHubs, presenceStreams string
 }
 
 // newKeyspace names the keys and channels of prefix. ValidatePrefix keeps
@@ -119,7 +122,10 @@ func newKeyspace(prefix string) keyspace {
 		idem:    tag + ":idem:",
 		// In the slot of the other keys, so a Cluster can run its
 		// script like theirs.
-		congested: tag + ":congested",
+		congested:       tag + ":congested",
+		presence:        tag + ":p:",
+		presenceHubs:    tag + ":p:hubs",
+		presenceStreams: tag + ":p:n",
 	}
 }
 

@@ -1,0 +1,428 @@
+package redisbroker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/hub/broker"
+)
+
+// Presence in Redis (issue 18). Every hub's shards hand their counts to the
+// hub's tracker, whose loop writes them to Redis once per tick in one
+// pipeline, so a connect storm costs Redis a few round trips per tick, not
+// one per connect. The keys, all in the prefix's hash slot:
+//
+//	{p}:p:hubs              sorted set: hub id -> when its records expire (ms)
+//	{p}:p:n                 hash: topic -> streams on every hub
+//	{p}:p:u:<topic>         hash: user -> streams on every hub
+//	{p}:p:h:<hub>:<topic>   hash: "<shard>:<user>" -> that shard's streams
+//	{p}:p:t:<hub>           set: the topics the hub has counts in
+//
+// Queries read the totals ({p}:p:n, {p}:p:u:<topic>): a topic's counts
+// cost two O(1) reads whatever its size. The per-hub hashes are what a hub
+// added to the totals, so that its share can be taken out again: by itself
+// when it closes, or, when it died, by any other hub once its entry in
+// {p}:p:hubs has expired (reaping). A hub refreshes its entry every TTL/3;
+// each write checks it first, and a hub that finds itself missing (it was
+// reaped while cut off from Redis, or Redis lost its data) registers again
+// and writes all its counts: they are absolute, so writing one twice does
+// no harm.
+
+// presenceUpdateScript checks that the hub is registered (or, with
+// ARGV[4] = "1", registers it) and refreshes its entry, then sets the
+// hub's counts: each entry is four ARGVs (shard, topic, user, streams),
+// and the difference to what the hub had recorded goes to the totals.
+// It returns -1, having written nothing, when the hub is not registered.
+//
+// KEYS: hubs, totals of streams, the hub's topics. ARGV: key prefix
+// ("{p}:p:"), hub id, TTL ms, register flag, then the entries.
+var presenceUpdateScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local p, hub, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if ARGV[4] ~= '1' then
+  local exp = redis.call('ZSCORE', KEYS[1], hub)
+  if not exp or tonumber(exp) < now then return -1 end
+end
+redis.call('ZADD', KEYS[1], now + ttl, hub)
+local function add(key, field, d)
+  if redis.call('HINCRBY', key, field, d) <= 0 then redis.call('HDEL', key, field) end
+end
+for i = 5, #ARGV, 4 do
+  local topic, user, n = ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3])
+  local hk = p .. 'h:' .. hub .. ':' .. topic
+  local f = ARGV[i] .. ':' .. user
+  local d = n - tonumber(redis.call('HGET', hk, f) or '0')
+  if d ~= 0 then
+    if n == 0 then
+      redis.call('HDEL', hk, f)
+      if redis.call('EXISTS', hk) == 0 then redis.call('SREM', KEYS[3], topic) end
+    else
+      redis.call('HSET', hk, f, n)
+      redis.call('SADD', KEYS[3], topic)
+    end
+    add(KEYS[2], topic, d)
+    if user ~= '' then add(p .. 'u:' .. topic, user, d) end
+  end
+end
+return 0
+`)
+
+// presenceReapScript takes a hub's counts out of the totals: the hub
+// ARGV[2], or, when that is empty, the first hub whose entry expired. It
+// stops after about ARGV[3] counts, so that one call never blocks Redis
+// for long, and returns 0 when there was nothing to reap, 1 when the hub
+// is gone, 2 when it has more to reap.
+//
+// KEYS: hubs, totals of streams. ARGV: key prefix, hub id or "", budget.
+var presenceReapScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local p, hub, budget = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if hub == '' then
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1)
+  if #dead == 0 then return 0 end
+  hub = dead[1]
+end
+local function add(key, field, d)
+  if redis.call('HINCRBY', key, field, d) <= 0 then redis.call('HDEL', key, field) end
+end
+local tk = p .. 't:' .. hub
+while budget > 0 do
+  local topics = redis.call('SPOP', tk, 16)
+  if #topics == 0 then
+    redis.call('ZREM', KEYS[1], hub)
+    return 1
+  end
+  for _, topic in ipairs(topics) do
+    local hk = p .. 'h:' .. hub .. ':' .. topic
+    local f = redis.call('HGETALL', hk)
+    for i = 1, #f, 2 do
+      local n = tonumber(f[i+1])
+      add(KEYS[2], topic, -n)
+      local user = string.sub(f[i], string.find(f[i], ':', 1, true) + 1)
+      if user ~= '' then add(p .. 'u:' .. topic, user, -n) end
+    end
+    redis.call('DEL', hk)
+    budget = budget - 1 - #f / 2
+  end
+end
+return 2
+`)
+
+const (
+	// presenceTick is how often the tracker writes what its shards
+	// handed it, and looks for dead hubs to reap.
+	presenceTick = 250 * time.Millisecond
+	// presenceChunk is how many counts one script call sets, so that a
+	// resync of a large hub does not block Redis for long.
+	presenceChunk = 1000
+	// presenceReapBudget is about how many counts one reap call removes.
+	presenceReapBudget = 5000
+	// presenceQueue is how many shard batches may wait for the loop; a
+	// shard whose batch finds it full offers it again at its next tick.
+	presenceQueue = 256
+)
+
+// presenceUpdate is one shard's batch.
+type presenceUpdate struct {
+	shard   int
+	entries []broker.PresenceEntry
+}
+
+// presenceTracker is a hub's presence in Redis. Its loop runs in its own
+// goroutine from TrackPresence until Close (or the broker's Close).
+type presenceTracker struct {
+	b    *Broker
+	hub  string // this hub's id: random, so a restarted hub is a new one
+	ttl  time.Duration
+	in   chan presenceUpdate
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the loop has returned
+
+	// Owned by the loop.
+	counts     map[shardCount]int      // every count this hub has, as Redis should hold it
+	pending    map[shardCount]struct{} // counts not written yet
+	registered bool                    // the hub's entry is in Redis, as far as it knows
+	lastWrite  time.Time               // of a successful update, which refreshes the entry
+	lastErrLog time.Time
+
+	members, batches, errors atomic.Uint64
+}
+
+// shardCount names one shard's count of one user on one topic.
+type shardCount struct {
+	shard       int
+	topic, user string
+}
+
+// TrackPresence implements broker.PresenceStore.
+func (b *Broker) TrackPresence(cfg broker.PresenceConfig) broker.PresenceTracker {
+	var id [8]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+	t := &presenceTracker{
+		b: b, hub: hex.EncodeToString(id[:]), ttl: cfg.TTL,
+		in: make(chan presenceUpdate, presenceQueue), stop: make(chan struct{}), done: make(chan struct{}),
+		counts: make(map[shardCount]int), pending: make(map[shardCount]struct{}),
+	}
+	if t.ttl <= 0 {
+		t.ttl = broker.DefaultPresenceTTL
+	}
+	b.background.Go(t.loop)
+	return t
+}
+
+// Update implements broker.PresenceTracker.
+func (t *presenceTracker) Update(shard int, entries []broker.PresenceEntry) bool {
+	select {
+	case t.in <- presenceUpdate{shard, entries}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close implements broker.PresenceTracker: it stops the loop, which takes
+// this hub's counts out of Redis as it returns.
+func (t *presenceTracker) Close() {
+	select {
+	case <-t.stop:
+	default:
+		close(t.stop)
+	}
+	<-t.done
+}
+
+// PresenceStats implements broker.PresenceReporter.
+func (t *presenceTracker) PresenceStats() broker.PresenceStats {
+	return broker.PresenceStats{Members: int64(t.members.Load()), Batches: t.batches.Load(), Errors: t.errors.Load()}
+}
+
+func (t *presenceTracker) loop() {
+	defer close(t.done)
+	tick := time.NewTicker(min(presenceTick, t.ttl/10))
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			t.leave()
+			return
+		case <-t.b.closed:
+			t.leave()
+			return
+		case u := <-t.in:
+			t.take(u)
+		case <-tick.C:
+			// Whatever else arrived goes in the same pipeline.
+			for drained := false; !drained; {
+				select {
+				case u := <-t.in:
+					t.take(u)
+				default:
+					drained = true
+				}
+			}
+			t.write()
+			t.reap()
+		}
+	}
+}
+
+// take records a shard's batch, to be written at the next tick.
+func (t *presenceTracker) take(u presenceUpdate) {
+	for _, e := range u.entries {
+		k := shardCount{u.shard, e.Topic, e.User}
+		t.counts[k] = e.Streams // zeros stay until written: Redis must hear of them
+		t.pending[k] = struct{}{}
+	}
+}
+
+// write sends the pending counts, or, with none pending, refreshes the
+// hub's entry when a third of the TTL has passed since the last write.
+func (t *presenceTracker) write() {
+	if len(t.pending) == 0 && t.registered && time.Since(t.lastWrite) < t.ttl/3 {
+		return
+	}
+	if !t.registered {
+		// Redis may have none of this hub's counts: write them all.
+		for k := range t.counts {
+			t.pending[k] = struct{}{}
+		}
+	}
+	calls := [][]any{t.args(!t.registered)}
+	for k := range t.pending {
+		last := calls[len(calls)-1]
+		if len(last) >= 4+4*presenceChunk {
+			last = t.args(false)
+			calls = append(calls, last)
+		}
+		calls[len(calls)-1] = append(last, k.shard, k.topic, k.user, t.counts[k])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.ttl/3)
+	defer cancel()
+	keys := []string{t.b.keys.presenceHubs, t.b.keys.presenceStreams, t.b.keys.presence + "t:" + t.hub}
+	cmds, err := runScripts(ctx, t.b.client, presenceUpdateScript, keys, calls)
+	t.batches.Add(1)
+	if err == nil {
+		for _, c := range cmds {
+			if n, _ := c.(*redis.Cmd).Int64(); n < 0 {
+				err = errors.New("hub not registered: it was reaped, or Redis lost its data")
+			}
+		}
+	}
+	if err != nil {
+		t.fail("write", err)
+		t.registered = false // next time: register, and write every count
+		return
+	}
+	t.registered, t.lastWrite = true, time.Now()
+	for k := range t.pending {
+		if t.counts[k] == 0 {
+			delete(t.counts, k)
+		}
+	}
+	clear(t.pending)
+	t.members.Store(uint64(len(t.counts)))
+}
+
+// args starts the ARGVs of one update call.
+func (t *presenceTracker) args(register bool) []any {
+	flag := "0"
+	if register {
+		flag = "1"
+	}
+	return []any{t.b.keys.presence, t.hub, t.ttl.Milliseconds(), flag}
+}
+
+// reap takes out the counts of one dead hub, if there is one: every live
+// hub does this each tick, so a dead hub is gone within a tick of its
+// entry's expiry, whichever hubs survive.
+func (t *presenceTracker) reap() {
+	ctx, cancel := context.WithTimeout(context.Background(), t.ttl/3)
+	defer cancel()
+	if _, err := t.reapHub(ctx, ""); err != nil {
+		t.fail("reap", err)
+	}
+}
+
+// reapHub runs the reap script for hub ("" for any dead one) until it is
+// gone or there was nothing to reap.
+func (t *presenceTracker) reapHub(ctx context.Context, hub string) (int64, error) {
+	for {
+		keys := []string{t.b.keys.presenceHubs, t.b.keys.presenceStreams}
+		n, err := presenceReapScript.Run(ctx, t.b.client, keys, t.b.keys.presence, hub, presenceReapBudget).Int64()
+		if err != nil || n != 2 {
+			return n, err
+		}
+	}
+}
+
+// leave takes this hub's counts out of Redis as it stops cleanly.
+func (t *presenceTracker) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := t.reapHub(ctx, t.hub); err != nil {
+		// Its entry expires by itself: the fleet sees it gone within the TTL.
+		t.b.log.Warn("redis: cannot remove this hub's presence; it expires within the TTL", "err", err, "ttl", t.ttl)
+	}
+}
+
+// fail counts and, at most every 10s, logs a failed exchange. Nothing is
+// lost: the counts stay pending and go with the next tick's write.
+func (t *presenceTracker) fail(what string, err error) {
+	t.errors.Add(1)
+	if time.Since(t.lastErrLog) >= congestionErrorLogEvery {
+		t.lastErrLog = time.Now()
+		t.b.log.Warn("redis: presence "+what+" failed; retrying at the next tick", "err", err)
+	}
+}
+
+// runScripts runs script once per element of calls in one pipeline. The
+// calls must be safe to repeat: after NOSCRIPT (Redis restarted or flushed
+// its scripts) all of them are sent again with the script's source.
+func runScripts(ctx context.Context, c redis.UniversalClient, script *redis.Script, keys []string, calls [][]any) ([]redis.Cmder, error) {
+	run := func(evalSha bool) ([]redis.Cmder, error) {
+		return c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, args := range calls {
+				if evalSha {
+					script.EvalSha(ctx, p, keys, args...)
+				} else {
+					script.Eval(ctx, p, keys, args...)
+				}
+			}
+			return nil
+		})
+	}
+	cmds, err := run(true)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		cmds, err = run(false)
+	}
+	return cmds, err
+}
+
+// TopicPresence implements broker.PresenceStore: two O(1) reads.
+func (b *Broker) TopicPresence(ctx context.Context, topic string) (broker.TopicPresence, error) {
+	var streams *redis.StringCmd
+	var users *redis.IntCmd
+	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		streams = p.HGet(ctx, b.keys.presenceStreams, topic)
+		users = p.HLen(ctx, b.keys.presence+"u:"+topic)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return broker.TopicPresence{}, fmt.Errorf("redis presence topic=%q: %w", topic, err)
+	}
+	n, _ := streams.Int64() // redis.Nil: no streams
+	return broker.TopicPresence{Streams: n, Users: users.Val()}, nil
+}
+
+// MemberPresence implements broker.PresenceStore.
+func (b *Broker) MemberPresence(ctx context.Context, topic, user string) (int64, error) {
+	n, err := b.client.HGet(ctx, b.keys.presence+"u:"+topic, user).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redis presence topic=%q user=%q: %w", topic, user, err)
+	}
+	return n, nil
+}
+
+// PresenceMembers implements broker.PresenceStore with HSCAN: its cursor
+// is Redis's, and limit is a hint, as HSCAN's COUNT is (a small hash comes
+// whole).
+func (b *Broker) PresenceMembers(ctx context.Context, topic, cursor string, limit int) (broker.PresencePage, error) {
+	var from uint64
+	if cursor != "" {
+		var err error
+		if from, err = strconv.ParseUint(cursor, 10, 64); err != nil || from == 0 {
+			return broker.PresencePage{}, broker.ErrBadCursor
+		}
+	}
+	kv, next, err := b.client.HScan(ctx, b.keys.presence+"u:"+topic, from, "", int64(max(limit, 1))).Result()
+	if err != nil {
+		return broker.PresencePage{}, fmt.Errorf("redis presence members topic=%q: %w", topic, err)
+	}
+	page := broker.PresencePage{Members: make([]broker.PresenceMember, 0, len(kv)/2)}
+	for i := 0; i+1 < len(kv); i += 2 {
+		n, _ := strconv.ParseInt(kv[i+1], 10, 64)
+		page.Members = append(page.Members, broker.PresenceMember{User: kv[i], Streams: n})
+	}
+	if next != 0 {
+		page.Cursor = strconv.FormatUint(next, 10)
+	}
+	return page, nil
+}
+
+var (
+	_ broker.PresenceStore    = (*Broker)(nil)
+	_ broker.PresenceReporter = (*presenceTracker)(nil)
+)
