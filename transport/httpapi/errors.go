@@ -50,6 +50,13 @@ const (
 	// quoted string.
 	CodeInvalidIdempotencyKey = "invalid_idempotency_key"
 
+	// CodeInvalidCursor (400): a presence cursor the hub did not hand
+	// out.
+	CodeInvalidCursor = "invalid_cursor"
+	// CodeInvalidLimit (400): a presence limit that is not a number from
+	// 1 to MaxPresenceLimit.
+	CodeInvalidLimit = "invalid_limit"
+
 	// CodeUnauthorized (401): a credential failure that is none of the
 	// token errors of transport/auth; a fallback, not expected in practice.
 	CodeUnauthorized = "unauthorized"
@@ -64,7 +71,8 @@ const (
 	// not call the hub.
 	CodeOriginNotAllowed = "origin_not_allowed"
 
-	// CodeNotFound (404): no such endpoint, or /metrics with metrics off.
+	// CodeNotFound (404): no such endpoint, /metrics with metrics off, or
+	// /presence with presence off.
 	CodeNotFound = "not_found"
 
 	// CodeMethodNotAllowed (405): wrong method; the Allow header names the

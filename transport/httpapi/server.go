@@ -227,6 +227,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		if s.allow(ctx, fasthttp.MethodPost) {
 			s.publish(ctx)
 		}
+	case "/presence":
+		if s.allow(ctx, fasthttp.MethodGet) {
+			s.presence(ctx)
+		}
 	case "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")
