@@ -72,6 +72,8 @@ type Config struct {
 	MaxTopics       int           `flag:"max-topics" help:"most topics and patterns per stream, and topics per event"`
 	MaxStreamsPerIP int           `flag:"max-streams-per-ip" help:"most open streams per client address; -1 for no limit (behind a proxy all clients share its address)"`
 	MaxStreamsUser  int           `flag:"max-streams-per-user" help:"most open streams per authenticated user; -1 for no limit"`
+	Presence        bool          `flag:"presence" help:"count who follows each topic, across the fleet, for GET /presence (see README, Presence); off keeps the connect path as it is"`
+	PresenceTTL     time.Duration `flag:"presence-ttl" help:"how long a hub's presence outlives it when it dies without shutting down (kill -9, cut off from Redis); refreshed every third of it"`
 	DrainWindow     time.Duration `flag:"drain-window" help:"on SIGTERM, open streams are told to reconnect (elsewhere) and closed one after another over this time; 0 closes them at once"`
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long shutdown (the drain included) may take before the process exits anyway"`
 	LogLevel        string        `flag:"log-level" help:"debug, info, warn or error"`
@@ -115,6 +117,7 @@ func DefaultConfig() Config {
 		MaxStreamsPerIP: 2000,
 		PublishRate:     1000,
 		MaxStreamsUser:  50,
+		PresenceTTL:     30 * time.Second,
 		DrainWindow:     3 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
@@ -312,6 +315,11 @@ func (c Config) validate(src sources) error {
 		if f.got <= 0 {
 			bad(f.name, "must be positive, got %s", f.got)
 		}
+	}
+	// Under a second, a hub's refreshes (every third of it) would race
+	// its expiry on any busy Redis.
+	if c.PresenceTTL < time.Second {
+		bad("presence-ttl", "must be at least 1s, got %s", c.PresenceTTL)
 	}
 	// Redis keeps its records with PX in milliseconds; less than a second
 	// could not outlast a client's first retry anyway.

@@ -192,6 +192,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		},
 		PublishWait: publishWait,
 		Logger:      log,
+		Presence:    cfg.Presence,
+		PresenceTTL: cfg.PresenceTTL,
 	}, b)
 	if err != nil {
 		return err

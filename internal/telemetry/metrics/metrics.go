@@ -119,6 +119,8 @@ type hubCollector struct {
 	redisGapFills, redisGapFilled, redisGapLosses                *prometheus.Desc
 	redisOthersCongested, redisCongestionErrors                  *prometheus.Desc
 	historyEvents, historyBytes, historyBudget, historyDrops     *prometheus.Desc
+	presenceMembers, presenceBatches, presenceErrors             *prometheus.Desc
+	presenceFlushes, presenceDeferred                            *prometheus.Desc
 
 	reasons []shard.Reason
 	// shardLabels holds "0", "1", ...: a hub's shard count is fixed.
@@ -164,6 +166,11 @@ func newHubCollector(src Sources) *hubCollector {
 		historyBytes:          desc("ssehub_history_bytes", "What the events kept for resume count against --history-budget (frames, topic names and a fixed overhead each)."),
 		historyBudget:         desc("ssehub_history_budget_bytes", "--history-budget: the most ssehub_history_bytes may reach."),
 		historyDrops:          desc("ssehub_history_budget_drops_total", "Events dropped from history before their time to stay within --history-budget; resumes from before them get ssehub.reset."),
+		presenceMembers:       desc("ssehub_presence_members", "Presence counts this hub keeps in the broker: one per shard, topic and user (the anonymous streams of a shard on a topic count as one). Only with --presence."),
+		presenceBatches:       desc("ssehub_presence_batches_total", "Writes of presence counts to the broker (one Redis pipeline each, at most one per 250 ms tick). Only with --presence."),
+		presenceErrors:        desc("ssehub_presence_errors_total", "Presence writes and refreshes the broker failed or did not answer; retried at the next tick. Only with --presence."),
+		presenceFlushes:       desc("ssehub_shard_presence_flushes_total", "Batches of changed presence counts the shards handed to the hub's tracker. Only with --presence."),
+		presenceDeferred:      desc("ssehub_shard_presence_deferred_total", "Shard ticks whose presence batch found the tracker's queue full and waited for the next tick. Only with --presence."),
 		reasons:               shard.Reasons(),
 	}
 	for i := range src.Hub.Stats() {
@@ -204,6 +211,8 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		total.Replays += st.Replays
 		total.Replayed += st.Replayed
 		total.Resets += st.Resets
+		total.PresenceFlushes += st.PresenceFlushes
+		total.PresenceDeferred += st.PresenceDeferred
 		for r, n := range st.Ended {
 			total.Ended[r] += n
 		}
@@ -237,6 +246,14 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.redisGapLosses, rs.GapLosses)
 		gauge(c.redisOthersCongested, boolValue(rs.OthersCongested))
 		counter(c.redisCongestionErrors, rs.CongestionErrors)
+	}
+	if c.src.Hub.Presence() != nil {
+		pr := c.src.Hub.PresenceStats()
+		gauge(c.presenceMembers, float64(pr.Members))
+		counter(c.presenceBatches, pr.Batches)
+		counter(c.presenceErrors, pr.Errors)
+		counter(c.presenceFlushes, total.PresenceFlushes)
+		counter(c.presenceDeferred, total.PresenceDeferred)
 	}
 	if c.src.History != nil {
 		hs := c.src.History.HistoryStats()
