@@ -67,6 +67,10 @@ type Config struct {
 	// PresenceTTL is how long this hub's presence outlives it if it dies
 	// without shutting down. Zero means broker.DefaultPresenceTTL.
 	PresenceTTL time.Duration
+	// PresenceEvents, with Presence, says which exact topics get join and
+	// leave events on their companion topic (broker.PresenceConfig.Events);
+	// nil means none.
+	PresenceEvents func(topic string) bool
 }
 
 // ErrNoPresence is returned by New when Config.Presence asks for presence
@@ -123,7 +127,7 @@ func New(cfg Config, b broker.Broker) (*Hub, error) {
 			return nil, ErrNoPresence
 		}
 		h.presence = store
-		h.tracker = store.TrackPresence(broker.PresenceConfig{TTL: cfg.PresenceTTL})
+		h.tracker = store.TrackPresence(broker.PresenceConfig{TTL: cfg.PresenceTTL, Events: cfg.PresenceEvents})
 	}
 	for i := range n {
 		sc := cfg.Shard

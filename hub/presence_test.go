@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,71 @@ func TestPresenceOffByDefault(t *testing.T) {
 	h := newHub(t, 1)
 	if h.Presence() != nil {
 		t.Error("Presence() != nil with Config.Presence false")
+	}
+}
+
+// readFrames reads from conn until it has n SSE events (blocks ending in a
+// blank line that are not comments), and returns them.
+func readFrames(t *testing.T, conn net.Conn, n int) []string {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var frames []string
+	var buf []byte
+	b := make([]byte, 4096)
+	for len(frames) < n {
+		k, err := conn.Read(b)
+		if err != nil {
+			t.Fatalf("reading %d events, got %q: %v", n, frames, err)
+		}
+		buf = append(buf, b[:k]...)
+		for {
+			i := strings.Index(string(buf), "\n\n")
+			if i < 0 {
+				break
+			}
+			if block := string(buf[:i+2]); !strings.HasPrefix(block, ":") {
+				frames = append(frames, block)
+			}
+			buf = buf[i+2:]
+		}
+	}
+	return frames
+}
+
+// Join and leave events reach the companion topic, in order, for the
+// topics that have them, once per user however many streams they hold.
+func TestPresenceEvents(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	h, err := hub.New(hub.Config{Shards: 2, Presence: true, Shard: shard.Config{PresenceFlush: 10 * time.Millisecond},
+		PresenceEvents: func(topic string) bool { return topic == "room" }}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := h.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+		b.Close()
+	}()
+	watcher := follow(t, h, "", hub.Selection{Topics: []string{"presence:room"}})
+	a1 := follow(t, h, "alice", hub.Selection{Topics: []string{"room", "other"}})
+	waitPresence(t, b, "room", broker.TopicPresence{Streams: 1, Users: 1})
+	a2 := follow(t, h, "alice", hub.Selection{Topics: []string{"room"}})
+	waitPresence(t, b, "room", broker.TopicPresence{Streams: 2, Users: 1})
+	a1.Close()
+	waitPresence(t, b, "room", broker.TopicPresence{Streams: 1, Users: 1})
+	a2.Close()
+	waitPresence(t, b, "room", broker.TopicPresence{})
+
+	var got []string
+	for _, f := range readFrames(t, watcher, 2) {
+		got = append(got, f[strings.Index(f, "\n")+1:]) // without the id line
+	}
+	want := []string{
+		"event: ssehub.join\ndata: {\"topic\":\"room\",\"user\":\"alice\"}\n\n",
+		"event: ssehub.leave\ndata: {\"topic\":\"room\",\"user\":\"alice\"}\n\n",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events on presence:room, -want +got:\n%s", diff)
 	}
 }

@@ -55,7 +55,27 @@ type PresenceConfig struct {
 	// drops them within TTL of the last refresh, and refreshes them every
 	// TTL/3. Zero means DefaultPresenceTTL.
 	TTL time.Duration
+	// Events, if not nil, says for which exact topics the store
+	// publishes join and leave events: when a user's first stream on the
+	// topic opens on any hub, an event named PresenceJoin, and when their
+	// last one closes, PresenceLeave, each to the topic's companion
+	// (PresenceTopic), in the order of the changes, with data
+	// {"topic":T,"user":U}. Every hub of a fleet must say the same.
+	Events func(topic string) bool
 }
+
+// PresencePrefix starts the companion topic of a topic's join and leave
+// events: "presence:room" for "room". A topic is at most 256 bytes, so a
+// topic longer than 256 - len(PresencePrefix) has no events.
+const PresencePrefix = "presence:"
+
+// PresenceJoin and PresenceLeave are the SSE event names of join and leave
+// events. The "ssehub." prefix is the hub's: no publisher may use it, so a
+// client can trust that the hub sent them.
+const (
+	PresenceJoin  = "ssehub.join"
+	PresenceLeave = "ssehub.leave"
+)
 
 // DefaultPresenceTTL is PresenceConfig.TTL when it is zero.
 const DefaultPresenceTTL = 30 * time.Second

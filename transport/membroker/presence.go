@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,12 @@ type presence struct {
 	reported map[shardKey]int
 	topics   map[string]*topicPresence
 	batches  atomic.Uint64
+	// events says which topics have join and leave events (nil: none);
+	// set by TrackPresence. queued holds the events not yet published, in
+	// the order of the changes; wake tells the tracker's publisher.
+	events func(topic string) bool
+	queued []broker.Publication
+	wake   chan struct{} // capacity 1
 }
 
 // shardKey names one shard's count of one user on one topic.
@@ -36,22 +43,80 @@ type topicPresence struct {
 }
 
 func newPresence() *presence {
-	return &presence{reported: make(map[shardKey]int), topics: make(map[string]*topicPresence)}
+	return &presence{reported: make(map[shardKey]int), topics: make(map[string]*topicPresence), wake: make(chan struct{}, 1)}
 }
 
 // TrackPresence implements broker.PresenceStore. The embedded broker serves
 // one hub: cfg.TTL has nothing to expire, as the records die with the
 // process.
-func (b *Broker) TrackPresence(broker.PresenceConfig) broker.PresenceTracker {
-	return presenceTracker{b.presence}
+//
+// With cfg.Events, join and leave events are published by a goroutine of
+// the tracker's, in order: Update runs on a shard loop, and publishing
+// there could wait for that very shard's mailbox.
+func (b *Broker) TrackPresence(cfg broker.PresenceConfig) broker.PresenceTracker {
+	t := &presenceTracker{p: b.presence, b: b, stop: make(chan struct{}), done: make(chan struct{})}
+	b.presence.mu.Lock()
+	b.presence.events = cfg.Events
+	b.presence.mu.Unlock()
+	if cfg.Events == nil {
+		close(t.done)
+		return t
+	}
+	go t.publishEvents()
+	return t
 }
 
 // presenceTracker is the hub's view of presence: updates, and a Close that
-// forgets everything.
-type presenceTracker struct{ p *presence }
+// forgets everything. Its publisher runs in its own goroutine from
+// TrackPresence (with events) until Close.
+type presenceTracker struct {
+	p    *presence
+	b    *Broker
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the publisher has returned
+	once sync.Once
+}
+
+// publishEvents publishes the queued join and leave events, in order,
+// until Close.
+func (t *presenceTracker) publishEvents() {
+	defer close(t.done)
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-t.p.wake:
+		}
+		t.p.mu.Lock()
+		pubs := t.p.queued
+		t.p.queued = nil
+		t.p.mu.Unlock()
+		if len(pubs) > 0 {
+			// Only a closed broker fails: there is no one to tell then.
+			_, _ = t.b.Publish(context.Background(), pubs, broker.Idempotency{})
+		}
+	}
+}
+
+// queueEvent queues a join or leave of user on topic, if topic has events.
+// Called with p.mu held.
+func (p *presence) queueEvent(event, topic, user string) {
+	if p.events == nil || len(broker.PresencePrefix)+len(topic) > 256 || !p.events(topic) {
+		return
+	}
+	data, _ := json.Marshal(struct {
+		Topic string `json:"topic"`
+		User  string `json:"user"`
+	}{topic, user})
+	p.queued = append(p.queued, broker.Publication{Topics: []string{broker.PresencePrefix + topic}, Event: event, Data: data})
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
 
 // Update implements broker.PresenceTracker. It never refuses.
-func (t presenceTracker) Update(shard int, entries []broker.PresenceEntry) bool {
+func (t *presenceTracker) Update(shard int, entries []broker.PresenceEntry) bool {
 	p := t.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -73,10 +138,18 @@ func (t presenceTracker) Update(shard int, entries []broker.PresenceEntry) bool 
 		}
 		tp.streams += delta
 		if e.User != "" {
-			if n := tp.users[e.User] + delta; n > 0 {
+			was := tp.users[e.User]
+			n := was + delta
+			if n > 0 {
 				tp.users[e.User] = n
 			} else {
 				delete(tp.users, e.User)
+			}
+			switch {
+			case was <= 0 && n > 0:
+				p.queueEvent(broker.PresenceJoin, e.Topic, e.User)
+			case was > 0 && n <= 0:
+				p.queueEvent(broker.PresenceLeave, e.Topic, e.User)
 			}
 		}
 		if tp.streams <= 0 {
@@ -88,15 +161,19 @@ func (t presenceTracker) Update(shard int, entries []broker.PresenceEntry) bool 
 }
 
 // Close implements broker.PresenceTracker: the hub's streams are gone.
-func (t presenceTracker) Close() {
+// Events not yet published are dropped: no stream is left to get them.
+func (t *presenceTracker) Close() {
+	t.once.Do(func() { close(t.stop) })
+	<-t.done
 	t.p.mu.Lock()
+	t.p.queued = nil
 	defer t.p.mu.Unlock()
 	clear(t.p.reported)
 	clear(t.p.topics)
 }
 
 // PresenceStats implements broker.PresenceReporter.
-func (t presenceTracker) PresenceStats() broker.PresenceStats {
+func (t *presenceTracker) PresenceStats() broker.PresenceStats {
 	t.p.mu.Lock()
 	members := len(t.p.reported)
 	t.p.mu.Unlock()
@@ -158,5 +235,5 @@ func (b *Broker) PresenceMembers(_ context.Context, topic, cursor string, limit 
 
 var (
 	_ broker.PresenceStore    = (*Broker)(nil)
-	_ broker.PresenceReporter = presenceTracker{}
+	_ broker.PresenceReporter = (*presenceTracker)(nil)
 )
