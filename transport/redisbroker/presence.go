@@ -36,86 +36,180 @@ import (
 // and writes all its counts: they are absolute, so writing one twice does
 // no harm.
 
+// presenceEventLua defines append_event, which publishes a join or leave
+// event as the publish script publishes one (publishScript, without the
+// idempotency record: a script runs once, and its events with it), so that
+// the event is in the companion topic's history and on its channel, with
+// an id of the one sequence. It runs inside the presence scripts, so a
+// user's events come in the order of the changes to the fleet's counts,
+// whichever hubs made them.
+//
+// KEYS[4..6]: last, origin, topics (as for publishScript). Its arguments
+// after now: the stream key prefix, the channel prefix, maxlen, history
+// ttl ms, the event name, the companion topic and the data.
+const presenceEventLua = `
+local emitted = false
+local function append_event(now, sp, cp, maxlen, httl, event, name, data)
+  local ms, seq = now, 0
+  local last = redis.call('GET', KEYS[4])
+  if last then
+    local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
+    lms, lseq = tonumber(lms), tonumber(lseq)
+    if lms >= now then ms, seq = lms, lseq + 1 end
+  end
+  local id = string.format('%.0f-%.0f', ms, seq)
+  redis.call('SET', KEYS[4], id)
+  redis.call('SET', KEYS[5], id, 'NX')
+  local key = sp .. name
+  redis.call('XADD', key, id, 'e', event, 'd', data, 't', name)
+  local len = redis.call('XLEN', key)
+  local slack = math.max(1, math.floor(maxlen / 10))
+  if len > maxlen + slack or (maxlen == 0 and len > 0) then
+    local old = redis.call('XRANGE', key, '-', '+', 'COUNT', len - maxlen)
+    redis.call('XTRIM', key, 'MAXLEN', maxlen)
+    redis.call('XSETID', key, id, 'MAXDELETEDID', old[#old][1])
+  end
+  local minid = string.format('%.0f-0', now - httl)
+  if #redis.call('XRANGE', key, '-', '(' .. minid, 'COUNT', 1) > 0 then
+    local stale = redis.call('XREVRANGE', key, '(' .. minid, '-', 'COUNT', 1)
+    redis.call('XTRIM', key, 'MINID', minid)
+    redis.call('XSETID', key, id, 'MAXDELETEDID', stale[1][1])
+  end
+  redis.call('PEXPIRE', key, httl)
+  redis.call('ZADD', KEYS[6], ms, name)
+  redis.call('PUBLISH', cp .. name, id .. '\n' .. name .. '\n' .. event .. '\n' .. data)
+  emitted = true
+end
+local function trim_topics(now, httl)
+  if emitted then
+    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - httl)
+    redis.call('PEXPIRE', KEYS[6], httl)
+  end
+end
+-- Topics and subjects are A-Z a-z 0-9 _ - . : / @ only (a subject names
+-- user/<sub>), so they need no JSON escaping; cjson would order the keys
+-- at random and escape '/'.
+local function event_data(topic, user)
+  return '{"topic":"' .. topic .. '","user":"' .. user .. '"}'
+end
+`
+
 // presenceUpdateScript checks that the hub is registered (or, with
 // ARGV[4] = "1", registers it) and refreshes its entry, then sets the
-// hub's counts: each entry is four ARGVs (shard, topic, user, streams),
-// and the difference to what the hub had recorded goes to the totals.
-// It returns -1, having written nothing, when the hub is not registered.
+// hub's counts: each entry is five ARGVs (shard, topic, user, streams,
+// "1" if the topic has join and leave events), and the difference to what
+// the hub had recorded goes to the totals. A user whose total goes from
+// zero or to zero on a topic with events gets a join or leave event
+// (presenceEventLua). It returns -1, having written nothing, when the hub
+// is not registered.
 //
-// KEYS: hubs, totals of streams, the hub's topics. ARGV: key prefix
-// ("{p}:p:"), hub id, TTL ms, register flag, then the entries.
-var presenceUpdateScript = redis.NewScript(`
+// KEYS: hubs, totals of streams, the hub's topics, last, origin, topics
+// (history). ARGV: key prefix ("{p}:p:"), hub id, TTL ms, register flag,
+// stream key prefix, channel prefix, maxlen, history ttl ms, then the
+// entries.
+var presenceUpdateScript = redis.NewScript(presenceEventLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local p, hub, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local sp, cp, maxlen, httl = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 if ARGV[4] ~= '1' then
   local exp = redis.call('ZSCORE', KEYS[1], hub)
   if not exp or tonumber(exp) < now then return -1 end
 end
 redis.call('ZADD', KEYS[1], now + ttl, hub)
 local function add(key, field, d)
-  if redis.call('HINCRBY', key, field, d) <= 0 then redis.call('HDEL', key, field) end
+  local n = redis.call('HINCRBY', key, field, d)
+  if n <= 0 then redis.call('HDEL', key, field) end
+  return n
 end
-for i = 5, #ARGV, 4 do
-  local topic, user, n = ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3])
+for i = 9, #ARGV, 5 do
+  local topic, user, n, events = ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3]), ARGV[i+4] == '1'
   local hk = p .. 'h:' .. hub .. ':' .. topic
   local f = ARGV[i] .. ':' .. user
   local d = n - tonumber(redis.call('HGET', hk, f) or '0')
   if d ~= 0 then
     if n == 0 then
       redis.call('HDEL', hk, f)
-      if redis.call('EXISTS', hk) == 0 then redis.call('SREM', KEYS[3], topic) end
+      if redis.call('EXISTS', hk) == 0 then
+        redis.call('SREM', KEYS[3], topic)
+        redis.call('SREM', KEYS[3] .. ':e', topic)
+      end
     else
       redis.call('HSET', hk, f, n)
       redis.call('SADD', KEYS[3], topic)
+      if events then redis.call('SADD', KEYS[3] .. ':e', topic) end
     end
     add(KEYS[2], topic, d)
-    if user ~= '' then add(p .. 'u:' .. topic, user, d) end
+    if user ~= '' then
+      local total = add(p .. 'u:' .. topic, user, d)
+      if events and total > 0 and total == d then
+        append_event(now, sp, cp, maxlen, httl, 'ssehub.join', 'presence:' .. topic, event_data(topic, user))
+      elseif events and total <= 0 and total > d then
+        append_event(now, sp, cp, maxlen, httl, 'ssehub.leave', 'presence:' .. topic, event_data(topic, user))
+      end
+    end
   end
 end
+trim_topics(now, httl)
 return 0
 `)
 
 // presenceReapScript takes a hub's counts out of the totals: the hub
-// ARGV[2], or, when that is empty, the first hub whose entry expired. It
+// ARGV[2], or, when that is empty, the first hub whose entry expired. A
+// user who thereby leaves a topic with events gets a leave event. It
 // stops after about ARGV[3] counts, so that one call never blocks Redis
 // for long, and returns 0 when there was nothing to reap, 1 when the hub
 // is gone, 2 when it has more to reap.
 //
-// KEYS: hubs, totals of streams. ARGV: key prefix, hub id or "", budget.
-var presenceReapScript = redis.NewScript(`
+// KEYS: hubs, totals of streams, unused, last, origin, topics (history).
+// ARGV: key prefix, hub id or "", budget, unused, stream key prefix,
+// channel prefix, maxlen, history ttl ms.
+var presenceReapScript = redis.NewScript(presenceEventLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local p, hub, budget = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local sp, cp, maxlen, httl = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 if hub == '' then
   local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1)
   if #dead == 0 then return 0 end
   hub = dead[1]
 end
 local function add(key, field, d)
-  if redis.call('HINCRBY', key, field, d) <= 0 then redis.call('HDEL', key, field) end
+  local n = redis.call('HINCRBY', key, field, d)
+  if n <= 0 then redis.call('HDEL', key, field) end
+  return n
 end
 local tk = p .. 't:' .. hub
+local result = 2
 while budget > 0 do
   local topics = redis.call('SPOP', tk, 16)
   if #topics == 0 then
     redis.call('ZREM', KEYS[1], hub)
-    return 1
+    redis.call('DEL', tk .. ':e')
+    result = 1
+    break
   end
   for _, topic in ipairs(topics) do
+    local events = redis.call('SISMEMBER', tk .. ':e', topic) == 1
     local hk = p .. 'h:' .. hub .. ':' .. topic
     local f = redis.call('HGETALL', hk)
     for i = 1, #f, 2 do
       local n = tonumber(f[i+1])
       add(KEYS[2], topic, -n)
       local user = string.sub(f[i], string.find(f[i], ':', 1, true) + 1)
-      if user ~= '' then add(p .. 'u:' .. topic, user, -n) end
+      if user ~= '' then
+        local total = add(p .. 'u:' .. topic, user, -n)
+        if events and total <= 0 and total > -n then
+          append_event(now, sp, cp, maxlen, httl, 'ssehub.leave', 'presence:' .. topic, event_data(topic, user))
+        end
+      end
     end
     redis.call('DEL', hk)
     budget = budget - 1 - #f / 2
   end
 end
-return 2
+trim_topics(now, httl)
+return result
 `)
 
 const (
@@ -141,12 +235,13 @@ type presenceUpdate struct {
 // presenceTracker is a hub's presence in Redis. Its loop runs in its own
 // goroutine from TrackPresence until Close (or the broker's Close).
 type presenceTracker struct {
-	b    *Broker
-	hub  string // this hub's id: random, so a restarted hub is a new one
-	ttl  time.Duration
-	in   chan presenceUpdate
-	stop chan struct{} // closed by Close
-	done chan struct{} // closed when the loop has returned
+	b      *Broker
+	hub    string // this hub's id: random, so a restarted hub is a new one
+	ttl    time.Duration
+	events func(topic string) bool // topics with join and leave events; nil: none
+	in     chan presenceUpdate
+	stop   chan struct{} // closed by Close
+	done   chan struct{} // closed when the loop has returned
 
 	// Owned by the loop.
 	counts     map[shardCount]int      // every count this hub has, as Redis should hold it
@@ -169,7 +264,7 @@ func (b *Broker) TrackPresence(cfg broker.PresenceConfig) broker.PresenceTracker
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
 	t := &presenceTracker{
-		b: b, hub: hex.EncodeToString(id[:]), ttl: cfg.TTL,
+		b: b, hub: hex.EncodeToString(id[:]), ttl: cfg.TTL, events: cfg.Events,
 		in: make(chan presenceUpdate, presenceQueue), stop: make(chan struct{}), done: make(chan struct{}),
 		counts: make(map[shardCount]int), pending: make(map[shardCount]struct{}),
 	}
@@ -260,16 +355,19 @@ func (t *presenceTracker) write() {
 	calls := [][]any{t.args(!t.registered)}
 	for k := range t.pending {
 		last := calls[len(calls)-1]
-		if len(last) >= 4+4*presenceChunk {
+		if len(last) >= 8+5*presenceChunk {
 			last = t.args(false)
 			calls = append(calls, last)
 		}
-		calls[len(calls)-1] = append(last, k.shard, k.topic, k.user, t.counts[k])
+		events := "0"
+		if k.user != "" && t.hasEvents(k.topic) {
+			events = "1"
+		}
+		calls[len(calls)-1] = append(last, k.shard, k.topic, k.user, t.counts[k], events)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), t.ttl/3)
 	defer cancel()
-	keys := []string{t.b.keys.presenceHubs, t.b.keys.presenceStreams, t.b.keys.presence + "t:" + t.hub}
-	cmds, err := runScripts(ctx, t.b.client, presenceUpdateScript, keys, calls)
+	cmds, err := runScripts(ctx, t.b.client, presenceUpdateScript, t.scriptKeys(), calls)
 	t.batches.Add(1)
 	if err == nil {
 		for _, c := range cmds {
@@ -299,7 +397,19 @@ func (t *presenceTracker) args(register bool) []any {
 	if register {
 		flag = "1"
 	}
-	return []any{t.b.keys.presence, t.hub, t.ttl.Milliseconds(), flag}
+	return []any{t.b.keys.presence, t.hub, t.ttl.Milliseconds(), flag,
+		t.b.keys.stream, t.b.keys.channel, t.b.cfg.HistorySize, t.b.cfg.HistoryTTL.Milliseconds()}
+}
+
+// scriptKeys are the KEYS of both presence scripts.
+func (t *presenceTracker) scriptKeys() []string {
+	k := t.b.keys
+	return []string{k.presenceHubs, k.presenceStreams, k.presence + "t:" + t.hub, k.last, k.origin, k.topics}
+}
+
+// hasEvents reports whether topic gets join and leave events.
+func (t *presenceTracker) hasEvents(topic string) bool {
+	return t.events != nil && len(broker.PresencePrefix)+len(topic) <= 256 && t.events(topic)
 }
 
 // reap takes out the counts of one dead hub, if there is one: every live
@@ -317,8 +427,9 @@ func (t *presenceTracker) reap() {
 // gone or there was nothing to reap.
 func (t *presenceTracker) reapHub(ctx context.Context, hub string) (int64, error) {
 	for {
-		keys := []string{t.b.keys.presenceHubs, t.b.keys.presenceStreams}
-		n, err := presenceReapScript.Run(ctx, t.b.client, keys, t.b.keys.presence, hub, presenceReapBudget).Int64()
+		k := t.b.keys
+		n, err := presenceReapScript.Run(ctx, t.b.client, t.scriptKeys(), k.presence, hub, presenceReapBudget, "",
+			k.stream, k.channel, t.b.cfg.HistorySize, t.b.cfg.HistoryTTL.Milliseconds()).Int64()
 		if err != nil || n != 2 {
 			return n, err
 		}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/brokertest"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/transport/redisbroker"
@@ -170,7 +173,69 @@ func TestPresenceCatchesUpAfterAPause(t *testing.T) {
 	time.Sleep(time.Second) // a few ticks of failed writes
 	resume()
 	testenv.WaitFor(t, "room: bob counted after the pause", presenceIs(b, "room", broker.TopicPresence{Streams: 3, Users: 2}))
-	if st := tr.(broker.PresenceReporter).PresenceStats(); st.Errors == 0 || st.Members != 2 {
-		t.Errorf("PresenceStats after the pause = %+v, want errors counted and 2 members", st)
+	// The tracker counts its members once Redis has answered, just after
+	// the counts became visible.
+	testenv.WaitFor(t, "2 members tracked", func() bool { return tr.(broker.PresenceReporter).PresenceStats().Members == 2 })
+	if st := tr.(broker.PresenceReporter).PresenceStats(); st.Errors == 0 {
+		t.Errorf("PresenceStats after the pause = %+v, want errors counted", st)
+	}
+}
+
+// frames returns the SSE frames of msgs without their id lines.
+func frames(msgs []*broker.Message) []string {
+	var out []string
+	for _, m := range msgs {
+		f := string(m.Frame)
+		out = append(out, f[strings.Index(f, "\n")+1:])
+	}
+	return out
+}
+
+// Join and leave events follow the fleet's counts, not one hub's: a user
+// on two hubs joins once and leaves once, and a dead hub's users leave
+// when it is reaped. The events are in the companion topic's history, so
+// a client resumes them like any other.
+func TestPresenceEventsAcrossHubs(t *testing.T) {
+	srv := redistest.Start(t)
+	cutOff := srv.Client(t)
+	a := newPresenceBroker(t, cutOff)
+	b := newPresenceBroker(t, srv.Client(t))
+	events := func(topic string) bool { return topic == "room" }
+	ta := a.TrackPresence(broker.PresenceConfig{TTL: time.Second, Events: events})
+	tb := b.TrackPresence(broker.PresenceConfig{TTL: time.Second, Events: events})
+	defer tb.Close()
+	rec, _ := brokertest.Listen(t, b, "presence:room")
+
+	step := func(tr broker.PresenceTracker, user string, n int, want broker.TopicPresence) {
+		t.Helper()
+		update(t, tr, 0, broker.PresenceEntry{Topic: "room", User: user, Streams: n}, broker.PresenceEntry{Topic: "quiet", User: user, Streams: n})
+		testenv.WaitFor(t, fmt.Sprintf("room: %+v", want), presenceIs(b, "room", want))
+	}
+	step(ta, "alice", 1, broker.TopicPresence{Streams: 1, Users: 1})
+	step(tb, "alice", 2, broker.TopicPresence{Streams: 3, Users: 1})
+	step(ta, "alice", 0, broker.TopicPresence{Streams: 2, Users: 1})
+	step(tb, "alice", 0, broker.TopicPresence{})
+	step(ta, "bob", 1, broker.TopicPresence{Streams: 1, Users: 1})
+	cutOff.Close() // hub a dies: b reaps it
+	testenv.WaitFor(t, "room: bob reaped", presenceIs(b, "room", broker.TopicPresence{}))
+	ta.Close()
+
+	want := []string{
+		"event: ssehub.join\ndata: {\"topic\":\"room\",\"user\":\"alice\"}\n\n",
+		"event: ssehub.leave\ndata: {\"topic\":\"room\",\"user\":\"alice\"}\n\n",
+		"event: ssehub.join\ndata: {\"topic\":\"room\",\"user\":\"bob\"}\n\n",
+		"event: ssehub.leave\ndata: {\"topic\":\"room\",\"user\":\"bob\"}\n\n",
+	}
+	testenv.WaitFor(t, "4 events live", func() bool { return len(rec.Messages()) >= len(want) })
+	live := rec.Messages()
+	if diff := cmp.Diff(want, frames(live)); diff != "" {
+		t.Errorf("live events on presence:room, -want +got:\n%s", diff)
+	}
+	replay, err := b.Replay(context.Background(), broker.Selection{Topics: []string{"presence:room"}}, live[0].ID.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want[1:], frames(replay.Messages)); diff != "" {
+		t.Errorf("resume of presence:room after the first event, -want +got:\n%s", diff)
 	}
 }
