@@ -73,6 +73,7 @@ type Config struct {
 	MaxStreamsPerIP int           `flag:"max-streams-per-ip" help:"most open streams per client address; -1 for no limit (behind a proxy all clients share its address)"`
 	MaxStreamsUser  int           `flag:"max-streams-per-user" help:"most open streams per authenticated user; -1 for no limit"`
 	Presence        bool          `flag:"presence" help:"count who follows each topic, across the fleet, for GET /presence (see README, Presence); off keeps the connect path as it is"`
+	PresenceEvents  string        `flag:"presence-events" help:"comma-separated topics and patterns whose users' joins and leaves are published as ssehub.join and ssehub.leave events to the companion topic presence:<topic> (needs --presence)"`
 	PresenceTTL     time.Duration `flag:"presence-ttl" help:"how long a hub's presence outlives it when it dies without shutting down (kill -9, cut off from Redis); refreshed every third of it"`
 	DrainWindow     time.Duration `flag:"drain-window" help:"on SIGTERM, open streams are told to reconnect (elsewhere) and closed one after another over this time; 0 closes them at once"`
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long shutdown (the drain included) may take before the process exits anyway"`
@@ -387,6 +388,11 @@ func (c Config) validate(src sources) error {
 	}
 	if _, err := acl.NewGrant(splitList(c.PublicTopics)); err != nil {
 		bad("public-topics", "%v", err)
+	}
+	if _, err := acl.NewGrant(splitList(c.PresenceEvents)); err != nil {
+		bad("presence-events", "%v", err)
+	} else if c.PresenceEvents != "" && !c.Presence {
+		bad("presence-events", "needs --presence")
 	}
 	for _, o := range splitList(c.CORSOrigins) {
 		if err := httpapi.ValidateOrigin(o); err != nil {

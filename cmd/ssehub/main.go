@@ -180,6 +180,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if publishWait == 0 {
 		publishWait = -1 // the hub's "refuse at once"; its zero is the default
 	}
+	var presenceEvents func(string) bool
+	if cfg.PresenceEvents != "" {
+		g, _ := acl.NewGrant(splitList(cfg.PresenceEvents)) // validated already
+		presenceEvents = g.AllowsTopic
+	}
 	h, err := hub.New(hub.Config{
 		Shards: cfg.Shards,
 		Shard: shard.Config{
@@ -190,10 +195,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Observer:     observers(m, tracer),
 			NoIOUring:    !cfg.IOUring,
 		},
-		PublishWait: publishWait,
-		Logger:      log,
-		Presence:    cfg.Presence,
-		PresenceTTL: cfg.PresenceTTL,
+		PublishWait:    publishWait,
+		Logger:         log,
+		Presence:       cfg.Presence,
+		PresenceTTL:    cfg.PresenceTTL,
+		PresenceEvents: presenceEvents,
 	}, b)
 	if err != nil {
 		return err
@@ -229,6 +235,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		PublishRate:    cfg.PublishRate,
 		IdempotencyTTL: cfg.IdempotencyTTL,
 		Demo:           cfg.Demo,
+		PresenceEvents: presenceEvents != nil,
 		Tracer:         tracer,
 		Metrics:        publicMetrics(cfg, m),
 	})

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/internal/ssetest"
 	"github.com/ssehub/ssehub/transport/auth"
 )
 
@@ -120,4 +122,55 @@ func TestFleetPresenceRedisPause(t *testing.T) {
 	resume()
 	took = waitPresenceField(t, client, b.addr, "", "topic=room", "streams", "0", 5*time.Second)
 	t.Logf("after Redis resumed, the stream closed during the pause left presence after %v", took)
+}
+
+// Join and leave events: a user's first stream on a topic, on any hub,
+// is one join on the companion topic, their last one closing one leave,
+// in order; a client resumes them with Last-Event-ID like any event; a
+// token without the topic's grant may not follow them, and no one may
+// publish there.
+func TestFleetPresenceEvents(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newHTTPClient(t)
+	hubs := startFleet(t, client, 2, "--redis-url", srv.URL(), "--auth", "jwt", "--jwt-secret", testJWTSecret,
+		"--api-keys", presenceAPIKey, "--presence", "--presence-events", "room,rooms/*")
+	a, b := hubs[0], hubs[1]
+	alice := mintHS256(t, auth.MintClaims{Subject: "alice", Subscribe: []string{"room"}})
+	watcher := mintHS256(t, auth.MintClaims{Subject: "watcher", Subscribe: []string{"room"}})
+	bob := mintHS256(t, auth.MintClaims{Subject: "bob", Subscribe: []string{"other"}})
+
+	events := openStream(t, b.addr, "topic=presence:room&token="+watcher)
+	onA := openStream(t, a.addr, "topic=room&token="+alice)
+	waitPresenceField(t, client, b.addr, presenceAPIKey, "user=alice", "streams", "1", time.Second)
+	onB := openStream(t, b.addr, "topic=room&token="+alice)
+	waitPresenceField(t, client, b.addr, presenceAPIKey, "user=alice", "streams", "2", time.Second)
+	onA.conn.Close()
+	waitPresenceField(t, client, b.addr, presenceAPIKey, "user=alice", "streams", "1", 2*time.Second)
+	onB.conn.Close()
+	waitPresenceField(t, client, b.addr, presenceAPIKey, "user=alice", "online", "false", 2*time.Second)
+
+	join := events.nextEvent(t, 5*time.Second)
+	leave := events.nextEvent(t, 5*time.Second)
+	wantJoin := "event: ssehub.join\ndata: {\"topic\":\"room\",\"user\":\"alice\"}\n\n"
+	wantLeave := "event: ssehub.leave\ndata: {\"topic\":\"room\",\"user\":\"alice\"}\n\n"
+	if _, rest, _ := strings.Cut(join, "\n"); rest != wantJoin {
+		t.Errorf("first event on presence:room = %q, want the join %q", join, wantJoin)
+	}
+	if _, rest, _ := strings.Cut(leave, "\n"); rest != wantLeave {
+		t.Errorf("second event on presence:room = %q, want the leave %q", leave, wantLeave)
+	}
+	joinID := strings.TrimPrefix(strings.SplitN(join, "\n", 2)[0], "id: ")
+	resumed := openStream(t, a.addr, "topic=presence:room&token="+watcher, "Last-Event-ID: "+joinID)
+	if got := resumed.nextEvent(t, 5*time.Second); got != leave {
+		t.Errorf("resume of presence:room after the join on the other hub = %q, want the leave %q", got, leave)
+	}
+
+	conn, resp := ssetest.Open(t, nil, a.addr, "topic=presence:room&token="+bob)
+	conn.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bob (no grant for room) following presence:room = %d, want 403", resp.StatusCode)
+	}
+	if code, body := postJSON(t, client, a.addr, presenceAPIKey, `{"topic":"presence:room","data":"forged"}`); code != http.StatusBadRequest || !strings.Contains(body, "invalid_topic") {
+		t.Errorf("publishing to presence:room = %d %s, want 400 invalid_topic", code, body)
+	}
 }

@@ -53,12 +53,12 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 	if errors.Is(err, auth.ErrMissing) {
 		// Anonymous: only public topics.
 		for _, t := range req.Topics {
-			if !s.cfg.PublicTopics.AllowsTopic(t) {
+			if !s.grants(s.cfg.PublicTopics.AllowsTopic, t) {
 				return streamIdentity{}, unauthorized(err)
 			}
 		}
 		for _, p := range req.Patterns {
-			if !s.cfg.PublicTopics.AllowsPattern(p) {
+			if !s.grants(s.cfg.PublicTopics.AllowsPattern, p) {
 				return streamIdentity{}, unauthorized(err)
 			}
 		}
@@ -75,15 +75,16 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 	if claims.Subject != "" {
 		private = "user/" + claims.Subject
 	}
+	isPrivate := func(t string) bool { return t == private }
 	for _, t := range req.Topics {
-		if t != private && !claims.Subscribe.AllowsTopic(t) && !s.cfg.PublicTopics.AllowsTopic(t) {
+		if !s.grants(isPrivate, t) && !s.grants(claims.Subscribe.AllowsTopic, t) && !s.grants(s.cfg.PublicTopics.AllowsTopic, t) {
 			return streamIdentity{}, forbidden("the token does not grant topic %s", clip.Quote(t))
 		}
 	}
 	for _, p := range req.Patterns {
 		// A pattern must be covered as a whole by a grant: it may match
 		// other users' private topics otherwise.
-		if !claims.Subscribe.AllowsPattern(p) && !s.cfg.PublicTopics.AllowsPattern(p) {
+		if !s.grants(claims.Subscribe.AllowsPattern, p) && !s.grants(s.cfg.PublicTopics.AllowsPattern, p) {
 			return streamIdentity{}, forbidden("the token does not grant every topic pattern %s can match", clip.Quote(p))
 		}
 	}
@@ -94,6 +95,36 @@ func (s *Server) authorizeSubscribe(ctx *fasthttp.RequestCtx, req *subscribeRequ
 		return streamIdentity{}, apiErr
 	}
 	return streamIdentity{userID: claims.Subject, expires: claims.ExpiresAt}, nil
+}
+
+// grants reports whether allows allows name, or, with presence events on,
+// the topic or pattern whose companion name is: the join and leave events
+// of a topic are for whoever may follow it (docs/protocol.md#presence).
+// A name is never checked with the prefix cut off otherwise, so that a
+// deployment without events keeps "presence:" topics as ordinary ones.
+func (s *Server) grants(allows func(string) bool, name string) bool {
+	if allows(name) {
+		return true
+	}
+	of, ok := strings.CutPrefix(name, broker.PresencePrefix)
+	return ok && s.cfg.PresenceEvents && of != "" && allows(of)
+}
+
+// refuseCompanions refuses publishing to the companion topics of presence
+// events, with events on: only the hub writes there, so subscribers can
+// trust what they read.
+func (s *Server) refuseCompanions(pubs []broker.Publication) *APIError {
+	if !s.cfg.PresenceEvents {
+		return nil
+	}
+	for _, p := range pubs {
+		for _, t := range p.Topics {
+			if strings.HasPrefix(t, broker.PresencePrefix) {
+				return badRequest(CodeInvalidTopic, "topic %s is reserved: topics starting with %q carry the hub's presence events", clip.Quote(t), broker.PresencePrefix)
+			}
+		}
+	}
+	return nil
 }
 
 // requireTopic refuses a stream that follows nothing.

@@ -159,3 +159,38 @@ func TestPresenceAuthorization(t *testing.T) {
 		}
 	}
 }
+
+// The companion topics take their topic's grant only while the hub
+// publishes presence events; otherwise "presence:" topics are ordinary
+// ones, for subscribers and publishers alike.
+func TestCompanionTopicGrants(t *testing.T) {
+	v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{testKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const apiKey = "presence-test-api-key-0123456789abcdef"
+	alice := mint(t, auth.MintClaims{Subject: "alice", Subscribe: []string{"room", "rooms/*"}})
+	for _, events := range []bool{true, false} {
+		th := startHub(t, hubOptions{hub: hub.Config{Presence: true},
+			server: httpapi.Config{Auth: v, APIKeys: []string{apiKey}, PresenceEvents: events}})
+		want, wantPublish := http.StatusOK, http.StatusOK
+		if events {
+			wantPublish = http.StatusBadRequest
+		} else {
+			want = http.StatusForbidden
+		}
+		for _, q := range []string{"topic=presence:room", "topic=presence:rooms/*", "topic=presence:user/alice"} {
+			if s := th.subscribe(t, q, "Authorization: Bearer "+alice); s.resp.StatusCode != want {
+				t.Errorf("events %v: alice GET /events?%s = %d, want %d", events, q, s.resp.StatusCode, want)
+			}
+		}
+		for _, q := range []string{"topic=presence:other", "topic=presence:user/bob", "topic=presence:*"} {
+			if s := th.subscribe(t, q, "Authorization: Bearer "+alice); s.resp.StatusCode != http.StatusForbidden {
+				t.Errorf("events %v: alice GET /events?%s = %d, want 403", events, q, s.resp.StatusCode)
+			}
+		}
+		if status, _ := publishAs(t, th, apiKey, `{"topic":"presence:room","data":"x"}`); status != wantPublish {
+			t.Errorf("events %v: publishing to presence:room = %d, want %d", events, status, wantPublish)
+		}
+	}
+}

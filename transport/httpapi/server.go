@@ -98,6 +98,11 @@ type Config struct {
 	// Tracer traces publish requests and stream connects, as children of
 	// the traceparent a client sends. Nil traces nothing.
 	Tracer *telemetry.Tracer
+	// PresenceEvents says the hub publishes join and leave events to the
+	// companion topics "presence:<topic>" (hub.Config.PresenceEvents):
+	// subscribing to one takes the grant of <topic>, and no one may
+	// publish to one.
+	PresenceEvents bool
 	// Metrics, if not nil, answers GET /metrics (see package
 	// internal/telemetry/metrics); nil answers it 404.
 	Metrics fasthttp.RequestHandler
@@ -378,6 +383,9 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	pubs, apiErr := parsePublish(string(ctx.Request.Header.ContentType()), ctx.PostBody(), s.cfg.Publish)
+	if apiErr == nil {
+		apiErr = s.refuseCompanions(pubs)
+	}
 	if apiErr == nil {
 		apiErr = authorizePublish(who.claims, pubs)
 	}
