@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/internal/brokertest"
@@ -104,4 +107,86 @@ func BenchmarkRedisResume_8Topics32KB(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric((redisCPU()-before)*1000/float64(b.N), "redis-cpu-ms/op")
+}
+
+// usedMemory returns Redis's used_memory.
+func usedMemory(b *testing.B, c interface {
+	Info(ctx context.Context, section ...string) *redis.StringCmd
+}) int64 {
+	b.Helper()
+	info, err := c.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	b.Fatal("INFO memory has no used_memory")
+	return 0
+}
+
+// BenchmarkPresenceQuery_100kMembers measures the presence queries on one
+// topic that 100,000 users follow, against a real redis-server, and
+// reports Redis's memory per member (the fleet totals and the hub's own
+// share together). The members are written by a tracker, as a hub's
+// shards would, in one pipeline of 100 script calls.
+func BenchmarkPresenceQuery_100kMembers(b *testing.B) {
+	const members = 100_000
+	srv := redistest.Start(b)
+	client := srv.Client(b)
+	br, err := redisbroker.New(context.Background(), redisbroker.Config{Client: client})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	tr := br.TrackPresence(broker.PresenceConfig{})
+	defer tr.Close()
+	before := usedMemory(b, client)
+	entries := make([]broker.PresenceEntry, members)
+	for i := range entries {
+		entries[i] = broker.PresenceEntry{Topic: "big", User: fmt.Sprintf("user-%06d", i), Streams: 1}
+	}
+	start := time.Now()
+	if !tr.Update(0, entries) {
+		b.Fatal("Update refused")
+	}
+	ctx := context.Background()
+	for {
+		p, err := br.TopicPresence(ctx, "big")
+		if err == nil && p.Users == members {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Logf("100,000 members written in %v; Redis memory %.0f B/member", time.Since(start).Round(time.Millisecond),
+		float64(usedMemory(b, client)-before)/members)
+	b.ReportMetric(float64(usedMemory(b, client)-before)/members, "redis-B/member")
+
+	b.Run("counts", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := br.TopicPresence(ctx, "big"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("member", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := br.MemberPresence(ctx, "big", "user-050000"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("page100", func(b *testing.B) {
+		cursor := ""
+		for b.Loop() {
+			page, err := br.PresenceMembers(ctx, "big", cursor, 100)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cursor = page.Cursor
+		}
+	})
 }
