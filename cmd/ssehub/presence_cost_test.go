@@ -46,6 +46,7 @@ func TestPresenceRampCost(t *testing.T) {
 		p, addr := startServing(t, nil, args...)
 		waitReady(t, client, "http://"+addr+"/readyz", fleetTimeout)
 		cmdsBefore, redisCPUBefore := redisCounters(t, rc)
+		scriptsBefore := scriptCalls(t, rc)
 		hubCPUBefore := procCPU(t, p.cmd.Process.Pid)
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -72,10 +73,13 @@ func TestPresenceRampCost(t *testing.T) {
 			time.Sleep(time.Second) // as long as presence would have taken to settle
 		}
 		cmdsAfter, redisCPUAfter := redisCounters(t, rc)
+		scripts := scriptCalls(t, rc) - scriptsBefore
 		hubCPU := procCPU(t, p.cmd.Process.Pid) - hubCPUBefore
-		t.Logf("presence=%v: %d streams in %v (%.0f/s); Redis commands %.3f per connect; Redis CPU %.1f µs per connect; hub CPU %.0f µs per connect",
+		t.Logf("presence=%v: %d streams in %v (%.0f/s); per connect: %.3f Redis commands (those in scripts included), "+
+			"%.4f script calls (%d in all), Redis CPU %.1f µs, hub CPU %.0f µs",
 			presence, n, ramp.Round(time.Millisecond), float64(n)/ramp.Seconds(),
-			float64(cmdsAfter-cmdsBefore)/float64(n), (redisCPUAfter-redisCPUBefore)*1e6/float64(n), hubCPU.Seconds()*1e6/float64(n))
+			float64(cmdsAfter-cmdsBefore)/float64(n), float64(scripts)/float64(n), scripts,
+			(redisCPUAfter-redisCPUBefore)*1e6/float64(n), hubCPU.Seconds()*1e6/float64(n))
 		for _, c := range conns {
 			c.Close()
 		}
@@ -102,6 +106,26 @@ func redisCounters(t *testing.T, c *redis.Client) (int64, float64) {
 		}
 	}
 	return cmds, cpu
+}
+
+// scriptCalls returns how many EVAL and EVALSHA calls Redis has served:
+// the presence writes and reaps, and the congestion exchanges.
+func scriptCalls(t *testing.T, c *redis.Client) int64 {
+	t.Helper()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls int64
+	for _, line := range strings.Split(info, "\r\n") {
+		if !strings.HasPrefix(line, "cmdstat_eval:") && !strings.HasPrefix(line, "cmdstat_evalsha:") {
+			continue
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(line[strings.IndexByte(line, ':')+1:], "calls="), ",")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		calls += n
+	}
+	return calls
 }
 
 // procCPU returns the user and system CPU time of process pid.
