@@ -59,7 +59,7 @@ type PresenceConfig struct {
 	// publishes join and leave events: when a user's first stream on the
 	// topic opens on any hub, an event named PresenceJoin, and when their
 	// last one closes, PresenceLeave, each to the topic's companion
-	// (PresenceTopic), in the order of the changes, with data
+	// (PresencePrefix + topic), in the order of the changes, with data
 	// {"topic":T,"user":U}. Every hub of a fleet must say the same.
 	Events func(topic string) bool
 }
