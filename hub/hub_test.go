@@ -23,8 +23,16 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newHub(t *testing.T, shards int) *hub.Hub {
 	t.Helper()
+	h, _ := newHubWith(t, hub.Config{Shards: shards})
+	return h
+}
+
+// newHubWith starts a hub of cfg on the embedded broker, shut down (and
+// the broker closed) when the test ends.
+func newHubWith(t *testing.T, cfg hub.Config) (*hub.Hub, *membroker.Broker) {
+	t.Helper()
 	b := membroker.New(membroker.Config{})
-	h, err := hub.New(hub.Config{Shards: shards}, b)
+	h, err := hub.New(cfg, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +44,7 @@ func newHub(t *testing.T, shards int) *hub.Hub {
 		}
 		b.Close()
 	})
-	return h
+	return h, b
 }
 
 // openStream streams to one end of a loopback TCP pair and returns the

@@ -20,21 +20,8 @@ import (
 // newPresenceHub starts a hub with presence on the embedded broker.
 func newPresenceHub(t *testing.T, shards int) (*hub.Hub, *membroker.Broker) {
 	t.Helper()
-	b := membroker.New(membroker.Config{})
-	h, err := hub.New(hub.Config{Shards: shards, Presence: true,
-		Shard: shard.Config{PresenceFlush: 20 * time.Millisecond}}, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := h.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		b.Close()
-	})
-	return h, b
+	return newHubWith(t, hub.Config{Shards: shards, Presence: true,
+		Shard: shard.Config{PresenceFlush: 20 * time.Millisecond}})
 }
 
 // follow opens a stream of user (empty: anonymous) on topics and patterns

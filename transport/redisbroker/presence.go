@@ -367,7 +367,12 @@ func (t *presenceTracker) write() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), t.ttl/3)
 	defer cancel()
-	cmds, err := runScripts(ctx, t.b.client, presenceUpdateScript, t.scriptKeys(), calls)
+	keys := t.scriptKeys()
+	runs := make([]scriptCall, len(calls))
+	for i, args := range calls {
+		runs[i] = scriptCall{keys: keys, args: args}
+	}
+	cmds, err := runScripts(ctx, t.b.client, presenceUpdateScript, runs)
 	t.batches.Add(1)
 	if err == nil {
 		for _, c := range cmds {
@@ -456,17 +461,24 @@ func (t *presenceTracker) fail(what string, err error) {
 	}
 }
 
-// runScripts runs script once per element of calls in one pipeline. The
-// calls must be safe to repeat: after NOSCRIPT (Redis restarted or flushed
-// its scripts) all of them are sent again with the script's source.
-func runScripts(ctx context.Context, c redis.UniversalClient, script *redis.Script, keys []string, calls [][]any) ([]redis.Cmder, error) {
+// scriptCall is one run of a script: its keys and arguments.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// runScripts runs script once per element of calls in one pipeline, which
+// Redis executes in order. After NOSCRIPT (Redis restarted or flushed its
+// script cache) nothing ran, since every command failed the same way: all
+// of them are sent again once, with the script's source.
+func runScripts(ctx context.Context, c redis.UniversalClient, script *redis.Script, calls []scriptCall) ([]redis.Cmder, error) {
 	run := func(evalSha bool) ([]redis.Cmder, error) {
 		return c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, args := range calls {
+			for _, call := range calls {
 				if evalSha {
-					script.EvalSha(ctx, p, keys, args...)
+					script.EvalSha(ctx, p, call.keys, call.args...)
 				} else {
-					script.Eval(ctx, p, keys, args...)
+					script.Eval(ctx, p, call.keys, call.args...)
 				}
 			}
 			return nil

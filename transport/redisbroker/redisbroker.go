@@ -308,31 +308,17 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 	}
 	idemTTL := cmp.Or(idem.TTL, broker.DefaultIdempotencyTTL).Milliseconds()
 	record := b.keys.idem + idem.Key + ":"
-	run := func(evalSha bool) ([]redis.Cmder, error) {
-		return b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, pub := range pubs {
-				keys := make([]string, 0, 5+len(pub.Topics))
-				keys = append(keys, b.keys.last, b.keys.origin, b.keys.topics, record+"0", record+strconv.Itoa(i))
-				for _, t := range pub.Topics {
-					keys = append(keys, b.keys.stream+t)
-				}
-				args := []any{b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), pub.Event, pub.Data,
-					strings.Join(pub.Topics, ","), b.keys.channel, trace, idem.Digest, idemTTL}
-				if evalSha {
-					publishScript.EvalSha(ctx, p, keys, args...)
-				} else {
-					publishScript.Eval(ctx, p, keys, args...)
-				}
-			}
-			return nil
-		})
+	calls := make([]scriptCall, len(pubs))
+	for i, pub := range pubs {
+		keys := make([]string, 0, 5+len(pub.Topics))
+		keys = append(keys, b.keys.last, b.keys.origin, b.keys.topics, record+"0", record+strconv.Itoa(i))
+		for _, t := range pub.Topics {
+			keys = append(keys, b.keys.stream+t)
+		}
+		calls[i] = scriptCall{keys: keys, args: []any{b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), pub.Event, pub.Data,
+			strings.Join(pub.Topics, ","), b.keys.channel, trace, idem.Digest, idemTTL}}
 	}
-	cmds, err := run(true)
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// Redis restarted or flushed its script cache: nothing ran, since
-		// every command failed the same way. Send the script itself once.
-		cmds, err = run(false)
-	}
+	cmds, err := runScripts(ctx, b.client, publishScript, calls)
 	if err != nil && redis.HasErrorPrefix(err, idemMismatchPrefix) {
 		return nil, fmt.Errorf("redis publish: %w", broker.ErrIdempotencyMismatch)
 	}
