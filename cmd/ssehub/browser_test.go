@@ -72,6 +72,20 @@ func newBrowser(t *testing.T, width, height int, flags ...chromedp.ExecAllocator
 	return ctx
 }
 
+// newTab opens another tab in the browser of ctx (from newBrowser), closed
+// when the test ends.
+func newTab(t *testing.T, browser context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	// The first run opens the tab, with ctx itself: a run's own deadline
+	// would close the tab when it passed.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	return ctx
+}
+
 // tab is one browser tab in a test.
 type tab struct {
 	t   *testing.T

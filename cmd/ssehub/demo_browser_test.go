@@ -136,6 +136,7 @@ func TestBrowserDemoLive(t *testing.T) {
 	client := newHTTPClient(t)
 	waitReady(t, client, "http://"+addr+"/readyz", pageTimeout)
 	p := openDemo(t, newBrowser(t, 1280, 900), addr, "user=alice&topics=news")
+	p.waitFor("the Online card to say presence is off", `document.getElementById('presence').dataset.state === 'off'`, presenceReportJS)
 
 	sent := time.Now()
 	first := mustPublish(t, client, addr, "news", "hello, browser")
@@ -226,6 +227,54 @@ func TestBrowserDemoToken(t *testing.T) {
 	p.waitEvent(private)
 	formID := p.publishForm("news", "", "signed with the token")
 	p.waitEvent(formID)
+}
+
+// presenceReportJS is what a failed wait on the Online card shows.
+const presenceReportJS = `JSON.stringify({
+	state: document.getElementById('presence').dataset.state,
+	summary: document.getElementById('presence-summary').textContent,
+	users: [...document.querySelectorAll('#presence-users li')].map((li) => li.textContent)})`
+
+// TestBrowserDemoPresence: with --presence the demo page's Online card
+// shows who follows its first topic: users by name, the page's own marked,
+// anonymous streams counted but not named; a user who disconnects is gone
+// from another page within 2 s.
+func TestBrowserDemoPresence(t *testing.T) {
+	_, addr := startServing(t, nil, "--auth", "jwt", "--jwt-secret", testJWTSecret, "--presence", "--public-topics", "room")
+	client := newHTTPClient(t)
+	waitReady(t, client, "http://"+addr+"/readyz", pageTimeout)
+	// room is public: each page first connects without a token, then signs
+	// in with one.
+	signIn := func(ctx context.Context, user string) demoPage {
+		p := openDemo(t, ctx, addr, "user=&topics=room")
+		p.fill("subscribe", map[string]string{"token": mintWithCLI(t, "--sub", user, "--subscribe", "room")})
+		p.do("connect as "+user, chromedp.Click(chromedp.CSS(`#connect`)))
+		p.waitState("open", 0)
+		return p
+	}
+	alice := signIn(newBrowser(t, 1280, 900), "alice")
+	bob := signIn(newTab(t, alice.ctx), "bob")
+	openStream(t, addr, "topic=room") // anonymous
+
+	alice.waitFor("alice, bob and an anonymous stream on the Online card", `(() => {
+		const s = document.getElementById('presence-summary').dataset;
+		const names = [...document.querySelectorAll('#presence-users li')].map((li) => li.dataset.user + ':' + li.dataset.me).sort();
+		return s.streams === '3' && s.users === '2' && names.join() === 'alice:true,bob:false';
+	})()`, presenceReportJS)
+	if s := eval[string](alice.tab, `document.getElementById('presence-summary').textContent`); !strings.Contains(s, "1 anonymous stream") {
+		t.Errorf("Online card says %q, want it to count 1 anonymous stream", s)
+	}
+
+	bob.do("disconnect bob", chromedp.Click(chromedp.CSS(`#disconnect`)))
+	left := time.Now()
+	alice.waitFor("bob gone from the Online card", `(() => {
+		const s = document.getElementById('presence-summary').dataset;
+		return s.users === '1' && !document.querySelector('#presence-users [data-user="bob"]');
+	})()`, presenceReportJS)
+	t.Logf("bob disconnected to gone from alice's page: %v", time.Since(left))
+	if d := time.Since(left); d > 2*time.Second {
+		t.Errorf("bob gone from alice's page %v after he disconnected, want within 2s", d)
+	}
 }
 
 // TestBrowserDemoResumeAfterHubRestart: a fleet of two hubs on Redis; the

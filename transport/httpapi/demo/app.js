@@ -8,11 +8,15 @@
 'use strict';
 
 const MAX_EVENTS = 200; // notifications kept on the page, newest first
+const PRESENCE_EVERY_MS = 1000; // how often the Online card asks GET /presence
+const PRESENCE_SHOWN = 100; // users the Online card lists (one page)
 
 const $ = (id) => document.getElementById(id);
 
-// sub is the current subscription; each Connect replaces it.
+// sub is the current subscription and presence what the Online card
+// watches; each Connect replaces both.
 let sub = null;
+let presence = null;
 
 // split reads a list typed as "a, b c".
 function split(s) {
@@ -154,6 +158,109 @@ class Subscription {
   }
 }
 
+// tokenSubject reads the subject of a JWT, to mark "you" among those
+// online. The page does not verify the token: the hub does.
+function tokenSubject(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(part)).sub || '';
+  } catch (err) {
+    return '';
+  }
+}
+
+// Presence asks the hub every PRESENCE_EVERY_MS who follows one topic
+// (GET /presence, which needs --presence) and shows it on the Online card.
+// Polling keeps the page simple and works for every topic; an app that
+// wants pushes follows presence:<topic> with --presence-events instead.
+class Presence {
+  constructor({ topic, token, me }) {
+    this.topic = topic;
+    this.me = me;
+    this.headers = token ? { Authorization: 'Bearer ' + token } : {};
+    this.ctl = new AbortController();
+    $('presence-topic').textContent = topic;
+    showPresence('loading', 'asking the hub…');
+    this.refresh();
+  }
+
+  stop() {
+    this.ctl.abort();
+    clearTimeout(this.timer);
+  }
+
+  async get(query) {
+    const resp = await fetch('/presence?' + query, { headers: this.headers, signal: this.ctl.signal });
+    const body = await resp.json().catch(() => null);
+    if (!resp.ok) {
+      const e = new Error(body && body.error ? body.error.message : 'HTTP ' + resp.status);
+      e.status = resp.status;
+      e.code = body && body.error ? body.error.code : '';
+      throw e;
+    }
+    return body;
+  }
+
+  async refresh() {
+    const q = new URLSearchParams({ topic: this.topic });
+    try {
+      const counts = await this.get(q);
+      q.set('list', 'users');
+      q.set('limit', String(PRESENCE_SHOWN));
+      const page = await this.get(q);
+      this.render(counts, page);
+    } catch (err) {
+      if (this.ctl.signal.aborted) return;
+      if (err.status === 404) {
+        showPresence('off', 'Presence is off: start the hub with --presence.');
+        return; // it stays off until the hub restarts
+      }
+      showPresence('error', err.status ? `${err.status} ${err.code}: ${err.message}` : 'the hub is unreachable');
+    }
+    if (!this.ctl.signal.aborted) this.timer = setTimeout(() => this.refresh(), PRESENCE_EVERY_MS);
+  }
+
+  // render shows the counts (every stream, anonymous ones too) and the
+  // users with a subject: anonymous streams have none to list.
+  render(counts, page) {
+    const listed = page.members.reduce((n, m) => n + m.streams, 0);
+    let text = `${plural(counts.streams, 'stream')}, ${plural(counts.users, 'user')}`;
+    if (!page.cursor && counts.streams > listed) {
+      text += ` (${plural(counts.streams - listed, 'anonymous stream')}: connect with a token to show by name)`;
+    }
+    showPresence('ok', text);
+    const s = $('presence-summary');
+    s.dataset.streams = String(counts.streams);
+    s.dataset.users = String(counts.users);
+    $('presence-users').replaceChildren(...page.members.map((m) => {
+      const li = document.createElement('li');
+      li.dataset.user = m.user;
+      li.dataset.streams = String(m.streams);
+      li.dataset.me = String(m.user === this.me);
+      li.textContent = m.user + (m.user === this.me ? ' (you)' : '');
+      if (m.streams > 1) {
+        const n = document.createElement('small');
+        n.textContent = ` ×${m.streams}`;
+        li.append(n);
+      }
+      return li;
+    }));
+  }
+
+}
+
+// showPresence sets the Online card's state (idle, loading, ok, off or
+// error) and its line of text; only ok keeps the list of users.
+function showPresence(state, text) {
+  $('presence').dataset.state = state;
+  $('presence-summary').textContent = text;
+  if (state !== 'ok') $('presence-users').replaceChildren();
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 function setState(state, text, reconnects = 0) {
   $('state').dataset.state = state;
   $('state').dataset.reconnects = String(reconnects);
@@ -226,9 +333,18 @@ function connect() {
   const list = $('topic-list');
   list.replaceChildren(...topics.filter((t) => !t.includes('*')).map((t) => new Option(t)));
   sub = new Subscription({ topics, events: split(f.events.value), token });
+  // The Online card watches the first topic that is not a pattern, and
+  // not the stream's own private topic.
+  const watched = topics.find((t) => !t.includes('*') && !t.startsWith('user/'));
+  if (watched) presence = new Presence({ topic: watched, token, me: token ? tokenSubject(token) : '' });
 }
 
 function disconnect(quiet = false) {
+  if (presence) {
+    presence.stop();
+    presence = null;
+    showPresence('idle', 'Connect to see who follows your first topic.');
+  }
   if (!sub) return;
   sub.close();
   sub = null;
