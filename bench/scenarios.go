@@ -544,7 +544,9 @@ func (r *runner) fleetTargets(ctx context.Context) error {
 	// Padding (-pad) is for the slow consumers only: it makes stuck
 	// streams fill up within the phase.
 	r.pad = 0
-	if err := r.publishPhase(ctx, "broadcast", 1, d, constTopic(BroadcastTopic), 500*time.Millisecond); err != nil {
+	// The target of docs/protocol.md#performance-targets on 2 cores:
+	// the CPU floor of one broadcast to 100,000 streams is about 0.68 s.
+	if err := r.publishPhase(ctx, "broadcast", 1, d, constTopic(BroadcastTopic), time.Second); err != nil {
 		return err
 	}
 	if err := r.publishPhase(ctx, "targeted", r.rate(5000), d, randomUser(r.cfg.Streams), 50*time.Millisecond); err != nil {

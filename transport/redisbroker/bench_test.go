@@ -64,25 +64,7 @@ func BenchmarkRedisResume_8Topics32KB(b *testing.B) {
 		}
 	}
 	from := ids[0].String()
-	// Redis's CPU time (INFO cpu): commandstats would count the commands
-	// a script runs twice, in the script's time and in their own.
-	redisCPU := func() float64 {
-		stats, err := client.Info(context.Background(), "cpu").Result()
-		if err != nil {
-			b.Fatal(err)
-		}
-		var total float64
-		for line := range strings.Lines(stats) {
-			for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
-					f, _ := strconv.ParseFloat(v, 64)
-					total += f
-				}
-			}
-		}
-		return total
-	}
-	before := redisCPU()
+	before := redisCPU(b, client)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -106,7 +88,76 @@ func BenchmarkRedisResume_8Topics32KB(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric((redisCPU()-before)*1000/float64(b.N), "redis-cpu-ms/op")
+	b.ReportMetric((redisCPU(b, client)-before).Seconds()*1000/float64(b.N), "redis-cpu-ms/op")
+}
+
+// redisCPU returns Redis's CPU time, user and system (INFO cpu).
+// commandstats would count the commands a script runs twice, in the
+// script's time and in their own.
+func redisCPU(b *testing.B, c redis.UniversalClient) time.Duration {
+	b.Helper()
+	stats, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for line := range strings.Lines(stats) {
+		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				total += f
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// BenchmarkRedisPublishCPU reports Redis's CPU per published event
+// (redis-µs/event), the figure the fleet's publish capacity divides by
+// (docs/capacity.md): one event per call, and batches of 100 events to one
+// topic, to 100 distinct topics (targeted notifications), and to 10 topics
+// each. Histories fill to their cap during the run, so trimming is counted.
+func BenchmarkRedisPublishCPU(b *testing.B) {
+	srv := redistest.Start(b)
+	client := srv.Client(b)
+	br, err := redisbroker.New(context.Background(), redisbroker.Config{Client: client})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	batch := func(n int, topics func(i int) []string) []broker.Publication {
+		pubs := make([]broker.Publication, n)
+		for i := range pubs {
+			pubs[i] = brokertest.Pub(strings.Repeat("x", 64), topics(i)...)
+		}
+		return pubs
+	}
+	ten := make([]string, 10)
+	for i := range ten {
+		ten[i] = fmt.Sprintf("ten/%d", i)
+	}
+	for _, c := range []struct {
+		name string
+		pubs []broker.Publication
+	}{
+		{"single", batch(1, func(int) []string { return []string{"one"} })},
+		{"batch=100/one-topic", batch(100, func(int) []string { return []string{"one"} })},
+		{"batch=100/distinct-topics", batch(100, func(i int) []string { return []string{fmt.Sprintf("user/%d", i)} })},
+		{"batch=100/10-topics-each", batch(100, func(int) []string { return ten })},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			before := redisCPU(b, client)
+			for b.Loop() {
+				if _, err := br.Publish(context.Background(), c.pubs, broker.Idempotency{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			events := float64(b.N * len(c.pubs))
+			b.ReportMetric((redisCPU(b, client)-before).Seconds()*1e6/events, "redis-µs/event")
+			b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }
 
 // usedMemory returns Redis's used_memory.

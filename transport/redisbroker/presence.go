@@ -37,54 +37,17 @@ import (
 // no harm.
 
 // presenceEventLua defines append_event, which publishes a join or leave
-// event as the publish script publishes one (publishScript, without the
+// event as the publish script publishes one (historyLua, without the
 // idempotency record: a script runs once, and its events with it), so that
 // the event is in the companion topic's history and on its channel, with
 // an id of the one sequence. It runs inside the presence scripts, so a
 // user's events come in the order of the changes to the fleet's counts,
-// whichever hubs made them.
-//
-// KEYS[4..6]: last, origin, topics (as for publishScript). Its arguments
-// after now: the stream key prefix, the channel prefix, maxlen, history
-// ttl ms, the event name, the companion topic and the data.
-const presenceEventLua = `
-local emitted = false
-local function append_event(now, sp, cp, maxlen, httl, event, name, data)
-  local ms, seq = now, 0
-  local last = redis.call('GET', KEYS[4])
-  if last then
-    local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
-    lms, lseq = tonumber(lms), tonumber(lseq)
-    if lms >= now then ms, seq = lms, lseq + 1 end
-  end
-  local id = string.format('%.0f-%.0f', ms, seq)
-  redis.call('SET', KEYS[4], id)
-  redis.call('SET', KEYS[5], id, 'NX')
-  local key = sp .. name
-  redis.call('XADD', key, id, 'e', event, 'd', data, 't', name)
-  local len = redis.call('XLEN', key)
-  local slack = math.max(1, math.floor(maxlen / 10))
-  if len > maxlen + slack or (maxlen == 0 and len > 0) then
-    local old = redis.call('XRANGE', key, '-', '+', 'COUNT', len - maxlen)
-    redis.call('XTRIM', key, 'MAXLEN', maxlen)
-    redis.call('XSETID', key, id, 'MAXDELETEDID', old[#old][1])
-  end
-  local minid = string.format('%.0f-0', now - httl)
-  if #redis.call('XRANGE', key, '-', '(' .. minid, 'COUNT', 1) > 0 then
-    local stale = redis.call('XREVRANGE', key, '(' .. minid, '-', 'COUNT', 1)
-    redis.call('XTRIM', key, 'MINID', minid)
-    redis.call('XSETID', key, id, 'MAXDELETEDID', stale[1][1])
-  end
-  redis.call('PEXPIRE', key, httl)
-  redis.call('ZADD', KEYS[6], ms, name)
-  redis.call('PUBLISH', cp .. name, id .. '\n' .. name .. '\n' .. event .. '\n' .. data)
-  emitted = true
-end
-local function trim_topics(now, httl)
-  if emitted then
-    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - httl)
-    redis.call('PEXPIRE', KEYS[6], httl)
-  end
+// whichever hubs made them. A script that may append calls history.open
+// first and history.close last.
+const presenceEventLua = historyLua + `
+local function append_event(event, name, data)
+  local id = history.next()
+  history.append(name, event, data, name, id .. '\n' .. name .. '\n' .. event .. '\n' .. data)
 end
 -- Topics and subjects are A-Z a-z 0-9 _ - . : / @ only (a subject names
 -- user/<sub>), so they need no JSON escaping; cjson would order the keys
@@ -111,7 +74,7 @@ var presenceUpdateScript = redis.NewScript(presenceEventLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local p, hub, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local sp, cp, maxlen, httl = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+history.open(KEYS[4], KEYS[5], KEYS[6], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]))
 if ARGV[4] ~= '1' then
   local exp = redis.call('ZSCORE', KEYS[1], hub)
   if not exp or tonumber(exp) < now then return -1 end
@@ -143,14 +106,14 @@ for i = 9, #ARGV, 5 do
     if user ~= '' then
       local total = add(p .. 'u:' .. topic, user, d)
       if events and total > 0 and total == d then
-        append_event(now, sp, cp, maxlen, httl, 'ssehub.join', 'presence:' .. topic, event_data(topic, user))
+        append_event('ssehub.join', 'presence:' .. topic, event_data(topic, user))
       elseif events and total <= 0 and total > d then
-        append_event(now, sp, cp, maxlen, httl, 'ssehub.leave', 'presence:' .. topic, event_data(topic, user))
+        append_event('ssehub.leave', 'presence:' .. topic, event_data(topic, user))
       end
     end
   end
 end
-trim_topics(now, httl)
+history.close()
 return 0
 `)
 
@@ -168,7 +131,7 @@ var presenceReapScript = redis.NewScript(presenceEventLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local p, hub, budget = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local sp, cp, maxlen, httl = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+history.open(KEYS[4], KEYS[5], KEYS[6], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]))
 if hub == '' then
   local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1)
   if #dead == 0 then return 0 end
@@ -200,7 +163,7 @@ while budget > 0 do
       if user ~= '' then
         local total = add(p .. 'u:' .. topic, user, -n)
         if events and total <= 0 and total > -n then
-          append_event(now, sp, cp, maxlen, httl, 'ssehub.leave', 'presence:' .. topic, event_data(topic, user))
+          append_event('ssehub.leave', 'presence:' .. topic, event_data(topic, user))
         end
       end
     end
@@ -208,7 +171,7 @@ while budget > 0 do
     budget = budget - 1 - #f / 2
   end
 end
-trim_topics(now, httl)
+history.close()
 return result
 `)
 

@@ -5,9 +5,7 @@
 package redisbroker
 
 import (
-	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,8 +93,8 @@ type keyspace struct {
 	stream  string // prefix of a topic's stream key
 	channel string // prefix of a topic's channel
 	probe   string // prefix of the probe channels
-	// idem prefixes the record of each event published under an
-	// idempotency key: "<idem><key>:<index in the batch>".
+	// idem prefixes the records of a publish under an idempotency key:
+	// "<idem><key>:<index in the batch of the chunk's first event>".
 	idem string
 	// congested is the sorted set of the hubs that are congested, scored
 	// by when their record expires (congestion.go).
@@ -187,155 +185,6 @@ func ValidatePrefix(p string) error {
 			"':' ends the prefix in Redis channel names, so such a prefix could overlap another's", p, i)
 	}
 	return nil
-}
-
-// publishScript publishes one event: it assigns the next id (Redis time
-// in ms, or the last id's ms with the next sequence if the clock has not
-// moved on), records it, appends the event to each topic's stream with that
-// id, trims history, and publishes the envelope to each topic's channel:
-// all or nothing.
-//
-// It first looks the event up by its idempotency record: one that was
-// published already returns its id and does nothing else, so a pipeline
-// that go-redis re-sends after a read timeout, while the first copy is
-// still queued in a stalled Redis, or a client's retry, publishes nothing
-// twice. The record holds "<digest> <id>"; the batch's first event's
-// record is checked by every event, so a key reused for another body is
-// refused even for events the first request did not have.
-//
-// KEYS: last, origin, topics, record of the batch's first event, record of
-// this event, stream of each topic.
-// ARGV: maxlen, ttl ms, event, data, topics joined by ",", channel prefix,
-// traceparent (empty when the publish is not traced; see decodeEnvelope),
-// digest, record ttl ms.
-var publishScript = redis.NewScript(`
-local mark = ARGV[8] .. ' '
-local first = redis.call('GET', KEYS[4])
-if first and string.sub(first, 1, #mark) ~= mark then
-  return redis.error_reply('IDEMPOTENCY key reused for another request')
-end
-local done = redis.call('GET', KEYS[5])
-if done then
-  if string.sub(done, 1, #mark) ~= mark then return redis.error_reply('IDEMPOTENCY key reused for another request') end
-  return string.sub(done, #mark + 1)
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ms, seq = now, 0
-local last = redis.call('GET', KEYS[1])
-if last then
-  local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
-  lms, lseq = tonumber(lms), tonumber(lseq)
-  if lms >= now then ms, seq = lms, lseq + 1 end
-end
-local id = string.format('%.0f-%.0f', ms, seq)
-redis.call('SET', KEYS[1], id)
-redis.call('SET', KEYS[2], id, 'NX')
-local maxlen, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-local minid = string.format('%.0f-0', now - ttl)
-local envelope = id .. '\n' .. ARGV[5] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4]
-if ARGV[7] ~= '' then envelope = 'traceparent=' .. ARGV[7] .. '\n' .. envelope end
--- Trimming records the newest id it drops as the stream's
--- max-deleted-entry-id (XSETID), which XINFO STREAM reports to replays:
--- plain trimming leaves it unset. Trims drop oldest entries first, so the
--- recorded id only grows.
-local slack = math.max(1, math.floor(maxlen / 10))
-local i = 6
-for name in string.gmatch(ARGV[5], '[^,]+') do
-  local key = KEYS[i]
-  -- A stream that is gone although the topic index says the topic had an
-  -- event within the TTL was evicted (maxmemory): the new one records
-  -- that everything before this event is lost, so a resume from before
-  -- it gets a reset rather than a gap.
-  local evicted = false
-  if redis.call('EXISTS', key) == 0 then
-    local prev = redis.call('ZSCORE', KEYS[3], name)
-    evicted = prev and tonumber(prev) >= now - tonumber(ARGV[2])
-  end
-  redis.call('XADD', key, id, 'e', ARGV[3], 'd', ARGV[4], 't', ARGV[5])
-  if evicted then
-    local before = string.format('%.0f-18446744073709551615', ms - 1)
-    if seq > 0 then before = string.format('%.0f-%.0f', ms, seq - 1) end
-    redis.call('XSETID', key, id, 'MAXDELETEDID', before)
-  end
-  local len = redis.call('XLEN', key)
-  if len > maxlen + slack or (maxlen == 0 and len > 0) then
-    local old = redis.call('XRANGE', key, '-', '+', 'COUNT', len - maxlen)
-    redis.call('XTRIM', key, 'MAXLEN', maxlen)
-    redis.call('XSETID', key, id, 'MAXDELETEDID', old[#old][1])
-  end
-  -- XRANGE from the start is cheap; XREVRANGE ending at minid scans the
-  -- stream (~75 us at 1,000 entries), so it runs only when an entry aged out.
-  if #redis.call('XRANGE', key, '-', '(' .. minid, 'COUNT', 1) > 0 then
-    local stale = redis.call('XREVRANGE', key, '(' .. minid, '-', 'COUNT', 1)
-    redis.call('XTRIM', key, 'MINID', minid)
-    redis.call('XSETID', key, id, 'MAXDELETEDID', stale[1][1])
-  end
-  redis.call('PEXPIRE', key, ttl)
-  redis.call('ZADD', KEYS[3], ms, name)
-  redis.call('PUBLISH', ARGV[6] .. name, envelope)
-  i = i + 1
-end
--- The topic index has no TTL, so that no volatile-* eviction policy can
--- take it (resumes by pattern and the eviction check above read it); this
--- bounds it instead.
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
-redis.call('SET', KEYS[5], mark .. id, 'PX', ARGV[9])
-return id
-`)
-
-// ownKeyTTL is how long the records of a publish without an idempotency
-// key are kept. They guard only against go-redis sending the publish's
-// pipeline again while an earlier copy is still queued in Redis (after a
-// read timeout or a dropped connection); the copies are all sent within the
-// publish's deadline and run back to back once Redis answers again, so a
-// minute is ample, and keeps them cheap.
-const ownKeyTTL = time.Minute
-
-// idemMismatchPrefix starts the error the publish script returns for a
-// key reused for another request.
-const idemMismatchPrefix = "IDEMPOTENCY"
-
-// Publish implements broker.Broker. A batch runs as one pipeline of
-// scripts, which Redis executes in order. Without an idempotency key it
-// makes one up, so that go-redis re-sending the pipeline cannot publish an
-// event twice.
-func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem broker.Idempotency) (ids []eventid.ID, err error) {
-	ctx, span, trace := b.cfg.Tracer.StartPublish(ctx, "redis", len(pubs))
-	defer func() { telemetry.End(span, err) }()
-	if idem.Key == "" {
-		idem = broker.Idempotency{Key: rand.Text(), TTL: ownKeyTTL}
-	}
-	idemTTL := cmp.Or(idem.TTL, broker.DefaultIdempotencyTTL).Milliseconds()
-	record := b.keys.idem + idem.Key + ":"
-	calls := make([]scriptCall, len(pubs))
-	for i, pub := range pubs {
-		keys := make([]string, 0, 5+len(pub.Topics))
-		keys = append(keys, b.keys.last, b.keys.origin, b.keys.topics, record+"0", record+strconv.Itoa(i))
-		for _, t := range pub.Topics {
-			keys = append(keys, b.keys.stream+t)
-		}
-		calls[i] = scriptCall{keys: keys, args: []any{b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), pub.Event, pub.Data,
-			strings.Join(pub.Topics, ","), b.keys.channel, trace, idem.Digest, idemTTL}}
-	}
-	cmds, err := runScripts(ctx, b.client, publishScript, calls)
-	if err != nil && redis.HasErrorPrefix(err, idemMismatchPrefix) {
-		return nil, fmt.Errorf("redis publish: %w", broker.ErrIdempotencyMismatch)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("redis publish: %w", err)
-	}
-	ids = make([]eventid.ID, len(cmds))
-	for i, c := range cmds {
-		s, err := c.(*redis.Cmd).Text()
-		if err != nil {
-			return ids[:i], fmt.Errorf("redis publish: %w", err)
-		}
-		if ids[i], err = eventid.Parse(s); err != nil {
-			return ids[:i], fmt.Errorf("redis publish returned id %q: %w", s, err)
-		}
-	}
-	return ids, nil
 }
 
 // Replay implements broker.Broker. It reads history in pages of about
