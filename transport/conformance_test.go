@@ -37,6 +37,18 @@ var brokerKinds = []struct {
 		t.Cleanup(func() { b.Close() })
 		return b
 	}},
+	// Every subscriber on one pub/sub connection: the subscriptions of
+	// several shards share it.
+	{"redis-shared-pubsub", func(t *testing.T, historySize int) broker.Broker {
+		srv := redistest.Start(t)
+		b, err := redisbroker.New(context.Background(), redisbroker.Config{
+			Client: srv.Client(t), HistorySize: historySize, PubSubConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}},
 }
 
 func forEachBroker(t *testing.T, historySize int, test func(t *testing.T, b broker.Broker)) {

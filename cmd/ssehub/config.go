@@ -31,6 +31,7 @@ type Config struct {
 	RedisURL        string        `flag:"redis-url" help:"Redis to run a fleet on (redis://host:6379/0); empty runs the embedded broker"`
 	RedisMode       string        `flag:"redis-mode" help:"standalone, cluster (more nodes as ?addr=host:port) or sentinel (URL of a sentinel, ?master_name=NAME)"`
 	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels: letters, digits and _ - . / @ (a topic without ':')"`
+	RedisPubSub     int           `flag:"redis-pubsub-conns" help:"Redis pub/sub connections the shards share; 0 gives each shard its own (Redis sends a broadcast once per connection)"`
 	Auth            string        `flag:"auth" help:"off (anyone may subscribe and publish; for local use) or jwt"`
 	JWTSecret       string        `flag:"jwt-secret" secret:"true" help:"HS256 secret (at least 32 bytes) for --auth jwt"`
 	JWTKeyFile      string        `flag:"jwt-key-file" help:"PEM public key for --auth jwt, used with --jwt-algorithm"`
@@ -293,7 +294,7 @@ func (c Config) validate(src sources) error {
 		name     string
 		got, min int
 	}{
-		{"shards", c.Shards, 0}, {"history-size", c.HistorySize, 0}, {"history-budget", c.HistoryBudget, 1 << 20}, {"queue-size", c.QueueSize, 2}, {"send-buffer", c.SendBuffer, 0}, {"send-buffer-max", c.SendBufferMax, 0},
+		{"shards", c.Shards, 0}, {"redis-pubsub-conns", c.RedisPubSub, 0}, {"history-size", c.HistorySize, 0}, {"history-budget", c.HistoryBudget, 1 << 20}, {"queue-size", c.QueueSize, 2}, {"send-buffer", c.SendBuffer, 0}, {"send-buffer-max", c.SendBufferMax, 0},
 		{"max-body-size", c.MaxBodySize, 1}, {"max-header-size", c.MaxHeaderSize, 1},
 		{"max-data-size", c.MaxDataSize, 1}, {"max-batch", c.MaxBatch, 1}, {"max-topics", c.MaxTopics, 1},
 	}

@@ -607,10 +607,21 @@ func TestFleetDelivery(t *testing.T) {
 // subscriber still has every event once, in order.
 func TestFleetPubSubKill(t *testing.T) {
 	t.Parallel()
+	testPubSubKill(t)
+}
+
+// TestFleetPubSubKillSharedConnection: the same with each hub's shards
+// sharing one pub/sub connection (--redis-pubsub-conns 1).
+func TestFleetPubSubKillSharedConnection(t *testing.T) {
+	t.Parallel()
+	testPubSubKill(t, "--redis-pubsub-conns", "1")
+}
+
+func testPubSubKill(t *testing.T, args ...string) {
 	srv := redistest.Start(t)
 	rc := srv.Client(t)
 	client := newHTTPClient(t)
-	hubs := startFleet(t, client, 2, "--redis-url", srv.URL())
+	hubs := startFleet(t, client, 2, append([]string{"--redis-url", srv.URL()}, args...)...)
 	subs := subscribeAll(t, hubs, selExact, selPattern, selBoth)
 	conns, err := pubsubClients(rc)
 	if err != nil {

@@ -47,6 +47,13 @@ type Config struct {
 	// it once when events grow larger than any the resume has seen
 	// (maxPageCount). Zero means DefaultReplayPageBytes (512 KiB).
 	ReplayPageBytes int
+	// PubSubConns is how many pub/sub connections the broker's subscribers
+	// (one per shard) share, dealt round robin. Zero gives each subscriber
+	// its own. Redis sends a message once per connection subscribed to its
+	// channel, so fewer connections cut Redis's work per broadcast; the
+	// shards on one connection wait for each other when one's mailbox is
+	// full (docs/capacity.md).
+	PubSubConns int
 	// ProbeInterval is how long a shard's pub/sub connection may stay
 	// silent before the broker checks it end to end with a probe message.
 	// Zero means 5s.
@@ -79,6 +86,13 @@ type Broker struct {
 	// reconnecting counts subscribers re-establishing their pub/sub
 	// connection; the hub is not ready meanwhile.
 	reconnecting atomic.Int64
+
+	// connsMu guards conns and taps: the shared pub/sub connections
+	// (Config.PubSubConns), created as subscribers come, and how many
+	// subscribers were dealt so far.
+	connsMu sync.Mutex
+	conns   []*subscriber
+	taps    int
 
 	closed     chan struct{} // closed by Close
 	closeOnce  sync.Once

@@ -27,17 +27,44 @@ type counters struct {
 // subscribeTimeout bounds waiting for Redis to confirm a subscription.
 const subscribeTimeout = 5 * time.Second
 
-// NewSubscriber implements broker.Broker: one pub/sub connection for one
-// shard, with its own receive loop.
+// NewSubscriber implements broker.Broker. With Config.PubSubConns zero the
+// subscriber has a pub/sub connection of its own, with its own receive
+// loop; otherwise it shares one of that many connections with the other
+// subscribers (shards) of this broker, dealt round robin.
 func (b *Broker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
+	b.connsMu.Lock()
+	defer b.connsMu.Unlock()
+	var c *subscriber
+	if n := b.cfg.PubSubConns; n > 0 {
+		i := b.taps % n
+		if b.conns == nil {
+			b.conns = make([]*subscriber, n)
+		}
+		if b.conns[i] == nil {
+			b.conns[i] = b.newConn()
+		}
+		c = b.conns[i]
+	} else {
+		c = b.newConn()
+	}
+	b.taps++
+	t := &tap{conn: c, sink: sink, pending: make(map[string]bool)}
+	c.mu.Lock()
+	c.taps[t] = true
+	c.mu.Unlock()
+	return t, nil
+}
+
+// newConn opens a pub/sub connection and starts its goroutines.
+func (b *Broker) newConn() *subscriber {
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	s := &subscriber{
 		b:       b,
-		sink:    sink,
 		probe:   b.keys.probe + hex.EncodeToString(nonce[:]),
-		names:   make(map[string]bool),
+		names:   make(map[string]*subscription),
 		pending: make(map[string]int),
+		taps:    make(map[*tap]bool),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
@@ -47,38 +74,66 @@ func (b *Broker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
 	s.goroutines.Add(2)
 	go s.receive()
 	go s.sendCommands()
-	return s, nil
+	return s
 }
 
-// subscriber is one shard's pub/sub connection. The shard calls
-// Subscribe and friends from its loop; they only queue a command, since
-// go-redis may dial inside any PubSub call and the shard loop must not
-// wait on the network. A sender goroutine writes the commands; the receive
-// goroutine reads the connection and delivers to the sink in id order.
+// subscriber is one pub/sub connection, which carries the subscriptions
+// of one or more shards (their taps). A shard calls its tap's Subscribe
+// and friends from its loop; they only queue a command, since go-redis may
+// dial inside any PubSub call and the shard loop must not wait on the
+// network. A sender goroutine writes the commands; the receive goroutine
+// reads the connection and delivers to each tap's sink in id order.
+//
+// Sharing a connection divides what Redis does per broadcast by the
+// number of shards sharing it (one copy of a message per connection
+// subscribed to its channel: docs/capacity.md); the price is that the
+// shards on one connection wait for each other, since a delivery to a
+// shard whose mailbox is full holds the receive loop.
 //
 // Why not go-redis's Channel(): it drops a message after a send timeout
 // with only a log line, and it hides re-subscriptions, which are the moment
 // messages may have been lost (docs/platform-notes.md#redis-pubsub).
 type subscriber struct {
 	b      *Broker
-	sink   broker.Sink
 	probe  string // this connection's own probe channel
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	ps       *redis.PubSub   // replaced on reconnect by the receive goroutine
-	names    map[string]bool // subscribed channels (false) and patterns (true)
-	pending  map[string]int  // SUBSCRIBEs sent per name and not yet confirmed
-	commands []subCommand    // for the sender goroutine
-	wake     chan struct{}   // signals the sender; capacity 1
+	ps       *redis.PubSub            // replaced on reconnect by the receive goroutine
+	names    map[string]*subscription // subscribed channels and patterns, by Redis name
+	pending  map[string]int           // SUBSCRIBEs sent per name and not yet confirmed
+	taps     map[*tap]bool            // the shards this connection carries
+	commands []subCommand             // for the sender goroutine
+	wake     chan struct{}            // signals the sender; capacity 1
 
-	// Owned by the receive goroutine.
-	last eventid.ID // newest id delivered to the sink
+	// recipients is deliver's scratch list, reused so that a message
+	// costs no allocation. Owned by the receive goroutine.
+	recipients []*tap
 
-	done       chan struct{} // closed by Close
+	done       chan struct{} // closed by close
 	closeOnce  sync.Once
 	goroutines sync.WaitGroup // receive and sendCommands
+}
+
+// subscription is one subscribed channel or pattern of a connection, and
+// the taps that follow it. Guarded by the connection's mu.
+type subscription struct {
+	pattern bool
+	taps    map[*tap]bool
+}
+
+// tap is one shard's subscriber: its share of a pub/sub connection. Its
+// methods are called from the shard's loop.
+type tap struct {
+	conn *subscriber
+	sink broker.Sink
+	// pending holds the names this tap subscribed to and has not yet been
+	// told are in force (Sink.Subscribed). Guarded by the connection's mu.
+	pending map[string]bool
+	// last is the newest id delivered to the sink. Owned by the
+	// connection's receive goroutine.
+	last eventid.ID
 }
 
 // subCommand is a subscription change for the sender goroutine.
@@ -89,27 +144,38 @@ type subCommand struct {
 
 // Subscribe implements broker.Subscriber. The subscription is pending
 // until Redis confirms it; the sink hears of it then.
-func (s *subscriber) Subscribe(t string) (bool, error) {
-	return s.subscribe(s.b.keys.channel+t, false)
+func (t *tap) Subscribe(topic string) (bool, error) {
+	return t.subscribe(t.conn.b.keys.channel+topic, false)
 }
 
 // PSubscribe implements broker.Subscriber, like Subscribe. The hub passes
 // only valid patterns (topic.ValidatePattern), whose one glob character is
 // *: after the literal "prefix:c:" it cannot reach another prefix's
 // channels, whose prefix ends at their first ':' (ValidatePrefix).
-func (s *subscriber) PSubscribe(p string) (bool, error) {
-	return s.subscribe(s.b.keys.channel+p, true)
+func (t *tap) PSubscribe(p string) (bool, error) {
+	return t.subscribe(t.conn.b.keys.channel+p, true)
 }
 
 // Unsubscribe implements broker.Subscriber.
-func (s *subscriber) Unsubscribe(t string) { s.unsubscribe(s.b.keys.channel+t, false) }
+func (t *tap) Unsubscribe(topic string) { t.unsubscribe(t.conn.b.keys.channel+topic, false) }
 
 // PUnsubscribe implements broker.Subscriber.
-func (s *subscriber) PUnsubscribe(p string) { s.unsubscribe(s.b.keys.channel+p, true) }
+func (t *tap) PUnsubscribe(p string) { t.unsubscribe(t.conn.b.keys.channel+p, true) }
 
-func (s *subscriber) subscribe(name string, pattern bool) (bool, error) {
+// subscribe adds the tap to name's subscription and sends SUBSCRIBE even
+// when another tap has it in force already: the confirmation is the
+// moment this tap's subscription is in force too, reported from the
+// receive goroutine like every other (Sink.Subscribed's contract).
+func (t *tap) subscribe(name string, pattern bool) (bool, error) {
+	s := t.conn
 	s.mu.Lock()
-	s.names[name] = pattern
+	sub := s.names[name]
+	if sub == nil {
+		sub = &subscription{pattern: pattern, taps: make(map[*tap]bool)}
+		s.names[name] = sub
+	}
+	sub.taps[t] = true
+	t.pending[name] = true
 	// Counted per command: after SUBSCRIBE, UNSUBSCRIBE, SUBSCRIBE of one
 	// name, only the second confirmation means it is in force again.
 	s.pending[name]++
@@ -118,11 +184,65 @@ func (s *subscriber) subscribe(name string, pattern bool) (bool, error) {
 	return false, nil
 }
 
-func (s *subscriber) unsubscribe(name string, pattern bool) {
+// unsubscribe takes the tap off name's subscription, and unsubscribes the
+// connection when no tap is left on it.
+func (t *tap) unsubscribe(name string, pattern bool) {
+	s := t.conn
 	s.mu.Lock()
-	delete(s.names, name)
+	delete(t.pending, name)
+	sub := s.names[name]
+	if sub != nil {
+		delete(sub.taps, t)
+	}
+	last := sub != nil && len(sub.taps) == 0
+	if last {
+		delete(s.names, name)
+	}
 	s.mu.Unlock()
-	s.send(subCommand{name: name, pattern: pattern})
+	if last {
+		s.send(subCommand{name: name, pattern: pattern})
+	}
+}
+
+// Close implements broker.Subscriber: it ends the tap's subscriptions, and
+// closes the connection once no tap is left on it, waiting for its
+// goroutines. It may be called more than once.
+func (t *tap) Close() {
+	s, b := t.conn, t.conn.b
+	// Under connsMu, so that no new subscriber is dealt a connection that
+	// is closing.
+	b.connsMu.Lock()
+	s.mu.Lock()
+	var gone []subCommand
+	if s.taps[t] {
+		for name, sub := range s.names {
+			if sub.taps[t] {
+				delete(sub.taps, t)
+				if len(sub.taps) == 0 {
+					delete(s.names, name)
+					gone = append(gone, subCommand{name: name, pattern: sub.pattern})
+				}
+			}
+		}
+		delete(s.taps, t)
+	}
+	empty := len(s.taps) == 0
+	if empty {
+		for i, c := range b.conns {
+			if c == s {
+				b.conns[i] = nil // the next subscriber dealt here opens a new one
+			}
+		}
+	}
+	s.mu.Unlock()
+	b.connsMu.Unlock()
+	if empty {
+		s.close()
+		return
+	}
+	for _, c := range gone {
+		s.send(c)
+	}
 }
 
 // send queues c for the sender goroutine without waiting.
@@ -170,10 +290,10 @@ func (s *subscriber) sendCommands() {
 	}
 }
 
-// Close implements broker.Subscriber. It waits for the subscriber's
-// goroutines, and may be called more than once, from any goroutine: every
-// call returns once they are gone.
-func (s *subscriber) Close() {
+// close ends the connection and waits for its goroutines. It may be
+// called more than once, from any goroutine: every call returns once they
+// are gone.
+func (s *subscriber) close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.cancel()
@@ -244,33 +364,74 @@ func (s *subscriber) handle(msg any) {
 					delete(s.pending, m.Channel)
 				}
 			}
-			pattern, subscribed := s.names[m.Channel]
+			var confirmed []*tap
+			var pattern bool
+			if wanted && n == 0 {
+				confirmed, pattern = s.takePendingLocked(m.Channel)
+			}
 			s.mu.Unlock()
-			if wanted && n == 0 && subscribed {
-				s.sink.Subscribed(strings.TrimPrefix(m.Channel, s.b.keys.channel), pattern)
+			for _, t := range confirmed {
+				t.sink.Subscribed(strings.TrimPrefix(m.Channel, s.b.keys.channel), pattern)
 			}
 		}
 	case *redis.Message:
 		if m.Channel == s.probe {
 			return
 		}
-		s.deliver(m.Payload)
+		name := m.Channel
+		if m.Pattern != "" {
+			name = m.Pattern
+		}
+		s.deliver(name, m.Payload)
 	}
 }
 
-// deliver hands one envelope to the sink unless it is not newer than the
-// last (a message matching a channel and a pattern comes twice).
-func (s *subscriber) deliver(payload string) {
+// takePendingLocked returns the taps waiting to hear that name is in
+// force, and stops them waiting; and whether name is a pattern. s.mu must
+// be held.
+func (s *subscriber) takePendingLocked(name string) (taps []*tap, pattern bool) {
+	sub := s.names[name]
+	if sub == nil {
+		return nil, false
+	}
+	for t := range sub.taps {
+		if t.pending[name] {
+			delete(t.pending, name)
+			taps = append(taps, t)
+		}
+	}
+	return taps, sub.pattern
+}
+
+// deliver hands the envelope that came for the channel or pattern name
+// to each tap following it, unless it is not newer than the last the tap
+// got: an event to several topics comes once per channel, and one that
+// matches a channel and a pattern comes twice.
+func (s *subscriber) deliver(name, payload string) {
+	s.mu.Lock()
+	taps := s.recipients[:0]
+	if sub := s.names[name]; sub != nil {
+		for t := range sub.taps {
+			taps = append(taps, t)
+		}
+	}
+	s.mu.Unlock()
+	s.recipients = taps
+	if len(taps) == 0 {
+		return // unsubscribed meanwhile
+	}
 	m, err := decodeEnvelope(payload)
 	if err != nil {
 		s.b.log.Error("redis broker: dropping undecodable message", "err", err)
 		return
 	}
-	if !s.last.Less(m.ID) {
-		return
+	for _, t := range taps {
+		if t.last.Less(m.ID) {
+			t.last = m.ID
+			t.sink.Deliver(m)
+		}
 	}
-	s.last = m.ID
-	s.sink.Deliver(m)
+	clear(taps) // hold no tap that may close
 }
 
 // reconnect replaces the pub/sub connection, subscribes every name again,
@@ -293,8 +454,8 @@ func (s *subscriber) reconnect(force bool) {
 			s.ps = s.b.client.Subscribe(s.ctx)
 		}
 		var channels, patterns []string
-		for name, pattern := range s.names {
-			if pattern {
+		for name, sub := range s.names {
+			if sub.pattern {
 				patterns = append(patterns, name)
 			} else {
 				channels = append(channels, name)
@@ -327,7 +488,7 @@ func (s *subscriber) reconnect(force bool) {
 // live messages seen meanwhile, then delivers the gap from history and the
 // kept messages after it.
 func (s *subscriber) resync(ps *redis.PubSub) bool {
-	var live []string
+	var live []*redis.Message
 	for {
 		msg, err := ps.ReceiveTimeout(s.ctx, subscribeTimeout)
 		if err != nil {
@@ -338,9 +499,7 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 		}
 		switch m := msg.(type) {
 		case *redis.Message:
-			if m.Channel != s.probe {
-				live = append(live, m.Payload)
-			}
+			live = append(live, m)
 		default:
 			s.handle(msg)
 		}
@@ -350,35 +509,42 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 	// connection broke may never come.
 	confirmed := s.pending
 	s.pending = make(map[string]int)
-	var sel broker.Selection
-	for name, pattern := range s.names {
+	taps := make(map[*tap]broker.Selection, len(s.taps))
+	for name, sub := range s.names {
 		t := strings.TrimPrefix(name, s.b.keys.channel)
-		if pattern {
-			sel.Patterns = append(sel.Patterns, t)
-		} else {
-			sel.Topics = append(sel.Topics, t)
+		for tp := range sub.taps {
+			sel := taps[tp]
+			if sub.pattern {
+				sel.Patterns = append(sel.Patterns, t)
+			} else {
+				sel.Topics = append(sel.Topics, t)
+			}
+			taps[tp] = sel
 		}
 	}
 	s.mu.Unlock()
-	if !s.last.IsZero() && (len(sel.Topics) > 0 || len(sel.Patterns) > 0) {
-		if err := s.fillGap(sel); err != nil {
+	for t, sel := range taps {
+		if t.last.IsZero() {
+			continue // nothing delivered yet: nothing to continue from
+		}
+		if err := s.fillGap(t, sel); err != nil {
 			// The streams cannot be told what they missed here: end them,
 			// so that each resumes and gets its events or a reset.
 			s.b.stats.gapLosses.Add(1)
 			s.b.log.Error("redis gap fill impossible; ending this shard's streams so they resume",
-				"since", s.last.String(), "err", err)
-			s.sink.Lost()
+				"since", t.last.String(), "err", err)
+			t.sink.Lost()
 		}
 	}
 	for _, p := range live {
-		s.deliver(p)
+		s.handle(p)
 	}
 	for name := range confirmed {
 		s.mu.Lock()
-		pattern, subscribed := s.names[name]
+		ready, pattern := s.takePendingLocked(name)
 		s.mu.Unlock()
-		if subscribed {
-			s.sink.Subscribed(strings.TrimPrefix(name, s.b.keys.channel), pattern)
+		for _, t := range ready {
+			t.sink.Subscribed(strings.TrimPrefix(name, s.b.keys.channel), pattern)
 		}
 	}
 	return true
@@ -390,13 +556,13 @@ const gapFillTimeout = 10 * time.Second
 // errGapExpired means history no longer holds all that a gap fill needed.
 var errGapExpired = errors.New("redis broker: history expired since the last delivery")
 
-// fillGap delivers, from history, what the subscriber missed since the
-// last message it delivered. It reads a page, delivers it, then reads the
-// next, so a long outage costs a page of memory, not the whole gap. On an
-// error, what was delivered is a prefix of the gap in id order.
-func (s *subscriber) fillGap(sel broker.Selection) error {
+// fillGap delivers to t, from history, what it missed since the last
+// message it got. It reads a page, delivers it, then reads the next, so a
+// long outage costs a page of memory, not the whole gap. On an error, what
+// was delivered is a prefix of the gap in id order.
+func (s *subscriber) fillGap(t *tap, sel broker.Selection) error {
 	ctx, cancel := context.WithTimeout(s.ctx, gapFillTimeout)
-	r, ok, err := s.b.gapFill(ctx, sel, s.last)
+	r, ok, err := s.b.gapFill(ctx, sel, t.last)
 	cancel()
 	switch {
 	case err != nil:
@@ -408,9 +574,9 @@ func (s *subscriber) fillGap(sel broker.Selection) error {
 	for msgs := r.Messages; ; {
 		s.b.stats.gapMessages.Add(uint64(len(msgs)))
 		for _, m := range msgs {
-			if s.last.Less(m.ID) {
-				s.last = m.ID
-				s.sink.Deliver(m)
+			if t.last.Less(m.ID) {
+				t.last = m.ID
+				t.sink.Deliver(m)
 			}
 		}
 		if r.Next == nil || len(msgs) == 0 {

@@ -186,3 +186,61 @@ func TestRedisSubscriberCloseIsIdempotent(t *testing.T) {
 	testenv.WaitAll(t, "the concurrent Close calls", &wg)
 	sub.Close()
 }
+
+// Shards sharing one pub/sub connection (Config.PubSubConns) each get
+// what they follow, once and in order, across a probe recovery in which
+// each fills its own gap from history; one that closes leaves the others'
+// subscriptions in force, even on a topic they shared.
+func TestRedisSubscribersSharingAConnection(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := startFreezeProxy(t, srv.Addr())
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.ln.Addr().String()})
+	t.Cleanup(func() { viaProxy.Close() })
+	b, err := redisbroker.New(context.Background(), redisbroker.Config{
+		Client: viaProxy, ProbeInterval: 200 * time.Millisecond, PubSubConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := redisbroker.New(context.Background(), redisbroker.Config{Client: srv.Client(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	news, _ := brokertest.Listen(t, b, "news")
+	both, _ := brokertest.Listen(t, b, "sports", "n*")
+	leaving, leavingSub := brokertest.Listen(t, b, "news")
+	var wantNews, wantBoth []eventid.ID
+	publish := func(n int) {
+		for i := range n {
+			topics := []string{"news"}
+			if i%2 == 1 {
+				topics = []string{"sports", "news"}
+			}
+			ids, err := direct.Publish(context.Background(), []broker.Publication{brokertest.Pub("x", topics...)}, broker.Idempotency{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantNews = append(wantNews, ids...)
+			wantBoth = append(wantBoth, ids...) // every event matches n* or sports
+		}
+	}
+	publish(10)
+	testenv.WaitFor(t, "the first events", func() bool { return len(news.IDs()) == 10 && len(both.IDs()) == 10 && len(leaving.IDs()) == 10 })
+	leavingSub.Close()
+	proxy.Freeze()
+	publish(20) // lost on the frozen connection
+	testenv.WaitFor(t, "the probe to fail and history to fill the gaps", func() bool { return len(news.IDs()) >= 30 && len(both.IDs()) >= 30 })
+	publish(10)
+	testenv.WaitFor(t, "live events after the recovery", func() bool { return len(news.IDs()) >= 40 && len(both.IDs()) >= 40 })
+	if ids := news.IDs(); !slices.Equal(ids, wantNews) {
+		t.Errorf("news subscriber got %v,\nwant %v", ids, wantNews)
+	}
+	if ids := both.IDs(); !slices.Equal(ids, wantBoth) {
+		t.Errorf("sports and n* subscriber got %v,\nwant each event once: %v", ids, wantBoth)
+	}
+	if n := len(leaving.IDs()); n != 10 {
+		t.Errorf("closed subscriber got %d events, want the 10 before it closed", n)
+	}
+	if st := b.Stats(); st.Reconnects != 1 || st.GapFills != 2 || st.GapMessages != 40 {
+		t.Errorf("stats = %+v, want one reconnect and a gap fill of 20 messages for each of the two subscribers", st)
+	}
+}
