@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: build deps jaeger test lint release print-cross-targets image fuzz microbench bench bench-100k idle-rss resume-storm demo-screenshot
+.PHONY: build deps jaeger test lint release print-cross-targets image fuzz microbench bench bench-100k bench-units idle-rss resume-storm demo-screenshot
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -123,6 +123,13 @@ bench:
 bench-100k: deps
 	$(GO) run ./cmd/ssehub-bench fleet -n 100000 -hubs 7 -workers 7 -pad 4096 -duration 60s \
 		-hub-env GOMAXPROCS=1 -worker-procs 1 -html bench-100k.html -json bench-100k.json
+
+# What each unit of a fleet's work costs Redis, on a private redis-server:
+# per published event, per subscribed connection of a broadcast, per
+# pattern subscription and per replayed event (the figures of
+# docs/capacity.md). About two and a half minutes.
+bench-units: deps
+	$(GO) run ./cmd/ssehub-bench units -json bench-units.json
 
 # Hub RSS per idle stream at 10k streams.
 idle-rss:

@@ -29,6 +29,12 @@
 // (bench/refserver), which the command cmd/ssehub-bench serves as
 // "ssehub-bench ref-server", and check ssehub against it.
 //
+// [RunUnits] ("ssehub-bench units") is separate from the scenarios: on a
+// private redis-server and without any hub, it measures what each unit of
+// a fleet's work costs Redis (a published event, a connection a broadcast
+// reaches, a pattern subscription, a replayed event), for a capacity
+// model.
+//
 // Runs need Linux: the package reads /proc, and the workers read their
 // streams through epoll and the raw socket interface, without a read
 // buffer per stream. It builds on other systems, but its workers fail

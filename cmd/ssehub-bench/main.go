@@ -5,6 +5,7 @@
 //
 //	ssehub-bench SCENARIO [flags]     run a scenario (ssehub-bench -h lists them)
 //	ssehub-bench ref-server [-listen ADDR]  serve the net/http reference server
+//	ssehub-bench units [flags]        measure Redis's cost per unit of work, on a private redis-server
 //
 // By default a scenario starts everything on this machine: a private
 // redis-server (with -redis, or -hubs > 1), -hubs ssehub processes on their
@@ -52,8 +53,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := args[1]
-	if name == "ref-server" {
+	switch name {
+	case "ref-server":
 		return runRefServer(ctx, args[2:], stdout, stderr)
+	case "units":
+		return runUnits(ctx, args[2:], stdout, stderr)
 	}
 	known := false
 	for _, s := range bench.ScenarioNames() {
@@ -72,7 +76,8 @@ func usage(w io.Writer) {
 	for _, s := range bench.ScenarioNames() {
 		fmt.Fprintf(w, "  %-15s %s\n", s, bench.ScenarioAbout(s))
 	}
-	fmt.Fprintf(w, "  %-15s %s\n\nssehub-bench SCENARIO -h lists the flags.\n", "ref-server", "serve the net/http reference server (compare and flood-compare start it themselves)")
+	fmt.Fprintf(w, "  %-15s %s\n", "ref-server", "serve the net/http reference server (compare and flood-compare start it themselves)")
+	fmt.Fprintf(w, "  %-15s %s\n\nssehub-bench SCENARIO -h lists the flags.\n", "units", "Redis CPU per published event, fan-out connection, pattern and replayed event")
 }
 
 // listFlag is a repeatable string flag.
