@@ -31,7 +31,7 @@ type Config struct {
 	RedisURL        string        `flag:"redis-url" help:"Redis to run a fleet on (redis://host:6379/0); empty runs the embedded broker"`
 	RedisMode       string        `flag:"redis-mode" help:"standalone, cluster (more nodes as ?addr=host:port) or sentinel (URL of a sentinel, ?master_name=NAME)"`
 	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels: letters, digits and _ - . / @ (a topic without ':')"`
-	RedisPubSub     int           `flag:"redis-pubsub-conns" help:"Redis pub/sub connections the shards share; 0 gives each shard its own (Redis sends a broadcast once per connection)"`
+	RedisPubSub     int           `flag:"redis-pubsub-conns" help:"Redis pub/sub connections the hub's shards share; 0 gives each shard its own (Redis sends a broadcast once per connection)"`
 	Auth            string        `flag:"auth" help:"off (anyone may subscribe and publish; for local use) or jwt"`
 	JWTSecret       string        `flag:"jwt-secret" secret:"true" help:"HS256 secret (at least 32 bytes) for --auth jwt"`
 	JWTKeyFile      string        `flag:"jwt-key-file" help:"PEM public key for --auth jwt, used with --jwt-algorithm"`
@@ -85,10 +85,14 @@ type Config struct {
 // DefaultConfig returns the configuration used when nothing is set.
 func DefaultConfig() Config {
 	return Config{
-		Listen:          ":8080",
-		PublicMetrics:   "auto",
-		RedisMode:       "standalone",
-		RedisPrefix:     "ssehub",
+		Listen:        ":8080",
+		PublicMetrics: "auto",
+		RedisMode:     "standalone",
+		RedisPrefix:   "ssehub",
+		// One per hub: Redis writes a broadcast once per subscribed
+		// connection (docs/capacity.md), and sharing one cost the hub
+		// nothing measurable (BENCHMARKS.md, "Fleet mode: pub/sub connections").
+		RedisPubSub:     1,
 		Auth:            "off",
 		Demo:            true,
 		JWTAlgorithm:    "RS256",

@@ -564,8 +564,9 @@ func pubsubClients(rc *redis.Client) ([]string, error) {
 	return ids, nil
 }
 
-// waitPubSub waits until Redis has n pub/sub connections: every shard of
-// the hubs has subscribed again after a restart.
+// waitPubSub waits until Redis has n pub/sub connections: every hub (or
+// every shard, with --redis-pubsub-conns 0) has subscribed again after a
+// restart.
 func waitPubSub(t *testing.T, rc *redis.Client, n int) {
 	t.Helper()
 	poll(t, fmt.Sprintf("%d pub/sub connections", n), func() (bool, string) {
@@ -610,11 +611,11 @@ func TestFleetPubSubKill(t *testing.T) {
 	testPubSubKill(t)
 }
 
-// TestFleetPubSubKillSharedConnection: the same with each hub's shards
-// sharing one pub/sub connection (--redis-pubsub-conns 1).
-func TestFleetPubSubKillSharedConnection(t *testing.T) {
+// TestFleetPubSubKillConnectionPerShard: the same with a pub/sub
+// connection per shard (--redis-pubsub-conns 0) rather than one per hub.
+func TestFleetPubSubKillConnectionPerShard(t *testing.T) {
 	t.Parallel()
-	testPubSubKill(t, "--redis-pubsub-conns", "1")
+	testPubSubKill(t, "--redis-pubsub-conns", "0")
 }
 
 func testPubSubKill(t *testing.T, args ...string) {
