@@ -98,6 +98,7 @@ function history.close()
   local now, ttl, maxlen, newest = history.now, history.ttl, history.maxlen, history.last
   local minid = string.format('%.0f-0', now - ttl)
   local slack = math.max(1, math.floor(maxlen / 10))
+  local scores = {}
   for name in pairs(history.touched) do
     local key = history.sp .. name
     if maxlen == 0 then
@@ -122,8 +123,16 @@ function history.close()
       end
       redis.call('PEXPIRE', key, ttl)
     end
-    redis.call('ZADD', history.keys.index, history.ms, name)
+    scores[#scores + 1] = history.ms
+    scores[#scores + 1] = name
+    -- One ZADD for many topics; unpack's arguments stay well within
+    -- Lua's stack.
+    if #scores >= 2000 then
+      redis.call('ZADD', history.keys.index, unpack(scores))
+      scores = {}
+    end
   end
+  if #scores > 0 then redis.call('ZADD', history.keys.index, unpack(scores)) end
   redis.call('SET', history.keys.last, newest)
   redis.call('SET', history.keys.origin, history.first, 'NX')
   -- The topic index has no TTL, so that no volatile-* eviction policy
