@@ -86,7 +86,17 @@ func tooLarge(format string, args ...any) *APIError {
 }
 
 // parsePublishJSON accepts one event object or a non-empty array of them.
+// A plain body takes one pass (scanPlainJSON); any other, and every
+// refusal, is decoded with encoding/json (decodePublishJSON).
 func parsePublishJSON(body []byte, lim PublishLimits) ([]broker.Publication, *APIError) {
+	if pubs, ok := scanPlainJSON(body, lim); ok {
+		return pubs, nil
+	}
+	return decodePublishJSON(body, lim)
+}
+
+// decodePublishJSON is parsePublishJSON for any body, with encoding/json.
+func decodePublishJSON(body []byte, lim PublishLimits) ([]broker.Publication, *APIError) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
