@@ -7,17 +7,18 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 )
 
-// scanPlainJSON parses the publish bodies almost every publisher sends in
-// one pass: an event object, or an array of them, whose keys are among
-// topic, topics, event and data, each at most once, and whose values are
-// strings (topics an array of them) with no escape, no control character
-// and nothing but UTF-8 in them. The result is the one parsePublishJSON's
-// general decoding gives for the same body. It reports false for
-// anything else, valid or not, and for any event that would be refused,
-// and the caller decodes the body the general way, which also words the
-// errors: this only saves a valid plain body the four passes of
-// encoding/json and the map per event (most of the publish handler's CPU
-// at a dozen events per request, as measured for BENCHMARKS.md).
+// scanPlainJSON parses, in one pass, the bodies almost every publisher
+// sends: an event object, or an array of them, whose keys are among topic,
+// topics, event and data, each at most once, and whose values are strings
+// (topics an array of them) with no escape, no control character and
+// nothing but UTF-8 in them. Its result is the one decodePublishJSON gives
+// for the same body. It reports false for anything else, valid or not,
+// and for an event that would be refused: the caller then decodes the
+// body the general way, which also words the errors.
+//
+// encoding/json took four passes over a body and a map per event: close
+// to half of the publish handler's CPU at a dozen events per request
+// (BENCHMARKS.md, "Targeted events through Redis").
 func scanPlainJSON(body []byte, lim PublishLimits) ([]broker.Publication, bool) {
 	s := jsonScanner{b: body}
 	s.space()
@@ -29,7 +30,8 @@ func scanPlainJSON(body []byte, lim PublishLimits) ([]broker.Publication, bool) 
 		return []broker.Publication{p}, true
 	}
 	s.i++ // '['
-	pubs := make([]broker.Publication, 0, min(countObjects(body), lim.MaxBatch))
+	// Every event begins with a '{' (a plain string may hold more).
+	pubs := make([]broker.Publication, 0, min(bytes.Count(body, []byte("{")), lim.MaxBatch))
 	for {
 		s.space()
 		if len(pubs) == lim.MaxBatch {
@@ -52,18 +54,6 @@ func scanPlainJSON(body []byte, lim PublishLimits) ([]broker.Publication, bool) 
 		}
 		return nil, false
 	}
-}
-
-// countObjects returns how many objects an array of plain events holds at
-// most: every object begins with one, and a plain string holds none.
-func countObjects(body []byte) int {
-	n := 0
-	for _, c := range body {
-		if c == '{' {
-			n++
-		}
-	}
-	return n
 }
 
 // jsonScanner reads a publish body; i is the offset of the next byte.
