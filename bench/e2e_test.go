@@ -192,7 +192,7 @@ func testTopicLayout(t *testing.T, scenario string, rate float64, perEvent int64
 	ctx := startE2E(t)
 	const streams = topicLayoutStreams
 	run := runScenarioTest(ctx, t, scenario, Config{
-		Streams: streams, Duration: 2 * time.Second, Rate: rate, Binary: hubBinary(t),
+		Streams: streams, Duration: 2 * time.Second, Rate: rate, Settle: time.Second, Binary: hubBinary(t),
 	})
 	if !run.OK() {
 		t.Errorf("report not OK: %+v", run.Checks)
@@ -203,6 +203,9 @@ func testTopicLayout(t *testing.T, scenario string, rate float64, perEvent int64
 	if p.Published < 20 || p.Delivered != p.Published*perEvent {
 		t.Errorf("%s: published %d, delivered %d; want at least 20 published, %d deliveries each",
 			scenario, p.Published, p.Delivered, perEvent)
+	}
+	if p.HubCPUPerDeliveryAboveIdle > p.HubCPUPerDelivery {
+		t.Errorf("%s: hub CPU per delivery %v, above idle %v; want at most the whole", scenario, p.HubCPUPerDelivery, p.HubCPUPerDeliveryAboveIdle)
 	}
 }
 

@@ -177,6 +177,10 @@ type runner struct {
 	// lanes and batch shape the publishers of the phases to come: requests
 	// in flight at once, and events per request (zero: the defaults).
 	lanes, batch int
+	// idleHubCores is the latest idle phase's HubIdleCores, which the
+	// phases after it leave out of HubCPUPerDeliveryAboveIdle; zero
+	// before one.
+	idleHubCores float64
 
 	mu        sync.Mutex
 	run       report.Run
@@ -529,7 +533,7 @@ func (r *runner) endPhase(pub *Publisher, pubEnd *totals) *report.Phase {
 			p.PublishLatency = pub.PublishLatency()
 		}
 	}
-	var hubCPU time.Duration
+	var hubCPU time.Duration // over the phase
 	for _, pr := range tot.procs {
 		cpu := pr.CPU // all of it, for a process started during the phase
 		for _, before := range p.startTotals.procs {
@@ -544,9 +548,23 @@ func (r *runner) endPhase(pub *Publisher, pubEnd *totals) *report.Phase {
 	}
 	if p.Delivered > 0 {
 		p.HubCPUPerDelivery = hubCPU / time.Duration(p.Delivered)
+		// The CPU times cover the interval between the two samples.
+		p.HubCPUPerDeliveryAboveIdle = cpuAboveIdle(hubCPU, r.idleHubCores, tot.at.Sub(p.startTotals.at), p.Delivered)
 	}
 	r.run.Phases = append(r.run.Phases, p.Phase)
 	return &r.run.Phases[len(r.run.Phases)-1]
+}
+
+// cpuAboveIdle returns CPU time cpu, used over length, less idleCores
+// (cores busy with no event) over length, per delivery: zero without an
+// idle figure, and when noise makes it negative, as it can when the
+// deliveries cost next to nothing.
+func cpuAboveIdle(cpu time.Duration, idleCores float64, length time.Duration, delivered int64) time.Duration {
+	if idleCores <= 0 || delivered <= 0 {
+		return 0
+	}
+	above := cpu - time.Duration(idleCores*float64(length))
+	return max(above/time.Duration(delivered), 0)
 }
 
 // hubRSS returns the hubs' RSS now, summed.

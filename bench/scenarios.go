@@ -47,9 +47,13 @@ var scenarios = map[string]scenario{
 		},
 	},
 	"targeted": {
-		about:  "each stream its own user/<i> topic; events to random users (default 1,000/s)",
+		about: "each stream its own user/<i> topic; events to random users (default 1,000/s), after an idle phase " +
+			"(-settle) that measures the hubs' CPU with no event (longer than --heartbeat, 15s, to count heartbeats)",
 		layout: Layout{Kind: LayoutUser},
 		run: func(r *runner, ctx context.Context) error {
+			if err := r.idlePhase(ctx); err != nil {
+				return err
+			}
 			return r.publishPhase(ctx, "targeted", r.rate(1000), r.cfg.Duration, randomUser(r.cfg.Streams), r.cfg.Targets.P99)
 		},
 	},
@@ -315,7 +319,8 @@ func (r *runner) rate(def float64) float64 {
 func constTopic(t string) func() string { return func() string { return t } }
 
 // idlePhase lets the streams sit for Settle and measures the hubs' memory
-// per stream.
+// per stream, and their CPU with no event, which the phases after it
+// leave out of their CPU per delivery above idle.
 func (r *runner) idlePhase(ctx context.Context) error {
 	r.beginPhase("idle")
 	if !sleepCtx(ctx, r.cfg.Settle) {
@@ -325,11 +330,27 @@ func (r *runner) idlePhase(ctx context.Context) error {
 	if r.cfg.Remote != nil || p.Connected == 0 {
 		return nil
 	}
+	r.idleHubCores = hubCores(p)
+	p.HubIdleCores = r.idleHubCores
 	p.HubRSSPerStream = (r.hubRSS() - r.baseline) / int64(p.Connected)
 	if t := r.cfg.Targets.RSSPerStream; t > 0 {
 		r.check(p.Name, "hub RSS per idle stream", "<= "+report.FormatBytes(t), report.FormatBytes(p.HubRSSPerStream), p.HubRSSPerStream <= t)
 	}
 	return nil
+}
+
+// hubCores returns the cores the hubs kept busy over p, summed.
+func hubCores(p *report.Phase) float64 {
+	var cpu time.Duration
+	for _, pr := range p.Procs {
+		if pr.Role == "hub" {
+			cpu += pr.CPU
+		}
+	}
+	if p.End <= p.Start {
+		return 0
+	}
+	return cpu.Seconds() / (p.End - p.Start).Seconds()
 }
 
 // publishPhase publishes rate events per second for d, with topics from

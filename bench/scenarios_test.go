@@ -30,3 +30,26 @@ func TestHubPublishWait(t *testing.T) {
 		}
 	}
 }
+
+func TestCPUAboveIdle(t *testing.T) {
+	tests := []struct {
+		cpu       time.Duration
+		idleCores float64
+		length    time.Duration
+		delivered int64
+		want      time.Duration
+	}{
+		// 5.5 s of CPU in 10 s at 0.05 cores idle: 5 s for 100,000 events.
+		{5500 * time.Millisecond, 0.05, 10 * time.Second, 100_000, 50 * time.Microsecond},
+		{5500 * time.Millisecond, 0, 10 * time.Second, 100_000, 0}, // no idle phase
+		{5500 * time.Millisecond, 0.05, 10 * time.Second, 0, 0},    // nothing delivered
+		{400 * time.Millisecond, 0.05, 10 * time.Second, 1_000, 0}, // below idle: noise
+		{time.Second, 0.1, 10 * time.Second, 1_000, 0},             // all of it idle
+		{1001 * time.Millisecond, 0.1, 10 * time.Second, 1, time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := cpuAboveIdle(tt.cpu, tt.idleCores, tt.length, tt.delivered); got != tt.want {
+			t.Errorf("cpuAboveIdle(%v, %v, %v, %d) = %v, want %v", tt.cpu, tt.idleCores, tt.length, tt.delivered, got, tt.want)
+		}
+	}
+}

@@ -133,6 +133,18 @@ var phaseColumns = []column{
 		}
 		return fmtDuration(p.HubCPUPerDelivery), true
 	}},
+	{head: "above idle", num: true, cell: func(p *Phase) (string, bool) {
+		if p.HubCPUPerDeliveryAboveIdle == 0 {
+			return dash, false
+		}
+		return fmtDuration(p.HubCPUPerDeliveryAboveIdle), true
+	}},
+	{head: "hub idle cores", num: true, cell: func(p *Phase) (string, bool) {
+		if p.HubIdleCores == 0 {
+			return dash, false
+		}
+		return strconv.FormatFloat(p.HubIdleCores, 'f', 3, 64), true
+	}},
 }
 
 // phaseTable renders one row per phase with the columns some phase

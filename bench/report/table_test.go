@@ -93,12 +93,13 @@ func tableRun() *Run {
 				Streams: 1000, Connected: 998, ConnectErrors: 3, ConnectRate: 12345.6,
 				Procs: []Proc{{Name: "hub-1", Role: "hub", RSS: 31_500 << 10, PeakRSS: 32 << 20, CPU: 2500 * time.Millisecond}},
 			},
+			{Name: "idle", Server: "ssehub", Start: 10 * time.Second, End: 10 * time.Second, HubIdleCores: 0.0425},
 			{
 				Name: "broad|cast", Server: "ssehub", Start: 10 * time.Second, End: 70 * time.Second,
 				Streams: 1000, Connected: 998, Published: 100, Delivered: 99_800, DeliveriesPerSec: 1663.3,
 				Latency: Percentiles{Count: 99_800, P50: 340 * time.Microsecond, P90: 800 * time.Microsecond,
 					P99: 1200 * time.Microsecond, P999: 12_345 * time.Microsecond, Max: 1500 * time.Millisecond},
-				Lost: 2, HubRSSPerStream: 2428, HubCPUPerDelivery: 1900 * time.Nanosecond,
+				Lost: 2, HubRSSPerStream: 2428, HubCPUPerDelivery: 1900 * time.Nanosecond, HubCPUPerDeliveryAboveIdle: 1500 * time.Nanosecond,
 				Procs: []Proc{{Name: "hub-1", Role: "hub", RSS: 40 << 20, CPU: 30 * time.Second}},
 			},
 		},
@@ -134,7 +135,7 @@ func TestWriteTable(t *testing.T) {
 	}
 	phases := tables[0]
 	wantHead := []string{"phase", "server", "streams", "connect errors", "connects/s", "published", "delivered",
-		"deliveries/s", "p50", "p90", "p99", "p99.9", "max", "lost / dup / reorder", "hub RSS/stream", "hub CPU/delivery"}
+		"deliveries/s", "p50", "p90", "p99", "p99.9", "max", "lost / dup / reorder", "hub RSS/stream", "hub CPU/delivery", "above idle", "hub idle cores"}
 	if diff := cmp.Diff(wantHead, phases.head); diff != "" {
 		t.Errorf("phase table columns (-want +got):\n%s", diff)
 	}
@@ -159,6 +160,10 @@ func TestWriteTable(t *testing.T) {
 		{phases, "broad|cast", "lost / dup / reorder", "2 / 0 / 0", "phases"},
 		{phases, "broad|cast", "hub RSS/stream", "2.37 KiB", "phases"},
 		{phases, "broad|cast", "hub CPU/delivery", "1.9µs", "phases"},
+		{phases, "broad|cast", "above idle", "1.5µs", "phases"},
+		{phases, "broad|cast", "hub idle cores", dash, "phases"},
+		{phases, "idle", "hub idle cores", "0.043", "phases"},
+		{phases, "idle", "above idle", dash, "phases"},
 		{tables[1], "hub-1", "RSS", "30.8 MiB", "connect processes"},
 		{tables[1], "hub-1", "peak RSS", "32 MiB", "connect processes"},
 		{tables[1], "hub-1", "CPU s", "2.50", "connect processes"},
