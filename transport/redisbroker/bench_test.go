@@ -16,18 +16,28 @@ import (
 	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
+// newBenchBroker returns a Redis broker with default settings on a
+// private redis-server, closed when the benchmark ends, and a client of
+// that server.
+func newBenchBroker(b *testing.B) (*redisbroker.Broker, redis.UniversalClient) {
+	b.Helper()
+	srv := redistest.Start(b)
+	client := srv.Client(b)
+	br, err := redisbroker.New(context.Background(), redisbroker.Config{Client: client})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { br.Close() })
+	return br, client
+}
+
 // BenchmarkRedisPublish measures the Redis broker's publish path against a
 // real, private redis-server: one EVALSHA of the publish script per event
 // (id, history append and trim, PUBLISH), pipelined per call. The topic's
 // history fills up to its 1,000-event cap during the run, so most
 // iterations also trim.
 func BenchmarkRedisPublish(b *testing.B) {
-	srv := redistest.Start(b)
-	br, err := redisbroker.New(context.Background(), redisbroker.Config{Client: srv.Client(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
+	br, _ := newBenchBroker(b)
 	brokertest.BenchPublish(b, br)
 }
 
@@ -38,13 +48,7 @@ func BenchmarkRedisPublish(b *testing.B) {
 // per resume and Redis's CPU time per resume.
 func BenchmarkRedisResume_8Topics32KB(b *testing.B) {
 	const topics, events, size = 8, 1000, 32 << 10
-	srv := redistest.Start(b)
-	client := srv.Client(b)
-	br, err := redisbroker.New(context.Background(), redisbroker.Config{Client: client})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
+	br, client := newBenchBroker(b)
 	data := strings.Repeat("x", size)
 	var sel broker.Selection
 	for i := range topics {
@@ -118,13 +122,7 @@ func redisCPU(b *testing.B, c redis.UniversalClient) time.Duration {
 // topic, to 100 distinct topics (targeted notifications), and to 10 topics
 // each. Histories fill to their cap during the run, so trimming is counted.
 func BenchmarkRedisPublishCPU(b *testing.B) {
-	srv := redistest.Start(b)
-	client := srv.Client(b)
-	br, err := redisbroker.New(context.Background(), redisbroker.Config{Client: client})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
+	br, client := newBenchBroker(b)
 	batch := func(n int, topics func(i int) []string) []broker.Publication {
 		pubs := make([]broker.Publication, n)
 		for i := range pubs {
@@ -186,13 +184,7 @@ func usedMemory(b *testing.B, c interface {
 // shards would, in one pipeline of 100 script calls.
 func BenchmarkPresenceQuery_100kMembers(b *testing.B) {
 	const members = 100_000
-	srv := redistest.Start(b)
-	client := srv.Client(b)
-	br, err := redisbroker.New(context.Background(), redisbroker.Config{Client: client})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
+	br, client := newBenchBroker(b)
 	tr := br.TrackPresence(broker.PresenceConfig{})
 	defer tr.Close()
 	before := usedMemory(b, client)
