@@ -6,6 +6,10 @@
 // and URL-safe, so it travels unchanged in the SSE id: field, the
 // Last-Event-ID header and the lastEventId query parameter. Ids are totally
 // ordered by (Time, Seq) across all topics (docs/protocol.md#event-ids).
+//
+// When the fleet spreads topics over partitions, each with its own id
+// sequence, an id is a position within one partition, and a [Cursor] holds
+// one position per partition.
 package eventid
 
 import (
@@ -78,7 +82,7 @@ func (id ID) Timestamp() time.Time {
 	return time.UnixMilli(int64(min(id.Time, math.MaxInt64)))
 }
 
-// ErrSyntax is wrapped by every error [Parse] returns.
+// ErrSyntax is wrapped by every error [Parse] and [ParseCursor] return.
 var ErrSyntax = errors.New("eventid: invalid syntax")
 
 // Parse parses the canonical form written by [ID.String]: 1 to 20 ASCII
