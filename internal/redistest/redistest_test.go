@@ -3,7 +3,9 @@ package redistest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +161,33 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("Slot matches CLUSTER KEYSLOT", func(t *testing.T) {
+		for _, tc := range slotCases {
+			want, err := nodes[0].ClusterKeySlot(ctx, tc.key).Result()
+			if err != nil {
+				t.Fatalf("CLUSTER KEYSLOT %q: %v", tc.key, err)
+			}
+			if got := Slot(tc.key); got != int(want) {
+				t.Errorf("Slot(%q) = %d, want %d (CLUSTER KEYSLOT)", tc.key, got, want)
+			}
+		}
+	})
+
+	t.Run("MasterOf", func(t *testing.T) {
+		for _, slot := range []int{0, Slot("a"), clusterSlots - 1} {
+			m := c.MasterOf(t, slot)
+			// The owner serves a key of the slot itself, with no MOVED.
+			// One key in 16384 falls in the slot: a quick search.
+			var key string
+			for i := 0; key == "" || Slot(key) != slot; i++ {
+				key = fmt.Sprintf("masterof-%d", i)
+			}
+			if err := m.Client(t).Set(ctx, key, "v", 0).Err(); err != nil {
+				t.Errorf("MasterOf(%d) = %s; SET %s there: %v", slot, m.Addr(), key, err)
+			}
+		}
+	})
+
 	t.Run("publish reaches another node", func(t *testing.T) {
 		sub := nodes[0].Subscribe(ctx, "news")
 		defer sub.Close()
@@ -173,6 +202,75 @@ func TestCluster(t *testing.T) {
 			t.Errorf("ReceiveMessage on %s = %v, %v, want news/hello", c.Addrs()[0], msg, err)
 		}
 	})
+}
+
+// TestClusterReplicas: a cluster with a replica per master starts synced,
+// and Failover swaps a master and its replica without losing a write.
+func TestClusterReplicas(t *testing.T) {
+	t.Parallel()
+	c := StartClusterWith(t, ClusterOptions{Replicas: 1})
+	ctx := ctxTimeout(t)
+
+	masters, replicas := c.Masters(t), c.Replicas(t)
+	if len(c.Nodes()) != 6 || len(masters) != 3 || len(replicas) != 3 {
+		t.Fatalf("StartClusterWith(Replicas: 1): %d nodes, %d masters, %d replicas, want 6, 3, 3",
+			len(c.Nodes()), len(masters), len(replicas))
+	}
+	for _, r := range replicas {
+		info, err := r.Client(t).Info(ctx, "replication").Result()
+		if err != nil {
+			t.Fatalf("%s INFO replication: %v", r.Addr(), err)
+		}
+		f := infoFields(info)
+		master := c.node(f["master_host"] + ":" + f["master_port"])
+		if f["master_link_status"] != "up" || !slices.Contains(masters, master) {
+			t.Errorf("replica %s: master %s:%s, link %s; want one of Masters() %v, link up",
+				r.Addr(), f["master_host"], f["master_port"], f["master_link_status"], addrs(masters))
+		}
+	}
+
+	t.Run("Failover", func(t *testing.T) {
+		cc := c.Client(t)
+		const key = "{failover}k"
+		old := c.MasterOf(t, Slot(key))
+		// Written on the master itself, so that only replication can
+		// carry it to the replica.
+		if err := old.Client(t).Set(ctx, key, "v", 0).Err(); err != nil {
+			t.Fatalf("%s SET %s: %v", old.Addr(), key, err)
+		}
+
+		c.Failover(t, old)
+
+		promoted := c.MasterOf(t, Slot(key))
+		if promoted == old || !slices.Contains(replicas, promoted) {
+			t.Errorf("MasterOf(%d) after Failover(%s) = %s, want one of the replicas %v",
+				Slot(key), old.Addr(), promoted.Addr(), addrs(replicas))
+		}
+		if got, err := cc.Get(ctx, key).Result(); err != nil || got != "v" {
+			t.Errorf("cluster GET %s after Failover = %q, %v, want v", key, got, err)
+		}
+		if ms, rs := c.Masters(t), c.Replicas(t); !slices.Contains(ms, promoted) || !slices.Contains(rs, old) {
+			t.Errorf("after Failover(%s): Masters() = %v, Replicas() = %v; want %s a master and %s a replica",
+				old.Addr(), addrs(ms), addrs(rs), promoted.Addr(), old.Addr())
+		}
+
+		// And back: the demoted master has synced again.
+		c.Failover(t, promoted)
+		if got := c.MasterOf(t, Slot(key)); got != old {
+			t.Errorf("MasterOf(%d) after failing back = %s, want %s", Slot(key), got.Addr(), old.Addr())
+		}
+		if got, err := cc.Get(ctx, key).Result(); err != nil || got != "v" {
+			t.Errorf("cluster GET %s after failing back = %q, %v, want v", key, got, err)
+		}
+	})
+}
+
+func addrs(nodes []*Server) []string {
+	a := make([]string, len(nodes))
+	for i, n := range nodes {
+		a[i] = n.Addr()
+	}
+	return a
 }
 
 func TestLaunchPortTaken(t *testing.T) {
