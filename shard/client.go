@@ -2,10 +2,12 @@ package shard
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/transport"
 )
 
 // Conn is the connection a stream is written to; net.Conn satisfies it.
@@ -53,12 +55,17 @@ type client struct {
 	// Owned by whoever writer names: the running flusher, or the shard
 	// loop during a writeNow.
 	skipThrough eventid.ID // live messages up to it were covered by a replay
+	// On a partitioned broker: live messages up to it in their partition
+	// were covered by a replay (Replay.HeadCursor); and floor, until the
+	// shard's cursor covers it, the cursor the stream's frames must be at
+	// least at, since the replay took it there (docs/fleet-design.md#resume).
+	skipCursor, floor eventid.Cursor
 	partial     []byte     // the rest of a frame writeNow could not finish
 
 	// Owned by the shard loop.
 	bucket     int        // heartbeat bucket it is in; see Shard.heartbeat
 	lastWrite  int        // heartbeat tick of its last event or heartbeat
-	lastQueued eventid.ID // dedupes a message that matches several topics
+	lastQueued uint64     // the dispatch last offered; dedupes a message that matches several topics
 	pending    int        // subscriptions not yet active; the stream opens at 0
 	joinedAt   time.Time  // when it joined, to time out pending subscriptions
 	removed    bool
@@ -117,8 +124,28 @@ var (
 
 // covered reports whether m was already sent by the replay.
 func (c *client) covered(m *broker.Message) bool {
+	if m.Cursor != nil {
+		return c.skipCursor != nil && m.ID.Compare(c.skipCursor[m.Partition]) <= 0
+	}
 	return !m.ID.IsZero() && m.ID.Compare(c.skipThrough) <= 0
 }
+
+// frame is what c is sent for m: m's own frame, unless a replay took c
+// past m's cursor in some partition; then m's event under the cursor
+// raised to c's floor, so that a resume from it repeats nothing.
+func (c *client) frame(m *broker.Message) []byte {
+	if c.floor == nil || m.Cursor == nil {
+		return m.Frame
+	}
+	if m.Cursor.Covers(c.floor) {
+		c.floor = nil // from here on the shard's cursor is ahead
+		return m.Frame
+	}
+	cur := slices.Clone(m.Cursor)
+	cur.Raise(c.floor)
+	return transport.CursorFrame(cur, m.Body)
+}
+
 
 // write sends p under the write deadline.
 func (c *client) write(p []byte, timeout time.Duration) error {

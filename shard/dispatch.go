@@ -1,23 +1,31 @@
 package shard
 
 import (
+	"slices"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/transport"
 )
 
 // dispatch queues m to every local client that follows one of its topics,
 // once per client. It never blocks: a full queue evicts its client.
 func (s *Shard) dispatch(m *broker.Message) {
-	if m.ID.Compare(s.lastID) <= 0 {
+	if s.cursor != nil {
+		if m = s.advance(m); m == nil {
+			return
+		}
+	} else if m.ID.Compare(s.lastID) <= 0 {
 		// A message that matched both a topic and a pattern of this shard
 		// may arrive twice (Redis sends message and pmessage); ids are
 		// totally ordered, so anything not newer was already handled.
 		s.duplicates.Add(1)
 		return
+	} else {
+		s.lastID = m.ID
 	}
-	s.lastID = m.ID
+	s.dispatches++
 	var start time.Time
 	if s.cfg.Observer != nil {
 		start = time.Now()
@@ -59,10 +67,13 @@ func (s *Shard) deliver(m *broker.Message) (n int) {
 // and have it evicted as slow before the loop removes it for the reason
 // its writer gave.
 func (f fanOut) offer(c *client, m *broker.Message) int {
-	if c.lastQueued == m.ID || c.pending > 0 || c.writer.dead() {
+	if c.lastQueued == f.s.dispatches || c.pending > 0 || c.writer.dead() {
 		return 0
 	}
-	c.lastQueued = m.ID
+	if !c.sel.Takes(m) {
+		return 0
+	}
+	c.lastQueued = f.s.dispatches
 	c.lastWrite = f.s.tick
 	if f.writeNow(c, m) {
 		return 1
@@ -125,4 +136,26 @@ func (s *Shard) wakeDeferred() {
 	}
 	s.deferred = s.deferred[:0]
 	s.sinceWake = 0
+}
+
+// advance moves the shard's cursor to m, a message of a partitioned
+// broker, and returns the shard's copy of it: its frame under the cursor,
+// shared by the shard's streams. It returns nil for a message not newer
+// than the cursor in its partition (one that matched a topic and a
+// pattern comes twice), and for a head (Observed), which only moves the
+// cursor.
+func (s *Shard) advance(m *broker.Message) *broker.Message {
+	if m.ID.Compare(s.cursor[m.Partition]) <= 0 {
+		if m.Frame != nil {
+			s.duplicates.Add(1)
+		}
+		return nil
+	}
+	s.cursor[m.Partition] = m.ID
+	if m.Frame == nil {
+		return nil
+	}
+	cur := slices.Clone(s.cursor)
+	return &broker.Message{ID: m.ID, Topics: m.Topics, Trace: m.Trace, Partition: m.Partition,
+		Cursor: cur, Body: m.Frame, Frame: transport.CursorFrame(cur, m.Frame), Spread: m.Spread}
 }

@@ -158,6 +158,13 @@ type Shard struct {
 	nextBucket int
 	tick       int // heartbeat ticks so far
 	lastID     eventid.ID
+	// cursor, on a partitioned broker, is the newest position the loop
+	// has handled in each partition (docs/fleet-design.md#cursors): the
+	// id of the frames it writes. Nil on other brokers, where lastID is.
+	cursor eventid.Cursor
+	// dispatches counts dispatched messages; a client's lastQueued is the
+	// one it was last offered.
+	dispatches uint64
 	deferred   []*client   // queued to during a backlog, not yet woken
 	sinceWake  int         // messages dispatched since wakeDeferred
 	ring       batchSender // batches writeNow's sends; nil: write(2) each
@@ -228,6 +235,9 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 	if cfg.Presence != nil {
 		s.presenceDirty = make(map[presenceKey]struct{})
 	}
+	if p, ok := b.(broker.Partitioned); ok && p.Partitions() > 1 {
+		s.cursor = make(eventid.Cursor, p.Partitions())
+	}
 	s.highWater = highWater(cfg.QueueSize)
 	s.stall = time.NewTimer(time.Hour)
 	s.stall.Stop()
@@ -266,6 +276,12 @@ func (s *Shard) Subscribed(name string, pattern bool) {
 	case s.subscribed <- subscribed{name, pattern}:
 	case <-s.done:
 	}
+}
+
+// Observed implements broker.Sink. The head goes through the inbox, after
+// the messages delivered before it, as a message without a frame.
+func (s *Shard) Observed(partition int, head eventid.ID) {
+	s.Deliver(&broker.Message{ID: head, Partition: partition})
 }
 
 // Lost implements broker.Sink: it ends every stream, so each resumes.

@@ -3,6 +3,7 @@ package shard
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -107,12 +108,13 @@ func (f fanOut) send(c *client, m *broker.Message) {
 		c.writer.release(writeLoop)
 		return
 	}
+	frame := c.frame(m)
 	if f.s.ring != nil {
-		f.queueSend(c, m.Frame)
+		f.queueSend(c, frame)
 		return
 	}
-	n, err := c.tryWrite(m.Frame)
-	f.s.wrote(c, m.Frame, n, err)
+	n, err := c.tryWrite(frame)
+	f.s.wrote(c, frame, n, err)
 }
 
 // wrote finishes a write of frame to c by the shard loop, c's writer for
@@ -205,7 +207,7 @@ func (s *Shard) writeQueued(c *client) (reason Reason, ended bool) {
 			return ReasonDrained, true
 		case c.covered(m):
 		default:
-			err = b.add(c, m.Frame)
+			err = b.add(c, c.frame(m))
 		}
 		if err != nil {
 			return ReasonWriteFailed, true
@@ -234,6 +236,7 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 			return ReasonWriteFailed, true
 		}
 		c.skipThrough = r.Head
+		c.caughtUp(r)
 		return 0, false
 	}
 	s.replays.Add(1)
@@ -255,7 +258,16 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 		}
 	}
 	c.skipThrough = r.Head
+	c.caughtUp(r)
 	return 0, false
+}
+
+// caughtUp records where a partitioned broker's replay r left c: live
+// messages up to its head are covered, and c's frames are at least there.
+func (c *client) caughtUp(r broker.Replay) {
+	if r.HeadCursor != nil {
+		c.skipCursor, c.floor = r.HeadCursor, slices.Clone(r.HeadCursor)
+	}
 }
 
 // maxBatchBytes bounds how many queued bytes one write coalesces.

@@ -17,6 +17,14 @@ func NewMessage(id eventid.ID, event string, topics []string, data []byte) *brok
 	return &broker.Message{ID: id, Topics: topics, Frame: sse.AppendEvent(frame, ids, event, data)}
 }
 
+// CursorFrame is body, an event encoded without an id, under the id cur:
+// a partitioned broker's frame (docs/fleet-design.md#cursors).
+func CursorFrame(cur eventid.Cursor, body []byte) []byte {
+	frame := make([]byte, 0, sse.IDLineSize(eventid.MaxCursorLen(len(cur)))+len(body))
+	frame = sse.AppendIDLine(frame, cur.Append)
+	return append(frame, body...)
+}
+
 // InIDOrder sorts msgs, collected from the histories of several topics,
 // by id and drops repeats: an event published to two followed topics is
 // in both histories, and a stream must get it once

@@ -28,15 +28,20 @@ const (
 // encodeReset builds the ssehub.reset event: JSON data
 // {"reason": ..., "lastEventId": ...} with id head (none if head is zero).
 func encodeReset(reason, lastEventID string, head eventid.ID) *broker.Message {
-	data, _ := json.Marshal(struct {
-		Reason      string `json:"reason"`
-		LastEventID string `json:"lastEventId"`
-	}{reason, lastEventID})
 	var id string
 	if !head.IsZero() {
 		id = head.String()
 	}
-	return &broker.Message{ID: head, Frame: sse.AppendEvent(nil, id, ResetEvent, data)}
+	return &broker.Message{ID: head, Frame: resetFrame(reason, lastEventID, id)}
+}
+
+// resetFrame is the ssehub.reset event's frame, with id if not empty.
+func resetFrame(reason, lastEventID, id string) []byte {
+	data, _ := json.Marshal(struct {
+		Reason      string `json:"reason"`
+		LastEventID string `json:"lastEventId"`
+	}{reason, lastEventID})
+	return sse.AppendEvent(nil, id, ResetEvent, data)
 }
 
 // ResetReplay is a broker's answer to a resume point it cannot serve. The
@@ -44,4 +49,11 @@ func encodeReset(reason, lastEventID string, head eventid.ID) *broker.Message {
 // event resumes from there rather than being reset again.
 func ResetReplay(reason, lastEventID string, head eventid.ID) broker.Replay {
 	return broker.Replay{Reset: encodeReset(reason, lastEventID, head), Head: head}
+}
+
+// ResetReplayAt is ResetReplay on a partitioned broker: the event's id is
+// the cursor of the partitions' heads.
+func ResetReplayAt(reason, lastEventID string, heads eventid.Cursor) broker.Replay {
+	reset := &broker.Message{Cursor: heads, Frame: resetFrame(reason, lastEventID, heads.String())}
+	return broker.Replay{Reset: reset, HeadCursor: heads}
 }

@@ -31,6 +31,7 @@ type Config struct {
 	RedisURL        string        `flag:"redis-url" help:"Redis to run a fleet on (redis://host:6379/0); empty runs the embedded broker"`
 	RedisMode       string        `flag:"redis-mode" help:"standalone, cluster (more nodes as ?addr=host:port) or sentinel (URL of a sentinel, ?master_name=NAME)"`
 	RedisPrefix     string        `flag:"redis-prefix" help:"namespace of ssehub's Redis keys and channels: letters, digits and _ - . / @ (a topic without ':')"`
+	RedisPartitions int           `flag:"redis-partitions" help:"partitions the fleet's topics are spread over, each with its own ids, history and Cluster hash slot (docs/fleet-design.md); every hub of a fleet needs the same; 1 is the single-slot layout"`
 	RedisPubSub     int           `flag:"redis-pubsub-conns" help:"Redis pub/sub connections the hub's shards share; 0 gives each shard its own (Redis sends a broadcast once per connection)"`
 	Auth            string        `flag:"auth" help:"off (anyone may subscribe and publish; for local use) or jwt"`
 	JWTSecret       string        `flag:"jwt-secret" secret:"true" help:"HS256 secret (at least 32 bytes) for --auth jwt"`
@@ -92,6 +93,7 @@ func DefaultConfig() Config {
 		// One per hub: Redis writes a broadcast once per subscribed
 		// connection (docs/capacity.md), and sharing one cost the hub
 		// nothing measurable (BENCHMARKS.md, "Fleet mode: pub/sub connections").
+		RedisPartitions: 1,
 		RedisPubSub:     1,
 		Auth:            "off",
 		Demo:            true,
@@ -298,7 +300,7 @@ func (c Config) validate(src sources) error {
 		name     string
 		got, min int
 	}{
-		{"shards", c.Shards, 0}, {"redis-pubsub-conns", c.RedisPubSub, 0}, {"history-size", c.HistorySize, 0}, {"history-budget", c.HistoryBudget, 1 << 20}, {"queue-size", c.QueueSize, 2}, {"send-buffer", c.SendBuffer, 0}, {"send-buffer-max", c.SendBufferMax, 0},
+		{"shards", c.Shards, 0}, {"redis-pubsub-conns", c.RedisPubSub, 0}, {"redis-partitions", c.RedisPartitions, 1}, {"history-size", c.HistorySize, 0}, {"history-budget", c.HistoryBudget, 1 << 20}, {"queue-size", c.QueueSize, 2}, {"send-buffer", c.SendBuffer, 0}, {"send-buffer-max", c.SendBufferMax, 0},
 		{"max-body-size", c.MaxBodySize, 1}, {"max-header-size", c.MaxHeaderSize, 1},
 		{"max-data-size", c.MaxDataSize, 1}, {"max-batch", c.MaxBatch, 1}, {"max-topics", c.MaxTopics, 1},
 	}
@@ -398,6 +400,14 @@ func (c Config) validate(src sources) error {
 		bad("presence-events", "%v", err)
 	} else if c.PresenceEvents != "" && !c.Presence {
 		bad("presence-events", "needs --presence")
+	}
+	switch {
+	case c.RedisPartitions > redisbroker.MaxPartitions:
+		bad("redis-partitions", "must be at most %d, got %d", redisbroker.MaxPartitions, c.RedisPartitions)
+	case c.RedisPartitions > 1 && c.Presence:
+		// Presence keeps its counts and events in partition 0's slot,
+		// while a partitioned topic's history is in its own.
+		bad("redis-partitions", "does not work with --presence yet: use 1, or turn presence off")
 	}
 	for _, o := range splitList(c.CORSOrigins) {
 		if err := httpapi.ValidateOrigin(o); err != nil {

@@ -397,6 +397,7 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger, tracer *teleme
 	b, err := redisbroker.New(cctx, redisbroker.Config{
 		Client:      client,
 		Prefix:      cfg.RedisPrefix,
+		Partitions:  cfg.RedisPartitions,
 		PubSubConns: cfg.RedisPubSub,
 		HistorySize: historySize(cfg.HistorySize),
 		HistoryTTL:  cfg.HistoryTTL,

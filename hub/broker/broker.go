@@ -9,9 +9,11 @@ package broker
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/hub/topic"
 )
 
 // ErrClosed is returned by a broker that has been closed.
@@ -75,12 +77,58 @@ type Message struct {
 	// message, if that was traced and sampled: each shard that delivers
 	// the message records the delivery as a child span. Empty otherwise.
 	Trace string
+
+	// The fields below matter only on a broker of several partitions
+	// (Partitioned; docs/fleet-design.md), where ids are positions within
+	// a partition and a stream's id is a cursor over all of them.
+
+	// Partition is the partition the message came from: 0 on a broker of
+	// one partition.
+	Partition int
+	// Cursor is the id of Frame: the position of the stream in every
+	// partition once it has this message. A broker's live message has
+	// none, and its Frame no id line: each shard writes its own cursor
+	// into a copy of the frame. Replayed messages, and the shards' copies,
+	// have one.
+	Cursor eventid.Cursor
+	// Body is the frame without its id line, on a message that has a
+	// Cursor, so that a stream can be sent it under another cursor.
+	Body []byte
+	// Spread, for an event whose topics are in several partitions (so
+	// published in each), is the partition of each of Topics. A stream
+	// takes the copy from the lowest partition among the topics it
+	// follows or matches. Nil for other events.
+	Spread []int
+}
+
+// Partitioned is implemented by brokers whose ids are positions within
+// one of several partitions (the Redis broker with more than one).
+type Partitioned interface {
+	// Partitions is how many there are: the length of every Cursor.
+	Partitions() int
 }
 
 // Selection is what one connection follows: exact topics and '*' patterns.
 type Selection struct {
 	Topics   []string
 	Patterns []string
+}
+
+// Takes reports whether a stream following sel takes m: every message but
+// a copy of an event published in several partitions (Message.Spread), of
+// which it takes the one from the lowest partition among the event's
+// topics it follows or matches, so that it gets the event once.
+func (sel Selection) Takes(m *Message) bool {
+	if m.Spread == nil {
+		return true
+	}
+	lowest := -1
+	for i, t := range m.Topics {
+		if (lowest < 0 || m.Spread[i] < lowest) && (slices.Contains(sel.Topics, t) || topic.MatchedByAny(sel.Patterns, t)) {
+			lowest = m.Spread[i]
+		}
+	}
+	return lowest == m.Partition
 }
 
 // Replay is the answer to a resume request. A broker may hand a long
@@ -115,6 +163,10 @@ type Replay struct {
 	// by the reset) and must be skipped, so nothing arrives twice. No page
 	// holds an event newer than Head: those come live.
 	Head eventid.ID
+	// HeadCursor is Head on a partitioned broker: each partition's
+	// newest id, where live messages are skipped up to their partition's.
+	// Head is zero then.
+	HeadCursor eventid.Cursor
 }
 
 // Sink receives a shard's messages. The shard implements it.
@@ -126,6 +178,12 @@ type Sink interface {
 	// Subscribed reports that a subscription that Subscribe or PSubscribe
 	// left pending is now active. Called from the same goroutine as Deliver.
 	Subscribed(name string, pattern bool)
+	// Observed reports, on a partitioned broker, that every message of
+	// partition up to head that the subscriber follows has been
+	// delivered: the shard's cursor may stand at head there. Called from
+	// the same goroutine as Deliver of that partition, after those
+	// messages, and before Subscribed of the subscription that asked.
+	Observed(partition int, head eventid.ID)
 	// Lost reports that messages may have been lost and history cannot
 	// fill the gap (it expired meanwhile). The shard ends every stream, so
 	// that each resumes on its own and gets what it missed or a reset:

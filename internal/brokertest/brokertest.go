@@ -40,6 +40,9 @@ func (r *Recorder) Subscribed(name string, _ bool) {
 	r.subscribed[name] = true
 }
 
+// Observed implements broker.Sink; a Recorder has no cursor to move.
+func (r *Recorder) Observed(int, eventid.ID) {}
+
 // Lost implements broker.Sink.
 func (r *Recorder) Lost() {
 	r.mu.Lock()

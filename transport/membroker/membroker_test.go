@@ -198,6 +198,7 @@ type heldSink struct{ release chan struct{} }
 func (s heldSink) Deliver(*broker.Message) { <-s.release }
 func (heldSink) Subscribed(string, bool)   {}
 func (heldSink) Lost()                     {}
+func (heldSink) Observed(int, eventid.ID)  {}
 
 // Publishers waiting on a paused shard must not hold up replays, which
 // that shard's resuming streams need before it can resume, nor Ping: the

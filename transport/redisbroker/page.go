@@ -11,6 +11,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/transport"
 )
 
 // DefaultReplayPageBytes is Config.ReplayPageBytes when it is zero. Why
@@ -55,9 +56,15 @@ func entrySize(x redis.XMessage) int {
 // COUNT. It is owned by whoever calls Next, one call at a time
 // (broker.Replay).
 type pager struct {
-	b       *Broker
-	head    eventid.ID      // read nothing newer: it comes live
-	last    eventid.ID      // the newest id handed out (or the resume point)
+	b   *Broker
+	sel broker.Selection
+	// last is the newest id handed out of each partition (or the resume
+	// point there).
+	last eventid.Cursor
+	// cursor, for a resume on a partitioned broker, is the stream's
+	// cursor once it has the events handed out: each message carries it.
+	// Nil otherwise.
+	cursor  eventid.Cursor
 	largest int             // the largest entrySize seen; sizes COUNT
 	streams []*streamCursor // those not finished; nil when the replay is
 }
@@ -65,6 +72,8 @@ type pager struct {
 // streamCursor is where a pager stands in one stream.
 type streamCursor struct {
 	key   string
+	part  int        // the partition it is in
+	head  string     // read nothing newer: it comes live
 	after eventid.ID // the newest id read from the stream (or the resume point)
 	// read: after was read from the stream, so it must still be there on
 	// the next read, or retention dropped entries after it meanwhile; the
@@ -80,8 +89,9 @@ type streamCursor struct {
 // finished reports whether every event was handed out.
 func (p *pager) finished() bool { return len(p.streams) == 0 }
 
-// next returns the next page: events in id order, each newer than the
-// last page's, none twice. Empty means the replay is complete.
+// next returns the next page: events in id order (per partition, on a
+// partitioned broker), each newer than the last page's, none twice. Empty
+// means the replay is complete.
 func (p *pager) next(ctx context.Context) ([]*broker.Message, error) {
 	var page []*broker.Message
 	// A page can come out empty before the end when a stream's refill held
@@ -120,10 +130,14 @@ func (p *pager) merge(page []*broker.Message) []*broker.Message {
 		low.buf[0] = nil // the page holds it from here, not the buffer's array
 		low.buf = low.buf[1:]
 		// An event published to several topics is in each of their
-		// streams; it comes once (docs/protocol.md#delivery-semantics).
-		if p.last.Less(m.ID) {
-			p.last = m.ID
-			page = append(page, m)
+		// streams; it comes once (docs/protocol.md#delivery-semantics),
+		// and an event with topics in several partitions once from the
+		// lowest the stream follows (docs/fleet-design.md#partitions).
+		if p.last[m.Partition].Less(m.ID) {
+			p.last[m.Partition] = m.ID
+			if p.sel.Takes(m) {
+				page = append(page, p.positioned(m))
+			}
 		}
 	}
 }
@@ -147,7 +161,6 @@ func (p *pager) fill(ctx context.Context) error {
 	}
 	share := max(1, p.b.cfg.ReplayPageBytes/len(p.streams))
 	count := min(maxPageCount, max(1, share/max(1, p.largest)))
-	head := p.head.String()
 	_, err := p.b.client.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for _, s := range want {
 			s.count = count
@@ -158,9 +171,9 @@ func (p *pager) fill(ctx context.Context) error {
 				// twice; a script that only checked it cut the hub's
 				// allocation by a quarter for 32 KB events but doubled
 				// Redis's CPU time per resume.
-				s.cmd = pl.XRangeN(ctx, s.key, s.after.String(), head, int64(count)+1)
+				s.cmd = pl.XRangeN(ctx, s.key, s.after.String(), s.head, int64(count)+1)
 			} else {
-				s.cmd = pl.XRangeN(ctx, s.key, "("+s.after.String(), head, int64(count))
+				s.cmd = pl.XRangeN(ctx, s.key, "("+s.after.String(), s.head, int64(count))
 			}
 		}
 		return nil
@@ -195,8 +208,21 @@ func (p *pager) take(s *streamCursor) error {
 		}
 		p.largest = max(p.largest, entrySize(x))
 		field := func(k string) string { v, _ := x.Values[k].(string); return v }
-		s.buf = append(s.buf, newMessage(id, field("e"), field("t"), field("d")))
+		s.buf = append(s.buf, p.b.newMessage(id, s.part, field("e"), field("t"), field("d")))
 		s.after, s.read = id, true
 	}
 	return nil
+}
+
+// positioned returns m as the stream is sent it: for a resume on a
+// partitioned broker, under the stream's cursor raised to m.
+func (p *pager) positioned(m *broker.Message) *broker.Message {
+	if p.cursor == nil {
+		return m
+	}
+	p.cursor[m.Partition] = m.ID
+	m.Cursor = slices.Clone(p.cursor)
+	m.Body = m.Frame
+	m.Frame = transport.CursorFrame(m.Cursor, m.Body)
+	return m
 }

@@ -366,13 +366,14 @@ func (t *presenceTracker) args(register bool) []any {
 		flag = "1"
 	}
 	return []any{t.b.keys.presence, t.hub, t.ttl.Milliseconds(), flag,
-		t.b.keys.stream, t.b.keys.channel, t.b.cfg.HistorySize, t.b.cfg.HistoryTTL.Milliseconds()}
+		t.b.parts[0].stream, t.b.keys.channel, t.b.cfg.HistorySize, t.b.cfg.HistoryTTL.Milliseconds()}
 }
 
 // scriptKeys are the KEYS of both presence scripts.
 func (t *presenceTracker) scriptKeys() []string {
 	k := t.b.keys
-	return []string{k.presenceHubs, k.presenceStreams, k.presence + "t:" + t.hub, k.last, k.origin, k.topics}
+	p := t.b.parts[0]
+	return []string{k.presenceHubs, k.presenceStreams, k.presence + "t:" + t.hub, p.last, p.origin, p.topics}
 }
 
 // hasEvents reports whether topic gets join and leave events.
@@ -397,7 +398,7 @@ func (t *presenceTracker) reapHub(ctx context.Context, hub string) (int64, error
 	for {
 		k := t.b.keys
 		n, err := presenceReapScript.Run(ctx, t.b.client, t.scriptKeys(), k.presence, hub, presenceReapBudget, "",
-			k.stream, k.channel, t.b.cfg.HistorySize, t.b.cfg.HistoryTTL.Milliseconds()).Int64()
+			t.b.parts[0].stream, k.channel, t.b.cfg.HistorySize, t.b.cfg.HistoryTTL.Milliseconds()).Int64()
 		if err != nil || n != 2 {
 			return n, err
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ function history.open(last, origin, index, sp, cp, maxlen, ttl)
   history.keys = {last = last, origin = origin, index = index}
   history.sp, history.cp, history.maxlen, history.ttl = sp, cp, maxlen, ttl
   history.touched = {}
+  history.publish = 'PUBLISH'
 end
 
 -- history.next returns the next id: Redis time in ms, or the newest id's
@@ -85,7 +87,7 @@ function history.append(name, event, data, topics, envelope)
     end
   end
   history.touched[name] = true
-  redis.call('PUBLISH', history.cp .. name, envelope)
+  redis.call(history.publish, history.cp .. name, envelope)
 end
 
 -- history.close trims, expires and indexes each stream appended to, and
@@ -142,10 +144,11 @@ function history.close()
 end
 `
 
-// publishScript publishes a chunk of a batch, at most publishChunk events,
-// all or nothing: each event gets the next id of the fleet's sequence, is
-// appended to each of its topics' streams and published on each of their
-// channels (historyLua). It returns the ids, joined by ",".
+// publishScript publishes a chunk of a batch in one partition, at most
+// publishChunk events, all or nothing: each event gets the next id of the
+// partition's sequence, is appended to each of its topics' streams and
+// published on each of their channels (historyLua). It returns the ids,
+// joined by ",".
 //
 // It first looks the chunk up by its idempotency record: one published
 // already returns its ids and does nothing else, so a pipeline that
@@ -159,8 +162,10 @@ end
 // record of this chunk, stream of each topic (declared for Cluster).
 // ARGV: maxlen, history ttl ms, stream prefix, channel prefix,
 // traceparent (empty when the publish is not traced; see decodeEnvelope),
-// digest, record ttl ms, then three per event: event, data, topics joined
-// by ",".
+// digest, record ttl ms, the publish command (PUBLISH, or SPUBLISH for
+// shard channels), then four per event: event, data, its topics in this
+// partition joined by ",", and all its topics joined by "," when it has
+// some in other partitions too (empty otherwise).
 var publishScript = redis.NewScript(historyLua + `
 local mark = ARGV[6] .. ' '
 local first = redis.call('GET', KEYS[4])
@@ -173,20 +178,22 @@ local ids = {}
 if done then
   if string.sub(done, 1, #mark) ~= mark then return redis.error_reply('IDEMPOTENCY key reused for another request') end
   for id in string.gmatch(string.sub(done, #mark + 1), '[^,]+') do ids[#ids + 1] = id end
-  if 7 + 3 * #ids >= #ARGV then return table.concat(ids, ',') end
+  if 8 + 4 * #ids >= #ARGV then return table.concat(ids, ',') end
 end
 history.open(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]))
+history.publish = ARGV[8]
 local trace = ''
 if ARGV[5] ~= '' then trace = 'traceparent=' .. ARGV[5] .. '\n' end
 -- A record may hold the ids of the chunk's first events only (written by
 -- a version that kept one per event): those are not published again.
-for e = 8 + 3 * #ids, #ARGV, 3 do
-  local event, data, topics = ARGV[e], ARGV[e + 1], ARGV[e + 2]
+for e = 9 + 4 * #ids, #ARGV, 4 do
+  local event, data, here, all = ARGV[e], ARGV[e + 1], ARGV[e + 2], ARGV[e + 3]
+  if all == '' then all = here end
   local id = history.next()
   ids[#ids + 1] = id
-  local envelope = trace .. id .. '\n' .. topics .. '\n' .. event .. '\n' .. data
-  for name in string.gmatch(topics, '[^,]+') do
-    history.append(name, event, data, topics, envelope)
+  local envelope = trace .. id .. '\n' .. all .. '\n' .. event .. '\n' .. data
+  for name in string.gmatch(here, '[^,]+') do
+    history.append(name, event, data, all, envelope)
   end
 end
 history.close()
@@ -213,35 +220,32 @@ const ownKeyTTL = time.Minute
 // key reused for another request.
 const idemMismatchPrefix = "IDEMPOTENCY"
 
-// Publish implements broker.Broker. A batch runs as one pipeline of
-// scripts of at most publishChunk events each, which Redis executes in
-// order. Without an idempotency key it makes one up, so that go-redis
-// re-sending the pipeline cannot publish an event twice.
+// Publish implements broker.Broker. Each partition's share of the batch
+// runs as scripts of at most publishChunk events each, all in one
+// pipeline, which Redis executes in order (a Cluster client sends each to
+// its partition's master). Without an idempotency key it makes one up, so
+// that go-redis re-sending the pipeline cannot publish an event twice.
+//
+// An event to topics in several partitions is published in each, with
+// that partition's id there (docs/fleet-design.md); the id returned for it
+// is the one from the partition of its first topic.
 func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem broker.Idempotency) (ids []eventid.ID, err error) {
 	ctx, span, trace := b.cfg.Tracer.StartPublish(ctx, "redis", len(pubs))
 	defer func() { telemetry.End(span, err) }()
-	if idem.Key == "" {
+	own := idem.Key == ""
+	if own {
 		idem = broker.Idempotency{Key: rand.Text(), TTL: ownKeyTTL}
 	}
-	idemTTL := cmp.Or(idem.TTL, broker.DefaultIdempotencyTTL).Milliseconds()
-	record := b.keys.idem + idem.Key + ":"
-	calls := make([]scriptCall, 0, (len(pubs)+publishChunk-1)/publishChunk)
-	for start := 0; start < len(pubs); start += publishChunk {
-		chunk := pubs[start:min(start+publishChunk, len(pubs))]
-		keys := []string{b.keys.last, b.keys.origin, b.keys.topics, record + "0", record + strconv.Itoa(start)}
-		seen := make(map[string]bool, len(chunk))
-		args := make([]any, 0, 7+3*len(chunk))
-		args = append(args, b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), b.keys.stream, b.keys.channel, trace, idem.Digest, idemTTL)
-		for _, pub := range chunk {
-			for _, t := range pub.Topics {
-				if !seen[t] {
-					seen[t] = true
-					keys = append(keys, b.keys.stream+t)
-				}
-			}
-			args = append(args, pub.Event, pub.Data, strings.Join(pub.Topics, ","))
+	idemTTL := cmp.Or(idem.TTL, broker.DefaultIdempotencyTTL)
+	if !own && len(b.parts) > 1 {
+		if err := b.claimIdempotencyKey(ctx, idem, idemTTL); err != nil {
+			return nil, err
 		}
-		calls = append(calls, scriptCall{keys: keys, args: args})
+	}
+	shares := b.partitionShares(pubs)
+	var calls []scriptCall
+	for _, sh := range shares {
+		calls = append(calls, b.publishCalls(sh, trace, idem, idemTTL.Milliseconds())...)
 	}
 	cmds, err := runScripts(ctx, b.client, publishScript, calls)
 	if err != nil && redis.HasErrorPrefix(err, idemMismatchPrefix) {
@@ -250,23 +254,130 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 	if err != nil {
 		return nil, fmt.Errorf("redis publish: %w", err)
 	}
-	ids = make([]eventid.ID, 0, len(pubs))
-	for i, c := range cmds {
-		s, err := c.(*redis.Cmd).Text()
-		if err != nil {
-			return ids, fmt.Errorf("redis publish: %w", err)
-		}
-		chunk := strings.Split(s, ",")
-		if want := min(publishChunk, len(pubs)-i*publishChunk); len(chunk) != want {
-			return ids, fmt.Errorf("redis publish: got %d ids for %d events", len(chunk), want)
-		}
-		for _, one := range chunk {
-			id, err := eventid.Parse(one)
+	ids = make([]eventid.ID, len(pubs))
+	for _, sh := range shares {
+		for start := 0; start < len(sh.events); start += publishChunk {
+			chunk := sh.events[start:min(start+publishChunk, len(sh.events))]
+			s, err := cmds[0].(*redis.Cmd).Text()
+			cmds = cmds[1:]
 			if err != nil {
-				return ids, fmt.Errorf("redis publish returned id %q: %w", one, err)
+				return nil, fmt.Errorf("redis publish: %w", err)
 			}
-			ids = append(ids, id)
+			got := strings.Split(s, ",")
+			if len(got) != len(chunk) {
+				return nil, fmt.Errorf("redis publish: got %d ids for %d events", len(got), len(chunk))
+			}
+			for i, one := range got {
+				id, err := eventid.Parse(one)
+				if err != nil {
+					return nil, fmt.Errorf("redis publish returned id %q: %w", one, err)
+				}
+				if e := chunk[i]; e.home {
+					ids[e.index] = id
+				}
+			}
 		}
 	}
 	return ids, nil
+}
+
+// share is one partition's part of a publish: the events with topics in
+// it, in request order.
+type share struct {
+	part   *partition
+	events []shareEvent
+}
+
+// shareEvent is an event, or one partition's copy of it.
+type shareEvent struct {
+	pub   *broker.Publication
+	index int      // in the request
+	here  []string // its topics in the share's partition
+	all   string   // all its topics joined by ",", when some are elsewhere
+	home  bool     // the partition of its first topic: its id is this copy's
+}
+
+// partitionShares splits pubs by partition, partitions in index order.
+func (b *Broker) partitionShares(pubs []broker.Publication) []share {
+	if len(b.parts) == 1 {
+		events := make([]shareEvent, len(pubs))
+		for i, p := range pubs {
+			events[i] = shareEvent{pub: &pubs[i], index: i, here: p.Topics, home: true}
+		}
+		return []share{{part: &b.parts[0], events: events}}
+	}
+	byPart := make([][]shareEvent, len(b.parts))
+	for i, p := range pubs {
+		home := PartitionOf(p.Topics[0], len(b.parts))
+		var all string
+		for _, t := range p.Topics[1:] {
+			if PartitionOf(t, len(b.parts)) != home {
+				all = strings.Join(p.Topics, ",")
+				break
+			}
+		}
+		for _, t := range p.Topics {
+			k := PartitionOf(t, len(b.parts))
+			evs := byPart[k]
+			if n := len(evs); n > 0 && evs[n-1].index == i {
+				evs[n-1].here = append(evs[n-1].here, t)
+				continue
+			}
+			byPart[k] = append(evs, shareEvent{pub: &pubs[i], index: i, here: []string{t}, all: all, home: k == home})
+		}
+	}
+	var shares []share
+	for k, evs := range byPart {
+		if len(evs) > 0 {
+			shares = append(shares, share{part: &b.parts[k], events: evs})
+		}
+	}
+	return shares
+}
+
+// publishCalls are the script runs of one partition's share, a chunk of
+// at most publishChunk events each.
+func (b *Broker) publishCalls(sh share, trace string, idem broker.Idempotency, idemTTL int64) []scriptCall {
+	record := sh.part.idem + idem.Key + ":"
+	channel, publish := b.keys.channel, "PUBLISH"
+	if b.sharded {
+		channel, publish = sh.part.shardChannel, "SPUBLISH"
+	}
+	calls := make([]scriptCall, 0, (len(sh.events)+publishChunk-1)/publishChunk)
+	for start := 0; start < len(sh.events); start += publishChunk {
+		chunk := sh.events[start:min(start+publishChunk, len(sh.events))]
+		keys := []string{sh.part.last, sh.part.origin, sh.part.topics, record + "0", record + strconv.Itoa(start)}
+		seen := make(map[string]bool, len(chunk))
+		args := make([]any, 0, 8+4*len(chunk))
+		args = append(args, b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), sh.part.stream, channel, trace, idem.Digest, idemTTL, publish)
+		for _, e := range chunk {
+			for _, t := range e.here {
+				if !seen[t] {
+					seen[t] = true
+					keys = append(keys, sh.part.stream+t)
+				}
+			}
+			args = append(args, e.pub.Event, e.pub.Data, strings.Join(e.here, ","), e.all)
+		}
+		calls = append(calls, scriptCall{keys: keys, args: args})
+	}
+	return calls
+}
+
+// claimIdempotencyKey records idem's digest under its key in partition 0,
+// unless one is there already, which must be the same: with partitions, a
+// request's records are in the partitions its events went to, and a body
+// reused with events in other partitions only would find none of them.
+func (b *Broker) claimIdempotencyKey(ctx context.Context, idem broker.Idempotency, ttl time.Duration) error {
+	prev, err := b.client.SetArgs(ctx, b.parts[0].idem+idem.Key+":digest", idem.Digest,
+		redis.SetArgs{Mode: "NX", Get: true, TTL: ttl}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil // claimed now
+	case err != nil:
+		return fmt.Errorf("redis publish: %w", err)
+	case prev != idem.Digest:
+		return fmt.Errorf("redis publish: %w", broker.ErrIdempotencyMismatch)
+	}
+	return nil
 }

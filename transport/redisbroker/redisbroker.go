@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +21,7 @@ import (
 	"github.com/ssehub/ssehub/hub/topic"
 	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/transport"
+	"github.com/ssehub/ssehub/transport/sse"
 )
 
 // Config configures the Redis broker. Zero fields take the
@@ -47,6 +46,11 @@ type Config struct {
 	// it once when events grow larger than any the resume has seen
 	// (maxPageCount). Zero means DefaultReplayPageBytes (512 KiB).
 	ReplayPageBytes int
+	// Partitions is how many partitions the fleet's topics are spread
+	// over, each with its own sequence of ids and its own Cluster hash
+	// slot (docs/fleet-design.md). Every hub of a fleet must have the
+	// same. Zero means 1: the single-slot layout, with scalar ids.
+	Partitions int
 	// PubSubConns is how many pub/sub connections the broker's subscribers
 	// (one per shard) share, dealt round robin. Zero gives each subscriber
 	// its own. Redis sends a message once per connection subscribed to its
@@ -87,6 +91,12 @@ type Broker struct {
 	// connection; the hub is not ready meanwhile.
 	reconnecting atomic.Int64
 
+	// parts are the fleet's partitions (Config.Partitions).
+	parts []partition
+	// sharded: exact topics travel on shard channels (SPUBLISH), on a
+	// Cluster with several partitions (docs/fleet-design.md).
+	sharded bool
+
 	// connsMu guards conns and taps: the shared pub/sub connections
 	// (Config.PubSubConns), created as subscribers come, and how many
 	// subscribers were dealt so far.
@@ -100,16 +110,10 @@ type Broker struct {
 }
 
 // keyspace names the broker's keys and channels.
+// The keys of ids and history are a partition's (partition.go).
 type keyspace struct {
-	last    string // the newest id assigned
-	origin  string // the first id of this history; gone if Redis lost its data
-	topics  string // sorted set: topic -> ms of its newest event
-	stream  string // prefix of a topic's stream key
 	channel string // prefix of a topic's channel
 	probe   string // prefix of the probe channels
-	// idem prefixes the records of a publish under an idempotency key:
-	// "<idem><key>:<index in the batch of the chunk's first event>".
-	idem string
 	// congested is the sorted set of the hubs that are congested, scored
 	// by when their record expires (congestion.go).
 	congested string
@@ -125,13 +129,8 @@ type keyspace struct {
 func newKeyspace(prefix string) keyspace {
 	tag := "{" + prefix + "}"
 	return keyspace{
-		last:    tag + ":last",
-		origin:  tag + ":origin",
-		topics:  tag + ":topics",
-		stream:  tag + ":t:",
 		channel: prefix + ":c:",
 		probe:   prefix + ":probe:",
-		idem:    tag + ":idem:",
 		// In the slot of the other keys, so a Cluster can run its
 		// script like theirs.
 		congested:       tag + ":congested",
@@ -167,8 +166,20 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 1
+	}
+	if cfg.Partitions < 1 || cfg.Partitions > MaxPartitions {
+		return nil, fmt.Errorf("redis broker: %d partitions; want 1 to %d", cfg.Partitions, MaxPartitions)
+	}
 	b := &Broker{cfg: cfg, client: cfg.Client, keys: newKeyspace(cfg.Prefix), log: cfg.Logger,
+		parts:   newPartitions(cfg.Prefix, cfg.Partitions),
 		replays: newReplayCoalescer(2 * time.Millisecond), closed: make(chan struct{})}
+	if len(b.parts) > 1 {
+		for _, p := range b.parts {
+			b.log.Info("redis partition", "partition", p.index, "tag", p.tag, "slot", p.slot)
+		}
+	}
 	if err := b.Ping(ctx); err != nil {
 		// Redis may come later: a hub that exited here would crash-loop
 		// under an orchestrator until it did. It starts, reports not
@@ -210,167 +221,55 @@ func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID s
 	})
 }
 
-// readReplay reads the head first and history up to the head, so events
-// after the head come only live and events up to it only from here.
-func (b *Broker) readReplay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
-	head, origin, err := b.headAndOrigin(ctx)
-	if err != nil {
-		return broker.Replay{}, err
-	}
-	after, err := eventid.Parse(lastEventID)
-	switch {
-	case err != nil:
-		return b.reset(transport.ResetUnknownID, lastEventID, head), nil
-	case origin.IsZero() || after.Less(origin):
-		// No origin: Redis lost its data (or nothing was ever published,
-		// in which case no client can hold an id of ours).
-		return b.reset(transport.ResetHistoryLost, lastEventID, head), nil
-	case head.Less(after):
-		return b.reset(transport.ResetUnknownID, lastEventID, head), nil
-	}
-	return b.readSince(ctx, sel, after, head, lastEventID)
-}
-
-// headAndOrigin reads the newest id and the first id of the current
-// history; zero values when Redis holds none.
-func (b *Broker) headAndOrigin(ctx context.Context) (head, origin eventid.ID, err error) {
-	var headCmd, originCmd *redis.StringCmd
-	_, err = b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		headCmd = p.Get(ctx, b.keys.last)
-		originCmd = p.Get(ctx, b.keys.origin)
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return head, origin, fmt.Errorf("redis replay: %w", err)
-	}
-	head, _ = eventid.Parse(headCmd.Val())
-	origin, _ = eventid.Parse(originCmd.Val())
-	return head, origin, nil
-}
-
-// gapFill returns what a subscriber that last delivered last has missed
-// for sel, in pages like a resume, or ok false when history cannot tell
-// (it expired).
-func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid.ID) (r broker.Replay, ok bool, err error) {
-	head, origin, err := b.headAndOrigin(ctx)
-	switch {
-	case err != nil:
-		return r, false, err
-	case origin.IsZero():
-		return r, true, nil // Redis restarted empty and nothing was published since
-	case last.Less(origin):
-		// Redis lost the history after last: everything published since
-		// is in the new one, from its origin on.
-		last = origin.Prev()
-	}
-	r, err = b.readSince(ctx, sel, last, head, last.String())
-	if err != nil || r.Reset != nil {
-		return broker.Replay{}, false, err
-	}
-	return r, true, nil
-}
-
-// readSince reads the events after after and up to head for sel, or a
-// reset when retention dropped some of them. It decides the reset from
-// every candidate stream's XINFO before it reads any event, then reads the
-// first page; the replay's Next reads the others.
-func (b *Broker) readSince(ctx context.Context, sel broker.Selection, after, head eventid.ID, lastEventID string) (broker.Replay, error) {
-	horizon := uint64(time.Now().Add(-b.cfg.HistoryTTL).UnixMilli())
-	mayHaveExpired := after.Time < horizon
-	if mayHaveExpired && len(sel.Patterns) > 0 {
-		return b.reset(transport.ResetExpired, lastEventID, head), nil
-	}
-	// Candidates: the selected exact topics, and the topics matching a
-	// pattern that had an event since the resume point.
-	candidates := slices.Clone(sel.Topics)
-	if len(sel.Patterns) > 0 {
-		recent, err := b.client.ZRangeByScore(ctx, b.keys.topics, &redis.ZRangeBy{
-			Min: strconv.FormatUint(after.Time, 10), Max: "+inf"}).Result()
-		if err != nil {
-			return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
-		}
-		for _, t := range recent {
-			if !slices.Contains(candidates, t) && topic.MatchedByAny(sel.Patterns, t) {
-				candidates = append(candidates, t)
-			}
-		}
-	}
-	infos := make([]*redis.XInfoStreamCmd, len(candidates))
-	newest := make([]*redis.FloatCmd, len(candidates))
-	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, t := range candidates {
-			infos[i] = p.XInfoStream(ctx, b.keys.stream+t)
-			newest[i] = p.ZScore(ctx, b.keys.topics, t)
-		}
-		return nil
-	})
-	if errors.Is(err, redis.Nil) {
-		err = nil // a topic with no recent event: ZSCORE's nil answer
-	}
-	if err != nil && !isNoSuchKey(err) {
-		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
-	}
-	p := &pager{b: b, head: head, last: after}
-	for i, t := range candidates {
-		info, err := infos[i].Result()
-		if err != nil {
-			if mayHaveExpired && isNoSuchKey(err) {
-				return b.reset(transport.ResetExpired, lastEventID, head), nil // it may have expired whole
-			}
-			// The topic index says when the topic last had an event. One
-			// since the resume point (or in its millisecond) whose stream
-			// is gone within the TTL was evicted by Redis (maxmemory):
-			// its history is lost, and saying nothing would skip it.
-			if ms, zerr := newest[i].Result(); isNoSuchKey(err) && zerr == nil && uint64(ms) >= after.Time {
-				return b.reset(transport.ResetExpired, lastEventID, head), nil
-			}
-			continue
-		}
-		deleted, _ := eventid.Parse(info.MaxDeletedEntryID)
-		first, _ := eventid.Parse(info.FirstEntry.ID)
-		if after.Less(deleted) || (mayHaveExpired && after.Less(first)) {
-			return b.reset(transport.ResetExpired, lastEventID, head), nil
-		}
-		if newest, _ := eventid.Parse(info.LastEntry.ID); after.Less(newest) {
-			p.streams = append(p.streams, &streamCursor{key: b.keys.stream + t, after: after})
-			// The first page's COUNT is sized from these, the only
-			// entries seen yet.
-			p.largest = max(p.largest, entrySize(info.FirstEntry), entrySize(info.LastEntry))
-		}
-	}
-	msgs, err := p.next(ctx)
-	if err != nil {
-		return broker.Replay{}, err
-	}
-	b.stats.replays.Add(1)
-	r := broker.Replay{Messages: msgs, Head: head}
-	if !p.finished() {
-		r.Next = p.next
-	}
-	return r, nil
-}
-
-// isNoSuchKey reports Redis's answer to XINFO STREAM on a missing key.
-func isNoSuchKey(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such key")
-}
-
 func (b *Broker) reset(reason, lastEventID string, head eventid.ID) broker.Replay {
 	b.stats.resets.Add(1)
 	return transport.ResetReplay(reason, lastEventID, head)
 }
 
-// newMessage encodes an event as the publish script stored or sent it:
-// its topics joined by commas (a topic cannot contain one).
-func newMessage(id eventid.ID, event, topics, data string) *broker.Message {
-	return transport.NewMessage(id, event, strings.Split(topics, ","), []byte(data))
+// resetAt is reset for a partitioned broker: the reset's id is the heads'
+// cursor, where the stream goes on from.
+func (b *Broker) resetAt(reason, lastEventID string, heads eventid.Cursor) broker.Replay {
+	b.stats.resets.Add(1)
+	return transport.ResetReplayAt(reason, lastEventID, heads)
+}
+
+// newMessage encodes an event of partition part as the publish script
+// stored or sent it: its topics joined by commas (a topic cannot contain
+// one). On a partitioned broker it has no id line (the shard writes its
+// cursor there), and Spread when its topics are in several partitions.
+func (b *Broker) newMessage(id eventid.ID, part int, event, topics, data string) *broker.Message {
+	names := strings.Split(topics, ",")
+	if len(b.parts) == 1 {
+		return transport.NewMessage(id, event, names, []byte(data))
+	}
+	m := &broker.Message{ID: id, Topics: names, Partition: part,
+		Frame: sse.AppendEvent(make([]byte, 0, sse.EventSize("", event, []byte(data))), "", event, []byte(data))}
+	for i, t := range names {
+		k := PartitionOf(t, len(b.parts))
+		if k != part && m.Spread == nil {
+			m.Spread = make([]int, len(names))
+			for j := range i {
+				m.Spread[j] = PartitionOf(names[j], len(b.parts))
+			}
+		}
+		if m.Spread != nil {
+			m.Spread[i] = k
+		}
+	}
+	return m
 }
 
 // tracePrefix starts the line of a traced envelope that carries the
 // publish's W3C traceparent.
 const tracePrefix = "traceparent="
 
-// decodeEnvelope parses what the publish script sends on a channel:
+// envelope is what the publish script sends on a channel.
+type envelope struct {
+	trace, topics, event, data string
+	id                         eventid.ID
+}
+
+// parseEnvelope parses what the publish script sends on a channel:
 // id, topics, event and data separated by newlines (id, topics and event
 // cannot contain one), after a first line "traceparent=VALUE" if the
 // publish was traced. An id starts with a digit, so the two cannot be
@@ -380,24 +279,36 @@ const tracePrefix = "traceparent="
 // tracing publishes exactly the envelopes of the versions before it: those
 // read the envelopes of an untraced fleet in a rolling deploy, though not
 // traced ones, which they log and drop.
-func decodeEnvelope(payload string) (*broker.Message, error) {
-	var trace string
+func parseEnvelope(payload string) (e envelope, err error) {
 	if rest, ok := strings.CutPrefix(payload, tracePrefix); ok {
-		trace, payload, ok = strings.Cut(rest, "\n")
+		e.trace, payload, ok = strings.Cut(rest, "\n")
 		if !ok {
-			return nil, fmt.Errorf("redis broker: malformed envelope: a trace line alone")
+			return e, fmt.Errorf("redis broker: malformed envelope: a trace line alone")
 		}
 	}
 	parts := strings.SplitN(payload, "\n", 4)
 	if len(parts) != 4 {
-		return nil, fmt.Errorf("redis broker: malformed envelope of %d bytes", len(payload))
+		return e, fmt.Errorf("redis broker: malformed envelope of %d bytes", len(payload))
 	}
-	id, err := eventid.Parse(parts[0])
+	e.id, err = eventid.Parse(parts[0])
+	e.topics, e.event, e.data = parts[1], parts[2], parts[3]
+	return e, err
+}
+
+// decodeEnvelope decodes an envelope (parseEnvelope) of a broker of one
+// partition.
+func decodeEnvelope(payload string) (*broker.Message, error) {
+	return (&Broker{parts: make([]partition, 1)}).decode(payload, 0)
+}
+
+// decode decodes an envelope of partition part.
+func (b *Broker) decode(payload string, part int) (*broker.Message, error) {
+	e, err := parseEnvelope(payload)
 	if err != nil {
 		return nil, err
 	}
-	m := newMessage(id, parts[2], parts[1], parts[3])
-	m.Trace = trace
+	m := b.newMessage(e.id, part, e.event, e.topics, e.data)
+	m.Trace = e.trace
 	return m, nil
 }
 
@@ -412,6 +323,9 @@ func (b *Broker) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Partitions implements broker.Partitioned.
+func (b *Broker) Partitions() int { return len(b.parts) }
 
 // Down implements broker.OutageReporter: a shard's pub/sub connection is
 // being re-established, so a new stream's subscriptions would wait for it.
@@ -445,4 +359,5 @@ var (
 	_ broker.Broker         = (*Broker)(nil)
 	_ broker.StatsReporter  = (*Broker)(nil)
 	_ broker.OutageReporter = (*Broker)(nil)
+	_ broker.Partitioned    = (*Broker)(nil)
 )

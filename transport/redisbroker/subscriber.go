@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,7 +50,7 @@ func (b *Broker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
 		c = b.newConn()
 	}
 	b.taps++
-	t := &tap{conn: c, sink: sink, pending: make(map[string]bool)}
+	t := &tap{conn: c, sink: sink, pending: make(map[string]bool), last: make(eventid.Cursor, len(b.parts))}
 	c.mu.Lock()
 	c.taps[t] = true
 	c.mu.Unlock()
@@ -60,13 +62,14 @@ func (b *Broker) newConn() *subscriber {
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	s := &subscriber{
-		b:       b,
-		probe:   b.keys.probe + hex.EncodeToString(nonce[:]),
-		names:   make(map[string]*subscription),
-		pending: make(map[string]int),
-		taps:    make(map[*tap]bool),
-		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		b:        b,
+		probe:    b.keys.probe + hex.EncodeToString(nonce[:]),
+		names:    make(map[string]*subscription),
+		pending:  make(map[string]int),
+		taps:     make(map[*tap]bool),
+		awaiting: make(map[string]*awaitingHeads),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ps = b.client.Subscribe(s.ctx)
@@ -100,12 +103,14 @@ type subscriber struct {
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	ps       *redis.PubSub            // replaced on reconnect by the receive goroutine
-	names    map[string]*subscription // subscribed channels and patterns, by Redis name
-	pending  map[string]int           // SUBSCRIBEs sent per name and not yet confirmed
-	taps     map[*tap]bool            // the shards this connection carries
-	commands []subCommand             // for the sender goroutine
-	wake     chan struct{}            // signals the sender; capacity 1
+	ps       *redis.PubSub             // replaced on reconnect by the receive goroutine
+	names    map[string]*subscription  // subscribed channels and patterns, by Redis name
+	pending  map[string]int            // SUBSCRIBEs sent per name and not yet confirmed
+	taps     map[*tap]bool             // the shards this connection carries
+	commands []subCommand              // for the sender goroutine
+	awaiting map[string]*awaitingHeads // confirmed subscriptions waiting for heads, by token
+	tokens   uint64                    // the last head request's token
+	wake     chan struct{}             // signals the sender; capacity 1
 
 	// recipients is deliver's scratch list, reused so that a message
 	// costs no allocation. Owned by the receive goroutine.
@@ -131,15 +136,19 @@ type tap struct {
 	// pending holds the names this tap subscribed to and has not yet been
 	// told are in force (Sink.Subscribed). Guarded by the connection's mu.
 	pending map[string]bool
-	// last is the newest id delivered to the sink. Owned by the
-	// connection's receive goroutine.
-	last eventid.ID
+	// last is the newest id delivered to the sink from each partition
+	// (or observed there: Sink.Observed). Owned by the connection's
+	// receive goroutine.
+	last eventid.Cursor
 }
 
-// subCommand is a subscription change for the sender goroutine.
+// subCommand is a subscription change for the sender goroutine, or a
+// request for the heads of partitions (confirm).
 type subCommand struct {
 	name               string
 	pattern, subscribe bool
+	heads              string // the token of a head request
+	partitions         []int  // the partitions whose heads it asks for
 }
 
 // Subscribe implements broker.Subscriber. The subscription is pending
@@ -274,6 +283,8 @@ func (s *subscriber) sendCommands() {
 		for _, c := range cmds {
 			var err error
 			switch {
+			case c.heads != "":
+				s.requestHeads(c.heads, c.partitions)
 			case c.subscribe && c.pattern:
 				err = ps.PSubscribe(s.ctx, c.name)
 			case c.subscribe:
@@ -370,11 +381,13 @@ func (s *subscriber) handle(msg any) {
 				confirmed, pattern = s.takePendingLocked(m.Channel)
 			}
 			s.mu.Unlock()
-			for _, t := range confirmed {
-				t.sink.Subscribed(strings.TrimPrefix(m.Channel, s.b.keys.channel), pattern)
-			}
+			s.confirm(confirmed, m.Channel, pattern)
 		}
 	case *redis.Message:
+		if m.Channel == s.probe && strings.HasPrefix(m.Payload, headPrefix) {
+			s.observed(m.Payload)
+			return
+		}
 		if m.Channel == s.probe {
 			return
 		}
@@ -382,7 +395,7 @@ func (s *subscriber) handle(msg any) {
 		if m.Pattern != "" {
 			name = m.Pattern
 		}
-		s.deliver(name, m.Payload)
+		s.deliver(name, m.Channel, m.Payload)
 	}
 }
 
@@ -403,11 +416,12 @@ func (s *subscriber) takePendingLocked(name string) (taps []*tap, pattern bool) 
 	return taps, sub.pattern
 }
 
-// deliver hands the envelope that came for the channel or pattern name
-// to each tap following it, unless it is not newer than the last the tap
-// got: an event to several topics comes once per channel, and one that
-// matches a channel and a pattern comes twice.
-func (s *subscriber) deliver(name, payload string) {
+// deliver hands the envelope that came on channel, for the channel or
+// pattern name, to each tap following it, unless it is not newer than the
+// last the tap got from its partition: an event to several topics comes
+// once per channel, and one that matches a channel and a pattern comes
+// twice.
+func (s *subscriber) deliver(name, channel, payload string) {
 	s.mu.Lock()
 	taps := s.recipients[:0]
 	if sub := s.names[name]; sub != nil {
@@ -420,14 +434,15 @@ func (s *subscriber) deliver(name, payload string) {
 	if len(taps) == 0 {
 		return // unsubscribed meanwhile
 	}
-	m, err := decodeEnvelope(payload)
+	part := PartitionOf(strings.TrimPrefix(channel, s.b.keys.channel), len(s.b.parts))
+	m, err := s.b.decode(payload, part)
 	if err != nil {
 		s.b.log.Error("redis broker: dropping undecodable message", "err", err)
 		return
 	}
 	for _, t := range taps {
-		if t.last.Less(m.ID) {
-			t.last = m.ID
+		if t.last[part].Less(m.ID) {
+			t.last[part] = m.ID
 			t.sink.Deliver(m)
 		}
 	}
@@ -524,7 +539,7 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 	}
 	s.mu.Unlock()
 	for t, sel := range taps {
-		if t.last.IsZero() {
+		if slices.IndexFunc(t.last, func(id eventid.ID) bool { return !id.IsZero() }) < 0 {
 			continue // nothing delivered yet: nothing to continue from
 		}
 		if err := s.fillGap(t, sel); err != nil {
@@ -543,11 +558,130 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 		s.mu.Lock()
 		ready, pattern := s.takePendingLocked(name)
 		s.mu.Unlock()
-		for _, t := range ready {
-			t.sink.Subscribed(strings.TrimPrefix(name, s.b.keys.channel), pattern)
-		}
+		s.confirm(ready, name, pattern)
 	}
 	return true
+}
+
+// confirm tells taps that their subscription to the channel or pattern
+// name is in force. On a partitioned broker it first has the head of each
+// partition name may carry published on the probe channel, and tells them
+// when those arrive (observed), so that a stream opens with its cursor
+// fresh in every partition it follows (docs/fleet-design.md#cursors).
+func (s *subscriber) confirm(taps []*tap, name string, pattern bool) {
+	if len(taps) == 0 {
+		return
+	}
+	topicName := strings.TrimPrefix(name, s.b.keys.channel)
+	if len(s.b.parts) == 1 {
+		for _, t := range taps {
+			t.sink.Subscribed(topicName, pattern)
+		}
+		return
+	}
+	parts := []int{PartitionOf(topicName, len(s.b.parts))}
+	if pattern {
+		parts = make([]int, len(s.b.parts))
+		for k := range parts {
+			parts[k] = k
+		}
+	}
+	s.mu.Lock()
+	s.tokens++
+	token := strconv.FormatUint(s.tokens, 10)
+	s.awaiting[token] = &awaitingHeads{taps: taps, name: topicName, pattern: pattern, left: len(parts)}
+	s.mu.Unlock()
+	s.send(subCommand{heads: token, partitions: parts})
+}
+
+// headPrefix starts a head on the probe channel: "head <token>
+// <partition> <id>" (headScript).
+const headPrefix = "head "
+
+// headScript publishes the newest id of a partition on a probe channel,
+// creating the partition's sequence first if it has none, so that a head
+// is always a real position (and the origin, where a resume from it is
+// checked, no later than it). It runs on the partition's master, so the
+// head reaches the channel after every message of the partition that was
+// published before it.
+//
+// KEYS: the partition's last and origin. ARGV: channel, token, partition.
+var headScript = redis.NewScript(`
+local last = redis.call('GET', KEYS[1])
+if not last then
+  local t = redis.call('TIME')
+  last = string.format('%.0f-0', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  redis.call('SET', KEYS[1], last)
+  redis.call('SET', KEYS[2], last, 'NX')
+end
+redis.call('PUBLISH', ARGV[1], 'head ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. last)
+return last
+`)
+
+// awaitingHeads is a confirmed subscription waiting for the heads of its
+// partitions (confirm).
+type awaitingHeads struct {
+	taps    []*tap
+	name    string
+	pattern bool
+	left    int // heads still to come
+}
+
+// requestHeads runs headScript for each partition, from the sender
+// goroutine. A failure is logged and leaves the subscription pending: the
+// shard ends a stream whose subscriptions stay pending too long, and the
+// client reconnects.
+func (s *subscriber) requestHeads(token string, parts []int) {
+	for _, k := range parts {
+		p := &s.b.parts[k]
+		err := headScript.Run(s.ctx, s.b.client, []string{p.last, p.origin}, s.probe, token, k).Err()
+		if err != nil && !s.closed() {
+			s.b.log.Warn("redis partition head", "partition", k, "err", err)
+		}
+	}
+}
+
+// observed handles a head (headScript) from the probe channel: every
+// message of its partition up to it has been delivered, so each tap moves
+// there, and the subscription that asked for it is in force once all its
+// heads are in.
+func (s *subscriber) observed(payload string) {
+	f := strings.Fields(strings.TrimPrefix(payload, headPrefix))
+	if len(f) != 3 {
+		s.b.log.Error("redis broker: malformed partition head", "payload", payload)
+		return
+	}
+	k, kerr := strconv.Atoi(f[1])
+	id, err := eventid.Parse(f[2])
+	if kerr != nil || err != nil || k < 0 || k >= len(s.b.parts) {
+		s.b.log.Error("redis broker: malformed partition head", "payload", payload)
+		return
+	}
+	s.mu.Lock()
+	taps := make([]*tap, 0, len(s.taps))
+	for t := range s.taps {
+		taps = append(taps, t)
+	}
+	a := s.awaiting[f[0]]
+	if a != nil {
+		if a.left--; a.left == 0 {
+			delete(s.awaiting, f[0])
+		} else {
+			a = nil
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range taps {
+		if t.last[k].Less(id) {
+			t.last[k] = id
+			t.sink.Observed(k, id)
+		}
+	}
+	if a != nil {
+		for _, t := range a.taps {
+			t.sink.Subscribed(a.name, a.pattern)
+		}
+	}
 }
 
 // gapFillTimeout bounds each page of a gap fill.
@@ -574,8 +708,8 @@ func (s *subscriber) fillGap(t *tap, sel broker.Selection) error {
 	for msgs := r.Messages; ; {
 		s.b.stats.gapMessages.Add(uint64(len(msgs)))
 		for _, m := range msgs {
-			if t.last.Less(m.ID) {
-				t.last = m.ID
+			if t.last[m.Partition].Less(m.ID) {
+				t.last[m.Partition] = m.ID
 				t.sink.Deliver(m)
 			}
 		}

@@ -93,6 +93,21 @@ func EventSize(id, event string, data []byte) int {
 	return n + lines*(len(dataPrefix)+1) + len(data) - lf - cr + 1
 }
 
+// AppendIDLine appends an id line whose value is what appendID appends
+// ("id: <value>\n"), for a frame built as an id line and the rest of an
+// event encoded by AppendEvent without an id. The value must pass
+// [ValidateField]. It does not allocate beyond what appendID and dst's
+// growth do.
+func AppendIDLine(dst []byte, appendID func([]byte) []byte) []byte {
+	dst = append(dst, idPrefix...)
+	dst = appendID(dst)
+	return append(dst, '\n')
+}
+
+// IDLineSize is the length of the id line AppendIDLine writes for a value
+// of n bytes.
+func IDLineSize(n int) int { return len(idPrefix) + n + 1 }
+
 // AppendComment appends text as a comment: ":" alone for empty text,
 // otherwise ": " and the text. Text with line breaks (CRLF, CR or LF) becomes
 // several comment lines. No blank line follows, so a comment can sit between

@@ -1,0 +1,119 @@
+package redisbroker
+
+import (
+	"strconv"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// clusterSlots is how many hash slots a Redis Cluster has.
+const clusterSlots = 16384
+
+// MaxPartitions bounds Config.Partitions: a cursor holds a position per
+// partition, and every resume by pattern reads each partition's head.
+const MaxPartitions = 256
+
+// partition is one of the fleet's partitions (docs/fleet-design.md): a
+// Redis Cluster hash slot of its own, holding its own sequence of ids, its
+// topic index and the streams of its topics. Partition 0 keeps the names of
+// the single-slot layout, so a fleet of one partition is the fleet from
+// before partitions.
+type partition struct {
+	index int
+	tag   string // the hash tag, "{prefix}" for partition 0
+	slot  int    // the tag's Cluster hash slot
+
+	last   string // the newest id assigned
+	origin string // the first id of this history; gone if Redis lost it
+	topics string // sorted set: topic -> ms of its newest event
+	stream string // prefix of a topic's stream key
+	idem   string // prefix of the publish idempotency records
+	// shardChannel prefixes a topic's shard channel, in the partition's
+	// slot (sharded pub/sub on a Cluster).
+	shardChannel string
+}
+
+// newPartitions lays out n partitions of prefix. Partition k > 0 gets the
+// tag "{prefix~k~s}" with the smallest s that puts it in slot
+// slot(prefix) + k*(16384/n), so that the partitions' slots are spread
+// evenly around the slot ring, and a Cluster whose masters hold equal runs
+// of slots (what redis-cli --cluster create makes) holds n/masters
+// partitions on each master. A prefix cannot contain '~' (ValidatePrefix
+// takes only a topic's characters), so no tag names another prefix's keys.
+func newPartitions(prefix string, n int) []partition {
+	parts := make([]partition, n)
+	home := keySlot(prefix)
+	step := clusterSlots / n
+	for k := range parts {
+		tag := "{" + prefix + "}"
+		if k > 0 {
+			want := (home + k*step) % clusterSlots
+			for s := 0; ; s++ {
+				inner := prefix + "~" + strconv.Itoa(k) + "~" + strconv.Itoa(s)
+				if keySlot(inner) == want {
+					tag = "{" + inner + "}"
+					break
+				}
+			}
+		}
+		parts[k] = partition{
+			index:        k,
+			tag:          tag,
+			slot:         keySlot(tag),
+			last:         tag + ":last",
+			origin:       tag + ":origin",
+			topics:       tag + ":topics",
+			stream:       tag + ":t:",
+			idem:         tag + ":idem:",
+			shardChannel: tag + ":s:",
+		}
+	}
+	return parts
+}
+
+// PartitionOf returns the index of the partition, of n, that holds topic
+// t: xxhash64(t) mod n.
+func PartitionOf(t string, n int) int {
+	if n == 1 {
+		return 0
+	}
+	return int(xxhash.Sum64String(t) % uint64(n))
+}
+
+// keySlot is Redis Cluster's hash slot of a key: CRC16 (XMODEM) of the
+// key, or of its hash tag, the part between the first '{' and the next '}'
+// when that is not empty, modulo 16384.
+func keySlot(key string) int {
+	for i := 0; i < len(key); i++ {
+		if key[i] != '{' {
+			continue
+		}
+		for j := i + 1; j < len(key); j++ {
+			if key[j] == '}' {
+				if j > i+1 {
+					key = key[i+1 : j]
+				}
+				return int(crc16(key) % clusterSlots)
+			}
+		}
+		break
+	}
+	return int(crc16(key) % clusterSlots)
+}
+
+// crc16 is CRC-16/XMODEM (polynomial 0x1021, initial 0), the checksum
+// Redis Cluster's key slots are taken from.
+func crc16(s string) uint16 {
+	var crc uint16
+	for i := 0; i < len(s); i++ {
+		crc ^= uint16(s[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}

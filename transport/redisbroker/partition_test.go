@@ -1,0 +1,93 @@
+package redisbroker
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/redistest"
+)
+
+func TestPartitionLayout(t *testing.T) {
+	for _, n := range []int{1, 3, 6, 16} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			parts := newPartitions("ssehub", n)
+			if p := parts[0]; p.tag != "{ssehub}" || p.last != "{ssehub}:last" || p.stream != "{ssehub}:t:" {
+				t.Errorf("partition 0 = %+v, want the single-slot layout's names", p)
+			}
+			home := keySlot("{ssehub}")
+			for k, p := range parts {
+				if want := (home + k*(clusterSlots/n)) % clusterSlots; p.slot != want {
+					t.Errorf("partition %d (%s) in slot %d, want %d: spread evenly around the ring", k, p.tag, p.slot, want)
+				}
+				if got := redistest.Slot(p.last); got != p.slot {
+					t.Errorf("partition %d: its keys hash to slot %d, its tag to %d", k, got, p.slot)
+				}
+			}
+		})
+	}
+}
+
+func TestPartitionOfSpreadsTopics(t *testing.T) {
+	const n, topics = 3, 3000
+	counts := make([]int, n)
+	for i := range topics {
+		counts[PartitionOf(fmt.Sprintf("user/%d", i), n)]++
+	}
+	for k, c := range counts {
+		if c < topics/n*9/10 || c > topics/n*11/10 {
+			t.Errorf("partition %d holds %d of %d topics, want %d ± 10%%", k, c, topics, topics/n)
+		}
+	}
+}
+
+func TestKeySlotMatchesRedis(t *testing.T) {
+	for _, key := range []string{"ssehub", "{ssehub}:last", "a{b}c", "{}x", "x{", "{ssehub~2~17}:t:news", "123456789"} {
+		if got, want := keySlot(key), redistest.Slot(key); got != want {
+			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
+		}
+	}
+}
+
+// TestPublishAcrossPartitions: an event to topics of several partitions
+// lands in each of their streams with that partition's id, and the id
+// returned is its first topic's.
+func TestPublishAcrossPartitions(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := srv.Client(t)
+	ctx := context.Background()
+	b, err := New(ctx, Config{Client: rc, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var topics []string
+	seen := map[int]bool{}
+	for i := 0; len(topics) < 3; i++ {
+		if name := fmt.Sprintf("t/%d", i); !seen[PartitionOf(name, 3)] {
+			seen[PartitionOf(name, 3)] = true
+			topics = append(topics, name)
+		}
+	}
+	ids, err := b.Publish(ctx, []broker.Publication{{Topics: topics, Data: []byte("x")}, {Topics: topics[1:2], Data: []byte("y")}}, broker.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, topic := range topics {
+		p := b.parts[PartitionOf(topic, 3)]
+		entries, err := rc.XRange(ctx, p.stream+topic, "-", "+").Result()
+		if err != nil || len(entries) == 0 {
+			t.Fatalf("stream of %s in partition %d: %v, %v", topic, p.index, entries, err)
+		}
+		if i == 0 && entries[0].ID != ids[0].String() {
+			t.Errorf("id returned %s, want the first topic's %s", ids[0], entries[0].ID)
+		}
+		if got := entries[0].Values["t"]; got != topics[0]+","+topics[1]+","+topics[2] {
+			t.Errorf("entry of %s has topics %v, want all the event's", topic, got)
+		}
+	}
+	if last, _ := rc.XRange(ctx, b.parts[PartitionOf(topics[1], 3)].stream+topics[1], "-", "+").Result(); len(last) != 2 || last[1].ID != ids[1].String() {
+		t.Errorf("second event: stream %v, id %s", last, ids[1])
+	}
+}
