@@ -52,6 +52,14 @@ func TestFleetPartitionsResume(t *testing.T) {
 		addrs := cluster.Addrs()
 		testPartitionsResume(t, "--redis-mode", "cluster",
 			"--redis-url", "redis://"+addrs[0]+"?addr="+strings.Join(addrs[1:], "&addr="))
+		// Sharded pub/sub: every message went to its partition's master
+		// only, none over the Cluster bus, and each master had some.
+		for _, m := range cluster.Masters(t) {
+			stats := redistest.CommandStats(t, m)
+			if stats["publish"].Calls != 0 || stats["spublish"].Calls == 0 {
+				t.Errorf("master %s: %d PUBLISH and %d SPUBLISH, want only SPUBLISH", m.Addr(), stats["publish"].Calls, stats["spublish"].Calls)
+			}
+		}
 	})
 }
 

@@ -31,6 +31,10 @@ type partition struct {
 	// shardChannel prefixes a topic's shard channel, in the partition's
 	// slot (sharded pub/sub on a Cluster).
 	shardChannel string
+	// firehose is the shard channel where the publish script also sends
+	// each event while patterns holds a hub's word that it follows a
+	// pattern (sharded pub/sub).
+	firehose, patterns string
 }
 
 // newPartitions lays out n partitions of prefix. Partition k > 0 gets the
@@ -66,6 +70,8 @@ func newPartitions(prefix string, n int) []partition {
 			stream:       tag + ":t:",
 			idem:         tag + ":idem:",
 			shardChannel: tag + ":s:",
+			firehose:     tag + ":all",
+			patterns:     tag + ":patterns",
 		}
 	}
 	return parts

@@ -159,13 +159,16 @@ end
 // even for events the first request did not have.
 //
 // KEYS: last, origin, topic index, record of the batch's first chunk,
-// record of this chunk, stream of each topic (declared for Cluster).
+// record of this chunk, the partition's pattern flag, stream of each topic
+// (declared for Cluster).
 // ARGV: maxlen, history ttl ms, stream prefix, channel prefix,
 // traceparent (empty when the publish is not traced; see decodeEnvelope),
 // digest, record ttl ms, the publish command (PUBLISH, or SPUBLISH for
-// shard channels), then four per event: event, data, its topics in this
-// partition joined by ",", and all its topics joined by "," when it has
-// some in other partitions too (empty otherwise).
+// shard channels), the partition's firehose (sharded pub/sub: every event
+// goes there too while the pattern flag is set; empty otherwise), then
+// four per event: event, data, its topics in this partition joined by ",",
+// and all its topics joined by "," when it has some in other partitions
+// too (empty otherwise).
 var publishScript = redis.NewScript(historyLua + `
 local mark = ARGV[6] .. ' '
 local first = redis.call('GET', KEYS[4])
@@ -178,15 +181,16 @@ local ids = {}
 if done then
   if string.sub(done, 1, #mark) ~= mark then return redis.error_reply('IDEMPOTENCY key reused for another request') end
   for id in string.gmatch(string.sub(done, #mark + 1), '[^,]+') do ids[#ids + 1] = id end
-  if 8 + 4 * #ids >= #ARGV then return table.concat(ids, ',') end
+  if 9 + 4 * #ids >= #ARGV then return table.concat(ids, ',') end
 end
 history.open(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]))
 history.publish = ARGV[8]
+local firehose = ARGV[9] ~= '' and redis.call('EXISTS', KEYS[6]) == 1
 local trace = ''
 if ARGV[5] ~= '' then trace = 'traceparent=' .. ARGV[5] .. '\n' end
 -- A record may hold the ids of the chunk's first events only (written by
 -- a version that kept one per event): those are not published again.
-for e = 9 + 4 * #ids, #ARGV, 4 do
+for e = 10 + 4 * #ids, #ARGV, 4 do
   local event, data, here, all = ARGV[e], ARGV[e + 1], ARGV[e + 2], ARGV[e + 3]
   if all == '' then all = here end
   local id = history.next()
@@ -195,6 +199,7 @@ for e = 9 + 4 * #ids, #ARGV, 4 do
   for name in string.gmatch(here, '[^,]+') do
     history.append(name, event, data, all, envelope)
   end
+  if firehose then redis.call('SPUBLISH', ARGV[9], envelope) end
 end
 history.close()
 local list = table.concat(ids, ',')
@@ -339,17 +344,17 @@ func (b *Broker) partitionShares(pubs []broker.Publication) []share {
 // at most publishChunk events each.
 func (b *Broker) publishCalls(sh share, trace string, idem broker.Idempotency, idemTTL int64) []scriptCall {
 	record := sh.part.idem + idem.Key + ":"
-	channel, publish := b.keys.channel, "PUBLISH"
+	channel, publish, firehose := b.keys.channel, "PUBLISH", ""
 	if b.sharded {
-		channel, publish = sh.part.shardChannel, "SPUBLISH"
+		channel, publish, firehose = sh.part.shardChannel, "SPUBLISH", sh.part.firehose
 	}
 	calls := make([]scriptCall, 0, (len(sh.events)+publishChunk-1)/publishChunk)
 	for start := 0; start < len(sh.events); start += publishChunk {
 		chunk := sh.events[start:min(start+publishChunk, len(sh.events))]
-		keys := []string{sh.part.last, sh.part.origin, sh.part.topics, record + "0", record + strconv.Itoa(start)}
+		keys := []string{sh.part.last, sh.part.origin, sh.part.topics, record + "0", record + strconv.Itoa(start), sh.part.patterns}
 		seen := make(map[string]bool, len(chunk))
-		args := make([]any, 0, 8+4*len(chunk))
-		args = append(args, b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), sh.part.stream, channel, trace, idem.Digest, idemTTL, publish)
+		args := make([]any, 0, 9+4*len(chunk))
+		args = append(args, b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), sh.part.stream, channel, trace, idem.Digest, idemTTL, publish, firehose)
 		for _, e := range chunk {
 			for _, t := range e.here {
 				if !seen[t] {

@@ -172,8 +172,12 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Partitions < 1 || cfg.Partitions > MaxPartitions {
 		return nil, fmt.Errorf("redis broker: %d partitions; want 1 to %d", cfg.Partitions, MaxPartitions)
 	}
+	// Shard channels on a Cluster with partitions; otherwise classic
+	// channels, which a partition's messages also reach a hub through in
+	// order, but over the Cluster's bus to every node.
+	_, cluster := cfg.Client.(*redis.ClusterClient)
 	b := &Broker{cfg: cfg, client: cfg.Client, keys: newKeyspace(cfg.Prefix), log: cfg.Logger,
-		parts:   newPartitions(cfg.Prefix, cfg.Partitions),
+		parts: newPartitions(cfg.Prefix, cfg.Partitions), sharded: cluster && cfg.Partitions > 1,
 		replays: newReplayCoalescer(2 * time.Millisecond), closed: make(chan struct{})}
 	if len(b.parts) > 1 {
 		for _, p := range b.parts {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/hub/topic"
 )
 
 // counters are the broker's counters, updated by its subscribers and
@@ -33,36 +34,54 @@ const subscribeTimeout = 5 * time.Second
 // subscriber has a pub/sub connection of its own, with its own receive
 // loop; otherwise it shares one of that many connections with the other
 // subscribers (shards) of this broker, dealt round robin.
+//
+// With sharded pub/sub (a Cluster with partitions) a subscriber has a
+// connection per partition, to its master, where that partition's shard
+// channels are; otherwise one connection carries every partition.
 func (b *Broker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
 	b.connsMu.Lock()
 	defer b.connsMu.Unlock()
-	var c *subscriber
-	if n := b.cfg.PubSubConns; n > 0 {
-		i := b.taps % n
-		if b.conns == nil {
-			b.conns = make([]*subscriber, n)
+	lanes := 1
+	if b.sharded {
+		lanes = len(b.parts)
+	}
+	t := &tap{sink: sink, pending: make(map[string]bool), last: make(eventid.Cursor, len(b.parts)),
+		patternWaits: make(map[string]int)}
+	for lane := range lanes {
+		var part *partition
+		if b.sharded {
+			part = &b.parts[lane]
 		}
-		if b.conns[i] == nil {
-			b.conns[i] = b.newConn()
+		var c *subscriber
+		if n := b.cfg.PubSubConns; n > 0 {
+			i := (b.taps%n)*lanes + lane
+			if b.conns == nil {
+				b.conns = make([]*subscriber, n*lanes)
+			}
+			if b.conns[i] == nil {
+				b.conns[i] = b.newConn(part)
+			}
+			c = b.conns[i]
+		} else {
+			c = b.newConn(part)
 		}
-		c = b.conns[i]
-	} else {
-		c = b.newConn()
+		t.conns = append(t.conns, c)
+		c.mu.Lock()
+		c.taps[t] = true
+		c.mu.Unlock()
 	}
 	b.taps++
-	t := &tap{conn: c, sink: sink, pending: make(map[string]bool), last: make(eventid.Cursor, len(b.parts))}
-	c.mu.Lock()
-	c.taps[t] = true
-	c.mu.Unlock()
 	return t, nil
 }
 
-// newConn opens a pub/sub connection and starts its goroutines.
-func (b *Broker) newConn() *subscriber {
+// newConn opens a pub/sub connection and starts its goroutines: for the
+// shard channels of part, or, when part is nil, for classic channels.
+func (b *Broker) newConn(part *partition) *subscriber {
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	s := &subscriber{
 		b:        b,
+		part:     part,
 		probe:    b.keys.probe + hex.EncodeToString(nonce[:]),
 		names:    make(map[string]*subscription),
 		pending:  make(map[string]int),
@@ -71,8 +90,14 @@ func (b *Broker) newConn() *subscriber {
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	if part != nil {
+		s.probe = part.tag + ":probe:" + hex.EncodeToString(nonce[:])
+		s.firehose = part.firehose
+		s.patterns = make(map[string]map[*tap]bool)
+		s.pendingPatterns = make(map[*tap][]string)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.ps = b.client.Subscribe(s.ctx)
+	s.ps = s.newPubSub()
 	s.send(subCommand{name: s.probe, subscribe: true})
 	s.goroutines.Add(2)
 	go s.receive()
@@ -97,10 +122,18 @@ func (b *Broker) newConn() *subscriber {
 // with only a log line, and it hides re-subscriptions, which are the moment
 // messages may have been lost (docs/platform-notes.md#redis-pubsub).
 type subscriber struct {
-	b      *Broker
-	probe  string // this connection's own probe channel
-	ctx    context.Context
-	cancel context.CancelFunc
+	b *Broker
+	// part is the partition whose shard channels the connection carries,
+	// on its master; nil for classic channels, of every partition.
+	part  *partition
+	probe string // this connection's own probe channel
+	// firehose is part's pattern channel, where the publish script sends
+	// every event while some hub follows a pattern (docs/fleet-design.md
+	// #sharded-pubsub-on-a-cluster); the connection matches the patterns
+	// itself. Empty for classic channels, where Redis matches them.
+	firehose string
+	ctx      context.Context
+	cancel   context.CancelFunc
 
 	mu       sync.Mutex
 	ps       *redis.PubSub             // replaced on reconnect by the receive goroutine
@@ -110,7 +143,11 @@ type subscriber struct {
 	commands []subCommand              // for the sender goroutine
 	awaiting map[string]*awaitingHeads // confirmed subscriptions waiting for heads, by token
 	tokens   uint64                    // the last head request's token
-	wake     chan struct{}             // signals the sender; capacity 1
+	// With a firehose: the taps following each pattern, and the patterns
+	// each tap added that wait for the firehose to be in force.
+	patterns        map[string]map[*tap]bool
+	pendingPatterns map[*tap][]string
+	wake            chan struct{} // signals the sender; capacity 1
 
 	// recipients is deliver's scratch list, reused so that a message
 	// costs no allocation. Owned by the receive goroutine.
@@ -128,17 +165,26 @@ type subscription struct {
 	taps    map[*tap]bool
 }
 
-// tap is one shard's subscriber: its share of a pub/sub connection. Its
-// methods are called from the shard's loop.
+// tap is one shard's subscriber: its share of a pub/sub connection, or of
+// one per partition (sharded). Its methods are called from the shard's
+// loop.
 type tap struct {
-	conn *subscriber
-	sink broker.Sink
+	conns []*subscriber // one; or, sharded, one per partition
+	sink  broker.Sink
+
+	// mu guards pending and patternWaits, which the connections' receive
+	// goroutines update. A connection's mu, when held too, is taken first.
+	mu sync.Mutex
 	// pending holds the names this tap subscribed to and has not yet been
-	// told are in force (Sink.Subscribed). Guarded by the connection's mu.
+	// told are in force (Sink.Subscribed).
 	pending map[string]bool
+	// patternWaits counts, for each pattern followed through firehoses,
+	// the connections where it is not in force yet.
+	patternWaits map[string]int
+
 	// last is the newest id delivered to the sink from each partition
-	// (or observed there: Sink.Observed). Owned by the connection's
-	// receive goroutine.
+	// (or observed there: Sink.Observed). Each element is owned by the
+	// receive goroutine of the connection that carries its partition.
 	last eventid.Cursor
 }
 
@@ -154,29 +200,102 @@ type subCommand struct {
 // Subscribe implements broker.Subscriber. The subscription is pending
 // until Redis confirms it; the sink hears of it then.
 func (t *tap) Subscribe(topic string) (bool, error) {
-	return t.subscribe(t.conn.b.keys.channel+topic, false)
+	c := t.connFor(topic)
+	return t.subscribe(c, c.channel(topic), false)
+}
+
+// connFor returns the connection that carries topic's channel.
+func (t *tap) connFor(topic string) *subscriber {
+	if len(t.conns) == 1 {
+		return t.conns[0]
+	}
+	return t.conns[PartitionOf(topic, len(t.conns))]
+}
+
+// channel is the name of topic's channel on s.
+func (s *subscriber) channel(topic string) string {
+	if s.part != nil {
+		return s.part.shardChannel + topic
+	}
+	return s.b.keys.channel + topic
+}
+
+// topicOf is the topic (or pattern) of a channel (or pattern) name of s.
+func (s *subscriber) topicOf(name string) string {
+	if s.part != nil {
+		return strings.TrimPrefix(name, s.part.shardChannel)
+	}
+	return strings.TrimPrefix(name, s.b.keys.channel)
 }
 
 // PSubscribe implements broker.Subscriber, like Subscribe. The hub passes
 // only valid patterns (topic.ValidatePattern), whose one glob character is
 // *: after the literal "prefix:c:" it cannot reach another prefix's
 // channels, whose prefix ends at their first ':' (ValidatePrefix).
+//
+// With firehoses (sharded), the pattern is followed on every partition's
+// connection, and in force once it is on all of them.
 func (t *tap) PSubscribe(p string) (bool, error) {
-	return t.subscribe(t.conn.b.keys.channel+p, true)
+	if t.conns[0].firehose == "" {
+		return t.subscribe(t.conns[0], t.conns[0].channel(p), true)
+	}
+	t.mu.Lock()
+	t.patternWaits[p] = len(t.conns)
+	t.mu.Unlock()
+	for _, c := range t.conns {
+		c.mu.Lock()
+		if c.patterns[p] == nil {
+			c.patterns[p] = make(map[*tap]bool)
+		}
+		c.patterns[p][t] = true
+		c.pendingPatterns[t] = append(c.pendingPatterns[t], p)
+		c.mu.Unlock()
+		t.subscribe(c, c.firehose, false)
+	}
+	return false, nil
 }
 
 // Unsubscribe implements broker.Subscriber.
-func (t *tap) Unsubscribe(topic string) { t.unsubscribe(t.conn.b.keys.channel+topic, false) }
+func (t *tap) Unsubscribe(topic string) {
+	c := t.connFor(topic)
+	t.unsubscribe(c, c.channel(topic), false)
+}
 
 // PUnsubscribe implements broker.Subscriber.
-func (t *tap) PUnsubscribe(p string) { t.unsubscribe(t.conn.b.keys.channel+p, true) }
+func (t *tap) PUnsubscribe(p string) {
+	if t.conns[0].firehose == "" {
+		t.unsubscribe(t.conns[0], t.conns[0].channel(p), true)
+		return
+	}
+	t.mu.Lock()
+	delete(t.patternWaits, p)
+	t.mu.Unlock()
+	for _, c := range t.conns {
+		c.mu.Lock()
+		delete(c.patterns[p], t)
+		if len(c.patterns[p]) == 0 {
+			delete(c.patterns, p)
+		}
+		c.pendingPatterns[t] = slices.DeleteFunc(c.pendingPatterns[t], func(q string) bool { return q == p })
+		if len(c.pendingPatterns[t]) == 0 {
+			delete(c.pendingPatterns, t)
+		}
+		still := false
+		for _, taps := range c.patterns {
+			still = still || taps[t]
+		}
+		c.mu.Unlock()
+		if !still {
+			t.unsubscribe(c, c.firehose, false)
+		}
+	}
+}
 
 // subscribe adds the tap to name's subscription and sends SUBSCRIBE even
 // when another tap has it in force already: the confirmation is the
 // moment this tap's subscription is in force too, reported from the
 // receive goroutine like every other (Sink.Subscribed's contract).
-func (t *tap) subscribe(name string, pattern bool) (bool, error) {
-	s := t.conn
+func (t *tap) subscribe(s *subscriber, name string, pattern bool) (bool, error) {
 	s.mu.Lock()
 	sub := s.names[name]
 	if sub == nil {
@@ -184,7 +303,9 @@ func (t *tap) subscribe(name string, pattern bool) (bool, error) {
 		s.names[name] = sub
 	}
 	sub.taps[t] = true
+	t.mu.Lock()
 	t.pending[name] = true
+	t.mu.Unlock()
 	// Counted per command: after SUBSCRIBE, UNSUBSCRIBE, SUBSCRIBE of one
 	// name, only the second confirmation means it is in force again.
 	s.pending[name]++
@@ -195,10 +316,11 @@ func (t *tap) subscribe(name string, pattern bool) (bool, error) {
 
 // unsubscribe takes the tap off name's subscription, and unsubscribes the
 // connection when no tap is left on it.
-func (t *tap) unsubscribe(name string, pattern bool) {
-	s := t.conn
+func (t *tap) unsubscribe(s *subscriber, name string, pattern bool) {
 	s.mu.Lock()
+	t.mu.Lock()
 	delete(t.pending, name)
+	t.mu.Unlock()
 	sub := s.names[name]
 	if sub != nil {
 		delete(sub.taps, t)
@@ -217,7 +339,15 @@ func (t *tap) unsubscribe(name string, pattern bool) {
 // closes the connection once no tap is left on it, waiting for its
 // goroutines. It may be called more than once.
 func (t *tap) Close() {
-	s, b := t.conn, t.conn.b
+	for _, s := range t.conns {
+		t.leave(s)
+	}
+}
+
+// leave takes the tap off the connection s, and closes s once no tap is
+// left on it.
+func (t *tap) leave(s *subscriber) {
+	b := s.b
 	// Under connsMu, so that no new subscriber is dealt a connection that
 	// is closing.
 	b.connsMu.Lock()
@@ -234,6 +364,12 @@ func (t *tap) Close() {
 			}
 		}
 		delete(s.taps, t)
+		delete(s.pendingPatterns, t)
+		for p, taps := range s.patterns {
+			if delete(taps, t); len(taps) == 0 {
+				delete(s.patterns, p)
+			}
+		}
 	}
 	empty := len(s.taps) == 0
 	if empty {
@@ -270,9 +406,19 @@ func (s *subscriber) send(c subCommand) {
 // then reconnects and subscribes every name afresh.
 func (s *subscriber) sendCommands() {
 	defer s.goroutines.Done()
+	refresh := time.NewTicker(patternsRefresh)
+	defer refresh.Stop()
 	for {
 		select {
 		case <-s.wake:
+		case <-refresh.C:
+			s.mu.Lock()
+			following := s.firehose != "" && s.names[s.firehose] != nil
+			s.mu.Unlock()
+			if following {
+				s.followingPatterns()
+			}
+			continue
 		case <-s.done:
 			return
 		}
@@ -287,10 +433,17 @@ func (s *subscriber) sendCommands() {
 				s.requestHeads(c.heads, c.partitions)
 			case c.subscribe && c.pattern:
 				err = ps.PSubscribe(s.ctx, c.name)
+			case c.subscribe && s.part != nil:
+				if c.name == s.firehose {
+					s.followingPatterns()
+				}
+				err = ps.SSubscribe(s.ctx, c.name)
 			case c.subscribe:
 				err = ps.Subscribe(s.ctx, c.name)
 			case c.pattern:
 				err = ps.PUnsubscribe(s.ctx, c.name)
+			case s.part != nil:
+				err = ps.SUnsubscribe(s.ctx, c.name)
 			default:
 				err = ps.Unsubscribe(s.ctx, c.name)
 			}
@@ -299,6 +452,37 @@ func (s *subscriber) sendCommands() {
 			}
 		}
 	}
+}
+
+// patternsTTL is how long a hub's word that it follows patterns keeps the
+// publish script sending a partition's events to its firehose, and
+// patternsRefresh how often the hub repeats it. The TTL is long, since a
+// hub whose word expired would miss events: it only costs Redis the
+// firehose's messages for that long after the last pattern went away.
+const (
+	patternsTTL     = 10 * time.Minute
+	patternsRefresh = 30 * time.Second
+)
+
+// followingPatterns tells the publish script that this hub follows
+// patterns in s's partition: it then also sends the partition's events to
+// the firehose. Called before subscribing to the firehose, so that every
+// event after the subscription's head is sent there.
+func (s *subscriber) followingPatterns() {
+	err := s.b.client.Set(s.ctx, s.part.patterns, "1", patternsTTL).Err()
+	if err != nil && !s.closed() {
+		s.b.log.Warn("redis pattern flag", "partition", s.part.index, "err", err)
+	}
+}
+
+// newPubSub returns a new pub/sub connection: for shard channels, one that
+// go-redis opens to the master of the first channel it subscribes, the
+// probe channel in s's partition.
+func (s *subscriber) newPubSub() *redis.PubSub {
+	if s.part != nil {
+		return s.b.client.SSubscribe(s.ctx)
+	}
+	return s.b.client.Subscribe(s.ctx)
 }
 
 // close ends the connection and waits for its goroutines. It may be
@@ -342,7 +526,12 @@ func (s *subscriber) receive() {
 			}
 			probeSent = time.Now()
 			pctx, cancel := context.WithTimeout(s.ctx, s.b.cfg.ProbeInterval)
-			err := s.b.client.Publish(pctx, s.probe, "probe").Err()
+			var err error
+			if s.part != nil {
+				err = s.b.client.SPublish(pctx, s.probe, "probe").Err()
+			} else {
+				err = s.b.client.Publish(pctx, s.probe, "probe").Err()
+			}
 			cancel()
 			if err != nil && !s.closed() {
 				s.b.log.Warn("redis probe publish", "err", err)
@@ -365,7 +554,7 @@ func (s *subscriber) receive() {
 func (s *subscriber) handle(msg any) {
 	switch m := msg.(type) {
 	case *redis.Subscription:
-		if m.Kind == "subscribe" || m.Kind == "psubscribe" {
+		if m.Kind == "subscribe" || m.Kind == "psubscribe" || m.Kind == "ssubscribe" {
 			s.mu.Lock()
 			n, wanted := s.pending[m.Channel]
 			if wanted {
@@ -408,10 +597,12 @@ func (s *subscriber) takePendingLocked(name string) (taps []*tap, pattern bool) 
 		return nil, false
 	}
 	for t := range sub.taps {
+		t.mu.Lock()
 		if t.pending[name] {
 			delete(t.pending, name)
 			taps = append(taps, t)
 		}
+		t.mu.Unlock()
 	}
 	return taps, sub.pattern
 }
@@ -422,24 +613,37 @@ func (s *subscriber) takePendingLocked(name string) (taps []*tap, pattern bool) 
 // once per channel, and one that matches a channel and a pattern comes
 // twice.
 func (s *subscriber) deliver(name, channel, payload string) {
+	part := 0
+	switch {
+	case s.part != nil:
+		part = s.part.index
+	case len(s.b.parts) > 1:
+		part = PartitionOf(s.topicOf(channel), len(s.b.parts))
+	}
+	m, err := s.b.decode(payload, part)
+	if err != nil {
+		s.b.log.Error("redis broker: dropping undecodable message", "err", err)
+		return
+	}
 	s.mu.Lock()
 	taps := s.recipients[:0]
-	if sub := s.names[name]; sub != nil {
+	if name == s.firehose {
+		for p, followers := range s.patterns {
+			if topic.MatchAny(p, m.Topics) {
+				for t := range followers {
+					if !slices.Contains(taps, t) {
+						taps = append(taps, t)
+					}
+				}
+			}
+		}
+	} else if sub := s.names[name]; sub != nil {
 		for t := range sub.taps {
 			taps = append(taps, t)
 		}
 	}
 	s.mu.Unlock()
 	s.recipients = taps
-	if len(taps) == 0 {
-		return // unsubscribed meanwhile
-	}
-	part := PartitionOf(strings.TrimPrefix(channel, s.b.keys.channel), len(s.b.parts))
-	m, err := s.b.decode(payload, part)
-	if err != nil {
-		s.b.log.Error("redis broker: dropping undecodable message", "err", err)
-		return
-	}
 	for _, t := range taps {
 		if t.last[part].Less(m.ID) {
 			t.last[part] = m.ID
@@ -466,7 +670,7 @@ func (s *subscriber) reconnect(force bool) {
 		}
 		if force {
 			_ = s.ps.Close()
-			s.ps = s.b.client.Subscribe(s.ctx)
+			s.ps = s.newPubSub()
 		}
 		var channels, patterns []string
 		for name, sub := range s.names {
@@ -480,7 +684,17 @@ func (s *subscriber) reconnect(force bool) {
 		s.mu.Unlock()
 		// go-redis re-dials and re-subscribes what it knew on the next
 		// command; subscribing again is harmless and covers a new PubSub.
-		err := ps.Subscribe(s.ctx, append(channels, s.probe)...)
+		var err error
+		if s.part != nil {
+			if slices.Contains(channels, s.firehose) {
+				s.followingPatterns()
+			}
+			// The probe first: go-redis dials the master of the first
+			// channel's slot.
+			err = ps.SSubscribe(s.ctx, append([]string{s.probe}, channels...)...)
+		} else {
+			err = ps.Subscribe(s.ctx, append(channels, s.probe)...)
+		}
 		if err == nil && len(patterns) > 0 {
 			err = ps.PSubscribe(s.ctx, patterns...)
 		}
@@ -526,7 +740,10 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 	s.pending = make(map[string]int)
 	taps := make(map[*tap]broker.Selection, len(s.taps))
 	for name, sub := range s.names {
-		t := strings.TrimPrefix(name, s.b.keys.channel)
+		if name == s.firehose {
+			continue
+		}
+		t := s.topicOf(name)
 		for tp := range sub.taps {
 			sel := taps[tp]
 			if sub.pattern {
@@ -537,9 +754,16 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 			taps[tp] = sel
 		}
 	}
+	for p, followers := range s.patterns {
+		for tp := range followers {
+			sel := taps[tp]
+			sel.Patterns = append(sel.Patterns, p)
+			taps[tp] = sel
+		}
+	}
 	s.mu.Unlock()
 	for t, sel := range taps {
-		if slices.IndexFunc(t.last, func(id eventid.ID) bool { return !id.IsZero() }) < 0 {
+		if slices.IndexFunc(s.lastOf(t), func(id eventid.ID) bool { return !id.IsZero() }) < 0 {
 			continue // nothing delivered yet: nothing to continue from
 		}
 		if err := s.fillGap(t, sel); err != nil {
@@ -572,7 +796,7 @@ func (s *subscriber) confirm(taps []*tap, name string, pattern bool) {
 	if len(taps) == 0 {
 		return
 	}
-	topicName := strings.TrimPrefix(name, s.b.keys.channel)
+	topicName := s.topicOf(name)
 	if len(s.b.parts) == 1 {
 		for _, t := range taps {
 			t.sink.Subscribed(topicName, pattern)
@@ -580,18 +804,71 @@ func (s *subscriber) confirm(taps []*tap, name string, pattern bool) {
 		return
 	}
 	parts := []int{PartitionOf(topicName, len(s.b.parts))}
+	if s.part != nil {
+		parts = []int{s.part.index}
+	}
+	if name == s.firehose {
+		// The patterns each tap added on this connection are in force
+		// here once the head is in.
+		s.mu.Lock()
+		waiting := make(map[*tap][]string, len(taps))
+		for _, t := range taps {
+			waiting[t] = s.pendingPatterns[t]
+			delete(s.pendingPatterns, t)
+		}
+		s.mu.Unlock()
+		s.afterHeads(parts, func() {
+			for t, ps := range waiting {
+				t.patternsInForce(ps)
+			}
+		})
+		return
+	}
 	if pattern {
 		parts = make([]int, len(s.b.parts))
 		for k := range parts {
 			parts[k] = k
 		}
 	}
+	s.afterHeads(parts, func() {
+		for _, t := range taps {
+			t.sink.Subscribed(topicName, pattern)
+		}
+	})
+}
+
+// afterHeads has the heads of parts published on the probe channel, and
+// calls then once all have arrived (observed).
+func (s *subscriber) afterHeads(parts []int, then func()) {
 	s.mu.Lock()
 	s.tokens++
 	token := strconv.FormatUint(s.tokens, 10)
-	s.awaiting[token] = &awaitingHeads{taps: taps, name: topicName, pattern: pattern, left: len(parts)}
+	s.awaiting[token] = &awaitingHeads{then: then, left: len(parts)}
 	s.mu.Unlock()
 	s.send(subCommand{heads: token, partitions: parts})
+}
+
+// patternsInForce records that patterns followed through firehoses are in
+// force on one more connection; those in force on all are reported.
+func (t *tap) patternsInForce(patterns []string) {
+	var ready []string
+	t.mu.Lock()
+	for _, p := range patterns {
+		n, ok := t.patternWaits[p]
+		if !ok {
+			continue // unsubscribed meanwhile
+		}
+		if n <= 1 {
+			delete(t.patternWaits, p)
+			ready = append(ready, p)
+		} else {
+			t.patternWaits[p] = n - 1
+		}
+	}
+	t.mu.Unlock()
+	for _, p := range ready {
+		t.sink.Subscribed(p, true)
+	}
 }
 
 // headPrefix starts a head on the probe channel: "head <token>
@@ -605,7 +882,8 @@ const headPrefix = "head "
 // head reaches the channel after every message of the partition that was
 // published before it.
 //
-// KEYS: the partition's last and origin. ARGV: channel, token, partition.
+// KEYS: the partition's last and origin. ARGV: channel, token, partition,
+// the publish command (PUBLISH, or SPUBLISH for a shard channel).
 var headScript = redis.NewScript(`
 local last = redis.call('GET', KEYS[1])
 if not last then
@@ -614,17 +892,15 @@ if not last then
   redis.call('SET', KEYS[1], last)
   redis.call('SET', KEYS[2], last, 'NX')
 end
-redis.call('PUBLISH', ARGV[1], 'head ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. last)
+redis.call(ARGV[4], ARGV[1], 'head ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. last)
 return last
 `)
 
 // awaitingHeads is a confirmed subscription waiting for the heads of its
 // partitions (confirm).
 type awaitingHeads struct {
-	taps    []*tap
-	name    string
-	pattern bool
-	left    int // heads still to come
+	then func() // tells the taps
+	left int    // heads still to come
 }
 
 // requestHeads runs headScript for each partition, from the sender
@@ -634,7 +910,11 @@ type awaitingHeads struct {
 func (s *subscriber) requestHeads(token string, parts []int) {
 	for _, k := range parts {
 		p := &s.b.parts[k]
-		err := headScript.Run(s.ctx, s.b.client, []string{p.last, p.origin}, s.probe, token, k).Err()
+		publish := "PUBLISH"
+		if s.part != nil {
+			publish = "SPUBLISH"
+		}
+		err := headScript.Run(s.ctx, s.b.client, []string{p.last, p.origin}, s.probe, token, k, publish).Err()
 		if err != nil && !s.closed() {
 			s.b.log.Warn("redis partition head", "partition", k, "err", err)
 		}
@@ -678,9 +958,7 @@ func (s *subscriber) observed(payload string) {
 		}
 	}
 	if a != nil {
-		for _, t := range a.taps {
-			t.sink.Subscribed(a.name, a.pattern)
-		}
+		a.then()
 	}
 }
 
@@ -696,7 +974,7 @@ var errGapExpired = errors.New("redis broker: history expired since the last del
 // was delivered is a prefix of the gap in id order.
 func (s *subscriber) fillGap(t *tap, sel broker.Selection) error {
 	ctx, cancel := context.WithTimeout(s.ctx, gapFillTimeout)
-	r, ok, err := s.b.gapFill(ctx, sel, t.last)
+	r, ok, err := s.b.gapFill(ctx, sel, s.lastOf(t))
 	cancel()
 	switch {
 	case err != nil:
@@ -724,6 +1002,18 @@ func (s *subscriber) fillGap(t *tap, sel broker.Selection) error {
 			return err
 		}
 	}
+}
+
+// lastOf is where t stands in the partitions s carries: all of t.last on
+// a classic connection, its partition's position alone on a sharded one
+// (the others belong to the other connections' goroutines).
+func (s *subscriber) lastOf(t *tap) eventid.Cursor {
+	if s.part == nil {
+		return t.last
+	}
+	last := make(eventid.Cursor, len(t.last))
+	last[s.part.index] = t.last[s.part.index]
+	return last
 }
 
 func (s *subscriber) closed() bool {
