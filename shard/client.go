@@ -60,14 +60,14 @@ type client struct {
 	// shard's cursor covers it, the cursor the stream's frames must be at
 	// least at, since the replay took it there (docs/fleet-design.md#resume).
 	skipCursor, floor eventid.Cursor
-	partial     []byte     // the rest of a frame writeNow could not finish
+	partial           []byte // the rest of a frame writeNow could not finish
 
 	// Owned by the shard loop.
-	bucket     int        // heartbeat bucket it is in; see Shard.heartbeat
-	lastWrite  int        // heartbeat tick of its last event or heartbeat
-	lastQueued uint64     // the dispatch last offered; dedupes a message that matches several topics
-	pending    int        // subscriptions not yet active; the stream opens at 0
-	joinedAt   time.Time  // when it joined, to time out pending subscriptions
+	bucket     int       // heartbeat bucket it is in; see Shard.heartbeat
+	lastWrite  int       // heartbeat tick of its last event or heartbeat
+	lastQueued uint64    // the dispatch last offered; dedupes a message that matches several topics
+	pending    int       // subscriptions not yet active; the stream opens at 0
+	joinedAt   time.Time // when it joined, to time out pending subscriptions
 	removed    bool
 	watched    bool // its socket is in the shard's peer watch (peerwatch.go)
 	deferred   bool // in the shard's deferred list (wakeLater)
@@ -145,7 +145,6 @@ func (c *client) frame(m *broker.Message) []byte {
 	cur.Raise(c.floor)
 	return transport.CursorFrame(cur, m.Body)
 }
-
 
 // write sends p under the write deadline.
 func (c *client) write(p []byte, timeout time.Duration) error {

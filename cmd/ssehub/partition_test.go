@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/internal/redistest"
@@ -161,4 +162,80 @@ func checkPerTopicOnce(t *testing.T, s *subscriber, follows func(string) bool, e
 		}
 	}
 	t.Logf("%d events received over %d connections, %d followed of %d published", len(s.events()), len(s.conns), len(want), len(evs)+len(spread))
+}
+
+// TestFleetPartitionsFailover: on a three-master Cluster with a replica
+// each, one master fails over to its replica (CLUSTER FAILOVER) while
+// events stream in to every partition. The hubs follow the partition to
+// its new master (or keep reading it from the demoted one, now a replica
+// of the same shard), and
+// a stream that disconnects across it resumes through the other hub with
+// nothing lost, nothing repeated and no reset: a graceful failover loses
+// no history.
+func TestFleetPartitionsFailover(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartClusterWith(t, redistest.ClusterOptions{Replicas: 1})
+	addrs := cluster.Addrs()
+	client := newHTTPClient(t)
+	hubs := startFleet(t, client, 2, "--redis-mode", "cluster", "--redis-partitions", fmt.Sprint(partitionsTested),
+		"--redis-url", "redis://"+addrs[0]+"?addr="+strings.Join(addrs[1:], "&addr="))
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, h := range hubs {
+				t.Logf("%s stderr:\n%s", h.name, h.proc.stderr)
+			}
+		}
+	})
+	exact := partitionTopics("part", partitionsTested)
+	follows := func(topic string) bool { return slices.Contains(exact, topic) || strings.HasPrefix(topic, "pat/") }
+	stay := newSubscriber("stays", "topic="+strings.Join(exact, "&topic=")+"&topic=pat/*", follows)
+	stay.connect(t, hubs[0].addr)
+	moves := newSubscriber("moves", "topic="+strings.Join(exact, "&topic=")+"&topic=pat/*", follows)
+	moves.connect(t, hubs[0].addr)
+
+	pub := startPublisher(t, client, hubs, slices.Concat(exact, partitionTopics("pat", partitionsTested))...)
+	pub.waitCount(t, stepEvents)
+	moves.waitEvents(t, 1)
+	victim := cluster.Masters(t)[0]
+	cluster.Failover(t, victim)
+	moves.current().close()
+	pub.waitCount(t, pub.count()+stepEvents)
+	// As EventSource does: a hub that is still following the partition
+	// to its new master refuses new streams with a stream that ends at
+	// once (docs/reliability.md), and the client retries.
+	for attempt := 1; ; attempt++ {
+		moves.connect(t, hubs[1].addr)
+		if !waitEnded(moves.current(), 300*time.Millisecond) {
+			break
+		}
+		_, _, _, err := moves.current().retry()
+		t.Logf("attempt %d to reconnect ended at once: %v, %d events", attempt, err, len(moves.current().events))
+		if attempt == 20 {
+			t.Fatal("the other hub refused the stream 20 times")
+		}
+	}
+	pub.waitCount(t, pub.count()+stepEvents)
+	evs := pub.finish(t)
+	checkPerTopicOnce(t, stay, follows, evs, nil)
+	checkPerTopicOnce(t, moves, follows, evs, nil)
+	if n := len(stay.conns); n != 1 {
+		t.Errorf("the stream that stayed was ended %d times, want it to stay up", n-1)
+	}
+	// Redis may end the subscriptions on the demoted master (the hub then
+	// reconnects to the new one) or keep serving them as a replica of the
+	// same shard, which gets the shard's messages in order: either way
+	// the checks above hold.
+	for _, h := range hubs {
+		t.Logf("%s reconnected on the failover: %v", h.name, strings.Contains(h.proc.stderr.String(), "slot moved"))
+	}
+}
+
+// waitEnded reports whether c ends within d.
+func waitEnded(c *sseConn, d time.Duration) bool {
+	select {
+	case <-c.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }

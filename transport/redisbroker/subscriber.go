@@ -80,15 +80,16 @@ func (b *Broker) newConn(part *partition) *subscriber {
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	s := &subscriber{
-		b:        b,
-		part:     part,
-		probe:    b.keys.probe + hex.EncodeToString(nonce[:]),
-		names:    make(map[string]*subscription),
-		pending:  make(map[string]int),
-		taps:     make(map[*tap]bool),
-		awaiting: make(map[string]*awaitingHeads),
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		b:             b,
+		part:          part,
+		probe:         b.keys.probe + hex.EncodeToString(nonce[:]),
+		names:         make(map[string]*subscription),
+		pending:       make(map[string]int),
+		taps:          make(map[*tap]bool),
+		awaiting:      make(map[string]*awaitingHeads),
+		unsubscribing: make(map[string]int),
+		wake:          make(chan struct{}, 1),
+		done:          make(chan struct{}),
 	}
 	if part != nil {
 		s.probe = part.tag + ":probe:" + hex.EncodeToString(nonce[:])
@@ -142,7 +143,14 @@ type subscriber struct {
 	taps     map[*tap]bool             // the shards this connection carries
 	commands []subCommand              // for the sender goroutine
 	awaiting map[string]*awaitingHeads // confirmed subscriptions waiting for heads, by token
-	tokens   uint64                    // the last head request's token
+	// unsubscribing counts the SUNSUBSCRIBEs sent per name and not yet
+	// confirmed: any other is Redis ending a subscription (moved).
+	unsubscribing map[string]int
+	// moved: Redis ended a shard channel subscription the connection
+	// still wants, as it does when its slot's master fails over. Owned by
+	// the receive goroutine.
+	moved  bool
+	tokens uint64 // the last head request's token
 	// With a firehose: the taps following each pattern, and the patterns
 	// each tap added that wait for the firehose to be in force.
 	patterns        map[string]map[*tap]bool
@@ -393,6 +401,9 @@ func (t *tap) leave(s *subscriber) {
 // send queues c for the sender goroutine without waiting.
 func (s *subscriber) send(c subCommand) {
 	s.mu.Lock()
+	if s.part != nil && !c.subscribe && c.heads == "" {
+		s.unsubscribing[c.name]++
+	}
 	s.commands = append(s.commands, c)
 	s.mu.Unlock()
 	select {
@@ -520,18 +531,14 @@ func (s *subscriber) receive() {
 			if !probeSent.IsZero() {
 				s.b.stats.probeFailures.Add(1)
 				s.b.log.Warn("redis pub/sub probe not answered; reconnecting", "channel", s.probe)
+				s.reloadSlots()
 				s.reconnect(true)
 				probeSent = time.Time{}
 				continue
 			}
 			probeSent = time.Now()
 			pctx, cancel := context.WithTimeout(s.ctx, s.b.cfg.ProbeInterval)
-			var err error
-			if s.part != nil {
-				err = s.b.client.SPublish(pctx, s.probe, "probe").Err()
-			} else {
-				err = s.b.client.Publish(pctx, s.probe, "probe").Err()
-			}
+			err := s.publishProbe(pctx, "probe")
 			cancel()
 			if err != nil && !s.closed() {
 				s.b.log.Warn("redis probe publish", "err", err)
@@ -547,13 +554,66 @@ func (s *subscriber) receive() {
 			probeSent = time.Time{} // anything received proves the connection
 			s.handle(msg)
 		}
+		if s.moved {
+			s.b.log.Warn("redis ended a shard channel subscription (its slot moved); reconnecting", "probe", s.probe)
+			s.moved = false
+			// The slots' new owner is known to the node that just said
+			// so; give go-redis's reload of them a moment, or the first
+			// attempt goes back there and waits out verify.
+			s.reloadSlots()
+			if !s.sleep(movedPause) {
+				return
+			}
+			s.reconnect(true)
+			probeSent = time.Time{}
+		}
 	}
 }
+
+// movedPause is how long a connection whose shard channels moved waits
+// for go-redis to reload the Cluster's slots before it reconnects.
+const movedPause = 250 * time.Millisecond
+
+// reloadSlots has a Cluster client read where the slots are now, so that
+// a new shard channel connection goes to the master that took them over.
+func (s *subscriber) reloadSlots() {
+	if cc, ok := s.b.client.(*redis.ClusterClient); ok && s.part != nil {
+		cc.ReloadState(s.ctx)
+	}
+}
+
+// publishProbe publishes payload on the connection's probe channel: from
+// the partition's master on a shard channel connection (probeScript).
+func (s *subscriber) publishProbe(ctx context.Context, payload string) error {
+	if s.part != nil {
+		return probeScript.Run(ctx, s.b.client, []string{s.part.last}, s.probe, payload).Err()
+	}
+	return s.b.client.Publish(ctx, s.probe, payload).Err()
+}
+
+// probeScript publishes ARGV[2] on the shard channel ARGV[1]. Its key,
+// the partition's last id, routes it to the partition's master; and Redis
+// runs a script that may write (this one is not flagged otherwise) on a
+// master only, so during a failover it waits for the new master.
+var probeScript = redis.NewScript(`redis.call('SPUBLISH', ARGV[1], ARGV[2]) return 1`)
 
 // handle processes one pub/sub push.
 func (s *subscriber) handle(msg any) {
 	switch m := msg.(type) {
 	case *redis.Subscription:
+		if m.Kind == "sunsubscribe" {
+			s.mu.Lock()
+			if n := s.unsubscribing[m.Channel]; n > 0 {
+				if n == 1 {
+					delete(s.unsubscribing, m.Channel)
+				} else {
+					s.unsubscribing[m.Channel] = n - 1
+				}
+			} else if s.names[m.Channel] != nil || m.Channel == s.probe {
+				s.moved = true
+			}
+			s.mu.Unlock()
+		}
 		if m.Kind == "subscribe" || m.Kind == "psubscribe" || m.Kind == "ssubscribe" {
 			s.mu.Lock()
 			n, wanted := s.pending[m.Channel]
@@ -660,7 +720,7 @@ func (s *subscriber) reconnect(force bool) {
 	s.b.stats.reconnects.Add(1)
 	s.b.reconnecting.Add(1)
 	defer s.b.reconnecting.Add(-1)
-	for !s.closed() {
+	for attempts := 0; !s.closed(); {
 		s.mu.Lock()
 		if s.closed() {
 			// Close ran since the check above and closed ps; a new one
@@ -706,6 +766,13 @@ func (s *subscriber) reconnect(force bool) {
 		if err == nil && s.resync(ps) {
 			return
 		}
+		if err != nil && attempts == 0 {
+			s.b.log.Warn("redis pub/sub resubscribe failed; retrying", "channel", s.probe, "err", err)
+		}
+		attempts++
+		// A shard channel connection refused with MOVED was dialled by
+		// a stale view of the slots: have it read again.
+		s.reloadSlots()
 		force = true
 		if !s.sleep(200 * time.Millisecond) {
 			return
@@ -733,11 +800,94 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 			s.handle(msg)
 		}
 	}
+	if s.part != nil {
+		var ok bool
+		if live, ok = s.verify(ps, live); !ok {
+			return false
+		}
+	}
 	s.mu.Lock()
 	// Every name is subscribed now; confirmations counted before the
 	// connection broke may never come.
 	confirmed := s.pending
 	s.pending = make(map[string]int)
+	clear(s.unsubscribing)
+	s.mu.Unlock()
+	s.fillGaps()
+	for _, p := range live {
+		s.handle(p)
+	}
+	s.askHeadsAgain()
+	for name := range confirmed {
+		s.mu.Lock()
+		ready, pattern := s.takePendingLocked(name)
+		s.mu.Unlock()
+		s.confirm(ready, name, pattern)
+	}
+	return true
+}
+
+// verify checks that a new shard channel connection is on a node that
+// gets its partition's messages: a node that lost the slot (a master
+// demoted by a failover, while go-redis still routes there) takes
+// SSUBSCRIBE and then sends nothing. It has the partition's master
+// publish a probe and reads until it comes, keeping the messages before
+// it in live: only then may the gap be read from history, since a gap
+// read before could miss what the new master took meanwhile. On failure
+// the caller reconnects, on a fresh view of the slots.
+func (s *subscriber) verify(ps *redis.PubSub, live []*redis.Message) ([]*redis.Message, bool) {
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	want := "verify " + hex.EncodeToString(nonce[:])
+	ctx, cancel := context.WithTimeout(s.ctx, verifyTimeout)
+	defer cancel()
+	err := s.publishProbe(ctx, want)
+	for err == nil {
+		var msg any
+		if msg, err = ps.ReceiveTimeout(ctx, verifyTimeout); err != nil {
+			break
+		}
+		switch m := msg.(type) {
+		case *redis.Message:
+			if m.Channel == s.probe && m.Payload == want {
+				return live, true
+			}
+			live = append(live, m)
+		default:
+			s.handle(msg)
+		}
+	}
+	s.b.stats.probeFailures.Add(1)
+	s.b.log.Warn("redis pub/sub connection gets no messages of its partition; reconnecting", "channel", s.probe, "err", err)
+	s.reloadSlots()
+	return live, false
+}
+
+// askHeadsAgain sends the head requests still waiting again: their heads
+// may have been published while the connection was down.
+func (s *subscriber) askHeadsAgain() {
+	s.mu.Lock()
+	var again []subCommand
+	for token, a := range s.awaiting {
+		c := subCommand{heads: token}
+		for k := range a.missing {
+			c.partitions = append(c.partitions, k)
+		}
+		again = append(again, c)
+	}
+	s.mu.Unlock()
+	for _, c := range again {
+		s.send(c)
+	}
+}
+
+// verifyTimeout bounds verify.
+const verifyTimeout = 2 * time.Second
+
+// fillGaps delivers to every tap of the connection what it missed since
+// its last message, from history.
+func (s *subscriber) fillGaps() {
+	s.mu.Lock()
 	taps := make(map[*tap]broker.Selection, len(s.taps))
 	for name, sub := range s.names {
 		if name == s.firehose {
@@ -775,16 +925,6 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 			t.sink.Lost()
 		}
 	}
-	for _, p := range live {
-		s.handle(p)
-	}
-	for name := range confirmed {
-		s.mu.Lock()
-		ready, pattern := s.takePendingLocked(name)
-		s.mu.Unlock()
-		s.confirm(ready, name, pattern)
-	}
-	return true
 }
 
 // confirm tells taps that their subscription to the channel or pattern
@@ -843,7 +983,11 @@ func (s *subscriber) afterHeads(parts []int, then func()) {
 	s.mu.Lock()
 	s.tokens++
 	token := strconv.FormatUint(s.tokens, 10)
-	s.awaiting[token] = &awaitingHeads{then: then, left: len(parts)}
+	missing := make(map[int]bool, len(parts))
+	for _, k := range parts {
+		missing[k] = true
+	}
+	s.awaiting[token] = &awaitingHeads{then: then, missing: missing}
 	s.mu.Unlock()
 	s.send(subCommand{heads: token, partitions: parts})
 }
@@ -899,8 +1043,8 @@ return last
 // awaitingHeads is a confirmed subscription waiting for the heads of its
 // partitions (confirm).
 type awaitingHeads struct {
-	then func() // tells the taps
-	left int    // heads still to come
+	then    func()       // tells the taps
+	missing map[int]bool // the partitions whose heads are still to come
 }
 
 // requestHeads runs headScript for each partition, from the sender
@@ -944,7 +1088,9 @@ func (s *subscriber) observed(payload string) {
 	}
 	a := s.awaiting[f[0]]
 	if a != nil {
-		if a.left--; a.left == 0 {
+		// A head may come twice: requests are sent again after a
+		// reconnect (askHeadsAgain).
+		if delete(a.missing, k); len(a.missing) == 0 {
 			delete(s.awaiting, f[0])
 		} else {
 			a = nil
