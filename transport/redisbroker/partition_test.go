@@ -2,7 +2,9 @@ package redisbroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ssehub/ssehub/hub/broker"
@@ -89,5 +91,45 @@ func TestPublishAcrossPartitions(t *testing.T) {
 	}
 	if last, _ := rc.XRange(ctx, b.parts[PartitionOf(topics[1], 3)].stream+topics[1], "-", "+").Result(); len(last) != 2 || last[1].ID != ids[1].String() {
 		t.Errorf("second event: stream %v, id %s", last, ids[1])
+	}
+}
+
+// TestLayoutIsTheFleets: the first hub records its partition count; a hub
+// with another is refused at start with an error naming both, and one
+// started while Redis was away reports not ready with it.
+func TestLayoutIsTheFleets(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	first, err := New(ctx, Config{Client: srv.Client(t), Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	same, err := New(ctx, Config{Client: srv.Client(t), Partitions: 3})
+	if err != nil {
+		t.Fatalf("a hub with the fleet's count: %v", err)
+	}
+	defer same.Close()
+	_, err = New(ctx, Config{Client: srv.Client(t), Partitions: 1})
+	if !errors.Is(err, ErrLayoutMismatch) || !strings.Contains(err.Error(), `"3" partitions`) || !strings.Contains(err.Error(), "has 1") {
+		t.Fatalf("a hub with 1 partition on a fleet of 3: %v, want ErrLayoutMismatch naming both", err)
+	}
+	// Redis away at start: New succeeds, Ping says why it is not ready
+	// once Redis is back.
+	srv.Kill()
+	late, err := New(ctx, Config{Client: srv.Client(t), Partitions: 2})
+	if err != nil {
+		t.Fatalf("New with Redis away: %v", err)
+	}
+	defer late.Close()
+	srv.Restart()
+	if err := first.Ping(ctx); err != nil {
+		t.Fatalf("the first hub after Redis restarted empty: %v", err)
+	}
+	if _, err := srv.Client(t).Set(ctx, "{ssehub}:layout", 3, 0).Result(); err != nil {
+		t.Fatal(err)
+	}
+	if err := late.Ping(ctx); !errors.Is(err, ErrLayoutMismatch) {
+		t.Fatalf("Ping of a 2-partition hub on a fleet of 3 = %v, want ErrLayoutMismatch", err)
 	}
 }

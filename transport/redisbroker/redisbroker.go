@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,12 @@ type Broker struct {
 	// Cluster with several partitions (docs/fleet-design.md).
 	sharded bool
 
+	// layoutMu guards layoutChecked, set once checkLayout has recorded
+	// or checked the fleet's partition count, and layoutErr, its verdict.
+	layoutMu      sync.Mutex
+	layoutChecked bool
+	layoutErr     error
+
 	// connsMu guards conns and taps: the shared pub/sub connections
 	// (Config.PubSubConns), created as subscribers come, and how many
 	// subscribers were dealt so far.
@@ -184,7 +191,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 			b.log.Info("redis partition", "partition", p.index, "tag", p.tag, "slot", p.slot)
 		}
 	}
-	if err := b.Ping(ctx); err != nil {
+	if err := b.client.Ping(ctx).Err(); err != nil {
 		// Redis may come later: a hub that exited here would crash-loop
 		// under an orchestrator until it did. It starts, reports not
 		// ready (Ping), and its shards' pub/sub connections subscribe
@@ -192,8 +199,43 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		b.log.Warn("redis unreachable at start; not ready until it answers", "err", err)
 	} else {
 		b.checkMemoryPolicy(ctx)
+		if err := b.checkLayout(ctx); errors.Is(err, ErrLayoutMismatch) {
+			return nil, err
+		}
 	}
 	return b, nil
+}
+
+// ErrLayoutMismatch is wrapped by the error of a broker whose partition
+// count is not the one its fleet records in Redis.
+var ErrLayoutMismatch = errors.New("redis broker: partitions differ from the fleet's")
+
+// checkLayout records the fleet's partition count in Redis (partition
+// 0's "layout" key), or checks this broker's against the one recorded: a
+// hub with another count would publish where the others' streams do not
+// listen, and read cursors it cannot. Once it has checked, it answers from
+// memory.
+func (b *Broker) checkLayout(ctx context.Context) error {
+	b.layoutMu.Lock()
+	defer b.layoutMu.Unlock()
+	if b.layoutChecked {
+		return b.layoutErr
+	}
+	key := b.parts[0].tag + ":layout"
+	prev, err := b.client.SetArgs(ctx, key, len(b.parts), redis.SetArgs{Mode: "NX", Get: true}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		// Recorded now.
+	case err != nil:
+		return fmt.Errorf("redis layout: %w", err) // checked again next time
+	case prev != strconv.Itoa(len(b.parts)):
+		b.layoutErr = fmt.Errorf("%w: Redis records %q partitions for prefix %q (key %s) and this hub has %d; "+
+			"every hub of a fleet needs the same --redis-partitions "+
+			"(to change it: docs/fleet-design.md#moving-a-running-fleet-to-partitions)",
+			ErrLayoutMismatch, prev, b.cfg.Prefix, key, len(b.parts))
+	}
+	b.layoutChecked = true
+	return b.layoutErr
 }
 
 // ValidatePrefix reports whether p can be a Config.Prefix: a valid exact
@@ -321,6 +363,9 @@ func (b *Broker) decode(payload string, part int) (*broker.Message, error) {
 func (b *Broker) Ping(ctx context.Context) error {
 	if err := b.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis ping: %w", err)
+	}
+	if err := b.checkLayout(ctx); err != nil {
+		return err
 	}
 	if b.Down() {
 		return fmt.Errorf("redis: %d pub/sub connections reconnecting", b.reconnecting.Load())
