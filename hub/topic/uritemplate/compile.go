@@ -134,10 +134,15 @@ type instOp uint8
 
 const (
 	iMatch instOp = iota // the whole middle has been read
-	iByte                // consume the byte b
-	iClass               // consume a byte of the classes in class
-	iSplit               // continue at both x and y
-	iReset               // set the counter to 0 and continue at x
+	iByte                // consume the byte b, then go to x
+	iClass               // consume a byte of the classes in class, then go to x
+	// iRun reads an uncounted value one unit at a time: a byte of class
+	// goes to x, "%" to y (the triplet's two hex digits, which return to
+	// x). Unless z is noPC, the value may also end here and continue at
+	// z without consuming.
+	iRun
+	iSplit // continue at both x and y
+	iReset // set the counter to 0 and continue at x
 )
 
 // inst is one instruction. A prefix modifier ({var:3}) limits a value to a
@@ -152,7 +157,7 @@ type inst struct {
 	b       byte
 	class   uint16
 	limit   uint16
-	x, y    uint16
+	x, y, z uint16
 }
 
 // noPC marks a missing instruction address while building.
@@ -308,16 +313,15 @@ func (b *builder) value(class uint16, limit int, nonEmpty bool, next uint16) uin
 	if limit > 0 {
 		return b.countedValue(class, uint16(limit), nonEmpty, next)
 	}
-	boundary := b.split(noPC, next) // between two units: stop, or read one more
-	raw := b.emit(inst{op: iClass, class: class, x: boundary})
-	hex2 := b.emit(inst{op: iClass, class: clsHex, x: boundary})
-	hex1 := b.emit(inst{op: iClass, class: clsHex, x: hex2})
-	unit := b.split(raw, b.byte('%', hex1))
-	b.insts[boundary].x = unit
+	// run is the value between two units: it may end, or read one more.
+	run := b.emit(inst{op: iRun, class: class, z: next})
+	hex1 := b.emit(inst{op: iClass, class: clsHex, x: b.emit(inst{op: iClass, class: clsHex, x: run})})
+	b.insts[run].x, b.insts[run].y = run, hex1
 	if nonEmpty {
-		return unit
+		// The first unit, which may not be the end.
+		return b.emit(inst{op: iRun, class: class, x: run, y: hex1, z: noPC})
 	}
-	return boundary
+	return run
 }
 
 // countedValue is value with a limit, counted in characters of the

@@ -69,6 +69,12 @@ func (ts *threadSet) has(pc uint16) bool {
 // vm is the scratch space of one matchProg call.
 type vm struct {
 	cur, next threadSet
+	stack     []thread // add's work list
+}
+
+// thread is a place in the program, with its character count.
+type thread struct {
+	pc, count uint16
 }
 
 // matchProg matches the middle of a template with its automaton, a Pike VM
@@ -92,7 +98,7 @@ func (t *Template) matchProg(m string) bool {
 	cur, next := &v.cur, &v.next
 	cur.reset(n)
 	next.reset(n)
-	p.add(cur, p.entry, 0)
+	v.add(p, cur, thread{pc: p.entry})
 	for i := 0; i < len(m); i++ {
 		c := m[i]
 		class := byteClass[c]
@@ -102,6 +108,7 @@ func (t *Template) matchProg(m string) bool {
 				pc := uint16(w*64 + bits.TrailingZeros64(word))
 				word &= word - 1
 				in := &p.insts[pc]
+				to := in.x
 				switch in.op {
 				case iByte:
 					if c != in.b {
@@ -110,6 +117,13 @@ func (t *Template) matchProg(m string) bool {
 				case iClass:
 					if class&in.class == 0 {
 						continue
+					}
+				case iRun:
+					if class&in.class == 0 {
+						if c != '%' {
+							continue
+						}
+						to = in.y
 					}
 				default:
 					continue
@@ -120,7 +134,7 @@ func (t *Template) matchProg(m string) bool {
 						continue
 					}
 				}
-				p.add(next, in.x, count)
+				v.add(p, next, thread{pc: to, count: count})
 				alive = true
 			}
 		}
@@ -133,28 +147,44 @@ func (t *Template) matchProg(m string) bool {
 	return cur.has(matchPC)
 }
 
-// add adds a thread at pc with the character count count to ts, following
-// empty transitions. Outside counted values the count is meaningless and
-// kept at 0, so that those instructions are added at most once.
-func (p *prog) add(ts *threadSet, pc uint16, count uint16) {
-	in := &p.insts[pc]
-	if !in.counted {
-		count = 0
-	}
-	w, bit := pc/64, uint64(1)<<(pc%64)
-	if ts.bits[w]&bit != 0 {
-		if count >= ts.count[pc] {
-			return
+// add adds th to ts, with the threads its empty transitions lead to.
+// Outside counted values the count is meaningless and kept at 0, so that
+// those instructions are added at most once per byte.
+func (v *vm) add(p *prog, ts *threadSet, th thread) {
+	stack := append(v.stack[:0], th)
+	for len(stack) > 0 {
+		th := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for {
+			in := &p.insts[th.pc]
+			if !in.counted {
+				th.count = 0
+			}
+			w, bit := th.pc/64, uint64(1)<<(th.pc%64)
+			if ts.bits[w]&bit != 0 {
+				if th.count >= ts.count[th.pc] {
+					break
+				}
+			} else {
+				ts.bits[w] |= bit
+			}
+			ts.count[th.pc] = th.count
+			switch in.op {
+			case iSplit:
+				stack = append(stack, thread{pc: in.y, count: th.count})
+				th.pc = in.x
+				continue
+			case iReset:
+				th.pc, th.count = in.x, 0
+				continue
+			case iRun:
+				if in.z != noPC {
+					th.pc = in.z
+					continue
+				}
+			}
+			break
 		}
-	} else {
-		ts.bits[w] |= bit
 	}
-	ts.count[pc] = count
-	switch in.op {
-	case iSplit:
-		p.add(ts, in.x, count)
-		p.add(ts, in.y, count)
-	case iReset:
-		p.add(ts, in.x, 0)
-	}
+	v.stack = stack
 }

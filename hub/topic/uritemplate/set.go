@@ -1,19 +1,24 @@
 package uritemplate
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Set is a set of templates, distinct by their source text, indexed to
 // find the ones a string matches without trying each.
 //
 // Every match of a template begins with its literal prefix
-// ([Template.LiteralPrefix]), so the set files templates in a radix tree
-// by prefix. [Set.AppendMatches] walks the tree along the string, O(len(s))
-// byte comparisons, and runs [Template.Match] only on the templates whose
-// prefix the string begins with. A typical Mercure template
+// ([Template.LiteralPrefix]) and ends with its last literal, so the set
+// files templates in a radix tree by prefix, and where many share a prefix,
+// by last literal within it. [Set.AppendMatches] walks the tree along the
+// string, O(len(s)) byte comparisons, and at each node on the way looks
+// the string's end up once per distinct length of those last literals; it
+// runs [Template.Match] only on the templates whose prefix and last
+// literal the string has. A typical Mercure template
 // (https://example.com/books/{id}) has a long, selective prefix; templates
-// that begin with an expression ({+url}) have the empty prefix, and are
-// tried for every string. Adding and removing are O(len(prefix)) plus a
-// map operation.
+// with neither ({scheme}://example.com/{+path}) are tried for every
+// string. Adding and removing are O(len(prefix)) plus map operations.
 //
 // The zero value is an empty set ready to use. A Set is not safe for
 // concurrent use: like a shard's subscriptions, it is owned by one
@@ -31,13 +36,32 @@ type node struct {
 	keys     []byte  // the first byte of each child's label, ascending
 	children []*node // in the order of keys
 	entries  []*setEntry
+	// bySuffix files entries by their template's last literal once there
+	// are more than bucketAbove of them; nil until then.
+	bySuffix *suffixIndex
 }
+
+// bucketAbove is the number of templates at one node above which a string
+// is looked up by suffix rather than tried on each: a lookup costs about
+// as much as a few Match calls that fail on the suffix.
+const bucketAbove = 8
+
+// suffixIndex files a node's templates by last literal.
+type suffixIndex struct {
+	buckets map[string][]*setEntry
+	lens    []suffixLen // ascending by n
+}
+
+// suffixLen counts the templates whose last literal is n bytes long.
+type suffixLen struct{ n, count int }
 
 // setEntry is a template in a Set, and where it is filed.
 type setEntry struct {
-	t *Template
-	n *node
-	i int // index in n.entries
+	t      *Template
+	n      *node
+	i      int    // index in n.entries
+	suffix string // the template's last literal
+	bi     int    // index in n.bySuffix.buckets[suffix]
 }
 
 // Len returns the number of templates in the set.
@@ -54,8 +78,17 @@ func (s *Set) Add(t *Template) bool {
 	}
 	prefix, _ := t.LiteralPrefix()
 	n := s.root.insert(prefix)
-	e := &setEntry{t: t, n: n, i: len(n.entries)}
+	e := &setEntry{t: t, n: n, i: len(n.entries), suffix: t.lits[len(t.lits)-1]}
 	n.entries = append(n.entries, e)
+	switch {
+	case n.bySuffix != nil:
+		n.bySuffix.add(e)
+	case len(n.entries) > bucketAbove:
+		n.bySuffix = &suffixIndex{buckets: make(map[string][]*setEntry)}
+		for _, e := range n.entries {
+			n.bySuffix.add(e)
+		}
+	}
 	s.entries[t.raw] = e
 	return true
 }
@@ -85,6 +118,12 @@ func (s *Set) Remove(template string) bool {
 	n.entries[e.i].i = e.i
 	n.entries[last] = nil
 	n.entries = n.entries[:last]
+	if n.bySuffix != nil {
+		n.bySuffix.remove(e)
+		if len(n.entries) == 0 {
+			n.bySuffix = nil
+		}
+	}
 	n.prune(&s.root)
 	return true
 }
@@ -95,9 +134,22 @@ func (s *Set) Remove(template string) bool {
 func (s *Set) AppendMatches(dst []*Template, str string) []*Template {
 	n, rest := &s.root, str
 	for {
-		for _, e := range n.entries {
-			if e.t.matchAfterPrefix(str) {
-				dst = append(dst, e.t)
+		if n.bySuffix == nil {
+			for _, e := range n.entries {
+				if e.t.matchAfterPrefix(str) {
+					dst = append(dst, e.t)
+				}
+			}
+		} else {
+			for _, l := range n.bySuffix.lens {
+				if l.n > len(str) {
+					break
+				}
+				for _, e := range n.bySuffix.buckets[str[len(str)-l.n:]] {
+					if e.t.matchAfterPrefix(str) {
+						dst = append(dst, e.t)
+					}
+				}
 			}
 		}
 		if rest == "" {
@@ -190,6 +242,39 @@ func (n *node) prune(root *node) {
 		}
 		return
 	}
+}
+
+func (x *suffixIndex) add(e *setEntry) {
+	bucket := x.buckets[e.suffix]
+	e.bi = len(bucket)
+	x.buckets[e.suffix] = append(bucket, e)
+	i, ok := x.findLen(len(e.suffix))
+	if !ok {
+		x.lens = slices.Insert(x.lens, i, suffixLen{n: len(e.suffix)})
+	}
+	x.lens[i].count++
+}
+
+func (x *suffixIndex) remove(e *setEntry) {
+	bucket := x.buckets[e.suffix]
+	last := len(bucket) - 1
+	bucket[e.bi] = bucket[last]
+	bucket[e.bi].bi = e.bi
+	bucket[last] = nil
+	if last == 0 {
+		delete(x.buckets, e.suffix)
+	} else {
+		x.buckets[e.suffix] = bucket[:last]
+	}
+	i, _ := x.findLen(len(e.suffix))
+	if x.lens[i].count--; x.lens[i].count == 0 {
+		x.lens = slices.Delete(x.lens, i, i+1)
+	}
+}
+
+// findLen returns where the count for suffixes of n bytes is, or would go.
+func (x *suffixIndex) findLen(n int) (int, bool) {
+	return slices.BinarySearchFunc(x.lens, n, func(l suffixLen, n int) int { return l.n - n })
 }
 
 func commonPrefixLen(a, b string) int {

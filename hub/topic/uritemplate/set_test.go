@@ -152,10 +152,9 @@ func TestSetAllocs(t *testing.T) {
 }
 
 // BenchmarkSetMatch matches one topic against 10,000 distinct templates.
-// With distinct prefixes the tree narrows the candidates to a handful;
-// with one shared prefix every template is a candidate and Match rejects
-// most on their suffix; with no prefix at all every template is tried in
-// full.
+// With distinct prefixes the tree narrows the candidates to one; with one
+// shared prefix and distinct last literals, the suffix index does; with
+// neither, every template is tried.
 func BenchmarkSetMatch(b *testing.B) {
 	const n = 10_000
 	benchmarks := []struct {

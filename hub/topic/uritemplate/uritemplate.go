@@ -36,8 +36,8 @@
 //     {?x,y} matches "", ?x=1, ?y=2 and ?x=1&y=2, but not ?y=2&x=1, ?z=3 or
 //     ?x; {;x} matches ;x and ;x=1 (sections 3.2.7 to 3.2.9).
 //   - An explode modifier allows any number of members, and for an
-//     associative array any keys: {?q*} matches ?a=1&b=2 and {/p*} matches
-//     /a/b/c (section 2.4.2).
+//     associative array any non-empty keys: {?q*} matches ?a=1&b=2 and
+//     {/p*} matches /a/b/c (section 2.4.2).
 //   - A prefix modifier limits a string value to that many characters:
 //     {id:3} matches abc and %C3%A9t%C3%A9 (été, three characters), but
 //     not abcd (section 2.4.1). A percent-encoded UTF-8 sequence counts as
@@ -60,24 +60,36 @@
 // Elsewhere this package is stricter than the reference hub, whose regular
 // expression ignores variable names, prefix lengths and the number of
 // variables in named expressions ({?x} matches ?anything=1 and ? there).
-// Subscribers and authorization rules built on the reference hub's looser
-// matches may match fewer topics here; none match more, except in the
-// corner case of an explode modifier on a variable other than an
-// expression's first ({a,b*} matches k=v, as section 3.2.1 expands it).
+// Subscribers and authorization rules written for the reference hub may
+// match fewer topics here. To our reading of its source, they match more
+// only in one corner: an expression whose first variable is undefined and
+// a later one exploded ({a,b*} matches k=v, as section 3.2.1 expands it).
 //
 // # Cost
 //
 // Parse bounds its input: [MaxLen] bytes, [MaxExpressions] expressions and
-// [MaxVariables] variables. Match never backtracks. It compares the
-// template's leading and trailing literals with the ends of s, then either
-// scans the rest once, deciding each variable's extent from the next byte
-// (for templates where that is unambiguous, which covers the usual
-// https://example.com/books/{id} and .../users/{user}/books/{+rest}), or
-// runs the template as a nondeterministic automaton over the rest, in time
-// O(len(s)·P) for a program of P instructions (P is a few thousand at
-// most, a few dozen for typical templates). Neither allocates. A [Set]
-// holds many templates and finds those that match a string without trying
-// each one.
+// [MaxVariables] variables. Match never backtracks, and does not allocate.
+// It compares the template's first and last literals with the ends of s,
+// then matches the rest in one of two ways:
+//
+//   - A single scan, where the next byte decides where each variable's
+//     value ends: for templates whose expressions are {var}, {+var},
+//     {#var}, {.var} or single-variable {/var}, without prefix modifiers,
+//     each followed by a literal that cannot continue the value (or by the
+//     end). That covers the usual
+//     https://example.com/books/{id} and
+//     .../users/{user}/books/{+rest}, and takes 20 to 50 ns, against 0.4 to
+//     0.9 µs for the regular expression the reference hub runs.
+//   - Otherwise, a nondeterministic automaton run over the rest (a Pike
+//     VM), in O(len(s)·P) time for a program of P instructions: a few
+//     dozen for typical templates (https://example.com/search{?q,lang}
+//     takes about 0.4 µs), about two thousand at the limits, where a
+//     1 KiB string costs up to about 1 ms.
+//
+// A hub that matches untrusted templates should therefore also bound the
+// length of topics and the number of templates a subscriber may hold. A
+// [Set] holds many templates and finds those that match a string without
+// trying each one.
 package uritemplate
 
 import (

@@ -747,6 +747,8 @@ func BenchmarkMatchWorstCase(b *testing.B) {
 			strings.Repeat("%C3%A9", 1022/6) + "/!"},
 		{"namedExplode", "{;" + strings.TrimSuffix(strings.Repeat("a*,", uritemplate.MaxVariables), ",") + "}!",
 			strings.Repeat(";a=b", 1022/4) + "/!"},
+		{"countedNamed", "{;" + strings.TrimSuffix(strings.Repeat("a:9999,", uritemplate.MaxVariables), ",") + "}!",
+			strings.Repeat(";a=%C3%A9", 1022/9) + "/!"},
 		{"adjacent", strings.Repeat("{a}", uritemplate.MaxExpressions) + "!", strings.Repeat("a", 1022) + "/!"},
 		{"reservedAdjacent", strings.Repeat("{+a}/", uritemplate.MaxExpressions) + "!", strings.Repeat("/", 1021) + "\"/!"},
 	}
