@@ -186,7 +186,7 @@ func (b *builder) emit(in inst) uint16 {
 	return uint16(len(b.insts) - 1)
 }
 
-func (b *builder) byte(c byte, next uint16) uint16 {
+func (b *builder) char(c byte, next uint16) uint16 {
 	return b.emit(inst{op: iByte, b: c, x: next})
 }
 
@@ -196,7 +196,7 @@ func (b *builder) split(x, y uint16) uint16 {
 
 func (b *builder) literal(s string, next uint16) uint16 {
 	for i := len(s) - 1; i >= 0; i-- {
-		next = b.byte(s[i], next)
+		next = b.char(s[i], next)
 	}
 	return next
 }
@@ -224,7 +224,7 @@ func (b *builder) expression(e expression, next uint16) uint16 {
 	for i := len(e.vars) - 1; i >= 0; i-- {
 		after := next
 		if choose != noPC {
-			after = b.split(next, b.byte(info.sep, choose))
+			after = b.split(next, b.char(info.sep, choose))
 		}
 		item := b.item(info, e.vars[i], after)
 		if choose == noPC {
@@ -235,7 +235,7 @@ func (b *builder) expression(e expression, next uint16) uint16 {
 	}
 	body := choose
 	if info.first != 0 {
-		body = b.byte(info.first, body)
+		body = b.char(info.first, body)
 	}
 	return b.split(next, body)
 }
@@ -262,47 +262,40 @@ func (b *builder) item(info opInfo, v varspec, next uint16) uint16 {
 		})
 		assoc := b.repeat(info.sep, next, func(next uint16) uint16 {
 			value := b.value(class, 0, false, next)
-			return b.value(class, 0, true, b.byte('=', value))
+			return b.value(class, 0, true, b.char('=', value))
 		})
 		return b.split(list, assoc)
 	}
 
-	// Named operators: ; writes an empty value as "name", ? and & as
-	// "name=".
-	named := func(name string, limit int, members uint16, next uint16) uint16 {
-		var tail uint16
-		if info.ifemp {
-			tail = b.byte('=', b.value(members, limit, false, next))
-		} else {
-			tail = b.split(next, b.byte('=', b.value(members, limit, true, next)))
-		}
-		return b.literal(name, tail)
-	}
 	switch {
 	case v.prefix > 0:
-		return named(v.name, v.prefix, class, next)
+		return b.literal(v.name, b.namedValue(info, class, v.prefix, next))
 	case !v.explode:
-		return named(v.name, 0, class|clsComma, next)
+		return b.literal(v.name, b.namedValue(info, class|clsComma, 0, next))
 	}
 	// Exploded: name=member for each list member, key=value for each
 	// pair; the keys of an associative array replace the name, so any
 	// non-empty key matches (section 3.2.1).
 	return b.repeat(info.sep, next, func(next uint16) uint16 {
-		var tail uint16
-		if info.ifemp {
-			tail = b.byte('=', b.value(class, 0, false, next))
-		} else {
-			tail = b.split(next, b.byte('=', b.value(class, 0, true, next)))
-		}
-		return b.value(class, 0, true, tail)
+		return b.value(class, 0, true, b.namedValue(info, class, 0, next))
 	})
+}
+
+// namedValue compiles what follows a name in a named expansion: "=" and
+// the value, which ; writes as nothing at all when it is empty, and ? and
+// & as "=" alone.
+func (b *builder) namedValue(info opInfo, class uint16, limit int, next uint16) uint16 {
+	if info.ifemp {
+		return b.char('=', b.value(class, limit, false, next))
+	}
+	return b.split(next, b.char('=', b.value(class, limit, true, next)))
 }
 
 // repeat compiles one or more items joined with sep: item (sep item)*.
 func (b *builder) repeat(sep byte, next uint16, item func(next uint16) uint16) uint16 {
 	after := b.split(next, noPC)
 	entry := item(after)
-	b.insts[after].y = b.byte(sep, entry)
+	b.insts[after].y = b.char(sep, entry)
 	return entry
 }
 

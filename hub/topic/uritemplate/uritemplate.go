@@ -83,8 +83,8 @@
 //   - Otherwise, a nondeterministic automaton run over the rest (a Pike
 //     VM), in O(len(s)·P) time for a program of P instructions: a few
 //     dozen for typical templates (https://example.com/search{?q,lang}
-//     takes about 0.4 µs), about two thousand at the limits, where a
-//     1 KiB string costs up to about 1 ms.
+//     takes about half a microsecond), about two thousand at the limits,
+//     where a 1 KiB string costs up to about 1 ms.
 //
 // A hub that matches untrusted templates should therefore also bound the
 // length of topics and the number of templates a subscriber may hold. A
