@@ -225,6 +225,21 @@ func (c *Cluster) Failover(t testing.TB, master *Server) {
 	}
 }
 
+// WaitReady waits until the nodes agree on a healthy cluster again, as
+// StartClusterWith does before it returns: every node reports
+// cluster_state:ok with all slots ok, and they agree on CLUSTER SLOTS. A
+// node restarted with Restart keeps its nodes.conf and rejoins with its
+// slots, but a master refuses writes (CLUSTERDOWN) for its first 2 s
+// back (Redis's CLUSTER_WRITABLE_DELAY); this waits that out.
+func (c *Cluster) WaitReady(t testing.TB) {
+	t.Helper()
+	conns, closeConns := c.dial()
+	defer closeConns()
+	if err := c.poll(conns, clusterReadyTimeout, c.ready); err != nil {
+		t.Fatalf("redistest: cluster %v: %v%s", c.Addrs(), err, c.tails())
+	}
+}
+
 // Client returns a go-redis cluster client, closed when t ends.
 func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
 	t.Helper()

@@ -304,3 +304,39 @@ func TestLaunchPortTaken(t *testing.T) {
 		t.Errorf("PING the server that held the port: %v", err)
 	}
 }
+
+// TestClusterRestartNode: a master restarted with Restart comes back
+// empty, with its node id and slots from its nodes.conf, and the cluster
+// is healthy again once WaitReady returns.
+func TestClusterRestartNode(t *testing.T) {
+	t.Parallel()
+	c := StartCluster(t)
+	ctx := ctxTimeout(t)
+	const key = "{restart}k"
+	victim := c.MasterOf(t, Slot(key))
+	rc := victim.Client(t)
+	if err := rc.Set(ctx, key, "v", 0).Err(); err != nil {
+		t.Fatalf("%s SET %s: %v", victim.Addr(), key, err)
+	}
+	id, err := rc.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatalf("%s CLUSTER MYID: %v", victim.Addr(), err)
+	}
+
+	victim.Restart()
+	c.WaitReady(t)
+
+	if got, err := rc.ClusterMyID(ctx).Result(); err != nil || got != id {
+		t.Errorf("%s CLUSTER MYID after Restart = %q, %v, want %q (from its nodes.conf)", victim.Addr(), got, err, id)
+	}
+	if got := c.MasterOf(t, Slot(key)); got != victim {
+		t.Errorf("MasterOf(%d) after Restart = %s, want %s", Slot(key), got.Addr(), victim.Addr())
+	}
+	cc := c.Client(t)
+	if got, err := cc.Get(ctx, key).Result(); !errors.Is(err, redis.Nil) {
+		t.Errorf("cluster GET %s after Restart = %q, %v, want redis.Nil: the data is lost", key, got, err)
+	}
+	if err := cc.Set(ctx, key, "v2", 0).Err(); err != nil {
+		t.Errorf("cluster SET %s after WaitReady: %v", key, err)
+	}
+}
