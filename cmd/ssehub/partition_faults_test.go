@@ -625,3 +625,33 @@ func TestFleetPartitionsRollingRestart(t *testing.T) {
 		checkPerTopicOnce(t, s, s.follows, evs, spread)
 	}
 }
+
+// TestFleetPartitionsStartOnMasters: a hub starting on a Cluster with
+// partitions opens each partition's pub/sub connection on that
+// partition's master. It used to open some on a random node, have every
+// SSUBSCRIBE refused with MOVED and re-establish them, refusing new
+// streams (retry 2-4 times --retry, "broker unavailable") meanwhile, just
+// after /readyz had answered 200. Three hubs in turn: each logs no
+// reconnect, and a stream opened as soon as it is ready gets an event of
+// every partition.
+func TestFleetPartitionsStartOnMasters(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	client := newHTTPClient(t)
+	topics := newPartitionedTopics()
+	sel := topics.exactOnly()
+	for i := range 3 {
+		h := startFleet(t, client, 1, partitionedClusterArgs(cluster)...)[0]
+		h.name = fmt.Sprintf("hub%d", i)
+		s := newSubscriber(h.name+"/"+sel.name, sel.query, sel.follows)
+		s.connect(t, h.addr)
+		var evs []published
+		for k, tp := range topics.exact {
+			evs = append(evs, mustPublish(t, client, h.addr, tp, fmt.Sprintf("h%d-%d", i, k)))
+		}
+		checkPerTopicOnce(t, s, s.follows, evs, nil)
+		if logs := h.proc.stderr.String(); strings.Contains(logs, "reconnecting") {
+			t.Errorf("%s reconnected a pub/sub connection at start; stderr:\n%s", h.name, logs)
+		}
+	}
+}

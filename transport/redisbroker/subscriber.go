@@ -99,7 +99,9 @@ func (b *Broker) newConn(part *partition) *subscriber {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ps = s.newPubSub()
-	s.send(subCommand{name: s.probe, subscribe: true})
+	if part == nil {
+		s.send(subCommand{name: s.probe, subscribe: true})
+	} // else the receive goroutine subscribes it first (dial)
 	s.goroutines.Add(2)
 	go s.receive()
 	go s.sendCommands()
@@ -513,6 +515,9 @@ func (s *subscriber) close() {
 // receive is the receive goroutine.
 func (s *subscriber) receive() {
 	defer s.goroutines.Done()
+	if s.part != nil {
+		s.dial()
+	}
 	probeSent := time.Time{}
 	for {
 		s.mu.Lock()
@@ -567,6 +572,23 @@ func (s *subscriber) receive() {
 			s.reconnect(true)
 			probeSent = time.Time{}
 		}
+	}
+}
+
+// dial opens a shard channel connection by subscribing its probe channel,
+// before the receive loop's first read. go-redis opens a connection on
+// its first call: for a subscribe, to the master of the first channel's
+// slot; for a receive, to a random node. Opened by a receive, the
+// connection would be refused every SSUBSCRIBE with MOVED and be
+// re-established, and the hub would refuse new streams meanwhile, just
+// after it first reported ready. On failure go-redis still routes the
+// next attempt by the probe channel, and the receive loop reconnects.
+func (s *subscriber) dial() {
+	s.mu.Lock()
+	ps := s.ps
+	s.mu.Unlock()
+	if err := ps.SSubscribe(s.ctx, s.probe); err != nil && !s.closed() {
+		s.b.log.Warn("redis pub/sub subscribe", "channel", s.probe, "err", err)
 	}
 }
 
