@@ -70,7 +70,10 @@ func (f fanOut) offer(c *client, m *broker.Message) int {
 	if c.lastQueued == f.s.dispatches || c.pending > 0 || c.writer.dead() {
 		return 0
 	}
-	if !c.sel.Takes(m) {
+	// Only an event published in several partitions comes as copies, of
+	// which a stream takes one; checked here to keep the call off the
+	// path of every other delivery.
+	if m.Spread != nil && !c.sel.Takes(m) {
 		return 0
 	}
 	c.lastQueued = f.s.dispatches

@@ -550,10 +550,17 @@ func (s *subscriber) receive() {
 			}
 		case err != nil:
 			s.b.log.Warn("redis pub/sub receive; reconnecting", "err", err)
-			if !s.sleep(100 * time.Millisecond) {
+			// Not ready from now, not from after the pause: a stream
+			// taken meanwhile would wait for the new connection.
+			s.b.reconnecting.Add(1)
+			paused := s.sleep(100 * time.Millisecond)
+			if paused {
+				s.reconnect(false)
+			}
+			s.b.reconnecting.Add(-1)
+			if !paused {
 				return
 			}
-			s.reconnect(false)
 			probeSent = time.Time{}
 		default:
 			probeSent = time.Time{} // anything received proves the connection
