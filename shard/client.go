@@ -132,7 +132,8 @@ func (c *client) covered(m *broker.Message) bool {
 
 // frame is what c is sent for m: m's own frame, unless a replay took c
 // past m's cursor in some partition; then m's event under the cursor
-// raised to c's floor, so that a resume from it repeats nothing.
+// raised to c's floor, so that a resume from it repeats nothing. It drops
+// the floor once m's cursor covers it. Called by c's writer.
 func (c *client) frame(m *broker.Message) []byte {
 	if c.floor == nil || m.Cursor == nil {
 		return m.Frame

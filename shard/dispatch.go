@@ -145,9 +145,14 @@ func (s *Shard) wakeDeferred() {
 // broker, and returns the shard's copy of it: its frame under the cursor,
 // shared by the shard's streams. It returns nil for a message not newer
 // than the cursor in its partition (one that matched a topic and a
-// pattern comes twice), and for a head (Observed), which only moves the
-// cursor.
+// pattern comes twice), for a head (Observed), which only moves the
+// cursor, and for a subscription now in force (Subscribed), which it
+// activates.
 func (s *Shard) advance(m *broker.Message) *broker.Message {
+	if m.Partition < 0 { // Subscribed, in order behind the heads
+		s.activate(subscribed{name: m.Topics[0], pattern: m.Partition == activatePattern})
+		return nil
+	}
 	if m.ID.Compare(s.cursor[m.Partition]) <= 0 {
 		if m.Frame != nil {
 			s.duplicates.Add(1)

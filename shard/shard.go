@@ -270,13 +270,32 @@ func (s *Shard) Deliver(m *broker.Message) {
 	}
 }
 
-// Subscribed implements broker.Sink.
+// Subscribed implements broker.Sink. On a partitioned broker it goes
+// through the inbox, after the head (Observed) the broker reported before
+// it: a stream opened ahead of the head would write frames whose cursor is
+// stale in the partition it just subscribed to.
 func (s *Shard) Subscribed(name string, pattern bool) {
+	if s.cursor != nil {
+		as := activateExact
+		if pattern {
+			as = activatePattern
+		}
+		s.Deliver(&broker.Message{Topics: []string{name}, Partition: as})
+		return
+	}
 	select {
 	case s.subscribed <- subscribed{name, pattern}:
 	case <-s.done:
 	}
 }
+
+// Inbox entries that are not messages, on a partitioned broker: a
+// subscription now in force (Subscribed), as a message with no frame, the
+// name as its one topic, and one of these as its partition.
+const (
+	activateExact   = -1
+	activatePattern = -2
+)
 
 // Observed implements broker.Sink. The head goes through the inbox, after
 // the messages delivered before it, as a message without a frame.

@@ -86,14 +86,14 @@ type Config struct {
 // DefaultConfig returns the configuration used when nothing is set.
 func DefaultConfig() Config {
 	return Config{
-		Listen:        ":8080",
-		PublicMetrics: "auto",
-		RedisMode:     "standalone",
-		RedisPrefix:   "ssehub",
+		Listen:          ":8080",
+		PublicMetrics:   "auto",
+		RedisMode:       "standalone",
+		RedisPrefix:     "ssehub",
+		RedisPartitions: 1,
 		// One per hub: Redis writes a broadcast once per subscribed
 		// connection (docs/capacity.md), and sharing one cost the hub
 		// nothing measurable (BENCHMARKS.md, "Fleet mode: pub/sub connections").
-		RedisPartitions: 1,
 		RedisPubSub:     1,
 		Auth:            "off",
 		Demo:            true,
@@ -404,6 +404,8 @@ func (c Config) validate(src sources) error {
 	switch {
 	case c.RedisPartitions > redisbroker.MaxPartitions:
 		bad("redis-partitions", "must be at most %d, got %d", redisbroker.MaxPartitions, c.RedisPartitions)
+	case c.RedisPartitions > 1 && c.RedisURL == "":
+		bad("redis-partitions", "needs --redis-url: the embedded broker has no partitions")
 	case c.RedisPartitions > 1 && c.Presence:
 		// Presence keeps its counts and events in partition 0's slot,
 		// while a partitioned topic's history is in its own.

@@ -102,7 +102,10 @@ type Message struct {
 }
 
 // Partitioned is implemented by brokers whose ids are positions within
-// one of several partitions (the Redis broker with more than one).
+// one of several partitions (the Redis broker with more than one). A
+// shard asks its broker for it when it is made: a broker that wraps
+// another must implement it too, or the shard would order messages of
+// different partitions by id as if they shared one sequence.
 type Partitioned interface {
 	// Partitions is how many there are: the length of every Cursor.
 	Partitions() int

@@ -64,17 +64,26 @@ type pager struct {
 	// cursor, for a resume on a partitioned broker, is the stream's
 	// cursor once it has the events handed out: each message carries it.
 	// Nil otherwise.
-	cursor  eventid.Cursor
-	largest int             // the largest entrySize seen; sizes COUNT
-	streams []*streamCursor // those not finished; nil when the replay is
+	cursor eventid.Cursor
+	// perStream: sel is one stream's, which takes one copy of an event
+	// published in several partitions (Selection.Takes). A gap fill's sel
+	// is the union of a shard's streams, each of which may need another
+	// copy: the shard chooses per stream.
+	perStream bool
+	largest   int             // the largest entrySize seen; sizes COUNT
+	streams   []*streamCursor // those not finished; nil when the replay is
 }
 
 // streamCursor is where a pager stands in one stream.
 type streamCursor struct {
-	key   string
-	part  int        // the partition it is in
-	head  string     // read nothing newer: it comes live
-	after eventid.ID // the newest id read from the stream (or the resume point)
+	key  string
+	part int // the partition it is in
+	// legacy: a topic's stream of the single-slot layout, read for a
+	// resume from a single-slot id although the topic is in another
+	// partition now (readReplayAt); its events were never copies.
+	legacy bool
+	head   string     // read nothing newer: it comes live
+	after  eventid.ID // the newest id read from the stream (or the resume point)
 	// read: after was read from the stream, so it must still be there on
 	// the next read, or retention dropped entries after it meanwhile; the
 	// resume point itself need not be in the stream.
@@ -135,7 +144,7 @@ func (p *pager) merge(page []*broker.Message) []*broker.Message {
 		// lowest the stream follows (docs/fleet-design.md#partitions).
 		if p.last[m.Partition].Less(m.ID) {
 			p.last[m.Partition] = m.ID
-			if p.sel.Takes(m) {
+			if !p.perStream || p.sel.Takes(m) {
 				page = append(page, p.positioned(m))
 			}
 		}
@@ -208,7 +217,11 @@ func (p *pager) take(s *streamCursor) error {
 		}
 		p.largest = max(p.largest, entrySize(x))
 		field := func(k string) string { v, _ := x.Values[k].(string); return v }
-		s.buf = append(s.buf, p.b.newMessage(id, s.part, field("e"), field("t"), field("d")))
+		m := p.b.newMessage(id, s.part, field("e"), field("t"), field("d"))
+		if s.legacy {
+			m.Spread = nil // one event, in the one slot there was
+		}
+		s.buf = append(s.buf, m)
 		s.after, s.read = id, true
 	}
 	return nil

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/internal/redistest"
 )
 
@@ -131,5 +133,95 @@ func TestLayoutIsTheFleets(t *testing.T) {
 	}
 	if err := late.Ping(ctx); !errors.Is(err, ErrLayoutMismatch) {
 		t.Fatalf("Ping of a 2-partition hub on a fleet of 3 = %v, want ErrLayoutMismatch", err)
+	}
+}
+
+// topicsInPartitions returns a topic of each of the first k partitions of
+// n, named prefix/<i>.
+func topicsInPartitions(prefix string, k, n int) []string {
+	topics := make([]string, k)
+	for i, found := 0, 0; found < k; i++ {
+		name := fmt.Sprintf("%s/%d", prefix, i)
+		if p := PartitionOf(name, n); p < k && topics[p] == "" {
+			topics[p] = name
+			found++
+		}
+	}
+	return topics
+}
+
+// TestGapFillKeepsEveryCopy: a gap fill serves a shard's streams at once,
+// and a stream that follows only one of an event's partitions needs that
+// partition's copy: the fill hands out every copy and lets the shard
+// choose per stream (broker.Selection.Takes).
+func TestGapFillKeepsEveryCopy(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	b, err := New(ctx, Config{Client: srv.Client(t), Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	topics := topicsInPartitions("t", 3, 3)
+	before, err := b.Publish(ctx, []broker.Publication{{Topics: topics[:1], Data: []byte("0")}, {Topics: topics[2:], Data: []byte("2")}}, broker.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, []broker.Publication{{Topics: []string{topics[0], topics[2]}, Data: []byte("spread")}}, broker.Idempotency{}); err != nil {
+		t.Fatal(err)
+	}
+	last := make(eventid.Cursor, 3)
+	last[0], last[2] = before[0], before[1]
+	r, ok, err := b.gapFill(ctx, broker.Selection{Topics: []string{topics[0], topics[2]}}, last)
+	if err != nil || !ok {
+		t.Fatalf("gapFill: %v, %v", ok, err)
+	}
+	var from []int
+	for _, m := range r.Messages {
+		from = append(from, m.Partition)
+	}
+	if slices.Sort(from); !slices.Equal(from, []int{0, 2}) {
+		t.Errorf("gap fill handed out copies from partitions %v, want [0 2]: the stream that follows only %s needs partition 2's", from, topics[2])
+	}
+}
+
+// TestLegacyIDResumesTopicsNowElsewhere: a stream holding an id of the
+// single-slot layout, for a topic now in another partition, gets what was
+// published to it in the single slot after its id, then what came since.
+func TestLegacyIDResumesTopicsNowElsewhere(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := srv.Client(t)
+	ctx := context.Background()
+	topic := topicsInPartitions("t", 3, 3)[2]
+	one, err := New(ctx, Config{Client: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := one.Publish(ctx, []broker.Publication{{Topics: []string{topic}, Data: []byte("seen")}, {Topics: []string{topic}, Data: []byte("missed")}}, broker.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one.Close()
+	rc.Del(ctx, "{ssehub}:layout") // the full-stop change of the count
+	three, err := New(ctx, Config{Client: rc, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer three.Close()
+	if _, err := three.Publish(ctx, []broker.Publication{{Topics: []string{topic}, Data: []byte("after")}}, broker.Idempotency{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sel := range []broker.Selection{{Topics: []string{topic}}, {Patterns: []string{"t/*"}}} {
+		r, err := three.Replay(ctx, sel, ids[0].String())
+		if err != nil || r.Reset != nil {
+			t.Fatalf("Replay(%v): reset %v, %v", sel, r.Reset != nil, err)
+		}
+		var got []string
+		for _, m := range r.Messages {
+			got = append(got, strings.TrimSpace(strings.TrimPrefix(string(m.Body), "data: ")))
+		}
+		if !slices.Equal(got, []string{"missed", "after"}) {
+			t.Errorf("Replay(%v) from a single-slot id = %q, want [missed after]", sel, got)
+		}
 	}
 }

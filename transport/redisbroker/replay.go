@@ -48,7 +48,7 @@ func (b *Broker) readReplay(ctx context.Context, sel broker.Selection, lastEvent
 	case head.Less(after):
 		return b.reset(transport.ResetUnknownID, lastEventID, head), nil
 	}
-	return b.readSince(ctx, sel, []span{{part: &b.parts[0], after: after, head: head}}, nil, lastEventID)
+	return b.readSince(ctx, sel, []span{{part: &b.parts[0], after: after, head: head}}, nil, lastEventID, false)
 }
 
 // readReplayAt is readReplay on a partitioned broker: the resume point is
@@ -60,18 +60,28 @@ func (b *Broker) readReplayAt(ctx context.Context, sel broker.Selection, lastEve
 	if err != nil {
 		return broker.Replay{}, err
 	}
+	// A reset leaves the stream at the heads of what it selects.
+	stand := make(eventid.Cursor, len(b.parts))
+	for k := range stand {
+		if selects(sel, k, len(b.parts)) {
+			stand[k] = heads[k]
+		}
+	}
 	from, legacy, err := b.parseResumePoint(lastEventID)
 	if err != nil {
-		return b.resetAt(transport.ResetUnknownID, lastEventID, heads), nil
+		return b.resetAt(transport.ResetUnknownID, lastEventID, stand), nil
 	}
 	var spans []span
 	for k := range b.parts {
-		if !selects(sel, k, len(b.parts)) {
+		// A single-slot id also reads partition 0 for topics now
+		// elsewhere: their events before the count changed are in the
+		// single slot's streams (readSince's legacy).
+		if !selects(sel, k, len(b.parts)) && !(legacy && k == 0) {
 			continue
 		}
 		after, head, origin := from[k], heads[k], origins[k]
 		switch {
-		case legacy && k > 0, after.IsZero():
+		case legacy && k > 0, !legacy && after.IsZero():
 			// Nothing of this partition was seen: all of it, or, for a
 			// cursor, what came after the cursor's time.
 			if origin.IsZero() {
@@ -87,19 +97,13 @@ func (b *Broker) readReplayAt(ctx context.Context, sel broker.Selection, lastEve
 				continue
 			}
 		case origin.IsZero() || after.Less(origin):
-			return b.resetAt(transport.ResetHistoryLost, lastEventID, heads), nil
+			return b.resetAt(transport.ResetHistoryLost, lastEventID, stand), nil
 		case head.Less(after):
-			return b.resetAt(transport.ResetUnknownID, lastEventID, heads), nil
+			return b.resetAt(transport.ResetUnknownID, lastEventID, stand), nil
 		}
 		spans = append(spans, span{part: &b.parts[k], after: after, head: head})
 	}
-	if legacy {
-		// The stream goes on as a cursor: at its id in partition 0, and
-		// nothing seen elsewhere.
-		from = make(eventid.Cursor, len(b.parts))
-		from[0], _ = eventid.Parse(lastEventID)
-	}
-	return b.readSince(ctx, sel, spans, from, lastEventID)
+	return b.readSince(ctx, sel, spans, from, lastEventID, legacy)
 }
 
 // parseResumePoint reads a partitioned broker's resume point: a cursor of
@@ -184,7 +188,7 @@ func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid
 		}
 		spans = append(spans, span{part: &b.parts[k], after: after, head: head})
 	}
-	r, err = b.readSince(ctx, sel, spans, nil, "")
+	r, err = b.readSince(ctx, sel, spans, nil, "", false)
 	if err != nil || r.Reset != nil {
 		return broker.Replay{}, false, err
 	}
@@ -196,13 +200,20 @@ func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid
 // candidate stream's XINFO before it reads any event, then reads the first
 // page; the replay's Next reads the others. With from (a resume on a
 // partitioned broker) the messages carry the stream's cursor, from from
-// on; otherwise they are as live delivery makes them.
-func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []span, from eventid.Cursor, lastEventID string) (broker.Replay, error) {
+// on; otherwise they are as live delivery makes them. legacy: the resume
+// point is an id of the single-slot layout, whose streams partition 0's
+// span also reads for the selection's topics that are now elsewhere.
+func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []span, from eventid.Cursor, lastEventID string, legacy bool) (broker.Replay, error) {
 	// Where the stream stands once the replay is done: at each span's
-	// head, and where it was in the partitions it does not read.
+	// head, and where it was in the other partitions it selects (none
+	// where it selects nothing: a stream's frames need not carry a
+	// position it will never advance, and a shard that never sees that
+	// partition could never catch up with it: shard client.floor).
 	heads := make(eventid.Cursor, len(b.parts))
-	if from != nil {
-		copy(heads, from)
+	for k := range heads {
+		if from != nil && selects(sel, k, len(b.parts)) {
+			heads[k] = from[k]
+		}
 	}
 	for _, sp := range spans {
 		heads[sp.part.index] = sp.head
@@ -217,8 +228,9 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 	// Candidates: the selected exact topics, and the topics matching a
 	// pattern that had an event since the resume point, per span.
 	type candidate struct {
-		sp    *span
-		topic string
+		sp     *span
+		topic  string
+		legacy bool // its single-slot stream, in partition 0 (readSince's legacy)
 	}
 	var candidates []candidate
 	recent := make([]*redis.StringSliceCmd, len(spans))
@@ -242,8 +254,11 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 	for i := range spans {
 		sp := &spans[i]
 		for _, t := range sel.Topics {
-			if PartitionOf(t, len(b.parts)) == sp.part.index {
-				candidates = append(candidates, candidate{sp, t})
+			switch k := PartitionOf(t, len(b.parts)); {
+			case k == sp.part.index:
+				candidates = append(candidates, candidate{sp: sp, topic: t})
+			case legacy && sp.part.index == 0:
+				candidates = append(candidates, candidate{sp: sp, topic: t, legacy: true})
 			}
 		}
 		if recent[i] == nil {
@@ -251,7 +266,10 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 		}
 		for _, t := range recent[i].Val() {
 			if !slices.Contains(sel.Topics, t) && topic.MatchedByAny(sel.Patterns, t) {
-				candidates = append(candidates, candidate{sp, t})
+				// Partition 0's index also names the topics of the
+				// single-slot layout that are elsewhere now.
+				candidates = append(candidates, candidate{sp: sp, topic: t,
+					legacy: PartitionOf(t, len(b.parts)) != sp.part.index})
 			}
 		}
 	}
@@ -270,9 +288,13 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 	if err != nil && !isNoSuchKey(err) {
 		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
 	}
-	p := &pager{b: b, sel: sel, last: make(eventid.Cursor, len(b.parts))}
+	p := &pager{b: b, sel: sel, last: make(eventid.Cursor, len(b.parts)), perStream: lastEventID != ""}
 	if from != nil {
 		p.cursor = slices.Clone(from)
+		if legacy {
+			p.cursor = make(eventid.Cursor, len(b.parts)) // goes on as a cursor
+			p.cursor[0] = from[0]
+		}
 	}
 	for _, sp := range spans {
 		p.last[sp.part.index] = sp.after
@@ -301,7 +323,7 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 		}
 		if newest, _ := eventid.Parse(info.LastEntry.ID); after.Less(newest) {
 			p.streams = append(p.streams, &streamCursor{key: c.sp.part.stream + c.topic, part: c.sp.part.index,
-				after: after, head: c.sp.head.String()})
+				after: after, head: c.sp.head.String(), legacy: c.legacy})
 			// The first page's COUNT is sized from these, the only
 			// entries seen yet.
 			p.largest = max(p.largest, entrySize(info.FirstEntry), entrySize(info.LastEntry))

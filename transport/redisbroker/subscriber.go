@@ -80,16 +80,15 @@ func (b *Broker) newConn(part *partition) *subscriber {
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	s := &subscriber{
-		b:             b,
-		part:          part,
-		probe:         b.keys.probe + hex.EncodeToString(nonce[:]),
-		names:         make(map[string]*subscription),
-		pending:       make(map[string]int),
-		taps:          make(map[*tap]bool),
-		awaiting:      make(map[string]*awaitingHeads),
-		unsubscribing: make(map[string]int),
-		wake:          make(chan struct{}, 1),
-		done:          make(chan struct{}),
+		b:        b,
+		part:     part,
+		probe:    b.keys.probe + hex.EncodeToString(nonce[:]),
+		names:    make(map[string]*subscription),
+		pending:  make(map[string]int),
+		taps:     make(map[*tap]bool),
+		awaiting: make(map[string]*awaitingHeads),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
 	if part != nil {
 		s.probe = part.tag + ":probe:" + hex.EncodeToString(nonce[:])
@@ -145,23 +144,19 @@ type subscriber struct {
 	taps     map[*tap]bool             // the shards this connection carries
 	commands []subCommand              // for the sender goroutine
 	awaiting map[string]*awaitingHeads // confirmed subscriptions waiting for heads, by token
-	// unsubscribing counts the SUNSUBSCRIBEs sent per name and not yet
-	// confirmed: any other is Redis ending a subscription (moved).
-	unsubscribing map[string]int
-	// moved: Redis ended a shard channel subscription the connection
-	// still wants, as it does when its slot's master fails over. Owned by
-	// the receive goroutine.
-	moved  bool
-	tokens uint64 // the last head request's token
+	tokens   uint64                    // the last head request's token
 	// With a firehose: the taps following each pattern, and the patterns
 	// each tap added that wait for the firehose to be in force.
 	patterns        map[string]map[*tap]bool
 	pendingPatterns map[*tap][]string
 	wake            chan struct{} // signals the sender; capacity 1
 
-	// recipients is deliver's scratch list, reused so that a message
-	// costs no allocation. Owned by the receive goroutine.
+	// Owned by the receive goroutine: recipients is deliver's scratch
+	// list, reused so that a message costs no allocation; moved, that
+	// Redis ended the probe channel's subscription, as it does for every
+	// shard channel of a slot whose master changed.
 	recipients []*tap
+	moved      bool
 
 	done       chan struct{} // closed by close
 	closeOnce  sync.Once
@@ -179,7 +174,7 @@ type subscription struct {
 // one per partition (sharded). Its methods are called from the shard's
 // loop.
 type tap struct {
-	conns []*subscriber // one; or, sharded, one per partition
+	conns []*subscriber // one; or, sharded, one per partition. Set by NewSubscriber, then read only
 	sink  broker.Sink
 
 	// mu guards pending and patternWaits, which the connections' receive
@@ -403,9 +398,6 @@ func (t *tap) leave(s *subscriber) {
 // send queues c for the sender goroutine without waiting.
 func (s *subscriber) send(c subCommand) {
 	s.mu.Lock()
-	if s.part != nil && !c.subscribe && c.heads == "" {
-		s.unsubscribing[c.name]++
-	}
 	s.commands = append(s.commands, c)
 	s.mu.Unlock()
 	select {
@@ -630,18 +622,11 @@ var probeScript = redis.NewScript(`redis.call('SPUBLISH', ARGV[1], ARGV[2]) retu
 func (s *subscriber) handle(msg any) {
 	switch m := msg.(type) {
 	case *redis.Subscription:
-		if m.Kind == "sunsubscribe" {
-			s.mu.Lock()
-			if n := s.unsubscribing[m.Channel]; n > 0 {
-				if n == 1 {
-					delete(s.unsubscribing, m.Channel)
-				} else {
-					s.unsubscribing[m.Channel] = n - 1
-				}
-			} else if s.names[m.Channel] != nil || m.Channel == s.probe {
-				s.moved = true
-			}
-			s.mu.Unlock()
+		// The hub never unsubscribes its probe channel, which is in the
+		// partition's slot: Redis ends it, with every other shard
+		// channel of the slot, when the slot moves.
+		if m.Kind == "sunsubscribe" && m.Channel == s.probe {
+			s.moved = true
 		}
 		if m.Kind == "subscribe" || m.Kind == "psubscribe" || m.Kind == "ssubscribe" {
 			s.mu.Lock()
@@ -702,6 +687,14 @@ func (s *subscriber) takePendingLocked(name string) (taps []*tap, pattern bool) 
 // once per channel, and one that matches a channel and a pattern comes
 // twice.
 func (s *subscriber) deliver(name, channel, payload string) {
+	if name != s.firehose {
+		s.mu.Lock()
+		followed := s.names[name] != nil
+		s.mu.Unlock()
+		if !followed {
+			return // unsubscribed meanwhile
+		}
+	}
 	part := 0
 	switch {
 	case s.part != nil:
@@ -840,7 +833,6 @@ func (s *subscriber) resync(ps *redis.PubSub) bool {
 	// connection broke may never come.
 	confirmed := s.pending
 	s.pending = make(map[string]int)
-	clear(s.unsubscribing)
 	s.mu.Unlock()
 	s.fillGaps()
 	for _, p := range live {
@@ -950,7 +942,7 @@ func (s *subscriber) fillGaps() {
 			// so that each resumes and gets its events or a reset.
 			s.b.stats.gapLosses.Add(1)
 			s.b.log.Error("redis gap fill impossible; ending this shard's streams so they resume",
-				"since", t.last.String(), "err", err)
+				"since", s.lastOf(t).String(), "err", err)
 			t.sink.Lost()
 		}
 	}
@@ -1077,10 +1069,10 @@ type awaitingHeads struct {
 }
 
 // requestHeads runs headScript for each partition, from the sender
-// goroutine. A failure is logged and leaves the subscription pending: the
-// shard ends a stream whose subscriptions stay pending too long, and the
-// client reconnects.
+// goroutine. A partition whose script failed is asked again after
+// headRetry, while the subscription that asked still waits.
 func (s *subscriber) requestHeads(token string, parts []int) {
+	var failed []int
 	for _, k := range parts {
 		p := &s.b.parts[k]
 		publish := "PUBLISH"
@@ -1089,10 +1081,27 @@ func (s *subscriber) requestHeads(token string, parts []int) {
 		}
 		err := headScript.Run(s.ctx, s.b.client, []string{p.last, p.origin}, s.probe, token, k, publish).Err()
 		if err != nil && !s.closed() {
-			s.b.log.Warn("redis partition head", "partition", k, "err", err)
+			failed = append(failed, k)
+			s.b.log.Warn("redis partition head; asking again shortly", "partition", k, "err", err)
 		}
 	}
+	if len(failed) > 0 {
+		// Until they come, the subscriptions that asked stay pending:
+		// ask again rather than leave them to the shard's timeout.
+		time.AfterFunc(headRetry, func() {
+			s.mu.Lock()
+			_, waiting := s.awaiting[token]
+			s.mu.Unlock()
+			if waiting && !s.closed() {
+				s.send(subCommand{heads: token, partitions: failed})
+			}
+		})
+	}
 }
+
+// headRetry is how long a failed head request waits before it is sent
+// again.
+const headRetry = 250 * time.Millisecond
 
 // observed handles a head (headScript) from the probe channel: every
 // message of its partition up to it has been delivered, so each tap moves
