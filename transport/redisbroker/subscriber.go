@@ -46,7 +46,7 @@ func (b *Broker) NewSubscriber(sink broker.Sink) (broker.Subscriber, error) {
 		lanes = len(b.parts)
 	}
 	t := &tap{sink: sink, pending: make(map[string]bool), last: make(eventid.Cursor, len(b.parts)),
-		patternWaits: make(map[string]int)}
+		wanted: make(map[string]uint64), patternWaits: make(map[string]*patternWait)}
 	for lane := range lanes {
 		var part *partition
 		if b.sharded {
@@ -94,7 +94,7 @@ func (b *Broker) newConn(part *partition) *subscriber {
 		s.probe = part.tag + ":probe:" + hex.EncodeToString(nonce[:])
 		s.firehose = part.firehose
 		s.patterns = make(map[string]map[*tap]bool)
-		s.pendingPatterns = make(map[*tap][]string)
+		s.pendingPatterns = make(map[*tap][]patternGen)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ps = s.newPubSub()
@@ -148,7 +148,7 @@ type subscriber struct {
 	// With a firehose: the taps following each pattern, and the patterns
 	// each tap added that wait for the firehose to be in force.
 	patterns        map[string]map[*tap]bool
-	pendingPatterns map[*tap][]string
+	pendingPatterns map[*tap][]patternGen
 	wake            chan struct{} // signals the sender; capacity 1
 
 	// Owned by the receive goroutine: recipients is deliver's scratch
@@ -177,15 +177,22 @@ type tap struct {
 	conns []*subscriber // one; or, sharded, one per partition. Set by NewSubscriber, then read only
 	sink  broker.Sink
 
-	// mu guards pending and patternWaits, which the connections' receive
-	// goroutines update. A connection's mu, when held too, is taken first.
+	// mu guards the fields below up to last, which the connections'
+	// receive goroutines update. A connection's mu, when held too, is
+	// taken first.
 	mu sync.Mutex
-	// pending holds the names this tap subscribed to and has not yet been
-	// told are in force (Sink.Subscribed).
+	// pending holds the names this tap subscribed to and Redis has not
+	// confirmed yet.
 	pending map[string]bool
-	// patternWaits counts, for each pattern followed through firehoses,
-	// the connections where it is not in force yet.
-	patternWaits map[string]int
+	// wanted is the generation of each name the tap is subscribed to,
+	// and gen the last one given: a subscription told in force only once
+	// its heads arrive (confirm) is told so only if it is still the one
+	// that asked, not one made after an unsubscribe meanwhile.
+	wanted map[string]uint64
+	gen    uint64
+	// patternWaits holds, for each pattern followed through firehoses,
+	// its generation and the connections where it is not in force yet.
+	patternWaits map[string]*patternWait
 
 	// last is the newest id delivered to the sink from each partition
 	// (or observed there: Sink.Observed). Each element is owned by the
@@ -244,8 +251,14 @@ func (t *tap) PSubscribe(p string) (bool, error) {
 	if t.conns[0].firehose == "" {
 		return t.subscribe(t.conns[0], t.conns[0].channel(p), true)
 	}
+	w := &patternWait{left: make(map[*subscriber]bool, len(t.conns))}
+	for _, c := range t.conns {
+		w.left[c] = true
+	}
 	t.mu.Lock()
-	t.patternWaits[p] = len(t.conns)
+	t.gen++
+	w.gen = t.gen
+	t.patternWaits[p] = w
 	t.mu.Unlock()
 	for _, c := range t.conns {
 		c.mu.Lock()
@@ -253,7 +266,7 @@ func (t *tap) PSubscribe(p string) (bool, error) {
 			c.patterns[p] = make(map[*tap]bool)
 		}
 		c.patterns[p][t] = true
-		c.pendingPatterns[t] = append(c.pendingPatterns[t], p)
+		c.pendingPatterns[t] = append(c.pendingPatterns[t], patternGen{p, w.gen})
 		c.mu.Unlock()
 		t.subscribe(c, c.firehose, false)
 	}
@@ -281,7 +294,7 @@ func (t *tap) PUnsubscribe(p string) {
 		if len(c.patterns[p]) == 0 {
 			delete(c.patterns, p)
 		}
-		c.pendingPatterns[t] = slices.DeleteFunc(c.pendingPatterns[t], func(q string) bool { return q == p })
+		c.pendingPatterns[t] = slices.DeleteFunc(c.pendingPatterns[t], func(q patternGen) bool { return q.pattern == p })
 		if len(c.pendingPatterns[t]) == 0 {
 			delete(c.pendingPatterns, t)
 		}
@@ -310,6 +323,8 @@ func (t *tap) subscribe(s *subscriber, name string, pattern bool) (bool, error) 
 	sub.taps[t] = true
 	t.mu.Lock()
 	t.pending[name] = true
+	t.gen++
+	t.wanted[name] = t.gen
 	t.mu.Unlock()
 	// Counted per command: after SUBSCRIBE, UNSUBSCRIBE, SUBSCRIBE of one
 	// name, only the second confirmation means it is in force again.
@@ -325,6 +340,7 @@ func (t *tap) unsubscribe(s *subscriber, name string, pattern bool) {
 	s.mu.Lock()
 	t.mu.Lock()
 	delete(t.pending, name)
+	delete(t.wanted, name)
 	t.mu.Unlock()
 	sub := s.names[name]
 	if sub != nil {
@@ -972,7 +988,7 @@ func (s *subscriber) confirm(taps []*tap, name string, pattern bool) {
 		// The patterns each tap added on this connection are in force
 		// here once the head is in.
 		s.mu.Lock()
-		waiting := make(map[*tap][]string, len(taps))
+		waiting := make(map[*tap][]patternGen, len(taps))
 		for _, t := range taps {
 			waiting[t] = s.pendingPatterns[t]
 			delete(s.pendingPatterns, t)
@@ -980,7 +996,7 @@ func (s *subscriber) confirm(taps []*tap, name string, pattern bool) {
 		s.mu.Unlock()
 		s.afterHeads(parts, func() {
 			for t, ps := range waiting {
-				t.patternsInForce(ps)
+				t.patternsInForce(s, ps)
 			}
 		})
 		return
@@ -991,11 +1007,36 @@ func (s *subscriber) confirm(taps []*tap, name string, pattern bool) {
 			parts[k] = k
 		}
 	}
+	gens := make([]uint64, len(taps))
+	for i, t := range taps {
+		t.mu.Lock()
+		gens[i] = t.wanted[name]
+		t.mu.Unlock()
+	}
 	s.afterHeads(parts, func() {
-		for _, t := range taps {
-			t.sink.Subscribed(topicName, pattern)
+		for i, t := range taps {
+			t.mu.Lock()
+			current := gens[i] != 0 && t.wanted[name] == gens[i]
+			t.mu.Unlock()
+			if current {
+				t.sink.Subscribed(topicName, pattern)
+			}
 		}
 	})
+}
+
+// patternWait is a pattern followed through firehoses, not yet in force
+// on every connection (tap.patternWaits).
+type patternWait struct {
+	gen  uint64
+	left map[*subscriber]bool
+}
+
+// patternGen is a pattern a tap added on a connection, and the generation
+// of that subscription (tap.gen).
+type patternGen struct {
+	pattern string
+	gen     uint64
 }
 
 // afterHeads has the heads of parts published on the probe channel, and
@@ -1014,20 +1055,19 @@ func (s *subscriber) afterHeads(parts []int, then func()) {
 }
 
 // patternsInForce records that patterns followed through firehoses are in
-// force on one more connection; those in force on all are reported.
-func (t *tap) patternsInForce(patterns []string) {
+// force on c; those in force on every connection are reported. A pattern
+// unsubscribed, or subscribed again, since it asked is not counted.
+func (t *tap) patternsInForce(c *subscriber, patterns []patternGen) {
 	var ready []string
 	t.mu.Lock()
 	for _, p := range patterns {
-		n, ok := t.patternWaits[p]
-		if !ok {
-			continue // unsubscribed meanwhile
+		w := t.patternWaits[p.pattern]
+		if w == nil || w.gen != p.gen {
+			continue
 		}
-		if n <= 1 {
-			delete(t.patternWaits, p)
-			ready = append(ready, p)
-		} else {
-			t.patternWaits[p] = n - 1
+		if delete(w.left, c); len(w.left) == 0 {
+			delete(t.patternWaits, p.pattern)
+			ready = append(ready, p.pattern)
 		}
 	}
 	t.mu.Unlock()
