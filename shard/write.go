@@ -235,9 +235,13 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 		if err := b.add(c, r.Reset.Frame); err != nil {
 			return ReasonWriteFailed, true
 		}
-		c.skipThrough = r.Head
-		c.caughtUp(r)
-		return 0, false
+		if len(r.Messages) == 0 && r.Next == nil {
+			c.skipThrough = r.Head
+			c.caughtUp(r)
+			return 0, false
+		}
+		// A partitioned broker's reset of some partitions: the others'
+		// events follow.
 	}
 	s.replays.Add(1)
 	for msgs := r.Messages; ; {

@@ -37,11 +37,29 @@ func encodeReset(reason, lastEventID string, head eventid.ID) *broker.Message {
 
 // resetFrame is the ssehub.reset event's frame, with id if not empty.
 func resetFrame(reason, lastEventID, id string) []byte {
+	return partialResetFrame(reason, lastEventID, id, nil, nil)
+}
+
+// partialResetFrame is resetFrame naming the topics and patterns the
+// reset is about, if any (PartialReset).
+func partialResetFrame(reason, lastEventID, id string, topics, patterns []string) []byte {
 	data, _ := json.Marshal(struct {
-		Reason      string `json:"reason"`
-		LastEventID string `json:"lastEventId"`
-	}{reason, lastEventID})
+		Reason      string   `json:"reason"`
+		LastEventID string   `json:"lastEventId"`
+		Topics      []string `json:"topics,omitempty"`
+		Patterns    []string `json:"patterns,omitempty"`
+	}{reason, lastEventID, topics, patterns})
 	return sse.AppendEvent(nil, id, ResetEvent, data)
+}
+
+// PartialReset is the ssehub.reset event of a partitioned broker whose
+// resume point can be served in some partitions but not in others: it
+// names the selection's topics in those, and its patterns (which span
+// every partition), and carries the cursor at: the heads of those
+// partitions, the resume point in the others, whose events follow it in
+// the replay (docs/protocol.md#resets).
+func PartialReset(reason, lastEventID string, at eventid.Cursor, topics, patterns []string) *broker.Message {
+	return &broker.Message{Cursor: at, Frame: partialResetFrame(reason, lastEventID, at.String(), topics, patterns)}
 }
 
 // ResetReplay is a broker's answer to a resume point it cannot serve. The

@@ -308,11 +308,9 @@ func connectAccepted(t *testing.T, s *subscriber, addr string) {
 //     resumes: the lost history is none of its business, it gets exactly
 //     what it missed, with no reset;
 //   - one follows a topic in every partition but missed only events of the
-//     other partitions, all still in history. Today it is reset all the
-//     same (docs/fleet-design.md: a resume that needs a partition whose
-//     history was lost resets the whole stream; a reset naming only that
-//     partition's topics is planned); the test only requires the honest
-//     outcome: its events, or a reset that covers the missing ones.
+//     other partitions, all still in history: it gets a reset naming only
+//     the lost partition's topic (history cannot tell whether it missed
+//     something there), then exactly what it missed in the others.
 //
 // Nobody gets an event twice, and no event is missing unless a reset the
 // client received covers it.
@@ -417,7 +415,15 @@ func TestFleetPartitionsMasterRestartEmpty(t *testing.T) {
 			t.Errorf("subscriber %s: ssehub.reset data %s, want lastEventId %s (the id it resumed from)", s.name, resets[s][0].Data, resumeFrom[s])
 		}
 	}
-	t.Logf("subscriber spanning, which missed only events of the partitions that kept their history, got %d resets", len(resets[spanning]))
+	if n := len(resets[spanning]); n != 1 {
+		t.Errorf("subscriber spanning got %d resets, want one, for the lost partition", n)
+	} else {
+		var d struct{ Topics []string }
+		_ = json.Unmarshal([]byte(resets[spanning][0].Data), &d)
+		if !slices.Equal(d.Topics, []string{topics.exact[lost]}) {
+			t.Errorf("subscriber spanning: reset names topics %q, want only the lost partition's [%s]", d.Topics, topics.exact[lost])
+		}
+	}
 }
 
 // publishRetrying publishes one event until it is answered 200, retrying

@@ -179,13 +179,7 @@ func TestFleetPartitionsFailover(t *testing.T) {
 	client := newHTTPClient(t)
 	hubs := startFleet(t, client, 2, "--redis-mode", "cluster", "--redis-partitions", fmt.Sprint(partitionsTested),
 		"--redis-url", "redis://"+addrs[0]+"?addr="+strings.Join(addrs[1:], "&addr="))
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, h := range hubs {
-				t.Logf("%s stderr:\n%s", h.name, h.proc.stderr)
-			}
-		}
-	})
+	logStderrOnFailure(t, hubs...)
 	exact := partitionTopics("part", partitionsTested)
 	follows := func(topic string) bool { return slices.Contains(exact, topic) || strings.HasPrefix(topic, "pat/") }
 	stay := newSubscriber("stays", "topic="+strings.Join(exact, "&topic=")+"&topic=pat/*", follows)

@@ -159,7 +159,10 @@ type Replay struct {
 	Next func(ctx context.Context) ([]*Message, error)
 	// Reset, when non-nil, is an encoded "ssehub.reset" event to send instead
 	// of Messages: the resume point cannot be served (older than retention,
-	// from a lost history, or not an id this hub issued).
+	// from a lost history, or not an id this hub issued). On a partitioned
+	// broker it may come with Messages, to send after it: it then covers
+	// only the partitions that cannot serve the resume, and names their
+	// topics (docs/fleet-design.md).
 	Reset *Message
 	// Head is the newest id the broker had assigned when the replay was
 	// taken. Live messages with ids up to Head are covered by the replay (or

@@ -2,6 +2,7 @@ package redisbroker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -224,4 +225,76 @@ func TestLegacyIDResumesTopicsNowElsewhere(t *testing.T) {
 			t.Errorf("Replay(%v) from a single-slot id = %q, want [missed after]", sel, got)
 		}
 	}
+}
+
+// TestResetOnlyWhereHistoryWasLost: when one partition lost its history
+// (its master restarted empty), a stream that missed events in it and in
+// others gets a reset naming that partition's topics, then the other
+// partitions' events, which history still holds.
+func TestResetOnlyWhereHistoryWasLost(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := srv.Client(t)
+	ctx := context.Background()
+	b, err := New(ctx, Config{Client: rc, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	topics := topicsInPartitions("t", 3, 3)
+	publish := func(data string) []eventid.ID {
+		t.Helper()
+		var pubs []broker.Publication
+		for _, topic := range topics {
+			pubs = append(pubs, broker.Publication{Topics: []string{topic}, Data: []byte(data + topic)})
+		}
+		ids, err := b.Publish(ctx, pubs, broker.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	seen := publish("seen ")
+	publish("missed ")
+	// Partition 1 loses everything, then has an event again.
+	lost := b.parts[1]
+	keys, _ := rc.Keys(ctx, lost.tag+"*").Result()
+	rc.Del(ctx, keys...)
+	publish("after ")
+
+	r, err := b.Replay(ctx, broker.Selection{Topics: topics}, eventid.Cursor(seen).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Reset == nil {
+		t.Fatal("no reset, though partition 1 lost what the stream missed")
+	}
+	var reset struct {
+		Reason string
+		Topics []string
+	}
+	if err := json.Unmarshal([]byte(resetData(r.Reset.Frame)), &reset); err != nil {
+		t.Fatal(err)
+	}
+	if reset.Reason != "history_lost" || !slices.Equal(reset.Topics, topics[1:2]) {
+		t.Errorf("reset %+v, want history_lost for [%s] only", reset, topics[1])
+	}
+	var got []string
+	for _, m := range r.Messages {
+		got = append(got, strings.TrimSpace(strings.TrimPrefix(string(m.Body), "data: ")))
+	}
+	slices.Sort(got)
+	want := []string{"after " + topics[0], "after " + topics[2], "missed " + topics[0], "missed " + topics[2]}
+	if slices.Sort(want); !slices.Equal(got, want) {
+		t.Errorf("replayed %q, want %q: the partitions that kept their history", got, want)
+	}
+}
+
+// resetData is the data line of a reset frame.
+func resetData(frame []byte) string {
+	for _, line := range strings.Split(string(frame), "\n") {
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			return data
+		}
+	}
+	return ""
 }

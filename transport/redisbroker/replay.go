@@ -1,6 +1,7 @@
 package redisbroker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,8 @@ func (b *Broker) readReplayAt(ctx context.Context, sel broker.Selection, lastEve
 		return b.resetAt(transport.ResetUnknownID, lastEventID, stand), nil
 	}
 	var spans []span
+	var lost []int // partitions that cannot serve the resume
+	reason := ""
 	for k := range b.parts {
 		// A single-slot id also reads partition 0 for topics now
 		// elsewhere: their events before the count changed are in the
@@ -97,13 +100,40 @@ func (b *Broker) readReplayAt(ctx context.Context, sel broker.Selection, lastEve
 				continue
 			}
 		case origin.IsZero() || after.Less(origin):
-			return b.resetAt(transport.ResetHistoryLost, lastEventID, stand), nil
+			lost, reason = append(lost, k), cmp.Or(reason, transport.ResetHistoryLost)
+			continue
 		case head.Less(after):
-			return b.resetAt(transport.ResetUnknownID, lastEventID, stand), nil
+			lost, reason = append(lost, k), cmp.Or(reason, transport.ResetUnknownID)
+			continue
 		}
 		spans = append(spans, span{part: &b.parts[k], after: after, head: head})
 	}
-	return b.readSince(ctx, sel, spans, from, lastEventID, legacy)
+	switch {
+	case len(lost) == 0:
+		return b.readSince(ctx, sel, spans, from, lastEventID, legacy)
+	case len(spans) == 0 || legacy:
+		return b.resetAt(reason, lastEventID, stand), nil
+	}
+	// Only some partitions lost what the stream missed: a reset for
+	// their topics, at their heads, then the others' events as usual
+	// (docs/fleet-design.md#lost-history-failover-clock-skew).
+	at := slices.Clone(from)
+	for _, k := range lost {
+		at[k] = heads[k]
+	}
+	r, err := b.readSince(ctx, sel, spans, at, lastEventID, false)
+	if err != nil || r.Reset != nil {
+		return r, err
+	}
+	var topics []string
+	for _, t := range sel.Topics {
+		if slices.Contains(lost, PartitionOf(t, len(b.parts))) {
+			topics = append(topics, t)
+		}
+	}
+	b.stats.resets.Add(1)
+	r.Reset = transport.PartialReset(reason, lastEventID, at, topics, sel.Patterns)
+	return r, nil
 }
 
 // parseResumePoint reads a partitioned broker's resume point: a cursor of
