@@ -179,10 +179,14 @@ type Replay struct {
 type Sink interface {
 	// Deliver hands over one message. Brokers call it from one goroutine per
 	// subscriber, in id order, and it may block while the shard's mailbox is
-	// full: that is the broker's backpressure, never a drop.
+	// full: that is the broker's backpressure, never a drop. A partitioned
+	// broker whose subscribers hold a connection per partition calls it
+	// from one goroutine per partition, in id order within each.
 	Deliver(m *Message)
 	// Subscribed reports that a subscription that Subscribe or PSubscribe
-	// left pending is now active. Called from the same goroutine as Deliver.
+	// left pending is now active. Called from a goroutine that calls
+	// Deliver (on a partitioned broker, after Observed of the
+	// subscription's partitions).
 	Subscribed(name string, pattern bool)
 	// Observed reports, on a partitioned broker, that every message of
 	// partition up to head that the subscriber follows has been
