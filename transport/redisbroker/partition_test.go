@@ -135,6 +135,9 @@ func TestLayoutIsTheFleets(t *testing.T) {
 	if err := late.Ping(ctx); !errors.Is(err, ErrLayoutMismatch) {
 		t.Fatalf("Ping of a 2-partition hub on a fleet of 3 = %v, want ErrLayoutMismatch", err)
 	}
+	if _, err := late.Publish(ctx, []broker.Publication{{Topics: []string{"x"}, Data: []byte("x")}}, broker.Idempotency{}); !errors.Is(err, ErrLayoutMismatch) {
+		t.Fatalf("Publish by a 2-partition hub on a fleet of 3 = %v, want ErrLayoutMismatch: nothing published", err)
+	}
 }
 
 // topicsInPartitions returns a topic of each of the first k partitions of

@@ -237,6 +237,11 @@ const idemMismatchPrefix = "IDEMPOTENCY"
 func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem broker.Idempotency) (ids []eventid.ID, err error) {
 	ctx, span, trace := b.cfg.Tracer.StartPublish(ctx, "redis", len(pubs))
 	defer func() { telemetry.End(span, err) }()
+	// A hub whose partition count is not its fleet's would publish where
+	// the others' streams do not listen (checked once, then from memory).
+	if err := b.checkLayout(ctx); err != nil {
+		return nil, fmt.Errorf("redis publish: %w", err)
+	}
 	own := idem.Key == ""
 	if own {
 		idem = broker.Idempotency{Key: rand.Text(), TTL: ownKeyTTL}
