@@ -162,7 +162,7 @@ end
 // record of this chunk, the partition's pattern flag, stream of each topic
 // (declared for Cluster).
 // ARGV: maxlen, history ttl ms, stream prefix, channel prefix,
-// traceparent (empty when the publish is not traced; see decodeEnvelope),
+// traceparent (empty when the publish is not traced; see parseEnvelope),
 // digest, record ttl ms, the publish command (PUBLISH, or SPUBLISH for
 // shard channels), the partition's firehose (sharded pub/sub: every event
 // goes there too while the pattern flag is set; empty otherwise), then
