@@ -1,35 +1,7 @@
 package redistest
 
-import "strings"
+import "github.com/ssehub/ssehub/internal/keyslot"
 
 // Slot returns the Redis Cluster hash slot of key, as CLUSTER KEYSLOT
-// computes it: the CRC16 of the key modulo 16384. If the key has a hash
-// tag, a non-empty part between its first "{" and the first "}" after
-// that, only the tag is hashed, so "{user1}.a" and "{user1}.b" share a
-// slot (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags).
-func Slot(key string) int {
-	if open := strings.IndexByte(key, '{'); open >= 0 {
-		if n := strings.IndexByte(key[open+1:], '}'); n > 0 {
-			key = key[open+1 : open+1+n]
-		}
-	}
-	return int(crc16(key)) % clusterSlots
-}
-
-// crc16 is CRC-16/XMODEM (polynomial 0x1021, initial value 0), the
-// variant the cluster spec names. Bit by bit: test keys are short, and a
-// table would be 512 bytes of noise.
-func crc16(s string) uint16 {
-	var crc uint16
-	for i := range len(s) {
-		crc ^= uint16(s[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
-}
+// computes it (keyslot.Of): for the slots MasterOf takes.
+func Slot(key string) int { return keyslot.Of(key) }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssehub/ssehub/hub/broker"
 )
 
 const testTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -87,4 +89,9 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Errorf("decodeEnvelope(%q) has no topics", payload)
 		}
 	})
+}
+
+// decodeEnvelope decodes an envelope as a broker of one partition does.
+func decodeEnvelope(payload string) (*broker.Message, error) {
+	return (&Broker{parts: make([]partition, 1)}).decode(payload, 0)
 }

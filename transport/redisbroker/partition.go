@@ -4,10 +4,9 @@ import (
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
-)
 
-// clusterSlots is how many hash slots a Redis Cluster has.
-const clusterSlots = 16384
+	"github.com/ssehub/ssehub/internal/keyslot"
+)
 
 // MaxPartitions bounds Config.Partitions: a cursor holds a position per
 // partition, and every resume by pattern reads each partition's head.
@@ -46,15 +45,15 @@ type partition struct {
 // takes only a topic's characters), so no tag names another prefix's keys.
 func newPartitions(prefix string, n int) []partition {
 	parts := make([]partition, n)
-	home := keySlot(prefix)
-	step := clusterSlots / n
+	home := keyslot.Of(prefix)
+	step := keyslot.Count / n
 	for k := range parts {
 		tag := "{" + prefix + "}"
 		if k > 0 {
-			want := (home + k*step) % clusterSlots
+			want := (home + k*step) % keyslot.Count
 			for s := 0; ; s++ {
 				inner := prefix + "~" + strconv.Itoa(k) + "~" + strconv.Itoa(s)
-				if keySlot(inner) == want {
+				if keyslot.Of(inner) == want {
 					tag = "{" + inner + "}"
 					break
 				}
@@ -63,7 +62,7 @@ func newPartitions(prefix string, n int) []partition {
 		parts[k] = partition{
 			index:        k,
 			tag:          tag,
-			slot:         keySlot(tag),
+			slot:         keyslot.Of(tag),
 			last:         tag + ":last",
 			origin:       tag + ":origin",
 			topics:       tag + ":topics",
@@ -84,42 +83,4 @@ func PartitionOf(t string, n int) int {
 		return 0
 	}
 	return int(xxhash.Sum64String(t) % uint64(n))
-}
-
-// keySlot is Redis Cluster's hash slot of a key: CRC16 (XMODEM) of the
-// key, or of its hash tag, the part between the first '{' and the next '}'
-// when that is not empty, modulo 16384.
-func keySlot(key string) int {
-	for i := 0; i < len(key); i++ {
-		if key[i] != '{' {
-			continue
-		}
-		for j := i + 1; j < len(key); j++ {
-			if key[j] == '}' {
-				if j > i+1 {
-					key = key[i+1 : j]
-				}
-				return int(crc16(key) % clusterSlots)
-			}
-		}
-		break
-	}
-	return int(crc16(key) % clusterSlots)
-}
-
-// crc16 is CRC-16/XMODEM (polynomial 0x1021, initial 0), the checksum
-// Redis Cluster's key slots are taken from.
-func crc16(s string) uint16 {
-	var crc uint16
-	for i := 0; i < len(s); i++ {
-		crc ^= uint16(s[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
 }

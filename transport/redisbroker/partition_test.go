@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/internal/keyslot"
 	"github.com/ssehub/ssehub/internal/redistest"
 )
 
@@ -21,9 +23,9 @@ func TestPartitionLayout(t *testing.T) {
 			if p := parts[0]; p.tag != "{ssehub}" || p.last != "{ssehub}:last" || p.stream != "{ssehub}:t:" {
 				t.Errorf("partition 0 = %+v, want the single-slot layout's names", p)
 			}
-			home := keySlot("{ssehub}")
+			home := keyslot.Of("{ssehub}")
 			for k, p := range parts {
-				if want := (home + k*(clusterSlots/n)) % clusterSlots; p.slot != want {
+				if want := (home + k*(keyslot.Count/n)) % keyslot.Count; p.slot != want {
 					t.Errorf("partition %d (%s) in slot %d, want %d: spread evenly around the ring", k, p.tag, p.slot, want)
 				}
 				if got := redistest.Slot(p.last); got != p.slot {
@@ -47,14 +49,6 @@ func TestPartitionOfSpreadsTopics(t *testing.T) {
 	}
 }
 
-func TestKeySlotMatchesRedis(t *testing.T) {
-	for _, key := range []string{"ssehub", "{ssehub}:last", "a{b}c", "{}x", "x{", "{ssehub~2~17}:t:news", "123456789"} {
-		if got, want := keySlot(key), redistest.Slot(key); got != want {
-			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
-		}
-	}
-}
-
 // TestPublishAcrossPartitions: an event to topics of several partitions
 // lands in each of their streams with that partition's id, and the id
 // returned is its first topic's.
@@ -67,14 +61,7 @@ func TestPublishAcrossPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var topics []string
-	seen := map[int]bool{}
-	for i := 0; len(topics) < 3; i++ {
-		if name := fmt.Sprintf("t/%d", i); !seen[PartitionOf(name, 3)] {
-			seen[PartitionOf(name, 3)] = true
-			topics = append(topics, name)
-		}
-	}
+	topics := topicsInPartitions("t", 3, 3)
 	ids, err := b.Publish(ctx, []broker.Publication{{Topics: topics, Data: []byte("x")}, {Topics: topics[1:2], Data: []byte("y")}}, broker.Idempotency{})
 	if err != nil {
 		t.Fatal(err)
@@ -262,6 +249,10 @@ func TestResetOnlyWhereHistoryWasLost(t *testing.T) {
 	lost := b.parts[1]
 	keys, _ := rc.Keys(ctx, lost.tag+"*").Result()
 	rc.Del(ctx, keys...)
+	// A master that restarts empty takes far longer than a millisecond;
+	// within the same one, its new ids could repeat the lost ones (the
+	// fence for that is planned: docs/fleet-design.md).
+	time.Sleep(2 * time.Millisecond)
 	publish("after ")
 
 	r, err := b.Replay(ctx, broker.Selection{Topics: topics}, eventid.Cursor(seen).String())

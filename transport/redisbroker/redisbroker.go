@@ -341,12 +341,6 @@ func parseEnvelope(payload string) (e envelope, err error) {
 	return e, err
 }
 
-// decodeEnvelope decodes an envelope (parseEnvelope) of a broker of one
-// partition.
-func decodeEnvelope(payload string) (*broker.Message, error) {
-	return (&Broker{parts: make([]partition, 1)}).decode(payload, 0)
-}
-
 // decode decodes an envelope of partition part.
 func (b *Broker) decode(payload string, part int) (*broker.Message, error) {
 	e, err := parseEnvelope(payload)

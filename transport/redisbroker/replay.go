@@ -62,12 +62,7 @@ func (b *Broker) readReplayAt(ctx context.Context, sel broker.Selection, lastEve
 		return broker.Replay{}, err
 	}
 	// A reset leaves the stream at the heads of what it selects.
-	stand := make(eventid.Cursor, len(b.parts))
-	for k := range stand {
-		if selects(sel, k, len(b.parts)) {
-			stand[k] = heads[k]
-		}
-	}
+	stand := selected(sel, heads)
 	from, legacy, err := b.parseResumePoint(lastEventID)
 	if err != nil {
 		return b.resetAt(transport.ResetUnknownID, lastEventID, stand), nil
@@ -173,6 +168,17 @@ func selects(sel broker.Selection, k, n int) bool {
 	return false
 }
 
+// selected is c with positions only in the partitions sel selects.
+func selected(sel broker.Selection, c eventid.Cursor) eventid.Cursor {
+	out := make(eventid.Cursor, len(c))
+	for k := range c {
+		if selects(sel, k, len(c)) {
+			out[k] = c[k]
+		}
+	}
+	return out
+}
+
 // headsAndOrigins reads each partition's newest id and the first id of its
 // current history; zero where Redis holds none.
 func (b *Broker) headsAndOrigins(ctx context.Context) (heads, origins eventid.Cursor, err error) {
@@ -240,10 +246,8 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 	// position it will never advance, and a shard that never sees that
 	// partition could never catch up with it: shard client.floor).
 	heads := make(eventid.Cursor, len(b.parts))
-	for k := range heads {
-		if from != nil && selects(sel, k, len(b.parts)) {
-			heads[k] = from[k]
-		}
+	if from != nil {
+		heads = selected(sel, from)
 	}
 	for _, sp := range spans {
 		heads[sp.part.index] = sp.head

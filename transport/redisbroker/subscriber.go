@@ -703,12 +703,20 @@ func (s *subscriber) takePendingLocked(name string) (taps []*tap, pattern bool) 
 // once per channel, and one that matches a channel and a pattern comes
 // twice.
 func (s *subscriber) deliver(name, channel, payload string) {
+	// The followers of an exact channel or a Redis pattern are known
+	// before decoding, and there may be none left (unsubscribed
+	// meanwhile); a firehose's depend on the event's topics.
+	taps := s.recipients[:0]
 	if name != s.firehose {
 		s.mu.Lock()
-		followed := s.names[name] != nil
+		if sub := s.names[name]; sub != nil {
+			for t := range sub.taps {
+				taps = append(taps, t)
+			}
+		}
 		s.mu.Unlock()
-		if !followed {
-			return // unsubscribed meanwhile
+		if len(taps) == 0 {
+			return
 		}
 	}
 	part := 0
@@ -720,12 +728,12 @@ func (s *subscriber) deliver(name, channel, payload string) {
 	}
 	m, err := s.b.decode(payload, part)
 	if err != nil {
+		clear(taps)
 		s.b.log.Error("redis broker: dropping undecodable message", "err", err)
 		return
 	}
-	s.mu.Lock()
-	taps := s.recipients[:0]
 	if name == s.firehose {
+		s.mu.Lock()
 		for p, followers := range s.patterns {
 			if topic.MatchAny(p, m.Topics) {
 				for t := range followers {
@@ -735,12 +743,8 @@ func (s *subscriber) deliver(name, channel, payload string) {
 				}
 			}
 		}
-	} else if sub := s.names[name]; sub != nil {
-		for t := range sub.taps {
-			taps = append(taps, t)
-		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.recipients = taps
 	for _, t := range taps {
 		if t.last[part].Less(m.ID) {

@@ -1,9 +1,9 @@
-package redistest
+package keyslot
 
 import "testing"
 
 // slotCases are keys with the slots CLUSTER KEYSLOT gives them (Redis 7.0).
-var slotCases = []struct {
+var cases = []struct {
 	key  string
 	want int
 }{
@@ -26,10 +26,10 @@ var slotCases = []struct {
 	{"}", 12090},
 }
 
-func TestSlot(t *testing.T) {
-	for _, tc := range slotCases {
-		if got := Slot(tc.key); got != tc.want {
-			t.Errorf("Slot(%q) = %d, want %d", tc.key, got, tc.want)
+func TestOf(t *testing.T) {
+	for _, tc := range cases {
+		if got := Of(tc.key); got != tc.want {
+			t.Errorf("Of(%q) = %d, want %d", tc.key, got, tc.want)
 		}
 	}
 }
