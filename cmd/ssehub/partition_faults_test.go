@@ -78,6 +78,18 @@ func partitionedClusterArgs(cluster *redistest.Cluster, extra ...string) []strin
 		"--redis-url", "redis://" + addrs[0] + "?addr=" + strings.Join(addrs[1:], "&addr=")}, extra...)
 }
 
+// startPartitionedFleet starts n hubs with partitions on cluster (and
+// extra flags), logs their stderr if the test fails, and waits until they
+// have settled on the masters (waitPartitionsSettled).
+func startPartitionedFleet(t *testing.T, cluster *redistest.Cluster, n int, extra ...string) (*http.Client, []*fleetHub) {
+	t.Helper()
+	client := newHTTPClient(t)
+	hubs := startFleet(t, client, n, partitionedClusterArgs(cluster, extra...)...)
+	logStderrOnFailure(t, hubs...)
+	waitPartitionsSettled(t, client, cluster, hubs)
+	return client, hubs
+}
+
 // waitPartitionsSettled waits until every master has one pub/sub
 // connection from each of hubs (one partition per master, one connection
 // per partition and hub: --redis-pubsub-conns 1), each subscribed to
@@ -147,10 +159,7 @@ func checkCursor(t *testing.T, s *subscriber) {
 func TestFleetPartitionsPubSubKill(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	client := newHTTPClient(t)
-	hubs := startFleet(t, client, 2, partitionedClusterArgs(cluster)...)
-	logStderrOnFailure(t, hubs...)
-	waitPartitionsSettled(t, client, cluster, hubs)
+	client, hubs := startPartitionedFleet(t, cluster, 2)
 	topics := newPartitionedTopics()
 	subs := subscribeAll(t, hubs, topics.both(), topics.exactOnly(), topics.pattern())
 
@@ -207,10 +216,7 @@ func TestFleetPartitionsPubSubKill(t *testing.T) {
 func TestFleetPartitionsHubKill(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	client := newHTTPClient(t)
-	hubs := startFleet(t, client, 3, partitionedClusterArgs(cluster)...)
-	logStderrOnFailure(t, hubs...)
-	waitPartitionsSettled(t, client, cluster, hubs)
+	client, hubs := startPartitionedFleet(t, cluster, 3)
 	topics := newPartitionedTopics()
 	both2 := topics.both()
 	both2.name = "both2"
@@ -317,10 +323,7 @@ func connectAccepted(t *testing.T, s *subscriber, addr string) {
 func TestFleetPartitionsMasterRestartEmpty(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	client := newHTTPClient(t)
-	hubs := startFleet(t, client, 2, partitionedClusterArgs(cluster)...)
-	logStderrOnFailure(t, hubs...)
-	waitPartitionsSettled(t, client, cluster, hubs)
+	client, hubs := startPartitionedFleet(t, cluster, 2)
 	topics := newPartitionedTopics()
 	const lost = 1 // the partition whose master restarts
 	victim := cluster.MasterOf(t, partitionSlot(t, hubs[0], lost))
@@ -575,13 +578,10 @@ func checkOnceOrReset(t *testing.T, s *subscriber, evs, last []published) []sse.
 func TestFleetPartitionsRollingRestart(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	client := newHTTPClient(t)
 	// A queue deep enough that no stream is evicted as slow on a busy
 	// machine: every stream here must end by the drain.
-	args := partitionedClusterArgs(cluster, "--drain-window", rollingDrainWindow.String(), "--queue-size", "1024")
-	hubs := startFleet(t, client, 3, args...)
-	logStderrOnFailure(t, hubs...)
-	waitPartitionsSettled(t, client, cluster, hubs)
+	extra := []string{"--drain-window", rollingDrainWindow.String(), "--queue-size", "1024"}
+	client, hubs := startPartitionedFleet(t, cluster, 3, extra...)
 	topics := newPartitionedTopics()
 	both2 := topics.both()
 	both2.name = "both2"
@@ -617,7 +617,7 @@ func TestFleetPartitionsRollingRestart(t *testing.T) {
 		}
 		t.Logf("%s: %s", victim.name, spreadReport(moves))
 
-		p, addr := startServing(t, nil, args...)
+		p, addr := startServing(t, nil, partitionedClusterArgs(cluster, extra...)...)
 		hubs[i] = &fleetHub{name: victim.name + "'", addr: addr, proc: p}
 		logStderrOnFailure(t, hubs[i])
 		waitPartitionsSettled(t, client, cluster, hubs)

@@ -45,14 +45,12 @@ func TestFleetPartitionsResume(t *testing.T) {
 	t.Run("standalone", func(t *testing.T) {
 		t.Parallel()
 		srv := redistest.Start(t)
-		testPartitionsResume(t, "--redis-url", srv.URL())
+		testPartitionsResume(t, "--redis-url", srv.URL(), "--redis-partitions", fmt.Sprint(partitionsTested))
 	})
 	t.Run("cluster", func(t *testing.T) {
 		t.Parallel()
 		cluster := redistest.StartCluster(t)
-		addrs := cluster.Addrs()
-		testPartitionsResume(t, "--redis-mode", "cluster",
-			"--redis-url", "redis://"+addrs[0]+"?addr="+strings.Join(addrs[1:], "&addr="))
+		testPartitionsResume(t, partitionedClusterArgs(cluster)...)
 		// Sharded pub/sub: every message went to its partition's master
 		// only, none over the Cluster bus, and each master had some.
 		for _, m := range cluster.Masters(t) {
@@ -66,7 +64,7 @@ func TestFleetPartitionsResume(t *testing.T) {
 
 func testPartitionsResume(t *testing.T, args ...string) {
 	client := newHTTPClient(t)
-	hubs := startFleet(t, client, 2, append(args, "--redis-partitions", fmt.Sprint(partitionsTested))...)
+	hubs := startFleet(t, client, 2, args...)
 	exact := partitionTopics("part", partitionsTested)
 	matched := partitionTopics("pat", partitionsTested) // followed by the pattern pat/*
 	ignored := partitionTopics("other", partitionsTested)
@@ -175,10 +173,8 @@ func checkPerTopicOnce(t *testing.T, s *subscriber, follows func(string) bool, e
 func TestFleetPartitionsFailover(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartClusterWith(t, redistest.ClusterOptions{Replicas: 1})
-	addrs := cluster.Addrs()
 	client := newHTTPClient(t)
-	hubs := startFleet(t, client, 2, "--redis-mode", "cluster", "--redis-partitions", fmt.Sprint(partitionsTested),
-		"--redis-url", "redis://"+addrs[0]+"?addr="+strings.Join(addrs[1:], "&addr="))
+	hubs := startFleet(t, client, 2, partitionedClusterArgs(cluster)...)
 	logStderrOnFailure(t, hubs...)
 	exact := partitionTopics("part", partitionsTested)
 	follows := func(topic string) bool { return slices.Contains(exact, topic) || strings.HasPrefix(topic, "pat/") }
