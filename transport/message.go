@@ -21,7 +21,7 @@ func NewMessage(id eventid.ID, event string, topics []string, data []byte) *brok
 // a partitioned broker's frame (docs/fleet-design.md#cursors).
 func CursorFrame(cur eventid.Cursor, body []byte) []byte {
 	frame := make([]byte, 0, sse.IDLineSize(eventid.MaxCursorLen(len(cur)))+len(body))
-	frame = sse.AppendIDLine(frame, cur.Append)
+	frame = sse.AppendIDLine(frame, cur.AppendStreamID)
 	return append(frame, body...)
 }
 

@@ -59,7 +59,7 @@ func partialResetFrame(reason, lastEventID, id string, topics, patterns []string
 // partitions, the resume point in the others, whose events follow it in
 // the replay (docs/protocol.md#resets).
 func PartialReset(reason, lastEventID string, at eventid.Cursor, topics, patterns []string) *broker.Message {
-	return &broker.Message{Cursor: at, Frame: partialResetFrame(reason, lastEventID, at.String(), topics, patterns)}
+	return &broker.Message{Cursor: at, Frame: partialResetFrame(reason, lastEventID, at.StreamID(), topics, patterns)}
 }
 
 // ResetReplay is a broker's answer to a resume point it cannot serve. The
@@ -72,6 +72,6 @@ func ResetReplay(reason, lastEventID string, head eventid.ID) broker.Replay {
 // ResetReplayAt is ResetReplay on a partitioned broker: the event's id is
 // the cursor of the partitions' heads.
 func ResetReplayAt(reason, lastEventID string, heads eventid.Cursor) broker.Replay {
-	reset := &broker.Message{Cursor: heads, Frame: resetFrame(reason, lastEventID, heads.String())}
+	reset := &broker.Message{Cursor: heads, Frame: resetFrame(reason, lastEventID, heads.StreamID())}
 	return broker.Replay{Reset: reset, HeadCursor: heads}
 }

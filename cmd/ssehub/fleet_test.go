@@ -840,6 +840,7 @@ func TestFleetRedisRestartEmptyNoSilentGap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { direct.Close() })
 	if ids, err := pubsubClients(rc); err != nil || len(ids) != 0 {
 		t.Skipf("the hub resubscribed before the test could publish (%d pub/sub clients, %v)", len(ids), err)
 	}

@@ -39,6 +39,8 @@ const usageHead = `Usage:
   ssehub config check FILE [flags]  check a configuration and print it in effect
   ssehub token [flags]              mint a development token (HS256)
   ssehub health [flags]             ask a running hub on this machine whether it is up
+  ssehub redis-layout [--switch] [flags]
+                                    show the Redis fleet's partitions, or switch it to --redis-partitions
   ssehub version                    print the version
   ssehub help                       print this help
 
@@ -77,6 +79,8 @@ func runCommand(ctx context.Context, args []string, p procIO) int {
 		return runConfig(args[1:], p)
 	case "health":
 		return runHealth(ctx, args[1:], p)
+	case "redis-layout":
+		return runLayout(ctx, args[1:], p)
 	case "version":
 		fmt.Fprintln(p.stdout, versionLine())
 		return 0
@@ -85,7 +89,7 @@ func runCommand(ctx context.Context, args []string, p procIO) int {
 		return 0
 	}
 	fmt.Fprintf(p.stderr, "ssehub: unknown command %q%s; run 'ssehub help' for the commands\n",
-		args[0], didYouMean(args[0], []string{"token", "config", "health", "version", "help"}))
+		args[0], didYouMean(args[0], []string{"token", "config", "health", "redis-layout", "version", "help"}))
 	return 2
 }
 

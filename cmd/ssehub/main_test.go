@@ -359,6 +359,18 @@ func TestCommandLine(t *testing.T) {
 			want: []string{"--api-keys: key 1 of 1 is 6 bytes, want at least 16"}},
 		{name: "sentinel without master", args: []string{"--redis-mode", "sentinel", "--redis-url", "redis://127.0.0.1:1"}, wantCode: 2,
 			want: []string{"master_name"}},
+		{name: "partitions above the most", args: []string{"--redis-url", "redis://127.0.0.1:1", "--redis-partitions", "257"}, wantCode: 2,
+			want: []string{"--redis-partitions: must be at most 256, got 257"}},
+		{name: "partitions without redis", args: []string{"--redis-partitions", "3"}, wantCode: 2,
+			want: []string{"--redis-partitions: needs --redis-url"}},
+		{name: "partitions with presence", args: []string{"--redis-url", "redis://127.0.0.1:1", "--redis-partitions", "3", "--presence"}, wantCode: 2,
+			want: []string{"--redis-partitions: does not work with --presence yet"}},
+		{name: "redis-layout help", args: []string{"redis-layout", "--help"}, wantOut: []string{"Usage: ssehub redis-layout [--switch]"}},
+		{name: "redis-layout without redis", args: []string{"redis-layout"}, wantCode: 2, want: []string{"--redis-url: required"}},
+		{name: "redis-layout switch to one partition", args: []string{"redis-layout", "--switch", "--redis-url", "redis://127.0.0.1:1"}, wantCode: 2,
+			want: []string{"--switch needs --redis-partitions 2 or more"}},
+		{name: "redis-layout with Redis away", args: []string{"redis-layout", "--redis-url", "redis://127.0.0.1:1"}, wantCode: 1,
+			want: []string{"ssehub redis-layout: redis layout:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package eventid
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -101,6 +102,33 @@ func (c Cursor) Append(dst []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// AppendStreamID appends the id a stream is sent for c: the text form of
+// c, or, when partition 0 is the only one c has observed, the text of that
+// id alone, which a fleet reads as the same position (an id of the
+// single-slot layout is a position in partition 0, with every other
+// partition read from its start; a partition a cursor has not observed was
+// empty, or held nothing the stream selects, when the stream last heard of
+// it). Hubs that still run the single-slot layout read it, so streams move
+// between them and hubs that are moving to partitions without a reset
+// (docs/fleet-design.md#moving-a-running-fleet-to-partitions). It does not
+// allocate when dst has room for MaxCursorLen(len(c)) more bytes.
+func (c Cursor) AppendStreamID(dst []byte) []byte {
+	if len(c) > 0 && !c[0].IsZero() && !slices.ContainsFunc(c[1:], func(id ID) bool { return !id.IsZero() }) {
+		return c[0].Append(dst)
+	}
+	return c.Append(dst)
+}
+
+// StreamID returns what AppendStreamID appends, or String's text for a
+// cursor that has none.
+func (c Cursor) StreamID() string {
+	if len(c) == 0 || len(c) > MaxPartitions {
+		return c.String()
+	}
+	var buf [512]byte
+	return string(c.AppendStreamID(buf[:0]))
 }
 
 // ParseCursor parses the text form written by [Cursor.Append], described at

@@ -278,12 +278,46 @@ func TestCursorRaisePanics(t *testing.T) {
 	make(eventid.Cursor, 2).Raise(make(eventid.Cursor, 1))
 }
 
+// TestCursorStreamID: a cursor that has seen partition 0 alone is sent as
+// that id, which every hub reads as the same position; any other as its
+// text form.
+func TestCursorStreamID(t *testing.T) {
+	id := eventid.ID{Time: 1718000000000, Seq: 3}
+	for _, tt := range []struct {
+		c    eventid.Cursor
+		want string
+	}{
+		{eventid.Cursor{id, {}, {}}, "1718000000000-3"},
+		{eventid.Cursor{id}, "1718000000000-3"},
+		{eventid.Cursor{id, {}, {Time: 1717999999000}}, "clx8kuby8.0-3..rs"},
+		{eventid.Cursor{{}, id, {}}, "clx8kuby8..0-3."},
+		{eventid.Cursor{{}, {}}, "c0.."},
+	} {
+		if got := tt.c.StreamID(); got != tt.want {
+			t.Errorf("%v.StreamID() = %q, want %q", []eventid.ID(tt.c), got, tt.want)
+		}
+		if got := string(tt.c.AppendStreamID([]byte("x"))); got != "x"+tt.want {
+			t.Errorf("%v.AppendStreamID(x) = %q, want %q", []eventid.ID(tt.c), got, "x"+tt.want)
+		}
+	}
+	if got := eventid.Cursor(nil).StreamID(); got != "invalid cursor of 0 partitions" {
+		t.Errorf("nil.StreamID() = %q", got)
+	}
+}
+
 func TestCursorAllocs(t *testing.T) {
 	c := benchCursor()
 	s := c.String()
 	buf := make([]byte, 0, eventid.MaxCursorLen(len(c)))
 	if n := testing.AllocsPerRun(100, func() { buf = c.Append(buf[:0]) }); n != 0 {
 		t.Errorf("Append: %v allocs per run, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { buf = c.AppendStreamID(buf[:0]) }); n != 0 {
+		t.Errorf("AppendStreamID: %v allocs per run, want 0", n)
+	}
+	p0 := eventid.Cursor{c[0], {}, {}}
+	if n := testing.AllocsPerRun(100, func() { buf = p0.AppendStreamID(buf[:0]) }); n != 0 {
+		t.Errorf("AppendStreamID of partition 0 alone: %v allocs per run, want 0", n)
 	}
 	var sink eventid.Cursor
 	if n := testing.AllocsPerRun(100, func() { sink, _ = eventid.ParseCursor(s) }); n != 1 {

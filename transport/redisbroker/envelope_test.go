@@ -1,6 +1,7 @@
 package redisbroker
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,6 +40,14 @@ func TestDecodeEnvelope(t *testing.T) {
 		{name: "traced, too few lines", payload: "traceparent=x\n1-0\nnews", wantErr: true},
 		{name: "bad id", payload: "x-0\nnews\n\nhi", wantErr: true},
 		{name: "two trace lines", payload: "traceparent=a\ntraceparent=b\n1-0\nnews\n\nhi", wantErr: true},
+		{name: "partition 0 of a fleet of one", payload: "1-0@0\nnews\n\nhi",
+			want: message{"1-0", []string{"news"}, "id: 1-0\ndata: hi\n\n", ""}},
+		{name: "a partition a fleet of one has not", payload: "1-0@2\nnews\n\nhi", wantErr: true},
+		{name: "empty partition", payload: "1-0@\nnews\n\nhi", wantErr: true},
+		{name: "partition with a leading zero", payload: "1-0@01\nnews\n\nhi", wantErr: true},
+		{name: "partition not a number", payload: "1-0@x\nnews\n\nhi", wantErr: true},
+		{name: "partition signed", payload: "1-0@+1\nnews\n\nhi", wantErr: true},
+		{name: "two partitions", payload: "1-0@1@1\nnews\n\nhi", wantErr: true},
 		{name: "empty", payload: "", wantErr: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,10 +79,21 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		"1-0\nnews\n\ntraceparent=x\n",
 		"traceparent=" + testTraceparent,
 		"",
+		"1-0@2\na,b\n\nx",
+		"traceparent=x\n1-0@0\na\n\n",
 	} {
 		f.Add(s)
 	}
+	partitioned := &Broker{parts: newPartitions("ssehub", 3)}
 	f.Fuzz(func(t *testing.T, payload string) {
+		if m, err := partitioned.decode(payload, -1); err == nil {
+			if m.Partition < 0 || m.Partition >= 3 || len(m.Topics) == 0 {
+				t.Errorf("decode(%q) on 3 partitions = partition %d, topics %q", payload, m.Partition, m.Topics)
+			}
+			if m.Spread != nil && len(m.Spread) != len(m.Topics) {
+				t.Errorf("decode(%q) on 3 partitions: spread %v over topics %q", payload, m.Spread, m.Topics)
+			}
+		}
 		m, err := decodeEnvelope(payload)
 		if err != nil {
 			return
@@ -89,6 +109,43 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Errorf("decodeEnvelope(%q) has no topics", payload)
 		}
 	})
+}
+
+// TestDecodePartitionedEnvelope: on a partitioned broker, an envelope
+// names its partition, or is partition 0's single copy, published in the
+// single slot while the fleet moved to partitions.
+func TestDecodePartitionedEnvelope(t *testing.T) {
+	b := &Broker{parts: newPartitions("ssehub", 3)}
+	topics := topicsInPartitions("t", 3, 3)
+	all := strings.Join(topics, ",")
+	for _, tt := range []struct {
+		name, payload string
+		channel       int // -1: a classic channel
+		partition     int
+		spread        []int
+		wantErr       bool
+	}{
+		{name: "partition 2's copy", payload: "5-1@2\n" + all + "\n\nx", channel: -1, partition: 2, spread: []int{0, 1, 2}},
+		{name: "partition 0's copy", payload: "5-1@0\n" + all + "\n\nx", channel: -1, partition: 0, spread: []int{0, 1, 2}},
+		{name: "one partition's only", payload: "5-1@1\n" + topics[1] + "\n\nx", channel: -1, partition: 1},
+		{name: "the single slot's, to topics of every partition", payload: "5-1\n" + all + "\n\nx", channel: -1, partition: 0},
+		{name: "on its shard channel", payload: "5-1@1\n" + topics[1] + "\n\nx", channel: 1, partition: 1},
+		{name: "on another partition's shard channel", payload: "5-1@1\n" + topics[1] + "\n\nx", channel: 2, wantErr: true},
+		{name: "a partition the fleet has not", payload: "5-1@3\n" + topics[1] + "\n\nx", channel: -1, wantErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := b.decode(tt.payload, tt.channel)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("decode(%q, %d) = %+v, want an error", tt.payload, tt.channel, m)
+				}
+				return
+			}
+			if err != nil || m.Partition != tt.partition || !slices.Equal(m.Spread, tt.spread) {
+				t.Errorf("decode(%q, %d) = partition %d, spread %v, %v; want %d, %v", tt.payload, tt.channel, m.Partition, m.Spread, err, tt.partition, tt.spread)
+			}
+		})
+	}
 }
 
 // decodeEnvelope decodes an envelope as a broker of one partition does.

@@ -70,8 +70,11 @@ type pager struct {
 	// is the union of a shard's streams, each of which may need another
 	// copy: the shard chooses per stream.
 	perStream bool
-	largest   int             // the largest entrySize seen; sizes COUNT
-	streams   []*streamCursor // those not finished; nil when the replay is
+	// switched is when the fleet switched from the single slot to
+	// partitions (Redis ms), if it did: see pager.precedes.
+	switched uint64
+	largest  int             // the largest entrySize seen; sizes COUNT
+	streams  []*streamCursor // those not finished; nil when the replay is
 }
 
 // streamCursor is where a pager stands in one stream.
@@ -127,7 +130,7 @@ func (p *pager) merge(page []*broker.Message) []*broker.Message {
 			case len(s.buf) == 0 && !s.done:
 				return page
 			case len(s.buf) == 0:
-			case low == nil || s.buf[0].ID.Less(low.buf[0].ID):
+			case low == nil || p.precedes(s.buf[0], low.buf[0]):
 				low = s
 			}
 		}
@@ -149,6 +152,24 @@ func (p *pager) merge(page []*broker.Message) []*broker.Message {
 			}
 		}
 	}
+}
+
+// precedes reports whether x is handed out before y: in id order, except
+// that across a fleet's switch from the single slot to partitions, every
+// event of partition 0 up to the switch comes first. A topic that moved
+// to another partition had its events of the single slot in partition 0
+// and has the newer ones in its partition, ids from another master's clock
+// that may be behind: this keeps them in order per topic. Within a
+// partition it is id order, which the pager's dedupe (last) needs.
+func (p *pager) precedes(x, y *broker.Message) bool {
+	if p.switched > 0 {
+		xBefore := x.Partition == 0 && x.ID.Time <= p.switched
+		yBefore := y.Partition == 0 && y.ID.Time <= p.switched
+		if xBefore != yBefore {
+			return xBefore
+		}
+	}
+	return x.ID.Less(y.ID)
 }
 
 // fill reads the next entries of every stream whose buffer ran out before
@@ -217,10 +238,8 @@ func (p *pager) take(s *streamCursor) error {
 		}
 		p.largest = max(p.largest, entrySize(x))
 		field := func(k string) string { v, _ := x.Values[k].(string); return v }
-		m := p.b.newMessage(id, s.part, field("e"), field("t"), field("d"))
-		if s.legacy {
-			m.Spread = nil // one event, in the one slot there was
-		}
+		// A single-slot stream's events were never copies.
+		m := p.b.newMessage(id, s.part, field("e"), field("t"), field("d"), !s.legacy)
 		s.buf = append(s.buf, m)
 		s.after, s.read = id, true
 	}

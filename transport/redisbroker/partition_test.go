@@ -188,6 +188,7 @@ func TestLegacyIDResumesTopicsNowElsewhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer one.Close()
 	ids, err := one.Publish(ctx, []broker.Publication{{Topics: []string{topic}, Data: []byte("seen")}, {Topics: []string{topic}, Data: []byte("missed")}}, broker.Idempotency{})
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +267,7 @@ func TestResetOnlyWhereHistoryWasLost(t *testing.T) {
 		Reason string
 		Topics []string
 	}
-	if err := json.Unmarshal([]byte(resetData(r.Reset.Frame)), &reset); err != nil {
+	if err := json.Unmarshal([]byte(frameData(r.Reset.Frame)), &reset); err != nil {
 		t.Fatal(err)
 	}
 	if reset.Reason != "history_lost" || !slices.Equal(reset.Topics, topics[1:2]) {
@@ -281,14 +282,4 @@ func TestResetOnlyWhereHistoryWasLost(t *testing.T) {
 	if slices.Sort(want); !slices.Equal(got, want) {
 		t.Errorf("replayed %q, want %q: the partitions that kept their history", got, want)
 	}
-}
-
-// resetData is the data line of a reset frame.
-func resetData(frame []byte) string {
-	for _, line := range strings.Split(string(frame), "\n") {
-		if data, ok := strings.CutPrefix(line, "data: "); ok {
-			return data
-		}
-	}
-	return ""
 }

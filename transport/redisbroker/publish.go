@@ -88,6 +88,9 @@ function history.append(name, event, data, topics, envelope)
   end
   history.touched[name] = true
   redis.call(history.publish, history.cp .. name, envelope)
+  -- Hubs that listen on classic channels while their fleet moves to
+  -- partitions on a Cluster hear shard channels' events there too.
+  if history.classic then redis.call('PUBLISH', history.classic .. name, envelope) end
 end
 
 -- history.close trims, expires and indexes each stream appended to, and
@@ -159,21 +162,33 @@ end
 // even for events the first request did not have.
 //
 // KEYS: last, origin, topic index, record of the batch's first chunk,
-// record of this chunk, the partition's pattern flag, stream of each topic
-// (declared for Cluster).
+// record of this chunk, the partition's pattern flag, the fleet's layout
+// record (partition 0's; in another partition, a key never read), the
+// partition's classic flag, stream of each topic (declared for Cluster).
 // ARGV: maxlen, history ttl ms, stream prefix, channel prefix,
 // traceparent (empty when the publish is not traced; see parseEnvelope),
 // digest, record ttl ms, the publish command (PUBLISH, or SPUBLISH for
 // shard channels), the partition's firehose (sharded pub/sub: every event
-// goes there too while the pattern flag is set; empty otherwise), then
-// four per event: event, data, its topics in this partition joined by ",",
-// and all its topics joined by "," when it has some in other partitions
-// too (empty otherwise).
+// goes there too while the pattern flag is set; empty otherwise), the
+// partition's mark on the id in envelopes ("@<index>" when partitioned),
+// the layout record the publish needs (empty: any; unless the batch's
+// first chunk was published, it fails with LAYOUT otherwise), the classic channel prefix to publish on too while the
+// classic flag is set (shard channels of a fleet that moved to partitions;
+// empty otherwise), then four per event: event, data, its topics in this
+// partition joined by ",", and all its topics joined by "," when it has
+// some in other partitions too (empty otherwise).
 var publishScript = redis.NewScript(historyLua + `
 local mark = ARGV[6] .. ' '
 local first = redis.call('GET', KEYS[4])
 if first and string.sub(first, 1, #mark) ~= mark then
   return redis.error_reply('IDEMPOTENCY key reused for another request')
+end
+-- A batch whose first chunk was published goes on in its layout, so that
+-- it is all in one: a switch between its chunks, or before a retry of it,
+-- applies to the next batch.
+if ARGV[11] ~= '' and not first then
+  local rec = redis.call('GET', KEYS[7])
+  if rec and rec ~= ARGV[11] then return redis.error_reply('LAYOUT the fleet records ' .. rec .. ' partitions') end
 end
 local done = first
 if KEYS[5] ~= KEYS[4] then done = redis.call('GET', KEYS[5]) end
@@ -181,21 +196,22 @@ local ids = {}
 if done then
   if string.sub(done, 1, #mark) ~= mark then return redis.error_reply('IDEMPOTENCY key reused for another request') end
   for id in string.gmatch(string.sub(done, #mark + 1), '[^,]+') do ids[#ids + 1] = id end
-  if 9 + 4 * #ids >= #ARGV then return table.concat(ids, ',') end
+  if 12 + 4 * #ids >= #ARGV then return table.concat(ids, ',') end
 end
 history.open(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]))
 history.publish = ARGV[8]
+if ARGV[12] ~= '' and redis.call('EXISTS', KEYS[8]) == 1 then history.classic = ARGV[12] end
 local firehose = ARGV[9] ~= '' and redis.call('EXISTS', KEYS[6]) == 1
 local trace = ''
 if ARGV[5] ~= '' then trace = 'traceparent=' .. ARGV[5] .. '\n' end
 -- A record may hold the ids of the chunk's first events only (written by
 -- a version that kept one per event): those are not published again.
-for e = 10 + 4 * #ids, #ARGV, 4 do
+for e = 13 + 4 * #ids, #ARGV, 4 do
   local event, data, here, all = ARGV[e], ARGV[e + 1], ARGV[e + 2], ARGV[e + 3]
   if all == '' then all = here end
   local id = history.next()
   ids[#ids + 1] = id
-  local envelope = trace .. id .. '\n' .. all .. '\n' .. event .. '\n' .. data
+  local envelope = trace .. id .. ARGV[10] .. '\n' .. all .. '\n' .. event .. '\n' .. data
   for name in string.gmatch(here, '[^,]+') do
     history.append(name, event, data, all, envelope)
   end
@@ -238,7 +254,8 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 	ctx, span, trace := b.cfg.Tracer.StartPublish(ctx, "redis", len(pubs))
 	defer func() { telemetry.End(span, err) }()
 	// A hub whose partition count is not its fleet's would publish where
-	// the others' streams do not listen (checked once, then from memory).
+	// the others' streams do not listen (checked once, then kept current
+	// by watchLayout).
 	if err := b.checkLayout(ctx); err != nil {
 		return nil, fmt.Errorf("redis publish: %w", err)
 	}
@@ -252,12 +269,18 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 			return nil, err
 		}
 	}
-	shares := b.partitionShares(pubs)
-	var calls []scriptCall
-	for _, sh := range shares {
-		calls = append(calls, b.publishCalls(sh, trace, idem, idemTTL.Milliseconds())...)
+	layout := b.layoutNow()
+	shares, cmds, err := b.runPublish(ctx, layout, pubs, trace, idem, idemTTL)
+	if err != nil && redis.HasErrorPrefix(err, layoutRefusedPrefix) {
+		// The fleet switched to partitions since this hub last looked
+		// (and the script published nothing): publish partitioned, or
+		// not at all if the switch was to another count.
+		if err := b.readLayout(ctx); err != nil {
+			return nil, fmt.Errorf("redis publish: %w", err)
+		}
+		layout = b.layoutNow()
+		shares, cmds, err = b.runPublish(ctx, layout, pubs, trace, idem, idemTTL)
 	}
-	cmds, err := runScripts(ctx, b.client, publishScript, calls)
 	if err != nil && redis.HasErrorPrefix(err, idemMismatchPrefix) {
 		return nil, fmt.Errorf("redis publish: %w", broker.ErrIdempotencyMismatch)
 	}
@@ -291,6 +314,27 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 	return ids, nil
 }
 
+// layoutRefusedPrefix starts the error the publish script returns when
+// the fleet's layout record is not the one the publish needs.
+const layoutRefusedPrefix = "LAYOUT"
+
+// runPublish runs the publish scripts of pubs as the fleet's layout says:
+// in the single slot while it moves to partitions, partitioned otherwise.
+func (b *Broker) runPublish(ctx context.Context, layout layoutState, pubs []broker.Publication, trace string,
+	idem broker.Idempotency, idemTTL time.Duration) ([]share, []redis.Cmder, error) {
+	parts := len(b.parts)
+	if layout.phase == layoutMoving {
+		parts = 1
+	}
+	shares := b.partitionShares(pubs, parts)
+	var calls []scriptCall
+	for _, sh := range shares {
+		calls = append(calls, b.publishCalls(sh, parts, layout, trace, idem, idemTTL.Milliseconds())...)
+	}
+	cmds, err := runScripts(ctx, b.client, publishScript, calls)
+	return shares, cmds, err
+}
+
 // share is one partition's part of a publish: the events with topics in
 // it, in request order.
 type share struct {
@@ -307,9 +351,10 @@ type shareEvent struct {
 	home  bool     // the partition of its first topic: its id is this copy's
 }
 
-// partitionShares splits pubs by partition, partitions in index order.
-func (b *Broker) partitionShares(pubs []broker.Publication) []share {
-	if len(b.parts) == 1 {
+// partitionShares splits pubs over the first n of b's partitions, in
+// index order: n is 1 (the single slot) or all of them.
+func (b *Broker) partitionShares(pubs []broker.Publication, n int) []share {
+	if n == 1 {
 		events := make([]shareEvent, len(pubs))
 		for i, p := range pubs {
 			events[i] = shareEvent{pub: &pubs[i], index: i, here: p.Topics, home: true}
@@ -346,20 +391,36 @@ func (b *Broker) partitionShares(pubs []broker.Publication) []share {
 }
 
 // publishCalls are the script runs of one partition's share, a chunk of
-// at most publishChunk events each.
-func (b *Broker) publishCalls(sh share, trace string, idem broker.Idempotency, idemTTL int64) []scriptCall {
+// at most publishChunk events each, for a publish over parts partitions
+// under layout.
+func (b *Broker) publishCalls(sh share, parts int, layout layoutState, trace string, idem broker.Idempotency, idemTTL int64) []scriptCall {
 	record := sh.part.idem + idem.Key + ":"
-	channel, publish, firehose := b.keys.channel, "PUBLISH", ""
-	if b.sharded {
+	channel, publish, firehose, mark, needs, classic := b.keys.channel, "PUBLISH", "", "", "", ""
+	switch {
+	case parts == 1:
+		// Only while the fleet is of the single slot (or has no record,
+		// deleted to change its count with a full stop).
+		needs = "1"
+	case b.cluster:
 		channel, publish, firehose = sh.part.shardChannel, "SPUBLISH", sh.part.firehose
+		if layout.switched > 0 {
+			// Hubs started while the fleet moved listen on classic
+			// channels, and say so with the classic flag.
+			classic = b.keys.channel
+		}
+	}
+	if parts > 1 {
+		mark = "@" + strconv.Itoa(sh.part.index)
 	}
 	calls := make([]scriptCall, 0, (len(sh.events)+publishChunk-1)/publishChunk)
 	for start := 0; start < len(sh.events); start += publishChunk {
 		chunk := sh.events[start:min(start+publishChunk, len(sh.events))]
-		keys := []string{sh.part.last, sh.part.origin, sh.part.topics, record + "0", record + strconv.Itoa(start), sh.part.patterns}
+		keys := []string{sh.part.last, sh.part.origin, sh.part.topics, record + "0", record + strconv.Itoa(start), sh.part.patterns,
+			sh.part.tag + layoutKeySuffix, sh.part.tag + classicFlagSuffix}
 		seen := make(map[string]bool, len(chunk))
-		args := make([]any, 0, 9+4*len(chunk))
-		args = append(args, b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), sh.part.stream, channel, trace, idem.Digest, idemTTL, publish, firehose)
+		args := make([]any, 0, 12+4*len(chunk))
+		args = append(args, b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), sh.part.stream, channel, trace, idem.Digest, idemTTL, publish, firehose,
+			mark, needs, classic)
 		for _, e := range chunk {
 			for _, t := range e.here {
 				if !seen[t] {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,10 +19,14 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/internal/clip"
 	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/transport"
 	"github.com/ssehub/ssehub/transport/sse"
 )
+
+// defaultPrefix is Config.Prefix's default.
+const defaultPrefix = "ssehub"
 
 // Config configures the Redis broker. Zero fields take the
 // documented defaults.
@@ -94,15 +97,20 @@ type Broker struct {
 
 	// parts are the fleet's partitions (Config.Partitions).
 	parts []partition
-	// sharded: exact topics travel on shard channels (SPUBLISH), on a
-	// Cluster with several partitions (docs/fleet-design.md).
+	// cluster: Redis is a Cluster, where partitioned events travel on
+	// shard channels (SPUBLISH; docs/fleet-design.md).
+	cluster bool
+	// sharded: this hub listens on shard channels, one connection per
+	// partition; it has several on a Cluster, and did not start while
+	// its fleet was moving to partitions (hearsClassic). Set by New.
 	sharded bool
 
-	// layoutMu guards layoutChecked, set once checkLayout has recorded
-	// or checked the fleet's partition count, and layoutErr, its verdict.
-	layoutMu      sync.Mutex
-	layoutChecked bool
-	layoutErr     error
+	// layoutMu guards layout: where the hub stands towards its fleet's
+	// layout record (layout.go).
+	layoutMu sync.Mutex
+	layout   layoutState
+	// refused mirrors layout.phase == layoutRefused, for Down.
+	refused atomic.Bool
 
 	// connsMu guards conns and taps: the shared pub/sub connections
 	// (Config.PubSubConns), created as subscribers come, and how many
@@ -110,6 +118,8 @@ type Broker struct {
 	connsMu sync.Mutex
 	conns   []*subscriber
 	taps    int
+	// allConns are all the pub/sub connections opened, for flagClassic.
+	allConns []*subscriber
 
 	closed     chan struct{} // closed by Close
 	closeOnce  sync.Once
@@ -154,9 +164,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("redis broker: no client")
 	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = "ssehub"
-	}
+	cfg.Prefix = prefixOr(cfg.Prefix)
 	if err := ValidatePrefix(cfg.Prefix); err != nil {
 		return nil, fmt.Errorf("redis broker prefix: %w", err)
 	}
@@ -184,7 +192,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	// order, but over the Cluster's bus to every node.
 	_, cluster := cfg.Client.(*redis.ClusterClient)
 	b := &Broker{cfg: cfg, client: cfg.Client, keys: newKeyspace(cfg.Prefix), log: cfg.Logger,
-		parts: newPartitions(cfg.Prefix, cfg.Partitions), sharded: cluster && cfg.Partitions > 1,
+		parts: newPartitions(cfg.Prefix, cfg.Partitions), cluster: cluster,
 		replays: newReplayCoalescer(2 * time.Millisecond), closed: make(chan struct{})}
 	if len(b.parts) > 1 {
 		for _, p := range b.parts {
@@ -203,39 +211,16 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, err
 		}
 	}
+	// A hub that starts while its fleet moves to partitions listens on
+	// classic channels, where the single slot publishes, for as long as it
+	// runs (docs/fleet-design.md#moving-a-running-fleet-to-partitions).
+	b.sharded = cluster && len(b.parts) > 1 && b.layoutNow().phase != layoutMoving
+	// Its classic flags are set before its first subscriber: a switch
+	// may follow at once.
+	flagged := b.hearsClassic() && b.flagClassic(ctx, false)
+	b.background.Add(1)
+	go b.watchLayout(flagged)
 	return b, nil
-}
-
-// ErrLayoutMismatch is wrapped by the error of a broker whose partition
-// count is not the one its fleet records in Redis.
-var ErrLayoutMismatch = errors.New("redis broker: partitions differ from the fleet's")
-
-// checkLayout records the fleet's partition count in Redis (partition
-// 0's "layout" key), or checks this broker's against the one recorded: a
-// hub with another count would publish where the others' streams do not
-// listen, and read cursors it cannot. Once it has checked, it answers from
-// memory.
-func (b *Broker) checkLayout(ctx context.Context) error {
-	b.layoutMu.Lock()
-	defer b.layoutMu.Unlock()
-	if b.layoutChecked {
-		return b.layoutErr
-	}
-	key := b.parts[0].tag + ":layout"
-	prev, err := b.client.SetArgs(ctx, key, len(b.parts), redis.SetArgs{Mode: "NX", Get: true}).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		// Recorded now.
-	case err != nil:
-		return fmt.Errorf("redis layout: %w", err) // checked again next time
-	case prev != strconv.Itoa(len(b.parts)):
-		b.layoutErr = fmt.Errorf("%w: Redis records %q partitions for prefix %q (key %s) and this hub has %d; "+
-			"every hub of a fleet needs the same --redis-partitions "+
-			"(to change it: docs/fleet-design.md#moving-a-running-fleet-to-partitions)",
-			ErrLayoutMismatch, prev, b.cfg.Prefix, key, len(b.parts))
-	}
-	b.layoutChecked = true
-	return b.layoutErr
 }
 
 // ValidatePrefix reports whether p can be a Config.Prefix: a valid exact
@@ -282,14 +267,20 @@ func (b *Broker) resetAt(reason, lastEventID string, heads eventid.Cursor) broke
 // newMessage encodes an event of partition part as the publish script
 // stored or sent it: its topics joined by commas (a topic cannot contain
 // one). On a partitioned broker it has no id line (the shard writes its
-// cursor there), and Spread when its topics are in several partitions.
-func (b *Broker) newMessage(id eventid.ID, part int, event, topics, data string) *broker.Message {
+// cursor there), and Spread when its topics are in several partitions and
+// it was published partitioned (spread), rather than once in the single
+// slot by a hub of a fleet moving to partitions (docs/fleet-design.md
+// #moving-a-running-fleet-to-partitions).
+func (b *Broker) newMessage(id eventid.ID, part int, event, topics, data string, spread bool) *broker.Message {
 	names := strings.Split(topics, ",")
 	if len(b.parts) == 1 {
 		return transport.NewMessage(id, event, names, []byte(data))
 	}
 	m := &broker.Message{ID: id, Topics: names, Partition: part,
 		Frame: sse.AppendEvent(make([]byte, 0, sse.EventSize("", event, []byte(data))), "", event, []byte(data))}
+	if !spread {
+		return m
+	}
 	for i, t := range names {
 		k := PartitionOf(t, len(b.parts))
 		if k != part && m.Spread == nil {
@@ -313,18 +304,25 @@ const tracePrefix = "traceparent="
 type envelope struct {
 	trace, topics, event, data string
 	id                         eventid.ID
+	// partition is the partition whose id id is, when partitioned: an
+	// event published partitioned names it ("<id>@<partition>"); one
+	// published in the single slot does not, and is partition 0's.
+	partition   int
+	partitioned bool
 }
 
 // parseEnvelope parses what the publish script sends on a channel:
 // id, topics, event and data separated by newlines (id, topics and event
 // cannot contain one), after a first line "traceparent=VALUE" if the
 // publish was traced. An id starts with a digit, so the two cannot be
-// confused.
+// confused. The id of an event published partitioned ends in
+// "@<partition>", the index in decimal without leading zeros.
 //
 // The trace line comes first and only when tracing, so a hub without
 // tracing publishes exactly the envelopes of the versions before it: those
 // read the envelopes of an untraced fleet in a rolling deploy, though not
-// traced ones, which they log and drop.
+// traced ones, which they log and drop. Likewise a fleet of one partition
+// names none.
 func parseEnvelope(payload string) (e envelope, err error) {
 	if rest, ok := strings.CutPrefix(payload, tracePrefix); ok {
 		e.trace, payload, ok = strings.Cut(rest, "\n")
@@ -336,18 +334,50 @@ func parseEnvelope(payload string) (e envelope, err error) {
 	if len(parts) != 4 {
 		return e, fmt.Errorf("redis broker: malformed envelope of %d bytes", len(payload))
 	}
-	e.id, err = eventid.Parse(parts[0])
+	id, part, partitioned := strings.Cut(parts[0], "@")
+	if partitioned {
+		e.partition, e.partitioned = parsePartitionIndex(part)
+		if !e.partitioned {
+			return e, fmt.Errorf("redis broker: malformed envelope: partition %s", clip.Quote(part))
+		}
+	}
+	e.id, err = eventid.Parse(id)
 	e.topics, e.event, e.data = parts[1], parts[2], parts[3]
 	return e, err
 }
 
-// decode decodes an envelope of partition part.
+// parsePartitionIndex parses an envelope's partition: decimal, no sign,
+// no leading zero, below MaxPartitions.
+func parsePartitionIndex(s string) (int, bool) {
+	if s == "" || len(s) > 3 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	k := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		k = k*10 + int(c-'0')
+	}
+	return k, k < MaxPartitions
+}
+
+// decode decodes an envelope that came on a channel of partition part,
+// or, when part is -1, on a classic channel, which carries every
+// partition's events: those name their partition, and an envelope that
+// names none is partition 0's, published in the single slot.
 func (b *Broker) decode(payload string, part int) (*broker.Message, error) {
 	e, err := parseEnvelope(payload)
 	if err != nil {
 		return nil, err
 	}
-	m := b.newMessage(e.id, part, e.event, e.topics, e.data)
+	switch {
+	case e.partition >= len(b.parts):
+		return nil, fmt.Errorf("redis broker: an envelope of partition %d, and the fleet has %d", e.partition, len(b.parts))
+	case part >= 0 && e.partition != part:
+		return nil, fmt.Errorf("redis broker: an envelope of partition %d on a channel of partition %d", e.partition, part)
+	}
+	m := b.newMessage(e.id, e.partition, e.event, e.topics, e.data, e.partitioned)
 	m.Trace = e.trace
 	return m, nil
 }
@@ -371,8 +401,10 @@ func (b *Broker) Ping(ctx context.Context) error {
 func (b *Broker) Partitions() int { return len(b.parts) }
 
 // Down implements broker.OutageReporter: a shard's pub/sub connection is
-// being re-established, so a new stream's subscriptions would wait for it.
-func (b *Broker) Down() bool { return b.reconnecting.Load() > 0 }
+// being re-established, so a new stream's subscriptions would wait for it;
+// or the fleet's layout refuses this hub, which would not hear all that
+// the stream follows.
+func (b *Broker) Down() bool { return b.reconnecting.Load() > 0 || b.refused.Load() }
 
 // Close implements broker.Broker: it stops sharing congestion, taking this
 // hub's record out of Redis. The client stays open: it is the caller's.

@@ -70,22 +70,27 @@ func (b *Broker) readReplayAt(ctx context.Context, sel broker.Selection, lastEve
 	var spans []span
 	var lost []int // partitions that cannot serve the resume
 	reason := ""
+	single := legacy || b.layoutNow().readsSingleSlot(b.cfg.HistoryTTL)
 	for k := range b.parts {
-		// A single-slot id also reads partition 0 for topics now
-		// elsewhere: their events before the count changed are in the
-		// single slot's streams (readSince's legacy).
-		if !selects(sel, k, len(b.parts)) && !(legacy && k == 0) {
+		// A single-slot id (or any resume while the fleet moves to
+		// partitions, or soon after) also reads partition 0 for topics
+		// now elsewhere: their events of the single slot are in its
+		// streams (readSince's single).
+		if !selects(sel, k, len(b.parts)) && !(single && k == 0) {
 			continue
 		}
 		after, head, origin := from[k], heads[k], origins[k]
 		switch {
 		case legacy && k > 0, !legacy && after.IsZero():
 			// Nothing of this partition was seen: all of it, or, for a
-			// cursor, what came after the cursor's time.
+			// cursor, what came after the cursor's time. While the fleet
+			// moves to partitions (and a history TTL after), hubs take no
+			// heads of the others, and all their events are from after
+			// the switch: all of it then too.
 			if origin.IsZero() {
 				continue
 			}
-			if after.IsZero() && !legacy {
+			if after.IsZero() && !single {
 				after = eventid.ID{Time: cursorTime(from), Seq: math.MaxUint64}
 			}
 			if after.Less(origin) {
@@ -210,10 +215,11 @@ func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid
 		return r, false, err
 	}
 	var spans []span
+	single := b.layoutNow().readsSingleSlot(b.cfg.HistoryTTL)
 	for k := range b.parts {
 		after, head, origin := last[k], heads[k], origins[k]
 		switch {
-		case after.IsZero() || !selects(sel, k, len(b.parts)):
+		case after.IsZero() || !(selects(sel, k, len(b.parts)) || (k == 0 && single)):
 			continue // nothing delivered from it yet: nothing to continue from
 		case origin.IsZero():
 			continue // Redis restarted empty and nothing was published since
@@ -237,8 +243,10 @@ func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid
 // page; the replay's Next reads the others. With from (a resume on a
 // partitioned broker) the messages carry the stream's cursor, from from
 // on; otherwise they are as live delivery makes them. legacy: the resume
-// point is an id of the single-slot layout, whose streams partition 0's
-// span also reads for the selection's topics that are now elsewhere.
+// point is an id of the single-slot layout. Then, and while the fleet
+// moves to partitions and a history TTL after, partition 0's span also
+// reads the single slot's streams of the selection's topics that are now
+// elsewhere.
 func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []span, from eventid.Cursor, lastEventID string, legacy bool) (broker.Replay, error) {
 	// Where the stream stands once the replay is done: at each span's
 	// head, and where it was in the other partitions it selects (none
@@ -259,6 +267,7 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 		return b.reset(reason, lastEventID, heads[0])
 	}
 	horizon := uint64(time.Now().Add(-b.cfg.HistoryTTL).UnixMilli())
+	single := legacy || b.layoutNow().readsSingleSlot(b.cfg.HistoryTTL)
 	// Candidates: the selected exact topics, and the topics matching a
 	// pattern that had an event since the resume point, per span.
 	type candidate struct {
@@ -291,7 +300,7 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 			switch k := PartitionOf(t, len(b.parts)); {
 			case k == sp.part.index:
 				candidates = append(candidates, candidate{sp: sp, topic: t})
-			case legacy && sp.part.index == 0:
+			case single && sp.part.index == 0:
 				candidates = append(candidates, candidate{sp: sp, topic: t, legacy: true})
 			}
 		}
@@ -322,7 +331,8 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 	if err != nil && !isNoSuchKey(err) {
 		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
 	}
-	p := &pager{b: b, sel: sel, last: make(eventid.Cursor, len(b.parts)), perStream: lastEventID != ""}
+	p := &pager{b: b, sel: sel, last: make(eventid.Cursor, len(b.parts)), perStream: lastEventID != "",
+		switched: uint64(max(0, b.layoutNow().switched))}
 	if from != nil {
 		p.cursor = slices.Clone(from)
 		if legacy {

@@ -98,6 +98,7 @@ func (b *Broker) newConn(part *partition) *subscriber {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ps = s.newPubSub()
+	b.allConns = append(b.allConns, s)
 	if part == nil {
 		s.send(subCommand{name: s.probe, subscribe: true})
 	} // else the receive goroutine subscribes it first (dial)
@@ -139,6 +140,7 @@ type subscriber struct {
 
 	mu       sync.Mutex
 	ps       *redis.PubSub             // replaced on reconnect by the receive goroutine
+	stale    bool                      // ps was closed by resyncSoon: reconnect replaces it
 	names    map[string]*subscription  // subscribed channels and patterns, by Redis name
 	pending  map[string]int            // SUBSCRIBEs sent per name and not yet confirmed
 	taps     map[*tap]bool             // the shards this connection carries
@@ -503,6 +505,21 @@ func (s *subscriber) newPubSub() *redis.PubSub {
 	if s.part != nil {
 		return s.b.client.SSubscribe(s.ctx)
 	}
+	if cc, ok := s.b.client.(*redis.ClusterClient); ok && s.b.hearsClassic() {
+		// On partition 0's master, where the single slot's events come
+		// from: it sends them here as it publishes them, before the
+		// partitions' events that follow the switch, which come over the
+		// Cluster's bus. On another node, the bus could bring a topic's
+		// last event of the single slot after its first one of its
+		// partition.
+		ctx, cancel := context.WithTimeout(s.ctx, subscribeTimeout)
+		node, err := cc.MasterForKey(ctx, s.b.parts[0].last)
+		cancel()
+		if err == nil {
+			return node.Subscribe(s.ctx)
+		}
+		s.b.log.Warn("redis pub/sub: partition 0's master not found; subscribing on any node", "err", err)
+	}
 	return s.b.client.Subscribe(s.ctx)
 }
 
@@ -674,7 +691,7 @@ func (s *subscriber) handle(msg any) {
 		if m.Pattern != "" {
 			name = m.Pattern
 		}
-		s.deliver(name, m.Channel, m.Payload)
+		s.deliver(name, m.Payload)
 	}
 }
 
@@ -697,12 +714,12 @@ func (s *subscriber) takePendingLocked(name string) (taps []*tap, pattern bool) 
 	return taps, sub.pattern
 }
 
-// deliver hands the envelope that came on channel, for the channel or
-// pattern name, to each tap following it, unless it is not newer than the
+// deliver hands an envelope that came for the channel or pattern name to
+// each tap following it, unless it is not newer than the
 // last the tap got from its partition: an event to several topics comes
 // once per channel, and one that matches a channel and a pattern comes
 // twice.
-func (s *subscriber) deliver(name, channel, payload string) {
+func (s *subscriber) deliver(name, payload string) {
 	// The followers of an exact channel or a Redis pattern are known
 	// before decoding, and there may be none left (unsubscribed
 	// meanwhile); a firehose's depend on the event's topics.
@@ -719,12 +736,9 @@ func (s *subscriber) deliver(name, channel, payload string) {
 			return
 		}
 	}
-	part := 0
-	switch {
-	case s.part != nil:
+	part := -1 // a classic channel: the envelope names the partition
+	if s.part != nil {
 		part = s.part.index
-	case len(s.b.parts) > 1:
-		part = PartitionOf(s.topicOf(channel), len(s.b.parts))
 	}
 	m, err := s.b.decode(payload, part)
 	if err != nil {
@@ -747,8 +761,8 @@ func (s *subscriber) deliver(name, channel, payload string) {
 	}
 	s.recipients = taps
 	for _, t := range taps {
-		if t.last[part].Less(m.ID) {
-			t.last[part] = m.ID
+		if t.last[m.Partition].Less(m.ID) {
+			t.last[m.Partition] = m.ID
 			t.sink.Deliver(m)
 		}
 	}
@@ -770,9 +784,10 @@ func (s *subscriber) reconnect(force bool) {
 			s.mu.Unlock()
 			return
 		}
-		if force {
+		if force || s.stale {
 			_ = s.ps.Close()
 			s.ps = s.newPubSub()
+			s.stale = false
 		}
 		var channels, patterns []string
 		for name, sub := range s.names {
@@ -819,6 +834,18 @@ func (s *subscriber) reconnect(force bool) {
 		if !s.sleep(200 * time.Millisecond) {
 			return
 		}
+	}
+}
+
+// resyncSoon has the receive goroutine reconnect and fill the gap from
+// history, as after a lost connection: by closing the connection, which
+// ends its wait for a message.
+func (s *subscriber) resyncSoon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed() {
+		s.stale = true
+		_ = s.ps.Close()
 	}
 }
 
@@ -1010,6 +1037,14 @@ func (s *subscriber) confirm(taps []*tap, name string, pattern bool) {
 		for k := range parts {
 			parts[k] = k
 		}
+	}
+	if s.b.layoutNow().phase == layoutMoving {
+		// The fleet publishes in the single slot, all of it partition
+		// 0's. The other partitions have no event yet: a head there
+		// would be a position before all of them, and only make the
+		// streams' ids cursors, which hubs still of one partition cannot
+		// read (eventid.Cursor.AppendStreamID).
+		parts = []int{0}
 	}
 	gens := make([]uint64, len(taps))
 	for i, t := range taps {

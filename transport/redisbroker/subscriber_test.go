@@ -139,10 +139,12 @@ func TestRedisSubscriberProbeRecoversSilentConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() })
 	direct, err := redisbroker.New(context.Background(), redisbroker.Config{Client: srv.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { direct.Close() })
 	got, _ := brokertest.Listen(t, b, "news")
 	var want []eventid.ID
 	publish := func(n int) {
@@ -178,6 +180,7 @@ func TestRedisSubscriberCloseIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() })
 	_, sub := brokertest.Listen(t, b, "news")
 	var wg sync.WaitGroup
 	for range 4 {
@@ -201,10 +204,12 @@ func TestRedisSubscribersSharingAConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() })
 	direct, err := redisbroker.New(context.Background(), redisbroker.Config{Client: srv.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { direct.Close() })
 	news, _ := brokertest.Listen(t, b, "news")
 	both, _ := brokertest.Listen(t, b, "sports", "n*")
 	leaving, leavingSub := brokertest.Listen(t, b, "news")
