@@ -54,7 +54,9 @@ func TestParseLayoutRecord(t *testing.T) {
 //   - after SwitchLayout it publishes partitioned at once (its next publish
 //     is refused by Redis for the switch, and runs again partitioned),
 //     and its subscribers hear every partition, on a Cluster through the
-//     classic copies a shard channel's publish also makes for them;
+//     classic copies a shard channel's publish also makes for them, and
+//     from history when those stopped because the flags asking for them
+//     were lost;
 //   - a hub still at one partition is refused from then on;
 //   - a hub started after the switch resumes a single-slot id exactly,
 //     each topic's events of the single slot before those of its
@@ -171,12 +173,26 @@ func testMoveToPartitions(t *testing.T, rc redis.UniversalClient) {
 	if n := len(heard.Messages()); n != 4+len(batch)+1 {
 		t.Errorf("the moving hub's subscriber got %d messages, want %d: b, c, the batch once, d's two copies and e", n, 4+len(batch)+1)
 	}
+	if three.hearsClassic() {
+		// The classic flags lost (a failover that lost them, a flush):
+		// an event published meanwhile has no classic copy, and the hub
+		// that listens there gets it from history once it finds its flag
+		// gone.
+		for _, p := range three.parts {
+			rc.Del(ctx, p.tag+classicFlagSuffix)
+		}
+		publish(fresh, "f", topics[1])
+		awaitData(t, heard, "the moving hub's subscriber, after its classic flags were lost", "b", "c", "k", "d", "e", "f")
+	}
 	sel := broker.Selection{Topics: topics[1:]}
 	r, err := fresh.Replay(ctx, sel, first.String())
 	if err != nil || r.Reset != nil {
 		t.Fatalf("a resume from a single-slot id on a hub started after the switch: reset %v, %v", r.Reset != nil, err)
 	}
 	want := slices.Concat([]string{"b", "c"}, slices.Repeat([]string{"k"}, len(batch)), []string{"d", "e"})
+	if three.hearsClassic() {
+		want = append(want, "f")
+	}
 	if got := replayData(r); !slices.Equal(got, want) {
 		t.Errorf("resumed %q, want %q: everything after the id, the single slot's first", got, want)
 	}
@@ -218,4 +234,53 @@ func frameData(frame []byte) string {
 		}
 	}
 	return ""
+}
+
+// TestLayoutRecordKept: a record Redis lost (restarted empty, flushed) is
+// written again by the hubs as they knew it, so that a hub started next
+// joins the fleet's phase rather than founding another; one that cannot
+// be read refuses the hub.
+func TestLayoutRecordKept(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := srv.Client(t)
+	ctx := context.Background()
+	key := "{ssehub}" + layoutKeySuffix
+	if err := rc.Set(ctx, "{ssehub}:last", "1-0", 0).Err(); err != nil { // a fleet of the single slot, from before the record
+		t.Fatal(err)
+	}
+	moving, err := New(ctx, Config{Client: rc, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer moving.Close()
+	if got := moving.layoutNow().phase; got != layoutMoving {
+		t.Fatalf("a hub of 3 on a fleet with single-slot events and no record: phase %d, want moving", got)
+	}
+	rc.FlushAll(ctx)
+	if err := moving.readLayout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := rc.Get(ctx, key).Result(); rec != "1" || moving.layoutNow().phase != layoutMoving {
+		t.Errorf("after Redis lost the record, a moving hub wrote %q and is in phase %d; want \"1\", moving", rec, moving.layoutNow().phase)
+	}
+	if _, err := SwitchLayout(ctx, rc, "", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := moving.readLayout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	switched, _ := rc.Get(ctx, key).Result()
+	rc.FlushAll(ctx)
+	if err := moving.readLayout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := rc.Get(ctx, key).Result(); rec != switched {
+		t.Errorf("after Redis lost the switched record %q, the hub wrote %q", switched, rec)
+	}
+
+	rc.Set(ctx, key, "three", 0)
+	_, err = New(ctx, Config{Client: rc, Partitions: 3})
+	if !errors.Is(err, ErrLayoutMismatch) || !strings.Contains(err.Error(), `"three"`) {
+		t.Errorf("a hub on an unreadable record: %v, want ErrLayoutMismatch quoting it", err)
+	}
 }
