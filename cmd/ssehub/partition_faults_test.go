@@ -31,9 +31,9 @@ import (
 // its data; each topic's in publish order), or with checkOnceOrReset
 // where a master lost its data.
 //
-// TestFaults has no partitioned variant: its counts (faultRun.figuresOf)
-// match what a stream received to the publish ids and check one id order
-// across topics, which a cursor is not.
+// TestFaults also runs its scenarios on such a fleet (its "cluster"
+// subtests), counting per partition: an event's position is its cursor's
+// component in the partition of its topic (faultRun.figuresOf).
 
 // partitionedTopics are what these tests follow and publish: a topic of
 // each partition followed exactly, one of each matched by the pattern
