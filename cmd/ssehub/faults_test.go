@@ -38,11 +38,6 @@ import (
 var faultsWithoutKey = flag.Bool("faults-without-key", false,
 	"TestFaults: retry publishes without Idempotency-Key (a mutation: the duplicate checks must fail)")
 
-// faultsKnownBugs runs the scenarios that are skipped because they find a
-// product bug not fixed yet (faultScenario.clusterBug).
-var faultsKnownBugs = flag.Bool("faults-known-bugs", false,
-	"TestFaults: also run the scenarios skipped for a known product bug (they fail, or fail at times)")
-
 const (
 	faultWorkers   = 4                      // publishes in flight at most
 	faultRate      = 200                    // logical events per second, all workers together
@@ -69,9 +64,6 @@ type faultScenario struct {
 	// partition whose master lost it (faultMode.lost), and a client
 	// resuming from before the loss must get one.
 	dataLoss bool
-	// clusterBug, if set, skips the Cluster variant (unless
-	// -faults-known-bugs): it names the product bug it finds.
-	clusterBug string
 }
 
 // faultMode is the Redis a scenario runs on, and the topics and selections
@@ -184,15 +176,6 @@ func TestFaults(t *testing.T) {
 		{
 			name:     "redis restarted empty",
 			dataLoss: true,
-			// Seen in 3 of 17 runs: 4-10 deliveries lost by streams that
-			// stayed connected, all in the restarted partition, all of
-			// its first events after the restart, all through the
-			// pattern (docs/reliability.md, issue 20).
-			clusterBug: "ssehub bug: after a Cluster master restarts empty, a hub whose SET of the partition's pattern flag is " +
-				"refused (CLUSTERDOWN, the master's first 2 s) still subscribes the partition's pattern channel and counts the " +
-				"connection as working (transport/redisbroker subscriber.followingPatterns only logs \"redis pattern flag\"); " +
-				"until another hub sets the flag or patternsRefresh (30 s) passes, the partition's events are not sent there " +
-				"and the hub's pattern streams miss them silently. Run with -faults-known-bugs",
 			fault: func(t *testing.T, r *faultRun) {
 				victim := r.masters[0]
 				if r.mode.cluster {
@@ -235,9 +218,6 @@ func TestFaults(t *testing.T) {
 			t.Parallel()
 			for _, sc := range scenarios {
 				t.Run(sc.name, func(t *testing.T) {
-					if mode.cluster && sc.clusterBug != "" && !*faultsKnownBugs {
-						t.Skip(sc.clusterBug)
-					}
 					t.Parallel()
 					runFault(t, mode, sc)
 				})

@@ -39,8 +39,8 @@ const usageHead = `Usage:
   ssehub config check FILE [flags]  check a configuration and print it in effect
   ssehub token [flags]              mint a development token (HS256)
   ssehub health [flags]             ask a running hub on this machine whether it is up
-  ssehub redis-layout [--switch] [flags]
-                                    show the Redis fleet's partitions, or switch it to --redis-partitions
+  ssehub redis-layout [--switch | --finish] [flags]
+                                    show the Redis fleet's partitions, switch it to --redis-partitions, or finish the move
   ssehub version                    print the version
   ssehub help                       print this help
 

@@ -168,6 +168,15 @@ func testMovesToPartitions(t *testing.T, partitioned []string, rc redis.Cmdable,
 	spreadVia(b, 5)
 	resumeOn(t, "step 5, after the final restart", s1, pub, b, true)
 	pub.waitCount(t, pub.count()+stepEvents)
+	// Finishing the move waits for the hubs that started while it moved
+	// to be restarted: on a Cluster A' still listens on classic
+	// channels, which only the move's copies reach. (Elsewhere every hub
+	// listens there: nothing to wait for.)
+	finish := startSSEHub(t, nil, append([]string{"redis-layout", "--finish"}, partitioned...)...)
+	if code, onCluster := finish.wait(t, fleetTimeout), len(masters) > 0; onCluster != (code == 1) {
+		t.Errorf("redis-layout --finish with A' running (on a Cluster: %v): exit code %d; stdout %s; stderr %s",
+			onCluster, code, finish.stdout, finish.stderr)
+	}
 
 	t.Log("step 6: what each stream received")
 	evs := pub.finish(t)

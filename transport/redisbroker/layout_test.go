@@ -19,15 +19,15 @@ import (
 
 func TestParseLayoutRecord(t *testing.T) {
 	for _, tt := range []struct {
-		rec      string
-		n        int
-		switched int64
-		wantErr  bool
+		rec     string
+		want    layoutRecord
+		wantErr bool
 	}{
-		{rec: "1", n: 1},
-		{rec: "3", n: 3},
-		{rec: "3 1796279163228", n: 3, switched: 1796279163228},
-		{rec: "256", n: 256},
+		{rec: "1", want: layoutRecord{partitions: 1}},
+		{rec: "3", want: layoutRecord{partitions: 3}},
+		{rec: "3 1796279163228", want: layoutRecord{partitions: 3, switched: 1796279163228}},
+		{rec: "3 1796279163228 finished", want: layoutRecord{partitions: 3, switched: 1796279163228, finished: true}},
+		{rec: "256", want: layoutRecord{partitions: 256}},
 		{rec: "0", wantErr: true},
 		{rec: "257", wantErr: true},
 		{rec: "-1", wantErr: true},
@@ -36,13 +36,32 @@ func TestParseLayoutRecord(t *testing.T) {
 		{rec: " 3", wantErr: true},
 		{rec: "3 ", wantErr: true},
 		{rec: "3 x", wantErr: true},
+		{rec: "3 0", wantErr: true},
 		{rec: "3 1 2", wantErr: true},
+		{rec: "3 1 finished ", wantErr: true},
+		{rec: "3 1 finished x", wantErr: true},
 	} {
-		n, switched, err := parseLayoutRecord(tt.rec)
-		if (err != nil) != tt.wantErr || n != tt.n || switched != tt.switched {
-			t.Errorf("parseLayoutRecord(%q) = %d, %d, %v; want %d, %d, error %v", tt.rec, n, switched, err, tt.n, tt.switched, tt.wantErr)
+		got, err := parseLayoutRecord(tt.rec)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseLayoutRecord(%q) = %+v, %v; want %+v, error %v", tt.rec, got, err, tt.want, tt.wantErr)
+		}
+		if err == nil && got.String() != tt.rec {
+			t.Errorf("parseLayoutRecord(%q).String() = %q", tt.rec, got.String())
 		}
 	}
+}
+
+// FuzzParseLayoutRecord: a record from Redis is read without panicking,
+// and one that parses is written back the same.
+func FuzzParseLayoutRecord(f *testing.F) {
+	for _, s := range []string{"1", "3 1796279163228", "3 1796279163228 finished", "", "3  1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if r, err := parseLayoutRecord(s); err == nil && r.String() != s {
+			t.Errorf("parseLayoutRecord(%q) = %+v, written back as %q", s, r, r.String())
+		}
+	})
 }
 
 // TestMoveToPartitions walks a fleet of the single slot through its move
@@ -54,9 +73,8 @@ func TestParseLayoutRecord(t *testing.T) {
 //   - after SwitchLayout it publishes partitioned at once (its next publish
 //     is refused by Redis for the switch, and runs again partitioned),
 //     and its subscribers hear every partition, on a Cluster through the
-//     classic copies a shard channel's publish also makes for them, and
-//     from history when those stopped because the flags asking for them
-//     were lost;
+//     classic copies a shard channel's publish also makes for them, until
+//     the move is finished, which waits for it to be restarted;
 //   - a hub still at one partition is refused from then on;
 //   - a hub started after the switch resumes a single-slot id exactly,
 //     each topic's events of the single slot before those of its
@@ -143,7 +161,7 @@ func testMoveToPartitions(t *testing.T, rc redis.UniversalClient) {
 	// three has not polled yet: Redis refuses its single-slot publish, and
 	// it publishes partitioned.
 	publish(three, "d", topics[2], topics[0])
-	if got := three.layoutNow(); got.phase != layoutAgreed || got.switched == 0 {
+	if got := three.layoutNow(); got.phase != layoutAgreed || got.record.switched == 0 {
 		t.Errorf("after a publish refused for the switch, the hub's layout is %+v, want agreed and switched", got)
 	}
 	if _, err := one.Publish(ctx, []broker.Publication{brokertest.Pub("refused", topics[2])}, broker.Idempotency{}); !errors.Is(err, ErrLayoutMismatch) {
@@ -173,28 +191,28 @@ func testMoveToPartitions(t *testing.T, rc redis.UniversalClient) {
 	if n := len(heard.Messages()); n != 4+len(batch)+1 {
 		t.Errorf("the moving hub's subscriber got %d messages, want %d: b, c, the batch once, d's two copies and e", n, 4+len(batch)+1)
 	}
-	if three.hearsClassic() {
-		// The classic flags lost (a failover that lost them, a flush):
-		// an event published meanwhile has no classic copy, and the hub
-		// that listens there gets it from history once it finds its flag
-		// gone.
-		for _, p := range three.parts {
-			rc.Del(ctx, p.tag+classicFlagSuffix)
-		}
-		publish(fresh, "f", topics[1])
-		awaitData(t, heard, "the moving hub's subscriber, after its classic flags were lost", "b", "c", "k", "d", "e", "f")
-	}
 	sel := broker.Selection{Topics: topics[1:]}
 	r, err := fresh.Replay(ctx, sel, first.String())
 	if err != nil || r.Reset != nil {
 		t.Fatalf("a resume from a single-slot id on a hub started after the switch: reset %v, %v", r.Reset != nil, err)
 	}
 	want := slices.Concat([]string{"b", "c"}, slices.Repeat([]string{"k"}, len(batch)), []string{"d", "e"})
-	if three.hearsClassic() {
-		want = append(want, "f")
-	}
 	if got := replayData(r); !slices.Equal(got, want) {
 		t.Errorf("resumed %q, want %q: everything after the id, the single slot's first", got, want)
+	}
+
+	// Finishing the move: refused while a hub listens on classic
+	// channels (on a Cluster, three does until it is restarted); a hub
+	// that does once it is finished ends its streams and is refused.
+	_, err = FinishLayout(ctx, rc, "")
+	if three.classic != errors.Is(err, ErrLayoutMismatch) {
+		t.Fatalf("FinishLayout with a hub listening on classic channels %v: %v", three.classic, err)
+	}
+	if three.classic {
+		rc.Set(ctx, three.parts[0].tag+layoutKeySuffix, layoutRecord{partitions: 3, switched: 1, finished: true}.String(), 0)
+		if err := three.readLayout(ctx); !errors.Is(err, ErrLayoutMismatch) || heard.LostCalls() == 0 {
+			t.Errorf("a hub listening on classic channels on a finished move: %v, Lost called %d times; want refused, its streams ended", err, heard.LostCalls())
+		}
 	}
 }
 

@@ -31,8 +31,11 @@ type partition struct {
 	// slot (sharded pub/sub on a Cluster).
 	shardChannel string
 	// firehose is the shard channel where the publish script also sends
-	// each event while patterns holds a hub's word that it follows a
-	// pattern (sharded pub/sub).
+	// each event while patterns (a sorted set of hubs' connections, each
+	// scored by when its word expires, in ms) holds a word that has not:
+	// a hub's that it follows a pattern (sharded pub/sub). A sorted set
+	// with no TTL of its own, so that no volatile-* eviction policy takes
+	// it while hubs depend on it.
 	firehose, patterns string
 }
 
@@ -70,7 +73,7 @@ func newPartitions(prefix string, n int) []partition {
 			idem:         tag + ":idem:",
 			shardChannel: tag + ":s:",
 			firehose:     tag + ":all",
-			patterns:     tag + ":patterns",
+			patterns:     tag + ":pattern-hubs",
 		}
 	}
 	return parts

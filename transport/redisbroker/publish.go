@@ -163,35 +163,37 @@ end
 //
 // KEYS: last, origin, topic index, record of the batch's first chunk,
 // record of this chunk, the partition's pattern flag, the fleet's layout
-// record (partition 0's; in another partition, a key never read), the
-// partition's classic flag, stream of each topic (declared for Cluster).
+// record (partition 0's; in another partition, a key never read), stream
+// of each topic (declared for Cluster).
 // ARGV: maxlen, history ttl ms, stream prefix, channel prefix,
 // traceparent (empty when the publish is not traced; see parseEnvelope),
 // digest, record ttl ms, the publish command (PUBLISH, or SPUBLISH for
 // shard channels), the partition's firehose (sharded pub/sub: every event
-// goes there too while the pattern flag is set; empty otherwise), the
+// goes there too while the pattern flag holds a word not expired; empty
+// otherwise), the
 // partition's mark on the id in envelopes ("@<index>" when partitioned),
-// the layout record the publish needs (empty: any; unless the batch's
-// first chunk was published, it fails with LAYOUT otherwise), the classic channel prefix to publish on too while the
-// classic flag is set (shard channels of a fleet that moved to partitions;
-// empty otherwise), then four per event: event, data, its topics in this
-// partition joined by ",", and all its topics joined by "," when it has
-// some in other partitions too (empty otherwise).
+// the layout record the publish needs (empty: any; unless the chunk was
+// published already, it fails with LAYOUT otherwise), the classic channel
+// prefix to publish on too (shard channels of a fleet that moved to
+// partitions, until the move is finished; empty otherwise), then four per
+// event: event, data, its topics in this partition joined by ",", and all
+// its topics joined by "," when it has some in other partitions too
+// (empty otherwise).
 var publishScript = redis.NewScript(historyLua + `
 local mark = ARGV[6] .. ' '
 local first = redis.call('GET', KEYS[4])
 if first and string.sub(first, 1, #mark) ~= mark then
   return redis.error_reply('IDEMPOTENCY key reused for another request')
 end
--- A batch whose first chunk was published goes on in its layout, so that
--- it is all in one: a switch between its chunks, or before a retry of it,
--- applies to the next batch.
-if ARGV[11] ~= '' and not first then
+local done = first
+if KEYS[5] ~= KEYS[4] then done = redis.call('GET', KEYS[5]) end
+-- Nothing is published in a layout the fleet left: a chunk refused for it
+-- is published anew as the fleet now does, and one published before is
+-- answered from its record, here or then (singleSlotRecords).
+if ARGV[11] ~= '' and not done then
   local rec = redis.call('GET', KEYS[7])
   if rec and rec ~= ARGV[11] then return redis.error_reply('LAYOUT the fleet records ' .. rec .. ' partitions') end
 end
-local done = first
-if KEYS[5] ~= KEYS[4] then done = redis.call('GET', KEYS[5]) end
 local ids = {}
 if done then
   if string.sub(done, 1, #mark) ~= mark then return redis.error_reply('IDEMPOTENCY key reused for another request') end
@@ -200,8 +202,13 @@ if done then
 end
 history.open(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]))
 history.publish = ARGV[8]
-if ARGV[12] ~= '' and redis.call('EXISTS', KEYS[8]) == 1 then history.classic = ARGV[12] end
-local firehose = ARGV[9] ~= '' and redis.call('EXISTS', KEYS[6]) == 1
+if ARGV[12] ~= '' then history.classic = ARGV[12] end
+local firehose = false
+if ARGV[9] ~= '' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  firehose = #redis.call('ZRANGEBYSCORE', KEYS[6], '(' .. string.format('%.0f', now), '+inf', 'LIMIT', 0, 1) > 0
+end
 local trace = ''
 if ARGV[5] ~= '' then trace = 'traceparent=' .. ARGV[5] .. '\n' end
 -- A record may hold the ids of the chunk's first events only (written by
@@ -269,47 +276,23 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 			return nil, err
 		}
 	}
-	layout := b.layoutNow()
-	shares, cmds, err := b.runPublish(ctx, layout, pubs, trace, idem, idemTTL)
+	ids, err = b.publishIn(ctx, b.layoutNow(), pubs, trace, idem, idemTTL)
 	if err != nil && redis.HasErrorPrefix(err, layoutRefusedPrefix) {
-		// The fleet switched to partitions since this hub last looked
-		// (and the script published nothing): publish partitioned, or
-		// not at all if the switch was to another count.
+		// The fleet switched to partitions since this hub last looked:
+		// Redis refused the chunks that would have published in the
+		// single slot (those it ran before the switch have their
+		// records), so publish again as the fleet now does, or not at
+		// all if it switched to another count.
 		if err := b.readLayout(ctx); err != nil {
 			return nil, fmt.Errorf("redis publish: %w", err)
 		}
-		layout = b.layoutNow()
-		shares, cmds, err = b.runPublish(ctx, layout, pubs, trace, idem, idemTTL)
+		ids, err = b.publishIn(ctx, b.layoutNow(), pubs, trace, idem, idemTTL)
 	}
 	if err != nil && redis.HasErrorPrefix(err, idemMismatchPrefix) {
 		return nil, fmt.Errorf("redis publish: %w", broker.ErrIdempotencyMismatch)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redis publish: %w", err)
-	}
-	ids = make([]eventid.ID, len(pubs))
-	for _, sh := range shares {
-		for start := 0; start < len(sh.events); start += publishChunk {
-			chunk := sh.events[start:min(start+publishChunk, len(sh.events))]
-			s, err := cmds[0].(*redis.Cmd).Text()
-			cmds = cmds[1:]
-			if err != nil {
-				return nil, fmt.Errorf("redis publish: %w", err)
-			}
-			got := strings.Split(s, ",")
-			if len(got) != len(chunk) {
-				return nil, fmt.Errorf("redis publish: got %d ids for %d events", len(got), len(chunk))
-			}
-			for i, one := range got {
-				id, err := eventid.Parse(one)
-				if err != nil {
-					return nil, fmt.Errorf("redis publish returned id %q: %w", one, err)
-				}
-				if e := chunk[i]; e.home {
-					ids[e.index] = id
-				}
-			}
-		}
 	}
 	return ids, nil
 }
@@ -318,21 +301,114 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 // the fleet's layout record is not the one the publish needs.
 const layoutRefusedPrefix = "LAYOUT"
 
-// runPublish runs the publish scripts of pubs as the fleet's layout says:
-// in the single slot while it moves to partitions, partitioned otherwise.
-func (b *Broker) runPublish(ctx context.Context, layout layoutState, pubs []broker.Publication, trace string,
-	idem broker.Idempotency, idemTTL time.Duration) ([]share, []redis.Cmder, error) {
-	parts := len(b.parts)
-	if layout.phase == layoutMoving {
-		parts = 1
+// publishIn publishes pubs as the fleet's layout says: in the single slot
+// while it moves to partitions, partitioned otherwise. Partitioned, soon
+// after a switch, the events a publish with the same key recorded in the
+// single slot before it are answered from those records, so that a retry
+// across the switch publishes nothing twice.
+func (b *Broker) publishIn(ctx context.Context, layout layoutState, pubs []broker.Publication, trace string,
+	idem broker.Idempotency, idemTTL time.Duration) ([]eventid.ID, error) {
+	if len(b.parts) == 1 || layout.phase == layoutMoving {
+		return b.publishShares(ctx, layout, false, b.partitionShares(pubs, 1), len(pubs), trace, idem, idemTTL)
 	}
-	shares := b.partitionShares(pubs, parts)
+	if layout.record.switched == 0 || time.Now().UnixMilli() >= layout.record.switched+idemTTL.Milliseconds() {
+		return b.publishShares(ctx, layout, true, b.partitionShares(pubs, len(b.parts)), len(pubs), trace, idem, idemTTL)
+	}
+	ids, err := b.singleSlotRecords(ctx, pubs, idem)
+	if err != nil {
+		return nil, err
+	}
+	var rest []broker.Publication
+	var at []int // the index in pubs of each of rest
+	for i, id := range ids {
+		if id.IsZero() {
+			rest, at = append(rest, pubs[i]), append(at, i)
+		}
+	}
+	if len(rest) == 0 {
+		return ids, nil
+	}
+	got, err := b.publishShares(ctx, layout, true, b.partitionShares(rest, len(b.parts)), len(rest), trace, idem, idemTTL)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		ids[i] = got[j]
+	}
+	return ids, nil
+}
+
+// singleSlotRecords returns, for each of pubs, the id that a publish with
+// idem's key recorded for it in the single slot, or a zero ID. Chunks of
+// the single slot and of the partitions have records of their own
+// (publishCalls), so these are only ever a single-slot publish's.
+func (b *Broker) singleSlotRecords(ctx context.Context, pubs []broker.Publication, idem broker.Idempotency) ([]eventid.ID, error) {
+	var keys []string
+	for start := 0; start < len(pubs); start += publishChunk {
+		keys = append(keys, b.parts[0].idem+idem.Key+":"+strconv.Itoa(start))
+	}
+	vals, err := b.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]eventid.ID, len(pubs))
+	for c, v := range vals {
+		rec, ok := v.(string)
+		if !ok {
+			continue
+		}
+		digest, list, _ := strings.Cut(rec, " ")
+		if digest != idem.Digest {
+			return nil, broker.ErrIdempotencyMismatch
+		}
+		for i, one := range strings.Split(list, ",") {
+			if k := c*publishChunk + i; k < len(pubs) && i < publishChunk {
+				if ids[k], err = eventid.Parse(one); err != nil {
+					return nil, fmt.Errorf("idempotency record %s: %w", keys[c], err)
+				}
+			}
+		}
+	}
+	return ids, nil
+}
+
+// publishShares runs the publish scripts of shares, n events in all,
+// partitioned or in the single slot, and returns each event's id.
+func (b *Broker) publishShares(ctx context.Context, layout layoutState, partitioned bool, shares []share, n int, trace string,
+	idem broker.Idempotency, idemTTL time.Duration) ([]eventid.ID, error) {
 	var calls []scriptCall
 	for _, sh := range shares {
-		calls = append(calls, b.publishCalls(sh, parts, layout, trace, idem, idemTTL.Milliseconds())...)
+		calls = append(calls, b.publishCalls(sh, partitioned, layout, trace, idem, idemTTL.Milliseconds())...)
 	}
 	cmds, err := runScripts(ctx, b.client, publishScript, calls)
-	return shares, cmds, err
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]eventid.ID, n)
+	for _, sh := range shares {
+		for start := 0; start < len(sh.events); start += publishChunk {
+			chunk := sh.events[start:min(start+publishChunk, len(sh.events))]
+			s, err := cmds[0].(*redis.Cmd).Text()
+			cmds = cmds[1:]
+			if err != nil {
+				return nil, err
+			}
+			got := strings.Split(s, ",")
+			if len(got) != len(chunk) {
+				return nil, fmt.Errorf("got %d ids for %d events", len(got), len(chunk))
+			}
+			for i, one := range got {
+				id, err := eventid.Parse(one)
+				if err != nil {
+					return nil, fmt.Errorf("returned id %q: %w", one, err)
+				}
+				if e := chunk[i]; e.home {
+					ids[e.index] = id
+				}
+			}
+		}
+	}
+	return ids, nil
 }
 
 // share is one partition's part of a publish: the events with topics in
@@ -393,30 +469,32 @@ func (b *Broker) partitionShares(pubs []broker.Publication, n int) []share {
 // publishCalls are the script runs of one partition's share, a chunk of
 // at most publishChunk events each, for a publish over parts partitions
 // under layout.
-func (b *Broker) publishCalls(sh share, parts int, layout layoutState, trace string, idem broker.Idempotency, idemTTL int64) []scriptCall {
+func (b *Broker) publishCalls(sh share, partitioned bool, layout layoutState, trace string, idem broker.Idempotency, idemTTL int64) []scriptCall {
+	// The single slot's records and the partitions' have keys of their
+	// own (singleSlotRecords).
 	record := sh.part.idem + idem.Key + ":"
 	channel, publish, firehose, mark, needs, classic := b.keys.channel, "PUBLISH", "", "", "", ""
 	switch {
-	case parts == 1:
+	case !partitioned:
 		// Only while the fleet is of the single slot (or has no record,
 		// deleted to change its count with a full stop).
 		needs = "1"
 	case b.cluster:
 		channel, publish, firehose = sh.part.shardChannel, "SPUBLISH", sh.part.firehose
-		if layout.switched > 0 {
-			// Hubs started while the fleet moved listen on classic
-			// channels, and say so with the classic flag.
+		if layout.copiesToClassic() {
+			// For the hubs that started while the fleet moved.
 			classic = b.keys.channel
 		}
 	}
-	if parts > 1 {
+	if partitioned {
+		record += "p"
 		mark = "@" + strconv.Itoa(sh.part.index)
 	}
 	calls := make([]scriptCall, 0, (len(sh.events)+publishChunk-1)/publishChunk)
 	for start := 0; start < len(sh.events); start += publishChunk {
 		chunk := sh.events[start:min(start+publishChunk, len(sh.events))]
 		keys := []string{sh.part.last, sh.part.origin, sh.part.topics, record + "0", record + strconv.Itoa(start), sh.part.patterns,
-			sh.part.tag + layoutKeySuffix, sh.part.tag + classicFlagSuffix}
+			sh.part.tag + layoutKeySuffix}
 		seen := make(map[string]bool, len(chunk))
 		args := make([]any, 0, 12+4*len(chunk))
 		args = append(args, b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), sh.part.stream, channel, trace, idem.Digest, idemTTL, publish, firehose,

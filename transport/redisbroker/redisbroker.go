@@ -101,9 +101,12 @@ type Broker struct {
 	// shard channels (SPUBLISH; docs/fleet-design.md).
 	cluster bool
 	// sharded: this hub listens on shard channels, one connection per
-	// partition; it has several on a Cluster, and did not start while
-	// its fleet was moving to partitions (hearsClassic). Set by New.
-	sharded bool
+	// partition: it has several on a Cluster, and did not start while
+	// its fleet was moving to partitions. classic: it has several on a
+	// Cluster and did, so it listens on classic channels for as long as
+	// it runs, on partition 0's master (pinned). Set by New.
+	sharded, classic bool
+	pinned           atomic.Pointer[redis.Client]
 
 	// layoutMu guards layout: where the hub stands towards its fleet's
 	// layout record (layout.go).
@@ -118,7 +121,8 @@ type Broker struct {
 	connsMu sync.Mutex
 	conns   []*subscriber
 	taps    int
-	// allConns are all the pub/sub connections opened, for flagClassic.
+	// allConns are the pub/sub connections opened and not yet found
+	// closed (allConnsOpen), for the layout's changes.
 	allConns []*subscriber
 
 	closed     chan struct{} // closed by Close
@@ -214,12 +218,13 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	// A hub that starts while its fleet moves to partitions listens on
 	// classic channels, where the single slot publishes, for as long as it
 	// runs (docs/fleet-design.md#moving-a-running-fleet-to-partitions).
-	b.sharded = cluster && len(b.parts) > 1 && b.layoutNow().phase != layoutMoving
-	// Its classic flags are set before its first subscriber: a switch
-	// may follow at once.
-	flagged := b.hearsClassic() && b.flagClassic(ctx, false)
+	b.classic = cluster && len(b.parts) > 1 && b.layoutNow().phase == layoutMoving
+	b.sharded = cluster && len(b.parts) > 1 && !b.classic
+	if b.classic {
+		b.repin(ctx)
+	}
 	b.background.Add(1)
-	go b.watchLayout(flagged)
+	go b.watchLayout()
 	return b, nil
 }
 

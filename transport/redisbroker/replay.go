@@ -84,13 +84,13 @@ func (b *Broker) readReplayAt(ctx context.Context, sel broker.Selection, lastEve
 		case legacy && k > 0, !legacy && after.IsZero():
 			// Nothing of this partition was seen: all of it, or, for a
 			// cursor, what came after the cursor's time. While the fleet
-			// moves to partitions (and a history TTL after), hubs take no
-			// heads of the others, and all their events are from after
-			// the switch: all of it then too.
+			// moves to partitions (and a history TTL after), moving hubs
+			// take no heads of partitions other than 0, and all their
+			// events are from after the switch: all of those then too.
 			if origin.IsZero() {
 				continue
 			}
-			if after.IsZero() && !single {
+			if after.IsZero() && !(single && k > 0) {
 				after = eventid.ID{Time: cursorTime(from), Seq: math.MaxUint64}
 			}
 			if after.Less(origin) {
@@ -219,7 +219,14 @@ func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid
 	for k := range b.parts {
 		after, head, origin := last[k], heads[k], origins[k]
 		switch {
-		case after.IsZero() || !(selects(sel, k, len(b.parts)) || (k == 0 && single)):
+		case !(selects(sel, k, len(b.parts)) || (k == 0 && single)):
+			continue
+		case after.IsZero() && single && k > 0 && !origin.IsZero():
+			// Not observed on a hub that started while the fleet moved
+			// (it took no heads there: subscriber.confirm): every event
+			// of the partition came after its subscriptions.
+			after = origin.Prev()
+		case after.IsZero():
 			continue // nothing delivered from it yet: nothing to continue from
 		case origin.IsZero():
 			continue // Redis restarted empty and nothing was published since
@@ -332,7 +339,7 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
 	}
 	p := &pager{b: b, sel: sel, last: make(eventid.Cursor, len(b.parts)), perStream: lastEventID != "",
-		switched: uint64(max(0, b.layoutNow().switched))}
+		switched: uint64(b.layoutNow().record.switched)}
 	if from != nil {
 		p.cursor = slices.Clone(from)
 		if legacy {

@@ -438,8 +438,10 @@ func (s *subscriber) sendCommands() {
 			s.mu.Lock()
 			following := s.firehose != "" && s.names[s.firehose] != nil
 			s.mu.Unlock()
-			if following {
-				s.followingPatterns()
+			if following && s.followingPatterns() != nil {
+				// Its word may lapse before the next try: start over,
+				// which fills what the firehose did not bring.
+				s.resyncSoon()
 			}
 			continue
 		case <-s.done:
@@ -458,7 +460,12 @@ func (s *subscriber) sendCommands() {
 				err = ps.PSubscribe(s.ctx, c.name)
 			case c.subscribe && s.part != nil:
 				if c.name == s.firehose {
-					s.followingPatterns()
+					if err = s.followingPatterns(); err != nil {
+						// Subscribed without its word, the firehose would
+						// bring nothing: start over (reconnect says it).
+						s.resyncSoon()
+						continue
+					}
 				}
 				err = ps.SSubscribe(s.ctx, c.name)
 			case c.subscribe:
@@ -487,15 +494,23 @@ const (
 	patternsRefresh = 30 * time.Second
 )
 
-// followingPatterns tells the publish script that this hub follows
-// patterns in s's partition: it then also sends the partition's events to
-// the firehose. Called before subscribing to the firehose, so that every
-// event after the subscription's head is sent there.
-func (s *subscriber) followingPatterns() {
-	err := s.b.client.Set(s.ctx, s.part.patterns, "1", patternsTTL).Err()
+// followingPatterns tells the publish script that this connection
+// follows patterns in s's partition, for patternsTTL: it then also sends
+// the partition's events to the firehose. Called before subscribing to
+// the firehose, so that every event after the subscription's head is sent
+// there; a connection that could not say so does not count as working
+// (reconnect), or it would miss the events that follow.
+func (s *subscriber) followingPatterns() error {
+	now := time.Now()
+	_, err := s.b.client.TxPipelined(s.ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(s.ctx, s.part.patterns, redis.Z{Score: float64(now.Add(patternsTTL).UnixMilli()), Member: s.probe})
+		p.ZRemRangeByScore(s.ctx, s.part.patterns, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+		return nil
+	})
 	if err != nil && !s.closed() {
 		s.b.log.Warn("redis pattern flag", "partition", s.part.index, "err", err)
 	}
+	return err
 }
 
 // newPubSub returns a new pub/sub connection: for shard channels, one that
@@ -505,20 +520,8 @@ func (s *subscriber) newPubSub() *redis.PubSub {
 	if s.part != nil {
 		return s.b.client.SSubscribe(s.ctx)
 	}
-	if cc, ok := s.b.client.(*redis.ClusterClient); ok && s.b.hearsClassic() {
-		// On partition 0's master, where the single slot's events come
-		// from: it sends them here as it publishes them, before the
-		// partitions' events that follow the switch, which come over the
-		// Cluster's bus. On another node, the bus could bring a topic's
-		// last event of the single slot after its first one of its
-		// partition.
-		ctx, cancel := context.WithTimeout(s.ctx, subscribeTimeout)
-		node, err := cc.MasterForKey(ctx, s.b.parts[0].last)
-		cancel()
-		if err == nil {
-			return node.Subscribe(s.ctx)
-		}
-		s.b.log.Warn("redis pub/sub: partition 0's master not found; subscribing on any node", "err", err)
+	if node := s.b.pinned.Load(); node != nil {
+		return node.Subscribe(s.ctx)
 	}
 	return s.b.client.Subscribe(s.ctx)
 }
@@ -804,11 +807,13 @@ func (s *subscriber) reconnect(force bool) {
 		var err error
 		if s.part != nil {
 			if slices.Contains(channels, s.firehose) {
-				s.followingPatterns()
+				err = s.followingPatterns()
 			}
 			// The probe first: go-redis dials the master of the first
 			// channel's slot.
-			err = ps.SSubscribe(s.ctx, append([]string{s.probe}, channels...)...)
+			if err == nil {
+				err = ps.SSubscribe(s.ctx, append([]string{s.probe}, channels...)...)
+			}
 		} else {
 			err = ps.Subscribe(s.ctx, append(channels, s.probe)...)
 		}
