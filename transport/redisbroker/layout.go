@@ -171,8 +171,10 @@ func prefixOr(prefix string) string {
 //
 // The millisecond is partition 0's newest id's, or Redis's time if that
 // is later: every event of the single slot has an id at or before it,
-// even one whose id ran ahead of the clock (history.next), which pagers
-// need (pager.precedes).
+// even one whose id ran ahead of the clock (history.next); and partition
+// 0's sequence moves on to the next millisecond, so that every event
+// after the switch has an id after it. Pagers tell the two apart by the
+// millisecond alone (pager.precedes).
 //
 // KEYS: the layout record, partition 0's last id.
 var switchScript = redis.NewScript(`
@@ -191,7 +193,21 @@ local last = redis.call('GET', KEYS[2])
 if last then ms = math.max(ms, tonumber(string.match(last, '^(%d+)'))) end
 rec = ARGV[1] .. ' ' .. string.format('%.0f', ms)
 redis.call('SET', KEYS[1], rec)
+redis.call('SET', KEYS[2], string.format('%.0f-0', ms + 1))
 return rec
+`)
+
+// wordScript records a word that lasts ARGV[2] ms (a hub's that it
+// listens on classic channels, or that a connection follows patterns),
+// as member ARGV[1] of the sorted set KEYS[1] scored by when it expires,
+// and drops the words expired: by Redis's clock, which every reader of
+// the words uses, whatever the hubs' clocks say.
+var wordScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+return 1
 `)
 
 // finishScript ends a fleet's move to partitions: the record says so, and
@@ -199,13 +215,14 @@ return rec
 // while a hub still listens there (the hubs that started moving, on a
 // Cluster, until they are restarted).
 //
-// KEYS: the layout record, the classic hubs. ARGV: now (ms).
+// KEYS: the layout record, the classic hubs.
 var finishScript = redis.NewScript(`
 local rec = redis.call('GET', KEYS[1])
 if not rec or not string.match(rec, '^%d+ %d+') then
   return redis.error_reply('LAYOUT the fleet has not switched from the single slot: nothing to finish')
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local t = redis.call('TIME')
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)))
 local left = redis.call('ZCARD', KEYS[2])
 if left > 0 then
   return redis.error_reply('LAYOUT ' .. left .. ' hubs still listen on classic channels (they started while the fleet moved): restart them first')
@@ -238,8 +255,7 @@ func SwitchLayout(ctx context.Context, client redis.UniversalClient, prefix stri
 // ErrLayoutMismatch while such a hub still runs, or before the switch.
 func FinishLayout(ctx context.Context, client redis.UniversalClient, prefix string) (Layout, error) {
 	part0 := newPartitions(prefixOr(prefix), 1)[0]
-	return runLayoutScript(ctx, client, finishScript, []string{part0.tag + layoutKeySuffix, part0.tag + classicHubsSuffix},
-		time.Now().UnixMilli())
+	return runLayoutScript(ctx, client, finishScript, []string{part0.tag + layoutKeySuffix, part0.tag + classicHubsSuffix})
 }
 
 // runLayoutScript runs a script that changes the layout record and
@@ -272,10 +288,8 @@ func (b *Broker) layoutNow() layoutState {
 // from memory: watchLayout and publishes that the fleet's switch refused
 // keep it current.
 func (b *Broker) checkLayout(ctx context.Context) error {
-	b.layoutMu.Lock()
-	defer b.layoutMu.Unlock()
-	if b.layout.phase != layoutUnknown {
-		return b.layout.err
+	if l := b.layoutNow(); l.phase != layoutUnknown {
+		return l.err
 	}
 	key := b.parts[0].tag + layoutKeySuffix
 	propose := strconv.Itoa(len(b.parts))
@@ -285,9 +299,10 @@ func (b *Broker) checkLayout(ctx context.Context) error {
 		// that is moving and lost its data (Redis restarted empty) has
 		// neither until its hubs write their record again, within a
 		// layoutPoll: look twice before founding a fleet of partitions.
+		// (Not holding layoutMu, which the receive goroutines take.)
 		for look := 0; look < 2; look++ {
-			if look > 0 {
-				time.Sleep(layoutPoll + layoutPoll/2)
+			if look > 0 && !sleepCtx(ctx, layoutPoll+layoutPoll/2) {
+				return fmt.Errorf("redis layout: %w", ctx.Err())
 			}
 			n, err := b.client.Exists(ctx, b.parts[0].last, key).Result()
 			if err != nil {
@@ -299,6 +314,11 @@ func (b *Broker) checkLayout(ctx context.Context) error {
 			}
 		}
 	}
+	b.layoutReads.Lock()
+	defer b.layoutReads.Unlock()
+	if l := b.layoutNow(); l.phase != layoutUnknown {
+		return l.err // learnt meanwhile
+	}
 	rec, err := b.client.SetArgs(ctx, key, propose, redis.SetArgs{Mode: "NX", Get: true}).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -306,8 +326,22 @@ func (b *Broker) checkLayout(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("redis layout: %w", err)
 	}
+	b.layoutMu.Lock()
+	defer b.layoutMu.Unlock()
 	b.applyLayoutLocked(rec)
 	return b.layout.err
+}
+
+// sleepCtx waits d, or until ctx ends, and reports whether it waited d.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // readLayout reads the fleet's record again, after the first time. A
@@ -315,6 +349,11 @@ func (b *Broker) checkLayout(ctx context.Context) error {
 // again as this hub knew it, unless another hub did first; a refused hub
 // only reads it. A hub refused from now on ends its streams.
 func (b *Broker) readLayout(ctx context.Context) error {
+	// One read and its verdict at a time: an older read applied after a
+	// newer one would take the hub back (to refused, from a record read
+	// just before the switch).
+	b.layoutReads.Lock()
+	defer b.layoutReads.Unlock()
 	key, known := b.parts[0].tag+layoutKeySuffix, b.layoutNow()
 	var rec string
 	var err error
@@ -411,6 +450,10 @@ func (b *Broker) applyLayoutLocked(rec string) {
 		b.layout = layoutState{phase: layoutRefused, err: fmt.Errorf("%w: "+format, append([]any{ErrLayoutMismatch}, args...)...)}
 	}
 	switch n := r.partitions; {
+	case was == layoutRefused && b.classic:
+		// It ended its streams and the copies it heard stopped: only a
+		// restart brings it back.
+		return
 	case err != nil:
 		refuse("%v", err)
 	case n == len(b.parts) && b.classic && (r.switched == 0 || r.finished):
@@ -483,8 +526,7 @@ func (b *Broker) watchLayout() {
 	for tick := time.NewTicker(layoutPoll); ; {
 		ctx, cancel := context.WithTimeout(context.Background(), layoutPoll)
 		if b.classic {
-			until := time.Now().Add(classicHubTTL).UnixMilli()
-			if err := b.client.ZAdd(ctx, classicHubs, redis.Z{Score: float64(until), Member: self}).Err(); err != nil {
+			if err := wordScript.Run(ctx, b.client, []string{classicHubs}, self, classicHubTTL.Milliseconds()).Err(); err != nil {
 				b.log.Warn("redis layout: classic listener's word", "err", err)
 			}
 		}
@@ -514,8 +556,9 @@ func (b *Broker) watchLayout() {
 // partitioned event that follows the switch, which come over the
 // Cluster's bus. On another node, the bus could bring a topic's last
 // event of the single slot after its first one in its partition. It
-// reports whether the master changed since the last look (a failover),
-// after which the connections move there (resyncSoon).
+// reports whether the master changed since the last look (a failover, or
+// none found before), after which the connections move there
+// (resyncSoon).
 func (b *Broker) repin(ctx context.Context) bool {
 	cc, ok := b.client.(*redis.ClusterClient)
 	if !ok {
@@ -531,5 +574,5 @@ func (b *Broker) repin(ctx context.Context) bool {
 		return false
 	}
 	b.pinned.Store(node)
-	return old != nil
+	return true // New ignores it; later, connections opened elsewhere move
 }

@@ -163,7 +163,7 @@ func TestGapFillKeepsEveryCopy(t *testing.T) {
 	}
 	last := make(eventid.Cursor, 3)
 	last[0], last[2] = before[0], before[1]
-	r, ok, err := b.gapFill(ctx, broker.Selection{Topics: []string{topics[0], topics[2]}}, last)
+	r, ok, err := b.gapFill(ctx, broker.Selection{Topics: []string{topics[0], topics[2]}}, last, true)
 	if err != nil || !ok {
 		t.Fatalf("gapFill: %v, %v", ok, err)
 	}

@@ -109,9 +109,12 @@ type Broker struct {
 	pinned           atomic.Pointer[redis.Client]
 
 	// layoutMu guards layout: where the hub stands towards its fleet's
-	// layout record (layout.go).
-	layoutMu sync.Mutex
-	layout   layoutState
+	// layout record (layout.go). layoutReads is held across each read of
+	// the record and its verdict, so that they apply in order; it is taken
+	// before layoutMu.
+	layoutMu    sync.Mutex
+	layout      layoutState
+	layoutReads sync.Mutex
 	// refused mirrors layout.phase == layoutRefused, for Down.
 	refused atomic.Bool
 

@@ -138,11 +138,19 @@ func (b *Broker) readReplayAt(ctx context.Context, sel broker.Selection, lastEve
 
 // parseResumePoint reads a partitioned broker's resume point: a cursor of
 // as many partitions, or an id of the single-slot layout (legacy).
+//
+// A plain id is also what a cursor that observed partition 0 alone is
+// sent as (eventid.Cursor.AppendStreamID): it is read as one of the
+// single slot (the other partitions from their origin) when it is from
+// the single slot's time, while the fleet moves or up to its switch, and
+// otherwise as that cursor (the other partitions after its time, as a
+// cursor's unobserved positions are).
 func (b *Broker) parseResumePoint(s string) (from eventid.Cursor, legacy bool, err error) {
 	if id, err := eventid.Parse(s); err == nil {
 		from = make(eventid.Cursor, len(b.parts))
 		from[0] = id
-		return from, true, nil
+		l := b.layoutNow()
+		return from, l.phase == layoutMoving || (l.record.switched > 0 && id.Time <= uint64(l.record.switched)), nil
 	}
 	from, err = eventid.ParseCursor(s)
 	if err == nil && len(from) != len(b.parts) {
@@ -209,7 +217,14 @@ func (b *Broker) headsAndOrigins(ctx context.Context) (heads, origins eventid.Cu
 // last (one per partition) has missed for sel, in pages like a resume, or
 // ok false when history cannot tell (it expired). Its messages are live
 // ones: the shard gives them its cursor.
-func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid.Cursor) (r broker.Replay, ok bool, err error) {
+//
+// classic: the subscriber is a classic connection, which carries every
+// partition; one of a hub that started while its fleet moved has taken no
+// heads of the partitions other than 0 (subscriber.confirm), and reads one
+// it has not observed from its origin within a history TTL of the switch.
+// A sharded connection carries one partition and knows nothing of the
+// others, which their own connections fill.
+func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid.Cursor, classic bool) (r broker.Replay, ok bool, err error) {
 	heads, origins, err := b.headsAndOrigins(ctx)
 	if err != nil {
 		return r, false, err
@@ -221,7 +236,7 @@ func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid
 		switch {
 		case !(selects(sel, k, len(b.parts)) || (k == 0 && single)):
 			continue
-		case after.IsZero() && single && k > 0 && !origin.IsZero():
+		case after.IsZero() && classic && single && k > 0 && !origin.IsZero():
 			// Not observed on a hub that started while the fleet moved
 			// (it took no heads there: subscriber.confirm): every event
 			// of the partition came after its subscriptions.

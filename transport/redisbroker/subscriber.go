@@ -501,12 +501,7 @@ const (
 // there; a connection that could not say so does not count as working
 // (reconnect), or it would miss the events that follow.
 func (s *subscriber) followingPatterns() error {
-	now := time.Now()
-	_, err := s.b.client.TxPipelined(s.ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(s.ctx, s.part.patterns, redis.Z{Score: float64(now.Add(patternsTTL).UnixMilli()), Member: s.probe})
-		p.ZRemRangeByScore(s.ctx, s.part.patterns, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
-		return nil
-	})
+	err := wordScript.Run(s.ctx, s.b.client, []string{s.part.patterns}, s.probe, patternsTTL.Milliseconds()).Err()
 	if err != nil && !s.closed() {
 		s.b.log.Warn("redis pattern flag", "partition", s.part.index, "err", err)
 	}
@@ -1242,7 +1237,7 @@ var errGapExpired = errors.New("redis broker: history expired since the last del
 // was delivered is a prefix of the gap in id order.
 func (s *subscriber) fillGap(t *tap, sel broker.Selection) error {
 	ctx, cancel := context.WithTimeout(s.ctx, gapFillTimeout)
-	r, ok, err := s.b.gapFill(ctx, sel, s.lastOf(t))
+	r, ok, err := s.b.gapFill(ctx, sel, s.lastOf(t), s.part == nil)
 	cancel()
 	switch {
 	case err != nil:
