@@ -301,8 +301,12 @@ func (b *Broker) checkLayout(ctx context.Context) error {
 		// layoutPoll: look twice before founding a fleet of partitions.
 		// (Not holding layoutMu, which the receive goroutines take.)
 		for look := 0; look < 2; look++ {
-			if look > 0 && !sleepCtx(ctx, layoutPoll+layoutPoll/2) {
-				return fmt.Errorf("redis layout: %w", ctx.Err())
+			if look > 0 {
+				select {
+				case <-time.After(layoutPoll + layoutPoll/2):
+				case <-ctx.Done():
+					return fmt.Errorf("redis layout: %w", ctx.Err())
+				}
 			}
 			n, err := b.client.Exists(ctx, b.parts[0].last, key).Result()
 			if err != nil {
@@ -330,18 +334,6 @@ func (b *Broker) checkLayout(ctx context.Context) error {
 	defer b.layoutMu.Unlock()
 	b.applyLayoutLocked(rec)
 	return b.layout.err
-}
-
-// sleepCtx waits d, or until ctx ends, and reports whether it waited d.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // readLayout reads the fleet's record again, after the first time. A
@@ -536,7 +528,11 @@ func (b *Broker) watchLayout() {
 			}
 		}
 		if b.layoutNow().phase == layoutUnknown {
-			_ = b.checkLayout(ctx) // logs its verdict
+			// Longer than a poll: checkLayout may look twice, 1.5 polls
+			// apart, before it records a count.
+			first, cancel := context.WithTimeout(context.Background(), 3*layoutPoll)
+			_ = b.checkLayout(first) // logs its verdict
+			cancel()
 		} else if err := b.readLayout(ctx); err != nil && !errors.Is(err, ErrLayoutMismatch) {
 			b.log.Warn("redis layout", "err", err)
 		}

@@ -184,3 +184,19 @@ func TestRecordLostWhileMoving(t *testing.T) {
 			time.Since(start), next.layoutNow().phase, moving.layoutNow().phase)
 	}
 }
+
+// TestFreshFleetStartedBeforeRedis: the first hub of a new fleet of
+// partitions, started while Redis is away, records its count once Redis
+// answers, and is ready, though it looks twice before founding the fleet
+// (checkLayout) and its watch polls more often than that takes.
+func TestFreshFleetStartedBeforeRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Kill()
+	b := newTestBroker(t, srv.Client(t), 3)
+	srv.Restart()
+	// Without asking (Ping checks too): the hub's own watch does it.
+	awaitPhase(t, b, layoutAgreed)
+	if rec, err := srv.Client(t).Get(context.Background(), "{ssehub}"+layoutKeySuffix).Result(); err != nil || rec != "3" {
+		t.Errorf("the record is %q (%v), want \"3\"", rec, err)
+	}
+}
