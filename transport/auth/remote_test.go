@@ -234,7 +234,9 @@ func TestRemoteJWKSKeepsLastGoodSet(t *testing.T) {
 		}
 		start := time.Now()
 		wantCode(t, v, tc.name+": unknown kid", newEdKey(t, "k2").token(t), CodeBadSignature)
-		if d := time.Since(start); d > 5*timeout {
+		// A hang would take forever; 20x the timeout leaves room for a
+		// loaded machine (5x failed once under a parallel make test).
+		if d := time.Since(start); d > 20*timeout {
 			t.Errorf("%s: Verify(unknown kid) took %v, want about Timeout=%v at most", tc.name, d, timeout)
 		}
 		if st := r.Stats(); st.Failures == 0 || st.Keys != 1 {
