@@ -218,3 +218,67 @@ func TestConformanceIdempotentPublish(t *testing.T) {
 		}
 	})
 }
+
+// TestConformanceMercureUpdates: an update of the Mercure front door keeps
+// its metadata live, in history and across hubs' envelopes, its frame
+// carries the publisher's id (or "#<id>") and its retry, and its
+// publisher id resolves to its event's id until history forgets it
+// (docs/mercure-design.md, "Private updates" and "Ids, resume").
+func TestConformanceMercureUpdates(t *testing.T) {
+	forEachBroker(t, 10, func(t *testing.T, b broker.Broker) {
+		ctx := context.Background()
+		lookup := b.(broker.PublisherIDs)
+		heard, _ := brokertest.Listen(t, b, "@m/a", "@m/b")
+		withID := &broker.Mercure{Topics: []string{"https://example.com/a", "a b"}, ID: "urn:uuid:1", Private: true, Retry: 1500}
+		pubs := []broker.Publication{
+			{Topics: []string{"@m/a", "@m/b"}, Event: "ping", Data: []byte("one\ntwo"), Mercure: withID},
+			{Topics: []string{"@m/a"}, Data: []byte("three"), Mercure: &broker.Mercure{Topics: []string{"https://example.com/a"}}},
+			brokertest.Pub("native", "@m/a"),
+		}
+		start := publishTo(t, b, brokertest.Pub("before", "elsewhere"))[0]
+		ids := publishTo(t, b, pubs...)
+		withID.Topics[0] = "changed after publishing"
+
+		wantFrames := []string{
+			"id: urn:uuid:1\nevent: ping\ndata: one\ndata: two\nretry: 1500\n\n",
+			"id: #" + ids[1].String() + "\ndata: three\n\n",
+			"id: " + ids[2].String() + "\ndata: native\n\n",
+		}
+		check := func(how string, msgs []*broker.Message) {
+			t.Helper()
+			if len(msgs) != len(pubs) {
+				t.Fatalf("%s: %d messages, want %d", how, len(msgs), len(pubs))
+			}
+			for i, m := range msgs {
+				if string(m.Frame) != wantFrames[i] {
+					t.Errorf("%s: frame %d = %q, want %q", how, i, m.Frame, wantFrames[i])
+				}
+			}
+			if m := msgs[0].Mercure; m == nil || !m.Private || m.ID != "urn:uuid:1" || m.Retry != 1500 ||
+				!slices.Equal(m.Topics, []string{"https://example.com/a", "a b"}) {
+				t.Errorf("%s: the first update's metadata is %+v", how, m)
+			}
+			if m := msgs[1].Mercure; m == nil || m.Private || m.ID != "" || !slices.Equal(m.Topics, []string{"https://example.com/a"}) {
+				t.Errorf("%s: the second update's metadata is %+v", how, m)
+			}
+			if msgs[2].Mercure != nil {
+				t.Errorf("%s: a native event has Mercure metadata %+v", how, msgs[2].Mercure)
+			}
+		}
+		testenv.WaitFor(t, "the updates live", func() bool { return len(heard.Messages()) >= len(pubs) })
+		check("live", heard.Messages())
+		check("replayed", replay(t, b, broker.Selection{Topics: []string{"@m/a"}}, start.String()).Messages)
+
+		if id, ok, err := lookup.LookupPublisherID(ctx, "urn:uuid:1"); err != nil || !ok || id != ids[0] {
+			t.Errorf("LookupPublisherID of the first update = %v, %v, %v; want %v", id, ok, err, ids[0])
+		}
+		if _, ok, err := lookup.LookupPublisherID(ctx, "urn:uuid:unknown"); err != nil || ok {
+			t.Errorf("LookupPublisherID of an id never used = %v, %v; want not found", ok, err)
+		}
+		// A reused id names its newest event.
+		again := publishTo(t, b, broker.Publication{Topics: []string{"@m/b"}, Data: []byte("four"), Mercure: &broker.Mercure{Topics: []string{"b"}, ID: "urn:uuid:1"}})
+		if id, ok, err := lookup.LookupPublisherID(ctx, "urn:uuid:1"); err != nil || !ok || id != again[0] {
+			t.Errorf("LookupPublisherID of a reused id = %v, %v, %v; want its newest event %v", id, ok, err, again[0])
+		}
+	})
+}

@@ -62,6 +62,30 @@ type Publication struct {
 	// Data is the payload. Line breaks (CRLF, CR, LF) become separate data
 	// lines on the wire, so subscribers see them as LF.
 	Data []byte
+	// Mercure is set on an update published through the Mercure front
+	// door, whose Topics are then the mapped names of its topics
+	// (hub/topic/mercuremap). Nil on native events.
+	Mercure *Mercure
+}
+
+// Mercure is what an update published through the Mercure front door
+// carries besides its frame (docs/mercure-design.md): its topics as the
+// publisher wrote them, for matching and private checks in the shards,
+// and the publisher's id. Brokers keep it with the event, live and in
+// history, so that a replay on another hub or after a restart has it
+// too. Immutable once published.
+type Mercure struct {
+	// Topics are the update's topics as published, in publish order, the
+	// first canonical.
+	Topics []string
+	// ID is the id the publisher chose, the SSE id of the update; empty
+	// when it chose none, and the hub's own id is sent as "#<id>".
+	ID string
+	// Private updates reach only streams granted one of Topics.
+	Private bool
+	// Retry is the reconnection time the update asks for, in
+	// milliseconds; 0 for none.
+	Retry int
 }
 
 // Message is a published event as the shards see it. It is immutable once a
@@ -77,6 +101,10 @@ type Message struct {
 	// message, if that was traced and sampled: each shard that delivers
 	// the message records the delivery as a child span. Empty otherwise.
 	Trace string
+	// Mercure is set on an update of the Mercure front door, whose Frame
+	// then has the update's SSE id (Mercure.ID, or "#" and ID). Nil on
+	// native events: native streams never take a message that has it.
+	Mercure *Mercure
 
 	// The fields below matter only on a broker of several partitions
 	// (Partitioned; docs/fleet-design.md), where ids are positions within
@@ -241,6 +269,17 @@ type Broker interface {
 	Ping(ctx context.Context) error
 	// Close releases the broker's resources.
 	Close() error
+}
+
+// PublisherIDs is implemented by brokers that remember the ids Mercure
+// publishers chose (Mercure.ID), so that a stream may resume from one.
+// Both brokers do.
+type PublisherIDs interface {
+	// LookupPublisherID returns the hub's id of the newest event published
+	// with publisher id pid, while it is within history's age limit; ok
+	// is false for an id the broker does not know (never used, or
+	// forgotten with its event).
+	LookupPublisherID(ctx context.Context, pid string) (id eventid.ID, ok bool, err error)
 }
 
 // Stats counts what a broker went through that the shards cannot see: a

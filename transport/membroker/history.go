@@ -49,6 +49,11 @@ type history struct {
 	swept     eventid.ID
 	drops     uint64 // events the budget dropped
 	lastSweep time.Time
+
+	// publisherIDs maps the id a Mercure publisher chose to the newest
+	// retained event that has it (broker.PublisherIDs); an entry goes
+	// when its event does, so it is bounded as history is.
+	publisherIDs map[string]*entry
 }
 
 // entry is one retained event, shared by the log and the histories of its
@@ -73,7 +78,8 @@ type topicHistory struct {
 }
 
 func newHistory(perTopic int, ttl time.Duration, budget int) history {
-	return history{perTopic: perTopic, ttl: ttl, budget: budget, topics: make(map[string]*topicHistory)}
+	return history{perTopic: perTopic, ttl: ttl, budget: budget, topics: make(map[string]*topicHistory),
+		publisherIDs: make(map[string]*entry)}
 }
 
 // retain appends m to the log and to the history of each of its topics,
@@ -84,6 +90,10 @@ func (h *history) retain(m *broker.Message, now time.Time) {
 		e.cost += len(t)
 	}
 	h.log = append(h.log, e)
+	if pid := publisherID(m); pid != "" {
+		h.publisherIDs[pid] = e
+		e.cost += len(pid) + entryOverhead/2 // the map's entry
+	}
 	h.liveBytes += e.cost
 	h.liveCount++
 	for _, t := range m.Topics {
@@ -133,6 +143,9 @@ func (h *history) release(e *entry) {
 	}
 	h.liveBytes -= e.cost
 	h.liveCount--
+	if pid := publisherID(e.msg); pid != "" && h.publisherIDs[pid] == e {
+		delete(h.publisherIDs, pid)
+	}
 	h.wasteBytes += e.cost
 	h.wasteCount++
 }
@@ -237,4 +250,12 @@ func (h *history) snapshot(after eventid.ID) []*entry {
 		i++
 	}
 	return h.log[i:len(h.log):len(h.log)]
+}
+
+// publisherID is the id m's Mercure publisher chose, or "".
+func publisherID(m *broker.Message) string {
+	if m.Mercure == nil {
+		return ""
+	}
+	return m.Mercure.ID
 }

@@ -272,3 +272,44 @@ func TestPatternResumeChecksTopicsOfNamedTopicEvents(t *testing.T) {
 		t.Errorf("resume missing %v: reset %q, events %v; want %q", lost[0], got, brokertest.ReplayIDs(r), transport.ResetExpired)
 	}
 }
+
+// TestPublisherIDsGoWithTheirEvents: a Mercure publisher's id is
+// remembered while history holds its event, and forgotten with it, so
+// the map is bounded as history is; a reused id that leaves history with
+// its older event keeps naming the newer one.
+func TestPublisherIDsGoWithTheirEvents(t *testing.T) {
+	ctx := context.Background()
+	b := membroker.New(membroker.Config{HistorySize: 2})
+	t.Cleanup(func() { b.Close() })
+	pub := func(pid string) eventid.ID {
+		t.Helper()
+		ids, err := b.Publish(ctx, []broker.Publication{{Topics: []string{"@m/a"}, Data: []byte(pid),
+			Mercure: &broker.Mercure{Topics: []string{"a"}, ID: pid}}}, broker.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids[0]
+	}
+	lookup := func(pid string) (eventid.ID, bool) {
+		t.Helper()
+		id, ok, err := b.LookupPublisherID(ctx, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, ok
+	}
+	pub("one")
+	reused := pub("two")
+	pub("three")
+	if _, ok := lookup("one"); ok {
+		t.Error("an id whose event history dropped (2 kept per topic) is still known")
+	}
+	if id, ok := lookup("two"); !ok || id != reused {
+		t.Errorf("lookup(two) = %v, %v; want %v", id, ok, reused)
+	}
+	newer := pub("two")
+	pub("four") // drops the older "two"
+	if id, ok := lookup("two"); !ok || id != newer {
+		t.Errorf("lookup of a reused id after its older event left history = %v, %v; want the newer %v", id, ok, newer)
+	}
+}

@@ -131,7 +131,12 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 			ids[i] = id
 			continue
 		}
-		m := transport.NewMessage(b.gen.Next(now), p.Event, slices.Clone(p.Topics), p.Data)
+		var m *broker.Message
+		if p.Mercure == nil {
+			m = transport.NewMessage(b.gen.Next(now), p.Event, slices.Clone(p.Topics), p.Data)
+		} else {
+			m = transport.NewMercureMessage(b.gen.Next(now), p.Event, slices.Clone(p.Topics), p.Data, cloneMercure(p.Mercure))
+		}
 		m.Trace = trace
 		ids[i] = m.ID
 		b.history.retain(m, now)
@@ -145,6 +150,29 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 		b.fanOut(m)
 	}
 	return ids, nil
+}
+
+// cloneMercure copies a publication's metadata: a message is immutable,
+// and the publisher may reuse its slices.
+func cloneMercure(meta *broker.Mercure) *broker.Mercure {
+	c := *meta
+	c.Topics = slices.Clone(meta.Topics)
+	return &c
+}
+
+// LookupPublisherID implements broker.PublisherIDs from the events
+// history holds: a publisher id is forgotten with its event.
+func (b *Broker) LookupPublisherID(_ context.Context, pid string) (eventid.ID, bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventid.ID{}, false, broker.ErrClosed
+	}
+	e, ok := b.history.publisherIDs[pid]
+	if !ok {
+		return eventid.ID{}, false, nil
+	}
+	return e.msg.ID, true, nil
 }
 
 // fanOut delivers m once to every subscriber with a matching topic or

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/transport"
 )
 
 const testTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -49,6 +50,18 @@ func TestDecodeEnvelope(t *testing.T) {
 		{name: "partition signed", payload: "1-0@+1\nnews\n\nhi", wantErr: true},
 		{name: "two partitions", payload: "1-0@1@1\nnews\n\nhi", wantErr: true},
 		{name: "empty", payload: "", wantErr: true},
+		{name: "a Mercure update with its publisher's id",
+			payload: "mercure={\"t\":[\"https://example.com/a b\"],\"i\":\"urn:1\",\"p\":true,\"r\":20}\n1-0\n@m/a\nping\nhi",
+			want:    message{"1-0", []string{"@m/a"}, "id: urn:1\nevent: ping\ndata: hi\nretry: 20\n\n", ""}},
+		{name: "a traced Mercure update without an id",
+			payload: "traceparent=x\nmercure={\"t\":[\"a\"]}\n1-0\n@m/a\n\nhi",
+			want:    message{"1-0", []string{"@m/a"}, "id: #1-0\ndata: hi\n\n", "x"}},
+		{name: "Mercure line before the trace line", payload: "mercure={\"t\":[\"a\"]}\ntraceparent=x\n1-0\n@m/a\n\nhi", wantErr: true},
+		{name: "Mercure line alone", payload: "mercure={\"t\":[\"a\"]}", wantErr: true},
+		{name: "Mercure metadata not JSON", payload: "mercure={\n1-0\n@m/a\n\nhi", wantErr: true},
+		{name: "Mercure update without topics", payload: "mercure={\"t\":[]}\n1-0\n@m/a\n\nhi", wantErr: true},
+		{name: "Mercure id with a line break", payload: "mercure={\"t\":[\"a\"],\"i\":\"x\\nevent: y\"}\n1-0\n@m/a\n\nhi", wantErr: true},
+		{name: "Mercure retry negative", payload: "mercure={\"t\":[\"a\"],\"r\":-1}\n1-0\n@m/a\n\nhi", wantErr: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m, err := decodeEnvelope(tt.payload)
@@ -81,6 +94,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		"",
 		"1-0@2\na,b\n\nx",
 		"traceparent=x\n1-0@0\na\n\n",
+		"mercure={\"t\":[\"a\"],\"i\":\"urn:1\",\"r\":5}\n1-0\n@m/a\nping\nhi",
 	} {
 		f.Add(s)
 	}
@@ -102,6 +116,12 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Errorf("decodeEnvelope(%q).Trace = %q, contains a line break", payload, m.Trace)
 		}
 		id := m.ID.String()
+		if m.Mercure != nil {
+			id = transport.MercureEventID(m.Mercure, m.ID)
+		}
+		if strings.Count(string(m.Frame), "\nid: ") > 0 || strings.Count(string(m.Frame), "\nretry: ") > 1 {
+			t.Errorf("decodeEnvelope(%q).Frame = %q: a field written twice", payload, m.Frame)
+		}
 		if !strings.HasPrefix(string(m.Frame), "id: "+id+"\n") || !strings.HasSuffix(string(m.Frame), "\n\n") {
 			t.Errorf("decodeEnvelope(%q).Frame = %q, want an event with id %s", payload, m.Frame, id)
 		}

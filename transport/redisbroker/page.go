@@ -239,7 +239,10 @@ func (p *pager) take(s *streamCursor) error {
 		p.largest = max(p.largest, entrySize(x))
 		field := func(k string) string { v, _ := x.Values[k].(string); return v }
 		// A single-slot stream's events were never copies.
-		m := p.b.newMessage(id, s.part, field("e"), field("t"), field("d"), !s.legacy)
+		m, err := p.b.newMessage(id, s.part, field("e"), field("t"), field("d"), field("m"), !s.legacy)
+		if err != nil {
+			return fmt.Errorf("redis replay page of %s: %w", s.key, err)
+		}
 		s.buf = append(s.buf, m)
 		s.after, s.read = id, true
 	}

@@ -27,6 +27,9 @@ type partition struct {
 	topics string // sorted set: topic -> ms of its newest event
 	stream string // prefix of a topic's stream key
 	idem   string // prefix of the publish idempotency records
+	// publisherIDs prefixes the keys that map a Mercure publisher's id
+	// to the event's id (broker.PublisherIDs).
+	publisherIDs string
 	// shardChannel prefixes a topic's shard channel, in the partition's
 	// slot (sharded pub/sub on a Cluster).
 	shardChannel string
@@ -71,6 +74,7 @@ func newPartitions(prefix string, n int) []partition {
 			topics:       tag + ":topics",
 			stream:       tag + ":t:",
 			idem:         tag + ":idem:",
+			publisherIDs: tag + ":mid:",
 			shardChannel: tag + ":s:",
 			firehose:     tag + ":all",
 			patterns:     tag + ":pattern-hubs",

@@ -47,7 +47,7 @@ import (
 const presenceEventLua = historyLua + `
 local function append_event(event, name, data)
   local id = history.next()
-  history.append(name, event, data, name, id .. '\n' .. name .. '\n' .. event .. '\n' .. data)
+  history.append(name, event, data, name, id .. '\n' .. name .. '\n' .. event .. '\n' .. data, '')
 end
 -- Topics and subjects are A-Z a-z 0-9 _ - . : / @ only (a subject names
 -- user/<sub>), so they need no JSON escaping; cjson would order the keys

@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +17,9 @@ import (
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
+	"github.com/ssehub/ssehub/internal/clip"
 	"github.com/ssehub/ssehub/internal/telemetry"
+	"github.com/ssehub/ssehub/transport"
 )
 
 // historyLua is the Lua library of every script that publishes events
@@ -68,18 +73,31 @@ function history.next()
   return history.last
 end
 
+-- history.xadd runs XADD key [NOMKSTREAM] id with the event's fields:
+-- a Mercure update's metadata (meta) as one more, written only when there
+-- is one, so that native entries cost what they did.
+function history.xadd(key, nomkstream, id, event, data, topics, meta)
+  if nomkstream then
+    if meta == '' then return redis.call('XADD', key, 'NOMKSTREAM', id, 'e', event, 'd', data, 't', topics) end
+    return redis.call('XADD', key, 'NOMKSTREAM', id, 'e', event, 'd', data, 't', topics, 'm', meta)
+  end
+  if meta == '' then return redis.call('XADD', key, id, 'e', event, 'd', data, 't', topics) end
+  return redis.call('XADD', key, id, 'e', event, 'd', data, 't', topics, 'm', meta)
+end
+
 -- history.append adds the event id (the last history.next gave) to topic
--- name's stream and publishes its envelope on the topic's channel.
-function history.append(name, event, data, topics, envelope)
+-- name's stream and publishes its envelope on the topic's channel. meta
+-- is a Mercure update's metadata (field m), '' for other events.
+function history.append(name, event, data, topics, envelope, meta)
   local key, id = history.sp .. name, history.last
   -- NOMKSTREAM: one command for the usual case, a stream that exists.
-  if history.maxlen > 0 and not redis.call('XADD', key, 'NOMKSTREAM', id, 'e', event, 'd', data, 't', topics) then
+  if history.maxlen > 0 and not history.xadd(key, true, id, event, data, topics, meta) then
     -- A stream that is gone although the topic index says the topic had
     -- an event within the TTL was evicted (maxmemory): the new one
     -- records that everything before this event is lost, so that a
     -- resume from before it gets a reset rather than a gap.
     local prev = redis.call('ZSCORE', history.keys.index, name)
-    redis.call('XADD', key, id, 'e', event, 'd', data, 't', topics)
+    history.xadd(key, false, id, event, data, topics, meta)
     if prev and tonumber(prev) >= history.now - history.ttl then
       local before = string.format('%.0f-18446744073709551615', history.ms - 1)
       if history.seq > 0 then before = string.format('%.0f-%.0f', history.ms, history.seq - 1) end
@@ -175,10 +193,13 @@ end
 // the layout record the publish needs (empty: any; unless the chunk was
 // published already, it fails with LAYOUT otherwise), the classic channel
 // prefix to publish on too (shard channels of a fleet that moved to
-// partitions, until the move is finished; empty otherwise), then four per
-// event: event, data, its topics in this partition joined by ",", and all
-// its topics joined by "," when it has some in other partitions too
-// (empty otherwise).
+// partitions, until the move is finished; empty otherwise), then
+// eventArgs per event: event, data, its topics in this partition joined
+// by ",", all its topics joined by "," when it has some in other
+// partitions too (empty otherwise), a Mercure update's metadata
+// (transport.EncodeMercure; empty for native events), and the key that
+// maps its publisher's id to its id (empty when it has none; declared in
+// KEYS too).
 var publishScript = redis.NewScript(historyLua + `
 local mark = ARGV[6] .. ' '
 local first = redis.call('GET', KEYS[4])
@@ -198,7 +219,7 @@ local ids = {}
 if done then
   if string.sub(done, 1, #mark) ~= mark then return redis.error_reply('IDEMPOTENCY key reused for another request') end
   for id in string.gmatch(string.sub(done, #mark + 1), '[^,]+') do ids[#ids + 1] = id end
-  if 12 + 4 * #ids >= #ARGV then return table.concat(ids, ',') end
+  if 12 + 6 * #ids >= #ARGV then return table.concat(ids, ',') end
 end
 history.open(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]))
 history.publish = ARGV[8]
@@ -213,15 +234,18 @@ local trace = ''
 if ARGV[5] ~= '' then trace = 'traceparent=' .. ARGV[5] .. '\n' end
 -- A record may hold the ids of the chunk's first events only (written by
 -- a version that kept one per event): those are not published again.
-for e = 13 + 4 * #ids, #ARGV, 4 do
-  local event, data, here, all = ARGV[e], ARGV[e + 1], ARGV[e + 2], ARGV[e + 3]
+for e = 13 + 6 * #ids, #ARGV, 6 do
+  local event, data, here, all, meta, mid = ARGV[e], ARGV[e + 1], ARGV[e + 2], ARGV[e + 3], ARGV[e + 4], ARGV[e + 5]
   if all == '' then all = here end
   local id = history.next()
   ids[#ids + 1] = id
-  local envelope = trace .. id .. ARGV[10] .. '\n' .. all .. '\n' .. event .. '\n' .. data
+  local head = trace
+  if meta ~= '' then head = head .. 'mercure=' .. meta .. '\n' end
+  local envelope = head .. id .. ARGV[10] .. '\n' .. all .. '\n' .. event .. '\n' .. data
   for name in string.gmatch(here, '[^,]+') do
-    history.append(name, event, data, all, envelope)
+    history.append(name, event, data, all, envelope, meta)
   end
+  if mid ~= '' then redis.call('SET', mid, id, 'PX', ARGV[2]) end
   if firehose then redis.call('SPUBLISH', ARGV[9], envelope) end
 end
 history.close()
@@ -229,6 +253,40 @@ local list = table.concat(ids, ',')
 redis.call('SET', KEYS[5], mark .. list, 'PX', ARGV[7])
 return list
 `)
+
+// eventArgs is how many ARGV publishScript takes per event.
+const eventArgs = 6
+
+// publisherIDKey names a Mercure publisher's id in a Redis key: a hash,
+// since the id is any string of any length.
+func publisherIDKey(pid string) string {
+	sum := sha256.Sum256([]byte(pid))
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:20])
+}
+
+// LookupPublisherID implements broker.PublisherIDs: the publish script
+// maps each publisher id to its event's id in the partition of the
+// event's first topic, for as long as history keeps events
+// (--history-ttl).
+func (b *Broker) LookupPublisherID(ctx context.Context, pid string) (eventid.ID, bool, error) {
+	// Which partition holds it is not known from the id alone: the first
+	// that has it. Mercure runs at one partition (docs/mercure-design.md).
+	for _, part := range b.parts {
+		s, err := b.client.Get(ctx, part.publisherIDs+publisherIDKey(pid)).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return eventid.ID{}, false, fmt.Errorf("redis publisher id lookup: %w", err)
+		}
+		id, err := eventid.Parse(s)
+		if err != nil {
+			return eventid.ID{}, false, fmt.Errorf("redis publisher id lookup: %s: %w", clip.Quote(s), err)
+		}
+		return id, true, nil
+	}
+	return eventid.ID{}, false, nil
+}
 
 // publishChunk is the most events one run of publishScript publishes. A
 // batch of up to --max-batch events runs as several, pipelined: a script
@@ -265,6 +323,9 @@ func (b *Broker) Publish(ctx context.Context, pubs []broker.Publication, idem br
 	// by watchLayout).
 	if err := b.checkLayout(ctx); err != nil {
 		return nil, fmt.Errorf("redis publish: %w", err)
+	}
+	if len(b.parts) > 1 && slices.ContainsFunc(pubs, func(p broker.Publication) bool { return p.Mercure != nil }) {
+		return nil, errMercurePartitioned
 	}
 	own := idem.Key == ""
 	if own {
@@ -496,7 +557,7 @@ func (b *Broker) publishCalls(sh share, partitioned bool, layout layoutState, tr
 		keys := []string{sh.part.last, sh.part.origin, sh.part.topics, record + "0", record + strconv.Itoa(start), sh.part.patterns,
 			sh.part.tag + layoutKeySuffix}
 		seen := make(map[string]bool, len(chunk))
-		args := make([]any, 0, 12+4*len(chunk))
+		args := make([]any, 0, 12+eventArgs*len(chunk))
 		args = append(args, b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), sh.part.stream, channel, trace, idem.Digest, idemTTL, publish, firehose,
 			mark, needs, classic)
 		for _, e := range chunk {
@@ -506,7 +567,15 @@ func (b *Broker) publishCalls(sh share, partitioned bool, layout layoutState, tr
 					keys = append(keys, sh.part.stream+t)
 				}
 			}
-			args = append(args, e.pub.Event, e.pub.Data, strings.Join(e.here, ","), e.all)
+			meta, mid := "", ""
+			if m := e.pub.Mercure; m != nil {
+				meta = transport.EncodeMercure(m)
+				if m.ID != "" && e.home {
+					mid = sh.part.publisherIDs + publisherIDKey(m.ID)
+					keys = append(keys, mid)
+				}
+			}
+			args = append(args, e.pub.Event, e.pub.Data, strings.Join(e.here, ","), e.all, meta, mid)
 		}
 		calls = append(calls, scriptCall{keys: keys, args: args})
 	}

@@ -279,15 +279,27 @@ func (b *Broker) resetAt(reason, lastEventID string, heads eventid.Cursor) broke
 // it was published partitioned (spread), rather than once in the single
 // slot by a hub of a fleet moving to partitions (docs/fleet-design.md
 // #moving-a-running-fleet-to-partitions).
-func (b *Broker) newMessage(id eventid.ID, part int, event, topics, data string, spread bool) *broker.Message {
+//
+// meta is a Mercure update's metadata (transport.EncodeMercure), or empty.
+func (b *Broker) newMessage(id eventid.ID, part int, event, topics, data, meta string, spread bool) (*broker.Message, error) {
 	names := strings.Split(topics, ",")
+	if meta != "" {
+		if len(b.parts) > 1 {
+			return nil, errMercurePartitioned
+		}
+		m, err := transport.DecodeMercure(meta)
+		if err != nil {
+			return nil, fmt.Errorf("redis broker: event %s: %w", id, err)
+		}
+		return transport.NewMercureMessage(id, event, names, []byte(data), m), nil
+	}
 	if len(b.parts) == 1 {
-		return transport.NewMessage(id, event, names, []byte(data))
+		return transport.NewMessage(id, event, names, []byte(data)), nil
 	}
 	m := &broker.Message{ID: id, Topics: names, Partition: part,
 		Frame: sse.AppendEvent(make([]byte, 0, sse.EventSize("", event, []byte(data))), "", event, []byte(data))}
 	if !spread {
-		return m
+		return m, nil
 	}
 	for i, t := range names {
 		k := PartitionOf(t, len(b.parts))
@@ -301,8 +313,16 @@ func (b *Broker) newMessage(id eventid.ID, part int, event, topics, data string,
 			m.Spread[i] = k
 		}
 	}
-	return m
+	return m, nil
 }
+
+// errMercurePartitioned refuses a Mercure update on a partitioned broker:
+// the Mercure front door runs at one partition (docs/mercure-design.md),
+// and a shard would write its cursor where the update's id goes.
+var errMercurePartitioned = errors.New("redis broker: a Mercure update on a partitioned fleet")
+
+// mercurePrefix starts the envelope line of a Mercure update's metadata.
+const mercurePrefix = "mercure="
 
 // tracePrefix starts the line of a traced envelope that carries the
 // publish's W3C traceparent.
@@ -311,7 +331,9 @@ const tracePrefix = "traceparent="
 // envelope is what the publish script sends on a channel.
 type envelope struct {
 	trace, topics, event, data string
-	id                         eventid.ID
+	// mercure is a Mercure update's metadata, as its line had it.
+	mercure string
+	id      eventid.ID
 	// partition is the partition whose id id is, when partitioned: an
 	// event published partitioned names it ("<id>@<partition>"); one
 	// published in the single slot does not, and is partition 0's.
@@ -323,19 +345,29 @@ type envelope struct {
 // id, topics, event and data separated by newlines (id, topics and event
 // cannot contain one), after a first line "traceparent=VALUE" if the
 // publish was traced. An id starts with a digit, so the two cannot be
-// confused. The id of an event published partitioned ends in
-// "@<partition>", the index in decimal without leading zeros.
+// confused. A Mercure update has a line "mercure=<JSON>" next, its
+// metadata (transport.EncodeMercure). The id of an event published
+// partitioned ends in "@<partition>", the index in decimal without
+// leading zeros.
 //
 // The trace line comes first and only when tracing, so a hub without
 // tracing publishes exactly the envelopes of the versions before it: those
 // read the envelopes of an untraced fleet in a rolling deploy, though not
 // traced ones, which they log and drop. Likewise a fleet of one partition
-// names none.
+// names none. Versions before the Mercure line drop a Mercure update's
+// envelopes as malformed, with a log line: the front door may be turned on
+// once every hub of the fleet runs a version that has it.
 func parseEnvelope(payload string) (e envelope, err error) {
 	if rest, ok := strings.CutPrefix(payload, tracePrefix); ok {
 		e.trace, payload, ok = strings.Cut(rest, "\n")
 		if !ok {
 			return e, fmt.Errorf("redis broker: malformed envelope: a trace line alone")
+		}
+	}
+	if rest, ok := strings.CutPrefix(payload, mercurePrefix); ok {
+		e.mercure, payload, ok = strings.Cut(rest, "\n")
+		if !ok {
+			return e, fmt.Errorf("redis broker: malformed envelope: a Mercure line alone")
 		}
 	}
 	parts := strings.SplitN(payload, "\n", 4)
@@ -385,7 +417,10 @@ func (b *Broker) decode(payload string, part int) (*broker.Message, error) {
 	case part >= 0 && e.partition != part:
 		return nil, fmt.Errorf("redis broker: an envelope of partition %d on a channel of partition %d", e.partition, part)
 	}
-	m := b.newMessage(e.id, e.partition, e.event, e.topics, e.data, e.partitioned)
+	m, err := b.newMessage(e.id, e.partition, e.event, e.topics, e.data, e.mercure, e.partitioned)
+	if err != nil {
+		return nil, err
+	}
 	m.Trace = e.trace
 	return m, nil
 }
