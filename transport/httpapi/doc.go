@@ -7,7 +7,9 @@
 // package transport/frontdoor: the stream limits, CORS, the publish rate
 // limiter, the hijack and the stream head, and the refusals that keep
 // EventSource reconnecting. httpapi parses and authorizes a subscribe
-// request, then hands it to [frontdoor.Door.Stream].
+// request, then hands it to [frontdoor.Door.Stream]. Another door is
+// served by the same server, on its own paths ([Server.Mount]), with the
+// same Door ([Server.Door]).
 //
 // A stream's connection is hijacked from fasthttp and handed to the hub,
 // whose shards write to it from then on: no fasthttp worker or buffer is

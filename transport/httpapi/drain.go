@@ -11,7 +11,8 @@ import (
 // one after another over window, each after its queued events and a "retry:"
 // field (frontdoor.Door.Goodbye). Publishing goes on. Every retry is
 // jittered around Retry, so the reconnects spread over the rest of the
-// fleet. Call Shutdown afterwards.
+// fleet. The streams of front doors mounted on the server are drained too:
+// they are the same hub's. Call Shutdown afterwards.
 func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 	return s.hub.Drain(ctx, window, s.door.Goodbye)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -135,8 +136,9 @@ func (c Config) withDefaults() Config {
 }
 
 // Server serves ssehub's HTTP API: GET /events, POST /publish, /healthz,
-// /readyz, and at / the demo page or a short text index. Its fields are
-// set by New and read-only after.
+// /readyz, and at / the demo page or a short text index; and other front
+// doors mounted on it (Mount). Its fields are set by New and read-only
+// after, but mounts (see Mount).
 type Server struct {
 	hub  *hub.Hub
 	cfg  Config
@@ -145,6 +147,10 @@ type Server struct {
 	cors *frontdoor.CORS
 	// everything grants every topic: what an API key may publish to.
 	everything acl.Grant
+	// mounts are the other front doors' paths, replaced whole by Mount
+	// (under mountMu) and read by every request.
+	mounts  atomic.Pointer[[]mount]
+	mountMu sync.Mutex
 
 	published atomic.Uint64 // events accepted by POST /publish
 }
@@ -200,7 +206,16 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWith
 // Handler returns the request handler, for embedding in another server.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 
+// Door returns the server's front door machinery, for another front door
+// mounted on it (Mount): the front doors of one server share it, and so
+// its stream limits and publish rates.
+func (s *Server) Door() *frontdoor.Door { return s.door }
+
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if m := s.mounted(ctx.Path()); m != nil {
+		m(ctx)
+		return
+	}
 	if done, allowed := s.cors.Apply(ctx); done {
 		if !allowed {
 			writeError(ctx, &APIError{Status: fasthttp.StatusForbidden, Code: CodeOriginNotAllowed, Message: "this origin may not call the hub; see --cors-origins"})
