@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub/acl"
-	"github.com/ssehub/ssehub/transport/httpapi"
+	"github.com/ssehub/ssehub/transport/frontdoor"
 	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
@@ -412,7 +412,7 @@ func (c Config) validate(src sources) error {
 		bad("redis-partitions", "does not work with --presence yet: use 1, or turn presence off")
 	}
 	for _, o := range splitList(c.CORSOrigins) {
-		if err := httpapi.ValidateOrigin(o); err != nil {
+		if err := frontdoor.ValidateOrigin(o); err != nil {
 			bad("cors-origins", "%v", err)
 		}
 	}

@@ -6,10 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
-	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,11 +20,13 @@ import (
 	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport/auth"
-	"github.com/ssehub/ssehub/transport/sse"
+	"github.com/ssehub/ssehub/transport/frontdoor"
 )
 
 // Config tunes the HTTP server. Zero fields take the documented
-// defaults.
+// defaults. Retry, SendBuffer, MaxSendBuffer, MaxStreamsPerIP,
+// MaxStreamsPerUser, PublishRate, Tracer and Logger go to the server's
+// [frontdoor.Door], which has their defaults.
 type Config struct {
 	// Retry is the reconnect delay told to EventSource clients in the
 	// stream's first line. Zero means 3s.
@@ -39,9 +40,9 @@ type Config struct {
 	// kernel memory, until then; a small buffer bounds both.
 	SendBuffer int
 	// MaxSendBuffer is how far a stream's send buffer grows while its
-	// client keeps up with writes larger than the buffer (see
-	// elasticConn); at most SendBuffer keeps it fixed. Zero means
-	// DefaultMaxSendBuffer; negative keeps it fixed.
+	// client keeps up with writes larger than the buffer (see package
+	// frontdoor); at most SendBuffer keeps it fixed. Zero means
+	// frontdoor.DefaultMaxSendBuffer; negative keeps it fixed.
 	MaxSendBuffer int
 	// ReadTimeout bounds reading one request, so slow senders (slowloris)
 	// cannot hold connections before their stream starts. Zero means 10s.
@@ -51,8 +52,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxBodyBytes caps a publish request body; larger gets 413, after
 	// which the rest, up to 64 MiB within ReadTimeout, is read and
-	// discarded so that the client gets the answer (see lingerConn). Zero
-	// means 1 MiB.
+	// discarded so that the client gets the answer (see
+	// frontdoor.LingerOnClose). Zero means 1 MiB.
 	MaxBodyBytes int
 	// MaxHeaderBytes caps the request line and headers; larger gets 431.
 	// Zero means 8 KiB.
@@ -90,7 +91,8 @@ type Config struct {
 	PublishRate int
 	// CORSOrigins are the browser origins allowed to call the hub from
 	// another origin ("https://app.example.com"), with credentials; "*"
-	// allows any origin without credentials. Empty allows none.
+	// allows any origin without credentials. Empty allows none. Each
+	// must pass frontdoor.ValidateOrigin to ever match.
 	CORSOrigins []string
 	// Demo serves the demo page at / (and its files under /demo/). False
 	// answers / with a one-line text hint.
@@ -114,7 +116,6 @@ func (c Config) withDefaults() Config {
 			*d = v
 		}
 	}
-	def(&c.Retry, 3*time.Second)
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.ReadTimeout, 10*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
@@ -128,18 +129,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxTopics <= 0 {
 		c.MaxTopics = 64
 	}
-	if c.PublishRate == 0 {
-		c.PublishRate = 1000
-	}
-	if c.MaxStreamsPerIP == 0 {
-		c.MaxStreamsPerIP = 2000
-	}
-	if c.MaxStreamsPerUser == 0 {
-		c.MaxStreamsPerUser = 50
-	}
-	if c.MaxSendBuffer == 0 {
-		c.MaxSendBuffer = DefaultMaxSendBuffer
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -147,42 +136,40 @@ func (c Config) withDefaults() Config {
 }
 
 // Server serves ssehub's HTTP API: GET /events, POST /publish, /healthz,
-// /readyz, and at / the demo page or a short text index.
+// /readyz, and at / the demo page or a short text index; and other front
+// doors mounted on it (Mount). Its fields are set by New and read-only
+// after, but mounts (see Mount).
 type Server struct {
-	hub     *hub.Hub
-	cfg     Config
-	srv     *fasthttp.Server
-	cors    corsPolicy
-	streams *streamLimiter
-	rates   *rateLimiter
+	hub  *hub.Hub
+	cfg  Config
+	srv  *fasthttp.Server
+	door *frontdoor.Door
+	cors *frontdoor.CORS
 	// everything grants every topic: what an API key may publish to.
 	everything acl.Grant
-	head       []byte // response head and SSE preamble, the same for every stream
+	// mounts are the other front doors' paths, replaced whole by Mount
+	// (under mountMu) and read by every request.
+	mounts  atomic.Pointer[[]mount]
+	mountMu sync.Mutex
 
 	published atomic.Uint64 // events accepted by POST /publish
 }
 
-// streamHead is the response head of every stream. The body is delimited by
-// the connection's close: no Content-Length, and no chunked encoding, whose
-// framing would cost bytes and a copy on every write.
-const streamHead = "HTTP/1.1 200 OK\r\n" +
-	"Content-Type: text/event-stream\r\n" +
-	"Cache-Control: no-cache\r\n" +
-	"X-Accel-Buffering: no\r\n" +
-	"Connection: close\r\n" +
-	"\r\n"
-
 // New returns a server for h.
 func New(h *hub.Hub, cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{hub: h, cfg: cfg, cors: newCORSPolicy(cfg.CORSOrigins),
-		streams: newStreamLimiter(max(cfg.MaxStreamsPerIP, 0), max(cfg.MaxStreamsPerUser, 0)),
-		rates:   newRateLimiter(max(cfg.PublishRate, 0), time.Now)}
+	s := &Server{hub: h, cfg: cfg, cors: frontdoor.NewCORS(cfg.CORSOrigins, frontdoor.CORSOptions{}),
+		door: frontdoor.New(h, frontdoor.Config{
+			Retry:             cfg.Retry,
+			SendBuffer:        cfg.SendBuffer,
+			MaxSendBuffer:     cfg.MaxSendBuffer,
+			MaxStreamsPerIP:   cfg.MaxStreamsPerIP,
+			MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+			PublishRate:       cfg.PublishRate,
+			Tracer:            cfg.Tracer,
+			Logger:            cfg.Logger,
+		})}
 	s.everything, _ = acl.NewGrant([]string{"*"})
-	s.head = append([]byte(streamHead), sse.AppendRetry(nil, cfg.Retry)...)
-	// A comment at once, so proxies pass the headers on and onopen fires.
-	s.head = sse.AppendComment(s.head, "ssehub")
-	s.head = append(s.head, '\n')
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
 		ErrorHandler:       s.handleError,
@@ -208,7 +195,7 @@ func New(h *hub.Hub, cfg Config) *Server {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(lingerListener{Listener: ln, timeout: s.cfg.ReadTimeout})
+	return s.srv.Serve(frontdoor.LingerListener(ln, s.cfg.ReadTimeout))
 }
 
 // Shutdown stops accepting and waits for in-flight requests, and for the
@@ -219,8 +206,20 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWith
 // Handler returns the request handler, for embedding in another server.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 
+// Door returns the server's front door machinery, for another front door
+// mounted on it (Mount): the front doors of one server share it, and so
+// its stream limits and publish rates.
+func (s *Server) Door() *frontdoor.Door { return s.door }
+
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	if s.applyCORS(ctx) {
+	if m := s.mounted(ctx.Path()); m != nil {
+		m(ctx)
+		return
+	}
+	if done, allowed := s.cors.Apply(ctx); done {
+		if !allowed {
+			writeError(ctx, &APIError{Status: fasthttp.StatusForbidden, Code: CodeOriginNotAllowed, Message: "this origin may not call the hub; see --cors-origins"})
+		}
 		return
 	}
 	switch string(ctx.Path()) {
@@ -272,10 +271,10 @@ func (s *Server) allow(ctx *fasthttp.RequestCtx, method string) bool {
 
 // events starts an SSE stream.
 func (s *Server) events(ctx *fasthttp.RequestCtx) {
-	_, span := s.startSpan(ctx, "/events")
-	hijacked := false
+	_, span := s.door.StartSpan(ctx, "/events")
+	streaming := false
 	defer func() {
-		if !hijacked { // answered with an error; else the stream ends the span
+		if !streaming { // answered with an error; else the stream ends the span
 			telemetry.EndServer(span, ctx.Response.StatusCode())
 		}
 	}()
@@ -291,86 +290,20 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	}
 	// Everything the stream needs has been copied out of ctx: fasthttp
 	// reuses it once this handler returns.
-	head := s.streamHeadFor(string(ctx.Request.Header.Peek("Origin")))
-	refused, release := s.streams.acquire(ctx.RemoteIP().String(), who.userID)
-	ctx.HijackSetNoResponse(true)
-	hijacked = true
-	connect := newConnectSpan(span)
-	if refused != "" {
-		connect.failed("too many streams: " + refused)
-		s.cfg.Logger.Debug("stream refused: too many streams", "limit", refused, "ip", ctx.RemoteIP().String())
-		ctx.Hijack(func(c net.Conn) { endAtOnce(unwrapConn(c), refusal(head, 10*s.cfg.Retry, "too many streams")) })
-		return
-	}
-	onOpen, onEnd := connect.callbacks(func(shard.Reason) { release() })
-	ctx.Hijack(func(c net.Conn) {
-		conn := streamConn(unwrapConn(c), s.cfg.SendBuffer, s.cfg.MaxSendBuffer)
-		err := s.hub.Stream(conn, hub.StreamRequest{
-			Stream: shard.Stream{
-				Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
-				LastEventID: req.LastEventID,
-				Expires:     who.expires,
-				Head:        head,
-				OnOpen:      onOpen,
-				OnEnd:       onEnd,
-			},
-			UserID: who.userID,
-		})
-		switch {
-		case errors.Is(err, hub.ErrBrokerDown):
-			// Redis is down: subscribing would wait for it and time out.
-			// A retry that backs off, jittered so that the clients do not
-			// all come back together.
-			connect.failed(err.Error())
-			release()
-			endAtOnce(conn, refusal(head, 2*s.cfg.Retry+rand.N(2*s.cfg.Retry), "broker unavailable"))
-		case err != nil:
-			// Draining or shutting down: answer with a stream that ends at
-			// once, so EventSource retries (elsewhere, after a jittered
-			// delay) rather than giving up for good as it would on an
-			// error status (docs/platform-notes.md#writing-streams).
-			connect.failed(err.Error())
-			release()
-			endAtOnce(conn, slices.Concat(head, s.goodbye()))
-		}
-	})
-}
-
-// refusal is a stream refused without an error status, since any would
-// stop EventSource from ever reconnecting
-// (docs/platform-notes.md#writing-streams): head (with its CORS headers),
-// a retry: that asks the client to come back after retry, a comment saying
-// why, and then the end of the stream.
-func refusal(head []byte, retry time.Duration, why string) []byte {
-	b := slices.Concat(head, sse.AppendRetry(nil, retry))
-	b = sse.AppendComment(b, why)
-	return append(b, '\n')
-}
-
-// endAtOnce writes head (a 200 stream head with retry:) and closes conn.
-func endAtOnce(conn net.Conn, head []byte) {
-	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = conn.Write(head)
-	_ = conn.Close()
-}
-
-// unwrapConn returns the raw connection under fasthttp's hijack wrapper, so
-// the stream does not keep fasthttp's read buffer alive (streams never
-// read), and under Serve's lingerConn, so the shard writes to the socket
-// itself.
-func unwrapConn(c net.Conn) net.Conn {
-	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
-		c = u.UnsafeConn()
-	}
-	if l, ok := c.(*lingerConn); ok {
-		c = l.Conn
-	}
-	return c
+	streaming = true
+	s.door.Stream(ctx, span, hub.StreamRequest{
+		Stream: shard.Stream{
+			Selection:   broker.Selection{Topics: req.Topics, Patterns: req.Patterns},
+			LastEventID: req.LastEventID,
+			Expires:     who.expires,
+		},
+		UserID: who.userID,
+	}, s.cors, nil)
 }
 
 // publish handles POST /publish.
 func (s *Server) publish(ctx *fasthttp.RequestCtx) {
-	tctx, span := s.startSpan(ctx, "/publish")
+	tctx, span := s.door.StartSpan(ctx, "/publish")
 	defer func() { telemetry.EndServer(span, ctx.Response.StatusCode()) }()
 	who, apiErr := s.authenticatePublisher(ctx)
 	if apiErr != nil {
@@ -393,17 +326,18 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, apiErr)
 		return
 	}
-	if burst := s.rates.burstSize(); burst > 0 && len(pubs) > burst {
+	rates := s.door.PublishRates()
+	if burst := rates.Burst(); burst > 0 && len(pubs) > burst {
 		// No wait would let it through: a 429 with Retry-After would have
 		// the client retry it forever.
 		writeError(ctx, tooLarge("batch of %d events exceeds the publish burst of %d events per credential (twice --publish-rate); split it",
 			len(pubs), burst))
 		return
 	}
-	if ok, retry := s.rates.take(who.key, len(pubs)); !ok {
+	if ok, retry := rates.Take(who.key, len(pubs)); !ok {
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()+0.999))))
 		writeError(ctx, &APIError{Status: fasthttp.StatusTooManyRequests, Code: CodeRateLimited,
-			Message: fmt.Sprintf("publish rate over %d events/s for this credential; retry in %s", s.cfg.PublishRate, retry)})
+			Message: fmt.Sprintf("publish rate over %d events/s for this credential; retry in %s", rates.Rate(), retry)})
 		return
 	}
 	pctx, cancel := context.WithTimeout(tctx, s.cfg.WriteTimeout)
@@ -488,10 +422,10 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		lingerOnClose(ctx)
+		frontdoor.LingerOnClose(ctx)
 		writeError(ctx, tooLarge("request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
 	case errors.As(err, &small):
-		lingerOnClose(ctx)
+		frontdoor.LingerOnClose(ctx)
 		writeError(ctx, &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Code: CodeHeadersTooLarge,
 			Message: fmt.Sprintf("request line and headers exceed the limit of %d bytes", s.cfg.MaxHeaderBytes)})
 	default:

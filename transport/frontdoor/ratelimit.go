@@ -1,4 +1,4 @@
-package httpapi
+package frontdoor
 
 import (
 	"math"
@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// rateLimiter is a token bucket per credential: each may publish rate
+// RateLimiter is a token bucket per credential: each may publish rate
 // events per second on average, in bursts of up to burst events. Safe for
-// concurrent use.
-type rateLimiter struct {
+// concurrent use; its buckets are guarded by mu.
+type RateLimiter struct {
 	rate, burst float64 // rate zero means unlimited
 	now         func() time.Time
 
@@ -26,18 +26,25 @@ type bucket struct {
 // dropped (a full bucket is the same as no bucket).
 const maxIdleBuckets = 10000
 
-func newRateLimiter(perSecond int, now func() time.Time) *rateLimiter {
-	return &rateLimiter{rate: float64(perSecond), burst: 2 * float64(perSecond), now: now, buckets: make(map[string]*bucket)}
+// NewRateLimiter returns a limiter of perSecond events per second per
+// credential, in bursts of twice that; zero means unlimited. now is the
+// clock (time.Now but in tests).
+func NewRateLimiter(perSecond int, now func() time.Time) *RateLimiter {
+	return &RateLimiter{rate: float64(perSecond), burst: 2 * float64(perSecond), now: now, buckets: make(map[string]*bucket)}
 }
 
-// burstSize returns the most events one take can ever spend, or 0 when the
-// rate is unlimited.
-func (l *rateLimiter) burstSize() int { return int(l.burst) }
+// Rate returns the events per second each credential may publish on
+// average, or 0 when the rate is unlimited.
+func (l *RateLimiter) Rate() int { return int(l.rate) }
 
-// take spends n events for key. When the bucket lacks them it spends
+// Burst returns the most events one Take can ever spend, or 0 when the
+// rate is unlimited.
+func (l *RateLimiter) Burst() int { return int(l.burst) }
+
+// Take spends n events for key. When the bucket lacks them it spends
 // nothing and says how long until it would have them. n must be at most
-// burstSize: a bucket never holds more, so a larger n is refused forever.
-func (l *rateLimiter) take(key string, n int) (ok bool, retryAfter time.Duration) {
+// Burst: a bucket never holds more, so a larger n is refused forever.
+func (l *RateLimiter) Take(key string, n int) (ok bool, retryAfter time.Duration) {
 	if l.rate == 0 {
 		return true, 0
 	}
@@ -63,7 +70,7 @@ func (l *rateLimiter) take(key string, n int) (ok bool, retryAfter time.Duration
 }
 
 // dropFull forgets the buckets that have refilled by now.
-func (l *rateLimiter) dropFull(now time.Time) {
+func (l *RateLimiter) dropFull(now time.Time) {
 	for k, b := range l.buckets {
 		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
 			delete(l.buckets, k)

@@ -1,4 +1,4 @@
-package httpapi
+package frontdoor
 
 import (
 	"io"
@@ -15,9 +15,17 @@ import (
 // a client sending more has its connection reset.
 const maxDiscard = 64 << 20
 
-// lingerListener wraps the listener of [Server.Serve] so that its
-// connections can close gracefully after answering a request too large to
-// read (see lingerConn).
+// LingerListener returns ln with its connections able to close gracefully
+// after answering a request too large to read (see [LingerOnClose]). The
+// server of every front door serves on one: [Door.Stream] finds the socket
+// under its connections.
+func LingerListener(ln net.Listener, timeout time.Duration) net.Listener {
+	return lingerListener{Listener: ln, timeout: timeout}
+}
+
+// lingerListener wraps a server's listener so that its connections can
+// close gracefully after answering a request too large to read (see
+// lingerConn).
 type lingerListener struct {
 	net.Listener
 	timeout time.Duration // the read timeout, for the rest of the request
@@ -47,7 +55,7 @@ type lingerConn struct {
 	linger  atomic.Bool // set by the request's goroutine, read by Close
 }
 
-// Close implements net.Conn. After lingerOnClose it first ends the
+// Close implements net.Conn. After LingerOnClose it first ends the
 // connection's sending half, so the client sees the end of the answer, then
 // reads and discards what the client sends until it closes, for at most
 // timeout and maxDiscard bytes, so the close is a FIN rather than a reset.
@@ -64,9 +72,12 @@ func (c *lingerConn) Close() error {
 	return c.Conn.Close()
 }
 
-// lingerOnClose makes ctx's connection, if it came from [Server.Serve],
-// read out the rest of the request when it closes, after the answer.
-func lingerOnClose(ctx *fasthttp.RequestCtx) {
+// LingerOnClose makes ctx's connection, if it came from a
+// [LingerListener], read out the rest of the request when it closes, after
+// the answer: for a request refused as too large (413, 431), so that a
+// client that sends it whole before reading sees the answer rather than a
+// reset.
+func LingerOnClose(ctx *fasthttp.RequestCtx) {
 	if c, ok := ctx.Conn().(*lingerConn); ok {
 		c.linger.Store(true)
 	}
