@@ -73,31 +73,32 @@ function history.next()
   return history.last
 end
 
--- history.xadd runs XADD key [NOMKSTREAM] id with the event's fields:
--- a Mercure update's metadata (meta) as one more, written only when there
--- is one, so that native entries cost what they did.
-function history.xadd(key, nomkstream, id, event, data, topics, meta)
-  if nomkstream then
-    if meta == '' then return redis.call('XADD', key, 'NOMKSTREAM', id, 'e', event, 'd', data, 't', topics) end
-    return redis.call('XADD', key, 'NOMKSTREAM', id, 'e', event, 'd', data, 't', topics, 'm', meta)
-  end
-  if meta == '' then return redis.call('XADD', key, id, 'e', event, 'd', data, 't', topics) end
-  return redis.call('XADD', key, id, 'e', event, 'd', data, 't', topics, 'm', meta)
-end
-
 -- history.append adds the event id (the last history.next gave) to topic
 -- name's stream and publishes its envelope on the topic's channel. meta
 -- is a Mercure update's metadata (field m), '' for other events.
 function history.append(name, event, data, topics, envelope, meta)
   local key, id = history.sp .. name, history.last
-  -- NOMKSTREAM: one command for the usual case, a stream that exists.
-  if history.maxlen > 0 and not history.xadd(key, true, id, event, data, topics, meta) then
+  -- NOMKSTREAM: one command for the usual case, a stream that exists. A
+  -- Mercure update's metadata is one more field, written only when there
+  -- is one, inline rather than through a helper function, whose call per
+  -- entry measurably cost native publishes (BENCHMARKS.md).
+  local added = history.maxlen == 0
+  if not added and meta == '' then
+    added = redis.call('XADD', key, 'NOMKSTREAM', id, 'e', event, 'd', data, 't', topics)
+  elseif not added then
+    added = redis.call('XADD', key, 'NOMKSTREAM', id, 'e', event, 'd', data, 't', topics, 'm', meta)
+  end
+  if not added then
     -- A stream that is gone although the topic index says the topic had
     -- an event within the TTL was evicted (maxmemory): the new one
     -- records that everything before this event is lost, so that a
     -- resume from before it gets a reset rather than a gap.
     local prev = redis.call('ZSCORE', history.keys.index, name)
-    history.xadd(key, false, id, event, data, topics, meta)
+    if meta == '' then
+      redis.call('XADD', key, id, 'e', event, 'd', data, 't', topics)
+    else
+      redis.call('XADD', key, id, 'e', event, 'd', data, 't', topics, 'm', meta)
+    end
     if prev and tonumber(prev) >= history.now - history.ttl then
       local before = string.format('%.0f-18446744073709551615', history.ms - 1)
       if history.seq > 0 then before = string.format('%.0f-%.0f', history.ms, history.seq - 1) end
@@ -193,15 +194,17 @@ end
 // the layout record the publish needs (empty: any; unless the chunk was
 // published already, it fails with LAYOUT otherwise), the classic channel
 // prefix to publish on too (shard channels of a fleet that moved to
-// partitions, until the move is finished; empty otherwise), then
-// eventArgs per event: event, data, its topics in this partition joined
-// by ",", all its topics joined by "," when it has some in other
-// partitions too (empty otherwise), a Mercure update's metadata
-// (transport.EncodeMercure; empty for native events), and the key that
+// partitions, until the move is finished; empty otherwise), how many
+// ARGV each event has (4, or 6 in a chunk with a Mercure update), then per
+// event: event, data, its topics in this partition joined by ",", all its
+// topics joined by "," when it has some in other partitions too (empty
+// otherwise), and in a chunk of 6, a Mercure update's metadata
+// (transport.EncodeMercure; empty for native events) and the key that
 // maps its publisher's id to its id (empty when it has none; declared in
-// KEYS too).
+// KEYS too). Native chunks thus cost Redis what they did before Mercure.
 var publishScript = redis.NewScript(historyLua + `
 local mark = ARGV[6] .. ' '
+local stride = tonumber(ARGV[13])
 local first = redis.call('GET', KEYS[4])
 if first and string.sub(first, 1, #mark) ~= mark then
   return redis.error_reply('IDEMPOTENCY key reused for another request')
@@ -219,7 +222,7 @@ local ids = {}
 if done then
   if string.sub(done, 1, #mark) ~= mark then return redis.error_reply('IDEMPOTENCY key reused for another request') end
   for id in string.gmatch(string.sub(done, #mark + 1), '[^,]+') do ids[#ids + 1] = id end
-  if 12 + 6 * #ids >= #ARGV then return table.concat(ids, ',') end
+  if 13 + stride * #ids >= #ARGV then return table.concat(ids, ',') end
 end
 history.open(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]))
 history.publish = ARGV[8]
@@ -234,8 +237,9 @@ local trace = ''
 if ARGV[5] ~= '' then trace = 'traceparent=' .. ARGV[5] .. '\n' end
 -- A record may hold the ids of the chunk's first events only (written by
 -- a version that kept one per event): those are not published again.
-for e = 13 + 6 * #ids, #ARGV, 6 do
-  local event, data, here, all, meta, mid = ARGV[e], ARGV[e + 1], ARGV[e + 2], ARGV[e + 3], ARGV[e + 4], ARGV[e + 5]
+for e = 14 + stride * #ids, #ARGV, stride do
+  local event, data, here, all, meta, mid = ARGV[e], ARGV[e + 1], ARGV[e + 2], ARGV[e + 3], '', ''
+  if stride == 6 then meta, mid = ARGV[e + 4], ARGV[e + 5] end
   if all == '' then all = here end
   local id = history.next()
   ids[#ids + 1] = id
@@ -253,9 +257,6 @@ local list = table.concat(ids, ',')
 redis.call('SET', KEYS[5], mark .. list, 'PX', ARGV[7])
 return list
 `)
-
-// eventArgs is how many ARGV publishScript takes per event.
-const eventArgs = 6
 
 // publisherIDKey names a Mercure publisher's id in a Redis key: a hash,
 // since the id is any string of any length.
@@ -557,9 +558,13 @@ func (b *Broker) publishCalls(sh share, partitioned bool, layout layoutState, tr
 		keys := []string{sh.part.last, sh.part.origin, sh.part.topics, record + "0", record + strconv.Itoa(start), sh.part.patterns,
 			sh.part.tag + layoutKeySuffix}
 		seen := make(map[string]bool, len(chunk))
-		args := make([]any, 0, 12+eventArgs*len(chunk))
+		stride := 4
+		if slices.ContainsFunc(chunk, func(e shareEvent) bool { return e.pub.Mercure != nil }) {
+			stride = 6
+		}
+		args := make([]any, 0, 13+stride*len(chunk))
 		args = append(args, b.cfg.HistorySize, b.cfg.HistoryTTL.Milliseconds(), sh.part.stream, channel, trace, idem.Digest, idemTTL, publish, firehose,
-			mark, needs, classic)
+			mark, needs, classic, stride)
 		for _, e := range chunk {
 			for _, t := range e.here {
 				if !seen[t] {
@@ -575,7 +580,10 @@ func (b *Broker) publishCalls(sh share, partitioned bool, layout layoutState, tr
 					keys = append(keys, mid)
 				}
 			}
-			args = append(args, e.pub.Event, e.pub.Data, strings.Join(e.here, ","), e.all, meta, mid)
+			args = append(args, e.pub.Event, e.pub.Data, strings.Join(e.here, ","), e.all)
+			if stride == 6 {
+				args = append(args, meta, mid)
+			}
 		}
 		calls = append(calls, scriptCall{keys: keys, args: args})
 	}
