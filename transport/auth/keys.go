@@ -48,6 +48,14 @@ type Config struct {
 	// Leeway is the clock skew tolerated when checking exp and nbf. Zero
 	// means none.
 	Leeway time.Duration
+	// Mercure makes the verifier check Mercure tokens
+	// (docs/mercure-design.md, "Auth"): exp is optional (Mercure's
+	// publisher tokens often have none; a stream then ends when it
+	// closes), sub is any string (an IRI, not a native user), and the
+	// native subscribe and publish claims are not read: Claims.Mercure
+	// and Claims.AuthorizationDetails carry the raw claims, which
+	// transport/mercure parses. False means native tokens.
+	Mercure bool
 }
 
 // KeyConfig is one verification key. Exactly one of Secret, PEMFile and

@@ -28,7 +28,22 @@ type Claims struct {
 	// Publish is the publish claim: the topics the token may publish to.
 	Publish acl.Grant
 	// ExpiresAt is the exp claim. A stream ends when it passes (issue 4).
+	// Zero only for a Mercure token without exp (Config.Mercure).
 	ExpiresAt time.Time
+
+	// The fields below are set for Mercure tokens only (Config.Mercure).
+
+	// Issuer is the iss claim, which a Mercure subscriber id is derived
+	// from with Subject.
+	Issuer string
+	// Type is the header's typ, which draft-08 §6.3 requires to be
+	// "at+jwt" for an access token.
+	Type string
+	// Mercure is the raw draft-07 "mercure" claim, nil when absent.
+	Mercure json.RawMessage
+	// AuthorizationDetails is the raw draft-08 "authorization_details"
+	// claim, nil when absent.
+	AuthorizationDetails json.RawMessage
 }
 
 // tokenClaims is the JSON payload of a token. subscribe and publish stay raw
@@ -38,6 +53,9 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 	Subscribe json.RawMessage `json:"subscribe"`
 	Publish   json.RawMessage `json:"publish"`
+	// Read with Config.Mercure only.
+	Mercure              json.RawMessage `json:"mercure"`
+	AuthorizationDetails json.RawMessage `json:"authorization_details"`
 }
 
 // Verifier checks tokens against configured keys and, with Config.Remote,
@@ -48,6 +66,7 @@ type Verifier struct {
 	remote   *RemoteJWKS // nil without Config.Remote; owned by the caller
 	issuer   string
 	audience string
+	mercure  bool // Config.Mercure
 	parser   *jwt.Parser
 }
 
@@ -65,6 +84,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		remote:   cfg.Remote,
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
+		mercure:  cfg.Mercure,
 		parser: jwt.NewParser(
 			jwt.WithLeeway(cfg.Leeway),
 			// Canonical base64 only, so a token has one spelling.
@@ -122,7 +142,9 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	}
 	var tc tokenClaims
 	var keyErr error
+	var typ string
 	_, err := v.parser.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
+		typ, _ = t.Header["typ"].(string)
 		k, err := v.keyFor(t)
 		keyErr = err
 		return k, err
@@ -134,7 +156,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		return Claims{}, mapError(err)
 	}
 	// The signature is good from here on.
-	if tc.ExpiresAt == nil {
+	if tc.ExpiresAt == nil && !v.mercure {
 		return Claims{}, fmt.Errorf("%w: no exp claim", ErrClaims)
 	}
 	if v.issuer != "" && tc.Issuer != v.issuer {
@@ -143,7 +165,14 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if v.audience != "" && !slices.Contains(tc.Audience, v.audience) {
 		return Claims{}, ErrAudience
 	}
-	c := Claims{Subject: tc.Subject, ExpiresAt: tc.ExpiresAt.Time}
+	c := Claims{Subject: tc.Subject}
+	if tc.ExpiresAt != nil {
+		c.ExpiresAt = tc.ExpiresAt.Time
+	}
+	if v.mercure {
+		c.Issuer, c.Type, c.Mercure, c.AuthorizationDetails = tc.Issuer, typ, nullAsNil(tc.Mercure), nullAsNil(tc.AuthorizationDetails)
+		return c, nil
+	}
 	if err := checkSubject(c.Subject); err != nil {
 		return Claims{}, err
 	}
@@ -265,6 +294,15 @@ func (v *Verifier) checkPayload(token string) error {
 		return fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
 	}
 	return nil
+}
+
+// nullAsNil is raw, or nil for a JSON null, which stands for an absent
+// claim.
+func nullAsNil(raw json.RawMessage) json.RawMessage {
+	if string(raw) == "null" {
+		return nil
+	}
+	return raw
 }
 
 // checkSubject reports whether sub can name a private topic.

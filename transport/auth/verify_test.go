@@ -480,3 +480,52 @@ func TestCode(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyMercureTokens: with Config.Mercure, a token without exp is
+// valid (Mercure's publisher tokens often have none), sub may be an IRI,
+// and the raw Mercure claims and the header's typ come back; the native
+// claims are not read, so a malformed native claim does not matter.
+// Natively the same tokens are refused.
+func TestVerifyMercureTokens(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef-mercure")
+	newV := func(mercure bool) *Verifier {
+		v, err := NewVerifier(Config{Keys: []KeyConfig{{Algorithm: HS256, Secret: string(secret)}}, Mercure: mercure})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	mercure, native := newV(true), newV(false)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub":                   "https://example.com/users/1",
+		"iss":                   "https://issuer.test",
+		"mercure":               map[string]any{"publish": []string{"*"}, "subscribe": []string{"https://example.com/books/{id}"}},
+		"authorization_details": []any{map[string]any{"type": "mercure"}},
+		"subscribe":             7, // a native claim of the wrong type
+	})
+	tok.Header["typ"] = "at+jwt"
+	s, err := tok.SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mercure.Verify(s)
+	if err != nil {
+		t.Fatalf("a Mercure token without exp: %v", err)
+	}
+	if c.Subject != "https://example.com/users/1" || c.Issuer != "https://issuer.test" || c.Type != "at+jwt" || !c.ExpiresAt.IsZero() ||
+		string(c.Mercure) != `{"publish":["*"],"subscribe":["https://example.com/books/{id}"]}` ||
+		string(c.AuthorizationDetails) != `[{"type":"mercure"}]` {
+		t.Errorf("Mercure claims = %+v", c)
+	}
+	if _, err := native.Verify(s); err == nil {
+		t.Error("a native verifier accepted a token without exp")
+	}
+	expired := sign(t, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix(), "mercure": nil})
+	if _, err := mercure.Verify(expired); Code(err) != CodeTokenExpired {
+		t.Errorf("an expired Mercure token: %v, want %s", err, CodeTokenExpired)
+	}
+	null := sign(t, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{"mercure": nil})
+	if c, err := mercure.Verify(null); err != nil || c.Mercure != nil {
+		t.Errorf("a null mercure claim = %q, %v; want absent", c.Mercure, err)
+	}
+}
