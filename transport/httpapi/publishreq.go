@@ -352,6 +352,9 @@ func newPublication(topics []string, event string, data []byte, lim PublishLimit
 		if err := topic.ValidateTopic(t); err != nil {
 			return broker.Publication{}, badRequest(CodeInvalidTopic, "%s", err.Error())
 		}
+		if err := refuseMercureNamespace(t); err != nil {
+			return broker.Publication{}, err
+		}
 		if slices.Contains(distinct, t) {
 			continue
 		}

@@ -217,6 +217,8 @@ func TestParsePublish(t *testing.T) {
 			body: `{"topic":"","data":"x"}`, wantStatus: 400, wantCode: CodeInvalidTopic},
 		{name: "topic with space", contentType: ctJSON,
 			body: `{"topic":"a b","data":"x"}`, wantStatus: 400, wantCode: CodeInvalidTopic},
+		{name: "topic in the Mercure namespace", contentType: ctJSON,
+			body: `{"topics":["ok","@m/a"],"data":"x"}`, wantStatus: 400, wantCode: CodeInvalidTopic},
 		{name: "pattern as publish topic", contentType: ctJSON,
 			body: `{"topic":"news/*","data":"x"}`, wantStatus: 400, wantCode: CodeInvalidTopic},
 		{name: "topic with CRLF", contentType: ctJSON,

@@ -6,6 +6,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ssehub/ssehub/hub/topic"
+	"github.com/ssehub/ssehub/hub/topic/mercuremap"
+	"github.com/ssehub/ssehub/internal/clip"
 )
 
 // maxLastEventIDLen caps the resume id kept from a request. Real ids are far
@@ -47,6 +49,9 @@ func parseSubscribe(args *fasthttp.Args, lastEventIDHeader []byte, maxTopics int
 		if err := topic.ValidatePattern(s); err != nil {
 			return subscribeRequest{}, badRequest(CodeInvalidTopic, "%s", err.Error())
 		}
+		if err := refuseMercureNamespace(s); err != nil {
+			return subscribeRequest{}, err
+		}
 		list := &req.Topics
 		if topic.IsPattern(s) {
 			list = &req.Patterns
@@ -69,4 +74,16 @@ func parseSubscribe(args *fasthttp.Args, lastEventIDHeader []byte, maxTopics int
 	}
 	req.LastEventID = string(id)
 	return req, nil
+}
+
+// refuseMercureNamespace refuses a native topic or pattern under the
+// Mercure front door's prefix: a native stream has no Mercure grants, so
+// it could read private updates there, and a native publish would reach
+// Mercure subscribers without their door's checks
+// (docs/mercure-design.md, "Topic mapping").
+func refuseMercureNamespace(name string) *APIError {
+	if mercuremap.IsMapped(name) {
+		return badRequest(CodeInvalidTopic, "topic %s: names under %q are the Mercure front door's", clip.Quote(name), mercuremap.Prefix)
+	}
+	return nil
 }

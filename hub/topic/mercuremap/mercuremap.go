@@ -124,7 +124,7 @@ var hashEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPa
 // (topic.ValidateTopic accepts it). The error wraps ErrEmpty, ErrTooLong,
 // ErrInvalidUTF8 or ErrForbiddenChar.
 func Map(t string) (string, error) {
-	if err := validate(t); err != nil {
+	if err := Validate(t); err != nil {
 		return "", err
 	}
 	if len(t) <= maxEscaped && allPlain(t) {
@@ -140,7 +140,7 @@ func Map(t string) (string, error) {
 // a short form when dst has room for it (topic.MaxLen bytes are always
 // enough). On error it returns dst unchanged.
 func AppendMap(dst []byte, t string) ([]byte, error) {
-	if err := validate(t); err != nil {
+	if err := Validate(t); err != nil {
 		return dst, err
 	}
 	return appendMapValid(dst, t), nil
@@ -197,7 +197,7 @@ func Unmap(mapped string) (original string, ok bool) {
 		i += 2
 	}
 	original = string(b)
-	if validate(original) != nil {
+	if Validate(original) != nil {
 		return "", false
 	}
 	return original, true
@@ -211,8 +211,11 @@ func IsMapped(name string) bool {
 	return strings.HasPrefix(name, Prefix)
 }
 
-// validate checks that t is a Mercure topic Map accepts.
-func validate(t string) error {
+// Validate checks that t is a Mercure topic Map accepts: not empty, at most
+// MaxTopicLen bytes of valid UTF-8, with no control or format (Cf)
+// characters (draft-08 §2). The front door checks selectors and ids with
+// it too.
+func Validate(t string) error {
 	switch {
 	case t == "":
 		return newError(ErrEmpty, "topic %q is empty", t)

@@ -1,0 +1,12 @@
+// Package mercure is ssehub's second front door: the Mercure protocol
+// (draft-dunglas-mercure, both the deployed draft-07 and the current
+// draft-08) over the same hub, shards and brokers as the native API
+// (docs/mercure-design.md).
+//
+// Built so far: the parsing of untrusted requests (the subscription query,
+// ParseSubscription; the publication form, ParseUpdate; the draft-07
+// "mercure" claim, ParseClaim07) and publishing with draft-07 tokens
+// (Door). Subscribing, draft-08 tokens and active subscriptions are
+// planned (docs/mercure-design.md, build order); the door is not wired
+// into cmd/ssehub yet.
+package mercure

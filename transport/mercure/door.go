@@ -1,0 +1,253 @@
+package mercure
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/mercure"
+	"github.com/ssehub/ssehub/hub/topic/mercuremap"
+	"github.com/ssehub/ssehub/internal/clip"
+	"github.com/ssehub/ssehub/internal/telemetry"
+	"github.com/ssehub/ssehub/transport"
+	"github.com/ssehub/ssehub/transport/auth"
+	"github.com/ssehub/ssehub/transport/frontdoor"
+)
+
+// DefaultPath is where the door is served when Config.Path is empty: the
+// well-known URL draft-07 §2 (Discovery) requires.
+const DefaultPath = "/.well-known/mercure"
+
+// DefaultCookieName is the cookie a token is read from when
+// Config.CookieName is empty (draft-07 §6).
+const DefaultCookieName = "mercureAuthorization"
+
+// Config configures the door. Zero fields take the documented defaults.
+type Config struct {
+	// Path is the hub's URL path. Empty means DefaultPath.
+	Path string
+	// Publishers verifies publishers' tokens; it must be made with
+	// auth.Config.Mercure. Nil means no one may publish.
+	Publishers *auth.Verifier
+	// CookieName is the cookie a token may come in. Empty means
+	// DefaultCookieName.
+	CookieName string
+	// MaxTopics bounds the topics of one update. Zero means
+	// DefaultMaxTopics.
+	MaxTopics int
+	// PublishTimeout bounds a publish. Zero means 10s.
+	PublishTimeout time.Duration
+	// Logger receives the door's log lines. Nil means slog.Default.
+	Logger *slog.Logger
+}
+
+// Door serves the Mercure protocol at its path, over the hub the native
+// API serves too (docs/mercure-design.md). Built so far: publishing
+// (draft-07 §5, with draft-07 tokens). Subscribing is not served yet: it
+// answers 501.
+type Door struct {
+	hub   *hub.Hub
+	front *frontdoor.Door
+	cfg   Config
+}
+
+// New returns the door for h; front is the native server's (it holds the
+// publish rates both doors share).
+func New(h *hub.Hub, front *frontdoor.Door, cfg Config) *Door {
+	if cfg.Path == "" {
+		cfg.Path = DefaultPath
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = DefaultCookieName
+	}
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Door{hub: h, front: front, cfg: cfg}
+}
+
+// Path is where the door is served (httpapi.Server.Mount).
+func (d *Door) Path() string { return d.cfg.Path }
+
+// Handle answers the requests under the door's path.
+func (d *Door) Handle(ctx *fasthttp.RequestCtx) {
+	if string(ctx.Path()) != d.cfg.Path {
+		writeError(ctx, &Error{Status: http.StatusNotFound, Message: "not found"})
+		return
+	}
+	switch string(ctx.Method()) {
+	case fasthttp.MethodPost:
+		d.publish(ctx)
+	case fasthttp.MethodGet:
+		writeError(ctx, &Error{Status: http.StatusNotImplemented, Message: "subscribing through the Mercure door is not served yet"})
+	default:
+		ctx.Response.Header.Set("Allow", "GET, POST")
+		writeError(ctx, &Error{Status: http.StatusMethodNotAllowed, Message: "use GET to subscribe, POST to publish"})
+	}
+}
+
+// publish answers a publication (draft-07 §5): the token's publish
+// selectors must match every topic (§6.4), else 403 and nothing is
+// published; on success 200, text/plain, the update's id.
+func (d *Door) publish(ctx *fasthttp.RequestCtx) {
+	tctx, span := d.front.StartSpan(ctx, d.cfg.Path)
+	defer func() { telemetry.EndServer(span, ctx.Response.StatusCode()) }()
+	claims, err := d.authenticate(ctx, d.cfg.Publishers)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if claims.AuthorizationDetails != nil && claims.Mercure == nil {
+		writeError(ctx, invalidToken("draft-08 access tokens (authorization_details) are not supported yet"))
+		return
+	}
+	grant, perr := ParseClaim07(claims.Mercure)
+	if perr != nil {
+		writeError(ctx, invalidToken(perr.Error()))
+		return
+	}
+	if len(grant.Publish) == 0 {
+		writeError(ctx, insufficientScope("the token's mercure.publish claim grants no topic (draft-07 §6.4)"))
+		return
+	}
+	allowed, perr := mercure.FromTopics(grant.Publish)
+	if perr != nil {
+		writeError(ctx, invalidToken(perr.Error()))
+		return
+	}
+	u, err := ParseUpdate(string(ctx.PostBody()), Draft07, PublishLimits{MaxTopics: d.cfg.MaxTopics})
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	for _, t := range u.Topics {
+		if !allowed.MatchesAny([]string{t}) {
+			writeError(ctx, insufficientScope(fmt.Sprintf("the token may not publish to topic %s (draft-07 §6.4)", clip.Quote(t))))
+			return
+		}
+	}
+	pub, err := publication(u)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if ok, retry := d.front.PublishRates().Take(publisherKey(ctx, claims), 1); !ok {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()+0.999))))
+		writeError(ctx, &Error{Status: http.StatusTooManyRequests, Message: "publish rate exceeded for this credential"})
+		return
+	}
+	pctx, cancel := context.WithTimeout(tctx, d.cfg.PublishTimeout)
+	defer cancel()
+	ids, perr := d.hub.Publish(pctx, []broker.Publication{pub}, broker.Idempotency{})
+	switch {
+	case errors.Is(perr, hub.ErrOverloaded):
+		ctx.Response.Header.Set("Retry-After", "1")
+		writeError(ctx, &Error{Status: http.StatusServiceUnavailable, Message: "the hub is overloaded; nothing was published; retry after Retry-After"})
+		return
+	case perr != nil:
+		d.cfg.Logger.Error("mercure publish", "err", perr)
+		writeError(ctx, &Error{Status: http.StatusServiceUnavailable, Message: "the broker did not answer; the update may or may not have been published"})
+		return
+	}
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(transport.MercureEventID(pub.Mercure, ids[0]))
+}
+
+// publication maps u onto the broker's: its topics' mapped names, and the
+// routing topic when a URL pattern could match one that its carrier
+// cannot see (mercuremap.NeedsRoute).
+func publication(u Update) (broker.Publication, error) {
+	p := broker.Publication{Event: u.Type, Data: []byte(u.Data),
+		Mercure: &broker.Mercure{Topics: u.Topics, ID: u.ID, Private: u.Private, Retry: u.Retry}}
+	route := false
+	for _, t := range u.Topics {
+		m, err := mercuremap.Map(t)
+		if err != nil {
+			return p, badRequest("topic: %v", err)
+		}
+		p.Topics = append(p.Topics, m)
+		route = route || mercuremap.NeedsRoute(t)
+	}
+	if route {
+		p.Topics = append(p.Topics, mercuremap.RouteTopic)
+	}
+	return p, nil
+}
+
+// authenticate finds the request's token and verifies it: the
+// Authorization header, then the authorization query parameter, then the
+// cookie (draft-07 §6). A malformed header never falls back to the
+// others.
+func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier) (auth.Claims, error) {
+	if v == nil {
+		return auth.Claims{}, &Error{Status: http.StatusForbidden, Message: "this hub has no Mercure publisher keys"}
+	}
+	token := ""
+	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 0 {
+		t, ok := bytes.CutPrefix(h, []byte("Bearer "))
+		if !ok || len(t) == 0 {
+			return auth.Claims{}, &Error{Status: http.StatusBadRequest, Message: "the Authorization header is not a Bearer token",
+				challenge: `Bearer error="invalid_request"`}
+		}
+		token = string(t)
+	} else if q := ctx.QueryArgs().Peek("authorization"); len(q) > 0 {
+		token = string(q)
+	} else if c := ctx.Request.Header.Cookie(d.cfg.CookieName); len(c) > 0 {
+		token = string(c)
+	}
+	if token == "" {
+		return auth.Claims{}, &Error{Status: http.StatusUnauthorized, Message: "no token", challenge: "Bearer"}
+	}
+	c, err := v.Verify(token)
+	if err != nil {
+		// The detailed reason stays in the debug log (RFC 6750: one
+		// error code for every token failure).
+		d.cfg.Logger.Debug("mercure token refused", "code", auth.Code(err), "err", err)
+		return auth.Claims{}, invalidToken("the token is not valid")
+	}
+	return c, nil
+}
+
+// publisherKey is what publish rates are counted by: the token's subject
+// when it has one, else the client's address.
+func publisherKey(ctx *fasthttp.RequestCtx, c auth.Claims) string {
+	if c.Subject != "" {
+		return "mercure-sub:" + c.Subject
+	}
+	return "mercure-ip:" + ctx.RemoteIP().String()
+}
+
+func invalidToken(msg string) *Error {
+	return &Error{Status: http.StatusUnauthorized, Message: msg, challenge: `Bearer error="invalid_token"`}
+}
+
+func insufficientScope(msg string) *Error {
+	return &Error{Status: http.StatusForbidden, Message: msg, challenge: `Bearer error="insufficient_scope"`}
+}
+
+// writeError answers err as RFC 6750 asks (draft-08 §6.2): a
+// WWW-Authenticate challenge on token errors, and a text/plain message.
+func writeError(ctx *fasthttp.RequestCtx, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Message: "internal error"}
+	}
+	if e.challenge != "" {
+		ctx.Response.Header.Set("WWW-Authenticate", e.challenge)
+	}
+	ctx.SetStatusCode(e.Status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(e.Message + "\n")
+}

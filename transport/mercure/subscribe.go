@@ -1,0 +1,152 @@
+package mercure
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/ssehub/ssehub/hub/mercure"
+	"github.com/ssehub/ssehub/hub/topic/mercuremap"
+	"github.com/ssehub/ssehub/hub/topic/uritemplate"
+	"github.com/ssehub/ssehub/internal/clip"
+)
+
+// Generation is the generation of the Mercure protocol a request speaks
+// (docs/mercure-design.md): it decides the parameter names, the token's
+// claims and the reserved topics of subscription events.
+type Generation uint8
+
+const (
+	// Draft07 is draft-dunglas-mercure-07, what deployed hubs and client
+	// libraries speak: "topic" selectors and the "mercure" claim.
+	Draft07 Generation = 7
+	// Draft08 is the current draft: "match" parameters and OAuth 2.0
+	// access tokens with authorization_details.
+	Draft08 Generation = 8
+)
+
+// Error is a request the door refuses: its HTTP status and a message for
+// the client (text/plain), which quotes the request only clipped.
+type Error struct {
+	Status  int
+	Message string
+	// challenge is the WWW-Authenticate header of a token error (RFC
+	// 6750), empty for others.
+	challenge string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func badRequest(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// DefaultMaxSelectors is how many selectors one subscription may have
+// when SubscribeLimits.MaxSelectors is zero (draft-08 §3 lets a hub bound
+// them).
+const DefaultMaxSelectors = 64
+
+// SubscribeLimits bound what a subscription request may ask.
+type SubscribeLimits struct {
+	// MaxSelectors is the most topic selectors or matchers of one
+	// request. Zero means DefaultMaxSelectors.
+	MaxSelectors int
+}
+
+// Subscription is a parsed subscription request: what the stream
+// follows, of either generation.
+type Subscription struct {
+	Generation Generation
+	// Selectors are the topic selectors (draft-07 §3: exact topics, URI
+	// templates, "*") or the matchers (draft-08 §4: exact and urlpattern).
+	Selectors *mercure.Selectors
+	// LastEventID is the resume point, from the Last-Event-ID header or
+	// the query (draft-08 §7 last_event_id, draft-07 §7 lastEventID, and
+	// Last-Event-ID as older clients send it), in that precedence; empty
+	// for none.
+	LastEventID string
+}
+
+// ParseSubscription parses a subscription request's query string (raw,
+// without "?") and its Last-Event-ID header. A request is of one
+// generation: "topic" and "match" parameters together are refused, as are
+// names in the reserved "match" namespace that draft-08 §3 does not
+// define, values that are not UTF-8 or hold control or format characters,
+// and selectors that do not parse for their type.
+func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) (Subscription, error) {
+	maxSelectors := limits.MaxSelectors
+	if maxSelectors <= 0 {
+		maxSelectors = DefaultMaxSelectors
+	}
+	var sub Subscription
+	var sels []mercure.Selector
+	var fields [16]formField
+	var fromQuery [3]string // last_event_id, lastEventID, Last-Event-ID
+	n := 0
+	for _, f := range parseForm(query, fields[:0]) {
+		var kind mercure.Kind
+		gen := Draft08
+		switch {
+		case f.name == "topic":
+			kind, gen = mercure.Exact, Draft07
+			if uritemplate.IsTemplate(f.value) {
+				kind = mercure.Template
+			}
+		case isMatchName(f.name):
+			switch f.name {
+			case "match", "match_exact":
+				kind = mercure.Exact
+			case "match_urlpattern":
+				kind = mercure.URLPattern
+			default:
+				return sub, badRequest("unknown parameter %s: names in the reserved match namespace are match, match_exact and match_urlpattern (draft-08 §3)",
+					clip.Quote(f.name))
+			}
+		case f.name == "last_event_id":
+			fromQuery[0] = f.value
+			continue
+		case f.name == "lastEventID":
+			fromQuery[1] = f.value
+			continue
+		case f.name == "Last-Event-ID":
+			fromQuery[2] = f.value
+			continue
+		default:
+			continue // other parameters are the application's
+		}
+		if sub.Generation != 0 && sub.Generation != gen {
+			return sub, badRequest("topic and match parameters in one request: a subscription is of one protocol generation")
+		}
+		sub.Generation = gen
+		if n++; n > maxSelectors {
+			return sub, badRequest("more than %d topic selectors", maxSelectors)
+		}
+		if err := mercuremap.Validate(f.value); err != nil {
+			return sub, badRequest("%s: %v", f.name, err)
+		}
+		sels = append(sels, mercure.Selector{Kind: kind, Value: f.value})
+	}
+	if sub.Generation == 0 {
+		return sub, badRequest("no topic selector: subscribe with topic=... (or match=...)")
+	}
+	var err error
+	if sub.Selectors, err = mercure.New(sels); err != nil {
+		return sub, badRequest("%v", err)
+	}
+	sub.LastEventID = lastEventIDHeader
+	for _, id := range fromQuery {
+		if sub.LastEventID == "" {
+			sub.LastEventID = id
+		}
+	}
+	if strings.ContainsAny(sub.LastEventID, "\r\n\x00") {
+		return sub, badRequest("the last event id holds a line break or NUL")
+	}
+	return sub, nil
+}
+
+// isMatchName reports whether name is in draft-08's reserved "match"
+// namespace: "match" or a name starting with it, ASCII case-insensitively.
+func isMatchName(name string) bool {
+	return len(name) >= 5 && strings.EqualFold(name[:5], "match")
+}
