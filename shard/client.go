@@ -33,6 +33,7 @@ type client struct {
 	expires     time.Time // when its credentials expire; zero means never
 	onOpen      func()
 	onEnd       func(Reason)
+	mercure     *mercureClient // nil for a native stream
 
 	// queue is sent to only by the shard loop, which closes it when it
 	// removes the client.
@@ -102,6 +103,9 @@ func newClient(conn Conn, st Stream, queueSize int) *client {
 		onOpen:      st.OnOpen,
 		onEnd:       st.OnEnd,
 		queue:       make(chan *broker.Message, queueSize),
+	}
+	if st.Mercure != nil {
+		c.mercure = newMercureClient(st)
 	}
 	c.fd, c.direct = directFD(conn)
 	return c

@@ -43,6 +43,11 @@ func (s *Shard) dispatch(m *broker.Message) {
 func (s *Shard) deliver(m *broker.Message) (n int) {
 	f := s.beginFanOut()
 	defer f.end()
+	// The one test native messages pay for Mercure: Mercure streams are
+	// indexed apart (mercure.go), so neither kind reaches the other.
+	if m.Mercure != nil {
+		return s.deliverMercure(f, m)
+	}
 	for _, t := range m.Topics {
 		if sub := s.exact[t]; sub != nil {
 			for c := range sub.clients {

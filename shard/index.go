@@ -1,6 +1,10 @@
 package shard
 
-import "time"
+import (
+	"time"
+
+	"github.com/ssehub/ssehub/hub/topic"
+)
 
 // subscription is one exact topic or pattern that local clients follow.
 type subscription struct {
@@ -29,14 +33,20 @@ func (s *Shard) join(c *client) {
 	s.nextBucket = (s.nextBucket + 1) % heartbeatBuckets
 	s.buckets[c.bucket][c] = struct{}{}
 	c.lastWrite = neverWritten
-	for _, t := range c.sel.Topics {
-		if !s.add(s.exact, t, false, c) {
+	if c.mercure != nil {
+		if !s.joinMercure(c) {
 			return
 		}
-	}
-	for _, p := range c.sel.Patterns {
-		if !s.add(s.patterns, p, true, c) {
-			return
+	} else {
+		for _, t := range c.sel.Topics {
+			if !s.add(exactIndex, t, c) {
+				return
+			}
+		}
+		for _, p := range c.sel.Patterns {
+			if !s.add(patternIndex, p, c) {
+				return
+			}
 		}
 	}
 	if c.pending == 0 {
@@ -58,24 +68,84 @@ func (s *Shard) open(c *client) {
 	}
 }
 
-// add indexes c under name, subscribing on first use. On failure it removes c.
-func (s *Shard) add(index map[string]*subscription, name string, pattern bool, c *client) bool {
+// indexKind names one of the shard's indexes of subscriptions.
+type indexKind uint8
+
+const (
+	exactIndex   indexKind = iota // native streams' exact topics: s.exact
+	patternIndex                  // native streams' patterns: s.patterns
+	mercureIndex                  // Mercure streams' exact mapped topics: s.mexact
+	// carrierIndex holds the carriers of Mercure streams' matchers and
+	// mercuremap.RouteTopic (s.carriers): subscribed at the broker for
+	// the streams that hold them, never walked by a dispatch.
+	carrierIndex
+)
+
+// index returns the map of kind k.
+func (s *Shard) index(k indexKind) map[string]*subscription {
+	switch k {
+	case exactIndex:
+		return s.exact
+	case patternIndex:
+		return s.patterns
+	case mercureIndex:
+		return s.mexact
+	}
+	return s.carriers
+}
+
+// isPattern reports whether name is subscribed at the broker as a pattern
+// in the index of kind k. Carriers always have a '*' (mercuremap.Carrier)
+// and RouteTopic none.
+func isPattern(k indexKind, name string) bool {
+	return k == patternIndex || k == carrierIndex && topic.IsPattern(name)
+}
+
+// twin returns the subscription to name, as a pattern or not as in index
+// k, that an index other than k holds, if any. Native and Mercure streams
+// are indexed apart, so that a dispatch never offers a message of one
+// kind to the other, but the broker knows one subscription per name:
+// whichever index holds the name first subscribes it, and the last one to
+// let it go unsubscribes.
+func (s *Shard) twin(k indexKind, name string) *subscription {
+	pattern := isPattern(k, name)
+	for o := exactIndex; o <= carrierIndex; o++ {
+		if o != k && isPattern(o, name) == pattern {
+			if sub := s.index(o)[name]; sub != nil {
+				return sub
+			}
+		}
+	}
+	return nil
+}
+
+// add indexes c under name in the index of kind k, subscribing on first
+// use. On failure it removes c.
+func (s *Shard) add(k indexKind, name string, c *client) bool {
+	index := s.index(k)
 	sub, ok := index[name]
 	if !ok {
-		subscribe := s.sub.Subscribe
-		if pattern {
-			subscribe = s.sub.PSubscribe
-		}
-		active, err := subscribe(name)
-		if err != nil {
-			s.remove(c, ReasonSubscribeFailed)
-			return false
+		var active bool
+		if twin := s.twin(k, name); twin != nil {
+			active = twin.active
+		} else {
+			subscribe := s.sub.Subscribe
+			if isPattern(k, name) {
+				subscribe = s.sub.PSubscribe
+			}
+			var err error
+			if active, err = subscribe(name); err != nil {
+				s.remove(c, ReasonSubscribeFailed)
+				return false
+			}
+			s.subscriptions.Add(1)
 		}
 		sub = &subscription{clients: make(map[*client]struct{}, 1), active: active}
 		index[name] = sub
-		s.subscriptions.Add(1)
 	}
-	if _, in := sub.clients[c]; !in && s.presenceDirty != nil {
+	// Presence counts native streams; Mercure's active subscriptions
+	// are to be built on it separately (docs/mercure-design.md).
+	if _, in := sub.clients[c]; !in && s.presenceDirty != nil && c.mercure == nil {
 		s.countPresence(sub, name, c, 1)
 	}
 	sub.clients[c] = struct{}{}
@@ -88,18 +158,17 @@ func (s *Shard) add(index map[string]*subscription, name string, pattern bool, c
 // activate marks a confirmed subscription active and opens the clients that
 // waited only for it.
 func (s *Shard) activate(m subscribed) {
-	index := s.exact
-	if m.pattern {
-		index = s.patterns
-	}
-	sub := index[m.name]
-	if sub == nil || sub.active {
-		return // unsubscribed meanwhile, or a repeated confirmation
-	}
-	sub.active = true
-	for c := range sub.clients {
-		if c.pending--; c.pending == 0 {
-			s.open(c)
+	// Every index that holds the name shares the one subscription (twin).
+	for k := exactIndex; k <= carrierIndex; k++ {
+		sub := s.index(k)[m.name]
+		if sub == nil || sub.active || isPattern(k, m.name) != m.pattern {
+			continue // unsubscribed meanwhile, or a repeated confirmation
+		}
+		sub.active = true
+		for c := range sub.clients {
+			if c.pending--; c.pending == 0 {
+				s.open(c)
+			}
 		}
 	}
 }
@@ -113,20 +182,29 @@ func (s *Shard) expireWaiting(now time.Time) {
 	}
 }
 
-// drop unindexes c from name, unsubscribing after the last local subscriber.
-func (s *Shard) drop(index map[string]*subscription, name string, c *client, unsubscribe func(string)) {
+// drop unindexes c from name in the index of kind k, unsubscribing after
+// the last local subscriber of any index.
+func (s *Shard) drop(k indexKind, name string, c *client) {
+	index := s.index(k)
 	sub, ok := index[name]
 	if !ok {
 		return
 	}
-	if _, in := sub.clients[c]; in && s.presenceDirty != nil {
+	if _, in := sub.clients[c]; in && s.presenceDirty != nil && c.mercure == nil {
 		// Not in: a join that failed before it reached name.
 		s.countPresence(sub, name, c, -1)
 	}
 	delete(sub.clients, c)
 	if len(sub.clients) == 0 {
 		delete(index, name)
-		unsubscribe(name)
+		if s.twin(k, name) != nil {
+			return // still subscribed for another index
+		}
+		if isPattern(k, name) {
+			s.sub.PUnsubscribe(name)
+		} else {
+			s.sub.Unsubscribe(name)
+		}
 		s.subscriptions.Add(-1)
 	}
 }
@@ -140,11 +218,15 @@ func (s *Shard) remove(c *client, reason Reason) {
 	c.removed = true
 	delete(s.buckets[c.bucket], c)
 	delete(s.waiting, c)
-	for _, t := range c.sel.Topics {
-		s.drop(s.exact, t, c, s.sub.Unsubscribe)
-	}
-	for _, p := range c.sel.Patterns {
-		s.drop(s.patterns, p, c, s.sub.PUnsubscribe)
+	if c.mercure != nil {
+		s.leaveMercure(c)
+	} else {
+		for _, t := range c.sel.Topics {
+			s.drop(exactIndex, t, c)
+		}
+		for _, p := range c.sel.Patterns {
+			s.drop(patternIndex, p, c)
+		}
 	}
 	close(c.queue)
 	s.unregisterFromRing(c)

@@ -174,6 +174,16 @@ type Shard struct {
 	// presenceDirty marks the presence counts changed since the last
 	// flush; nil while presence is off (presence.go).
 	presenceDirty map[presenceKey]struct{}
+	// Mercure streams' indexes (mercure.go): exact mapped topics,
+	// carriers (and mercuremap.RouteTopic), the matcher sets, the "*"
+	// streams and the interned grant sets.
+	mexact   map[string]*subscription
+	carriers map[string]*subscription
+	matchers matcherIndex
+	grants   map[string]*grantSet
+	// partitioned: the broker has several partitions, where Mercure
+	// streams are refused for now. Set by New, read by Join.
+	partitioned bool
 
 	// Overload control, owned by the Run goroutine; see intake.go.
 	highWater int // highWater(cfg.QueueSize), read once per queued message
@@ -228,6 +238,9 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 		exact:    make(map[string]*subscription),
 		patterns: make(map[string]*subscription),
 		waiting:  make(map[*client]struct{}),
+		mexact:   make(map[string]*subscription),
+		carriers: make(map[string]*subscription),
+		grants:   make(map[string]*grantSet),
 	}
 	for i := range s.buckets {
 		s.buckets[i] = make(map[*client]struct{})
@@ -237,6 +250,7 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 	}
 	if p, ok := b.(broker.Partitioned); ok && p.Partitions() > 1 {
 		s.cursor = make(eventid.Cursor, p.Partitions())
+		s.partitioned = true
 	}
 	s.highWater = highWater(cfg.QueueSize)
 	s.stall = time.NewTimer(time.Hour)
@@ -436,6 +450,13 @@ type Stream struct {
 	// OnEnd, if not nil, is called once with the reason when the stream
 	// ends. It runs on the shard loop: it must be quick and must not block.
 	OnEnd func(Reason)
+	// Mercure makes this a stream of the Mercure front door
+	// (docs/mercure-design.md): it takes Mercure updates only, never
+	// native events, and native streams never take Mercure updates. Its
+	// Selection.Topics are the mapped names of its exact selectors
+	// (mercure.Selectors.Mapped), and it has no Selection.Patterns. Nil
+	// for a native stream.
+	Mercure *MercureStream
 }
 
 // ErrStopped is returned by Join once the shard has stopped.
@@ -447,6 +468,11 @@ var ErrStopped = errors.New("shard: stopped")
 // from lastEventID, what the client missed; then live events. The shard owns
 // conn from now on and closes it when the stream ends.
 func (s *Shard) Join(conn Conn, st Stream) error {
+	if st.Mercure != nil {
+		if err := s.checkMercure(st); err != nil {
+			return err
+		}
+	}
 	c := newClient(conn, st, s.cfg.QueueSize)
 	select {
 	case s.joins <- c:

@@ -193,6 +193,10 @@ func (s *Shard) writeQueued(c *client) (reason Reason, ended bool) {
 				return ReasonWriteFailed, true
 			}
 			return 0, false
+		case m == joinedMarker && c.mercure != nil:
+			if reason, failed := s.openMercure(c, &b); failed {
+				return reason, true
+			}
 		case m == joinedMarker:
 			err = b.add(c, c.head)
 			if err == nil && c.lastEventID != "" {

@@ -1,0 +1,414 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/mercure"
+	"github.com/ssehub/ssehub/hub/topic/mercuremap"
+	"github.com/ssehub/ssehub/hub/topic/uritemplate"
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
+)
+
+// MercureStream is the Mercure part of a Stream (docs/mercure-design.md,
+// "Matchers evaluated in the shard", "Private updates" and "Ids, resume
+// and Mercure-Last-Event-ID").
+type MercureStream struct {
+	// Selectors is what the stream follows. Its exact selectors are
+	// subscribed through Stream.Selection.Topics, which must be their
+	// mapped names (Selectors.Mapped); its URI templates and URL patterns
+	// are subscribed at the broker through their carriers and matched by
+	// the shard on each update's original topics; "*" takes every update.
+	Selectors *mercure.Selectors
+	// Grants are the subscribe selectors of the stream's token: a private
+	// update reaches the stream only if one of its topics matches one
+	// (draft-07 §6.5, draft-08 §6.6). Nil for an anonymous stream, which
+	// gets public updates only. Replayed updates are checked against
+	// them too (draft-08 §7: the current token).
+	Grants *mercure.Selectors
+	// Head, if not nil, returns the stream's HTTP response head and SSE
+	// preamble in place of Stream.Head, given where the stream resumed
+	// from, for the Mercure-Last-Event-ID header (draft-08 §7): "" for a
+	// fresh stream (no Stream.LastEventID); the id as the client sent it
+	// when the replay from it was exact; Earliest when it could not
+	// resume exactly (the id is unknown or older than history, or
+	// "earliest" was asked). It is called once, by the stream's flusher,
+	// after the first page of the replay is read and before any event is
+	// written: it must not block.
+	Head func(resumedFrom string) []byte
+}
+
+// Earliest is the resume id that asks for all history (draft-07 §7,
+// draft-08 §7), and the Mercure-Last-Event-ID of a stream that could not
+// resume exactly.
+const Earliest = "earliest"
+
+// ErrMercurePartitioned is returned by Join for a Mercure stream on a
+// broker of several partitions: a publisher id names a position in one
+// partition, and matchers would have to take part in Selection.Takes, so
+// Mercure runs at one partition for now (the Redis broker refuses Mercure
+// publishes at N > 1 likewise).
+var ErrMercurePartitioned = errors.New("shard: Mercure streams need a broker of one partition")
+
+// errMercureStream is returned by Join for a Mercure stream it cannot
+// serve as described: a caller's bug, not the client's.
+var errMercureStream = errors.New("shard: malformed Mercure stream")
+
+// checkMercure refuses a Mercure stream the shard cannot serve.
+func (s *Shard) checkMercure(st Stream) error {
+	switch {
+	case s.partitioned:
+		return ErrMercurePartitioned
+	case st.Mercure.Selectors == nil:
+		return errors.Join(errMercureStream, errors.New("no selectors"))
+	case len(st.Selection.Patterns) > 0:
+		return errors.Join(errMercureStream, errors.New("native patterns"))
+	}
+	return nil
+}
+
+// mercureClient is a Mercure stream's state. Immutable after
+// newMercureClient but for grants, which the shard loop owns.
+type mercureClient struct {
+	sel      *mercure.Selectors
+	grantSel *mercure.Selectors // nil: anonymous
+	head     func(resumedFrom string) []byte
+	// carriers are its matchers' carriers, distinct, and RouteTopic when
+	// it holds a URL pattern: subscribed for it in carrierIndex.
+	carriers []string
+	// replaySel is what a resume asks the broker for: the exact mapped
+	// topics and RouteTopic as topics, the carriers as patterns.
+	replaySel broker.Selection
+	// grants is the shard's interned entry for grantSel. Owned by the
+	// shard loop.
+	grants *grantSet
+}
+
+func newMercureClient(st Stream) *mercureClient {
+	m := st.Mercure
+	mc := &mercureClient{sel: m.Selectors, grantSel: m.Grants, head: m.Head}
+	var patterns []string
+	for _, t := range m.Selectors.Templates() {
+		patterns = appendDistinct(patterns, mercuremap.TemplateCarrier(t))
+	}
+	for _, p := range m.Selectors.Patterns() {
+		patterns = appendDistinct(patterns, mercuremap.PatternCarrier(p))
+	}
+	if m.Selectors.All() {
+		patterns = appendDistinct(patterns, mercuremap.Carrier(""))
+	}
+	topics := st.Selection.Topics
+	mc.carriers = patterns
+	if len(m.Selectors.Patterns()) > 0 {
+		// A URL pattern matches canonical forms, which a carrier cannot
+		// see: topics that need it come through the routing topic too.
+		mc.carriers = append(slices.Clip(patterns), mercuremap.RouteTopic)
+		topics = append(slices.Clip(topics), mercuremap.RouteTopic)
+	}
+	mc.replaySel = broker.Selection{Topics: topics, Patterns: patterns}
+	return mc
+}
+
+func appendDistinct(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+// matcherIndex is the shard's index of the distinct matchers its Mercure
+// streams hold, each with its streams, and of its "*" streams. Owned by
+// the shard loop.
+type matcherIndex struct {
+	templates uritemplate.Set
+	tclients  map[string]map[*client]struct{} // by template source
+	patterns  urlpattern.Set
+	pids      map[string]int          // pattern source -> its id in patterns
+	pclients  []map[*client]struct{}  // by id in patterns
+	all       map[*client]struct{}    // streams holding "*"
+	tmatches  []*uritemplate.Template // scratch for AppendMatches
+	pmatches  []int                   // scratch for Match
+}
+
+func (x *matcherIndex) add(c *client) {
+	sel := c.mercure.sel
+	for _, t := range sel.Templates() {
+		if x.tclients == nil {
+			x.tclients = make(map[string]map[*client]struct{})
+		}
+		cs := x.tclients[t.String()]
+		if cs == nil {
+			x.templates.Add(t)
+			cs = make(map[*client]struct{}, 1)
+			x.tclients[t.String()] = cs
+		}
+		cs[c] = struct{}{}
+	}
+	for _, p := range sel.Patterns() {
+		if x.pids == nil {
+			x.pids = make(map[string]int)
+		}
+		id, ok := x.pids[p.String()]
+		if !ok {
+			id = x.patterns.Add(p)
+			x.pids[p.String()] = id
+			if id >= len(x.pclients) {
+				x.pclients = append(x.pclients, make([]map[*client]struct{}, id+1-len(x.pclients))...)
+			}
+			x.pclients[id] = make(map[*client]struct{}, 1)
+		}
+		x.pclients[id][c] = struct{}{}
+	}
+	if sel.All() {
+		if x.all == nil {
+			x.all = make(map[*client]struct{})
+		}
+		x.all[c] = struct{}{}
+	}
+}
+
+func (x *matcherIndex) remove(c *client) {
+	sel := c.mercure.sel
+	for _, t := range sel.Templates() {
+		if cs := x.tclients[t.String()]; cs != nil {
+			delete(cs, c)
+			if len(cs) == 0 {
+				delete(x.tclients, t.String())
+				x.templates.Remove(t.String())
+			}
+		}
+	}
+	for _, p := range sel.Patterns() {
+		if id, ok := x.pids[p.String()]; ok {
+			delete(x.pclients[id], c)
+			if len(x.pclients[id]) == 0 {
+				x.pclients[id] = nil
+				delete(x.pids, p.String())
+				x.patterns.Remove(id)
+			}
+		}
+	}
+	delete(x.all, c)
+}
+
+// grantSet is a grant set interned by the shard: the streams of equal
+// grants share one, which remembers its answer for the dispatch it last
+// checked, so a private update costs one match per grant set, and a
+// pointer and a compare for each stream after the first.
+type grantSet struct {
+	sel      *mercure.Selectors
+	refs     int
+	dispatch uint64 // the dispatch ok answers for; 0: none yet
+	ok       bool
+}
+
+// joinMercure indexes the Mercure stream c: its matchers, grants, exact
+// topics and carriers. On failure to subscribe it removes c and reports
+// false.
+func (s *Shard) joinMercure(c *client) bool {
+	mc := c.mercure
+	s.matchers.add(c)
+	if mc.grantSel != nil {
+		g := s.grants[mc.grantSel.Key()]
+		if g == nil {
+			g = &grantSet{sel: mc.grantSel}
+			s.grants[mc.grantSel.Key()] = g
+		}
+		g.refs++
+		mc.grants = g
+	}
+	for _, t := range c.sel.Topics {
+		if !s.add(mercureIndex, t, c) {
+			return false
+		}
+	}
+	for _, name := range mc.carriers {
+		if !s.add(carrierIndex, name, c) {
+			return false
+		}
+	}
+	return true
+}
+
+// leaveMercure undoes joinMercure, also after one that failed part way.
+func (s *Shard) leaveMercure(c *client) {
+	mc := c.mercure
+	s.matchers.remove(c)
+	if g := mc.grants; g != nil {
+		if g.refs--; g.refs == 0 {
+			delete(s.grants, g.sel.Key())
+		}
+		mc.grants = nil
+	}
+	for _, t := range c.sel.Topics {
+		s.drop(mercureIndex, t, c)
+	}
+	for _, name := range mc.carriers {
+		s.drop(carrierIndex, name, c)
+	}
+}
+
+// deliverMercure is deliver for a Mercure update: to the exact
+// subscribers of its mapped topics, the streams of the matchers that one
+// of its original topics matches, and the "*" streams, each once. Only
+// Mercure streams are in these indexes, so native streams never take it.
+func (s *Shard) deliverMercure(f fanOut, m *broker.Message) (n int) {
+	for _, t := range m.Topics {
+		if sub := s.mexact[t]; sub != nil {
+			for c := range sub.clients {
+				n += s.offerMercure(f, c, m)
+			}
+		}
+	}
+	x := &s.matchers
+	if x.templates.Len() > 0 || x.patterns.Len() > 0 {
+		for _, o := range m.Mercure.Topics {
+			x.tmatches = x.templates.AppendMatches(x.tmatches[:0], o)
+			for _, t := range x.tmatches {
+				for c := range x.tclients[t.String()] {
+					n += s.offerMercure(f, c, m)
+				}
+			}
+			x.pmatches = x.patterns.Match(o, x.pmatches[:0])
+			for _, id := range x.pmatches {
+				for c := range x.pclients[id] {
+					n += s.offerMercure(f, c, m)
+				}
+			}
+		}
+	}
+	for c := range x.all {
+		n += s.offerMercure(f, c, m)
+	}
+	return n
+}
+
+// offerMercure is offer for a Mercure update, which a private update
+// passes only to a stream granted one of its topics.
+func (s *Shard) offerMercure(f fanOut, c *client, m *broker.Message) int {
+	if m.Mercure.Private && !s.granted(c.mercure.grants, m) {
+		return 0
+	}
+	return f.offer(c, m)
+}
+
+// granted reports whether g grants one of the private update m's topics,
+// matching once per dispatch. A nil g (anonymous) grants nothing.
+func (s *Shard) granted(g *grantSet, m *broker.Message) bool {
+	if g == nil {
+		return false
+	}
+	if g.dispatch != s.dispatches {
+		g.dispatch, g.ok = s.dispatches, g.sel.MatchesAny(m.Mercure.Topics)
+	}
+	return g.ok
+}
+
+// keeps reports whether the Mercure stream mc takes the replayed message
+// m: a Mercure update one of whose original topics it selects and, if
+// private, its grants allow. The broker was asked by carrier, a superset.
+// Called by the stream's flusher: it reads only immutable state.
+func (mc *mercureClient) keeps(m *broker.Message) bool {
+	mm := m.Mercure
+	if mm == nil || !mc.sel.MatchesAny(mm.Topics) {
+		return false
+	}
+	return !mm.Private || mc.grantSel != nil && mc.grantSel.MatchesAny(mm.Topics)
+}
+
+// resumePoint resolves a Mercure stream's Last-Event-ID into the hub id
+// to replay after: "#<id>" is the hub's own, anything else a publisher
+// id (broker.PublisherIDs). ok is false when there is nothing to resume
+// from exactly: "earliest", or a publisher id the broker does not know.
+//
+// "earliest" replays nothing for now: the brokers answer a resume point
+// older than what they retain with a reset, so they cannot yet be asked
+// for all they retain without one; the drafts allow a hub to ignore
+// "earliest", and the head says Earliest.
+func (s *Shard) resumePoint(ctx context.Context, id string) (hubID string, ok bool, err error) {
+	switch {
+	case id == Earliest:
+		return "", false, nil
+	case strings.HasPrefix(id, "#"):
+		return id[1:], true, nil
+	}
+	p, can := s.broker.(broker.PublisherIDs)
+	if !can {
+		return "", false, nil
+	}
+	hid, found, err := p.LookupPublisherID(ctx, id)
+	if err != nil || !found {
+		return "", false, err
+	}
+	return hid.String(), true, nil
+}
+
+// openMercure writes a Mercure stream's head and replay to b: it reads
+// the replay's first page first, since the head says whether the stream
+// resumed exactly (MercureStream.Head). A Mercure stream never gets
+// ssehub.reset: its head's Earliest is the loss signal, and the stream
+// goes on live.
+func (s *Shard) openMercure(c *client, b *batch) (Reason, bool) {
+	mc := c.mercure
+	var (
+		r       broker.Replay
+		resumed bool
+		from    string
+	)
+	if c.lastEventID != "" {
+		from = Earliest
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplayTimeout)
+		hubID, ok, err := s.resumePoint(ctx, c.lastEventID)
+		if err == nil && ok {
+			r, err = s.broker.Replay(ctx, mc.replaySel, hubID)
+		}
+		cancel()
+		if err != nil {
+			return ReasonReplayFailed, true
+		}
+		if ok && r.Reset == nil {
+			resumed, from = true, c.lastEventID
+		} else if r.Reset != nil {
+			s.resets.Add(1)
+		}
+	}
+	head := c.head
+	if mc.head != nil {
+		head = mc.head(from)
+	}
+	if err := b.add(c, head); err != nil {
+		return ReasonWriteFailed, true
+	}
+	if !resumed {
+		// Nothing replayed: live events since the subscription are all
+		// the stream's.
+		return 0, false
+	}
+	s.replays.Add(1)
+	for msgs := r.Messages; ; {
+		for _, m := range msgs {
+			if !mc.keeps(m) {
+				continue
+			}
+			s.replayed.Add(1)
+			if err := b.add(c, m.Frame); err != nil {
+				return ReasonWriteFailed, true
+			}
+		}
+		if r.Next == nil || len(msgs) == 0 {
+			break
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplayTimeout)
+		var err error
+		msgs, err = r.Next(ctx)
+		cancel()
+		if err != nil {
+			return ReasonReplayFailed, true
+		}
+	}
+	c.skipThrough = r.Head
+	return 0, false
+}
