@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub/acl"
+	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/frontdoor"
 	"github.com/ssehub/ssehub/transport/redisbroker"
 )
@@ -79,6 +80,12 @@ type Config struct {
 	PresenceTTL     time.Duration `flag:"presence-ttl" help:"how long a hub's presence outlives it when it dies without shutting down (kill -9, cut off from Redis); refreshed every third of it"`
 	DrainWindow     time.Duration `flag:"drain-window" help:"on SIGTERM, open streams are told to reconnect (elsewhere) and closed one after another over this time; 0 closes them at once"`
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long shutdown (the drain included) may take before the process exits anyway"`
+	Mercure         bool          `flag:"mercure" help:"serve the Mercure protocol too (docs/mercure-design.md; publishing and subscribing with draft-07 tokens), at --mercure-path"`
+	MercurePath     string        `flag:"mercure-path" help:"URL path of the Mercure front door"`
+	MercurePubKey   string        `flag:"mercure-publisher-jwt-secret" secret:"true" help:"HS256 secret (at least 32 bytes) of Mercure publishers' tokens (Mercure's publisher_jwt); empty: no one publishes through the Mercure door"`
+	MercureSubKey   string        `flag:"mercure-subscriber-jwt-secret" secret:"true" help:"HS256 secret of Mercure subscribers' tokens (subscriber_jwt); empty: --mercure-publisher-jwt-secret"`
+	MercureAnon     bool          `flag:"mercure-anonymous" help:"let Mercure subscribers without a token in, for public updates only (Mercure's anonymous)"`
+	MercureCookie   string        `flag:"mercure-cookie-name" help:"cookie a Mercure token may come in (Mercure's cookie_name)"`
 	LogLevel        string        `flag:"log-level" help:"debug, info, warn or error"`
 	LogFormat       string        `flag:"log-format" help:"text or json"`
 }
@@ -128,6 +135,8 @@ func DefaultConfig() Config {
 		PresenceTTL:     30 * time.Second,
 		DrainWindow:     3 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
+		MercurePath:     "/.well-known/mercure",
+		MercureCookie:   "mercureAuthorization",
 		LogLevel:        "info",
 		LogFormat:       "text",
 	}
@@ -381,6 +390,24 @@ func (c Config) validate(src sources) error {
 		for _, ks := range c.keySources() {
 			if _, err := ks.keys(); err != nil {
 				bad(ks.flag, "%v", err)
+			}
+		}
+	}
+	if c.Mercure {
+		switch {
+		case c.RedisPartitions > 1:
+			bad("mercure", "needs --redis-partitions 1 for now: a Mercure update's id is a position in one partition (docs/mercure-design.md)")
+		case c.MercurePubKey == "" && c.MercureSubKey == "" && !c.MercureAnon:
+			bad("mercure", "needs --mercure-publisher-jwt-secret, --mercure-subscriber-jwt-secret or --mercure-anonymous")
+		case !strings.HasPrefix(c.MercurePath, "/") || strings.HasSuffix(c.MercurePath, "/"):
+			bad("mercure-path", "want a path such as /.well-known/mercure, got %q", c.MercurePath)
+		}
+		for flag, secret := range map[string]string{"mercure-publisher-jwt-secret": c.MercurePubKey, "mercure-subscriber-jwt-secret": c.MercureSubKey} {
+			if secret == "" {
+				continue
+			}
+			if _, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{{Algorithm: auth.HS256, Secret: secret}}, Mercure: true}); err != nil {
+				bad(flag, "%v", err)
 			}
 		}
 	}

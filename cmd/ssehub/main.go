@@ -30,6 +30,7 @@ import (
 	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/membroker"
+	"github.com/ssehub/ssehub/transport/mercure"
 	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
@@ -243,6 +244,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Tracer:         tracer,
 		Metrics:        publicMetrics(cfg, m),
 	})
+	if cfg.Mercure {
+		door, err := newMercureDoor(cfg, h, srv, log)
+		if err != nil {
+			_ = h.Shutdown(context.Background())
+			return err
+		}
+		srv.Mount(door.Path(), door.Handle)
+		log.Info("serving the Mercure protocol", "path", door.Path(), "anonymous", cfg.MercureAnon)
+	}
 	brokerStats, _ := b.(broker.StatsReporter)    // nil for the embedded broker
 	historyStats, _ := b.(broker.HistoryReporter) // nil for Redis
 	m.Watch(metrics.Sources{Hub: h, Publishes: srv, Broker: brokerStats, History: historyStats})
@@ -471,4 +481,39 @@ func historySize(n int) int {
 func usesIOUring(h *hub.Hub) bool {
 	stats := h.Stats()
 	return len(stats) > 0 && stats[0].IOUring
+}
+
+// newMercureDoor builds the Mercure front door of --mercure: its own
+// verifiers (Mercure tokens: auth.Config.Mercure), sharing the native
+// server's stream limits and publish rates.
+func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logger) (*mercure.Door, error) {
+	verifier := func(flag, secret string) (*auth.Verifier, error) {
+		if secret == "" {
+			return nil, nil
+		}
+		v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{{Algorithm: auth.HS256, Secret: secret}}, Leeway: cfg.JWTLeeway, Mercure: true})
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flag, err)
+		}
+		return v, nil
+	}
+	pub, err := verifier("mercure-publisher-jwt-secret", cfg.MercurePubKey)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := verifier("mercure-subscriber-jwt-secret", cfg.MercureSubKey)
+	if err != nil {
+		return nil, err
+	}
+	return mercure.New(h, srv.Door(), mercure.Config{
+		Path:         cfg.MercurePath,
+		Publishers:   pub,
+		Subscribers:  sub,
+		Anonymous:    cfg.MercureAnon,
+		CORSOrigins:  splitList(cfg.CORSOrigins),
+		CookieName:   cfg.MercureCookie,
+		MaxSelectors: cfg.MaxTopics,
+		MaxTopics:    cfg.MaxTopics,
+		Logger:       log,
+	}), nil
 }

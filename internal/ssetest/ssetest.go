@@ -25,6 +25,13 @@ const HeadTimeout = 5 * time.Second
 // closed when the test ends.
 func Open(t testing.TB, d *net.Dialer, addr, query string, headers ...string) (net.Conn, *http.Response) {
 	t.Helper()
+	return OpenPath(t, d, addr, "/events?"+query, headers...)
+}
+
+// OpenPath is Open for a stream at target, a path with its query (another
+// front door's, such as /.well-known/mercure?topic=a).
+func OpenPath(t testing.TB, d *net.Dialer, addr, target string, headers ...string) (net.Conn, *http.Response) {
+	t.Helper()
 	if d == nil {
 		d = &net.Dialer{}
 	}
@@ -32,21 +39,21 @@ func Open(t testing.TB, d *net.Dialer, addr, query string, headers ...string) (n
 	defer cancel()
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		t.Fatalf("GET /events?%s: %v", query, err)
+		t.Fatalf("GET %s: %v", target, err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	req := "GET /events?" + query + " HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n"
+	req := "GET " + target + " HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n"
 	for _, h := range headers {
 		req += h + "\r\n"
 	}
 	conn.SetDeadline(time.Now().Add(HeadTimeout))
 	defer conn.SetWriteDeadline(time.Time{}) // only the read deadline stays
 	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
-		t.Fatalf("GET /events?%s: %v", query, err)
+		t.Fatalf("GET %s: %v", target, err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("GET /events?%s: %v", query, err)
+		t.Fatalf("GET %s: %v", target, err)
 	}
 	return conn, resp
 }

@@ -132,7 +132,7 @@ func (d *Door) PublishRates() *RateLimiter { return d.rates }
 // and header hold must be copied out of ctx: fasthttp reuses it once the
 // handler returns.
 func (d *Door) Stream(ctx *fasthttp.RequestCtx, span trace.Span, req hub.StreamRequest, cors *CORS, header [][2]string) {
-	head := d.headFor(cors, string(ctx.Request.Header.Peek("Origin")), header)
+	head := d.Head(cors, string(ctx.Request.Header.Peek("Origin")), header)
 	refused, release := d.streams.acquire(ctx.RemoteIP().String(), req.UserID)
 	ctx.HijackSetNoResponse(true)
 	connect := newConnectSpan(span)
@@ -167,9 +167,11 @@ func (d *Door) Stream(ctx *fasthttp.RequestCtx, span trace.Span, req hub.StreamR
 	})
 }
 
-// headFor returns the stream's response head and preamble, with the CORS
-// headers cors gives origin when it is allowed, and header.
-func (d *Door) headFor(cors *CORS, origin string, header [][2]string) []byte {
+// Head returns a stream's response head and preamble, with the CORS
+// headers cors gives origin when it is allowed, and header (written as
+// Stream writes it). A door whose head depends on how the stream resumed
+// (a Mercure stream's shard.MercureStream.Head) builds it with this.
+func (d *Door) Head(cors *CORS, origin string, header [][2]string) []byte {
 	h := cors.Headers(origin)
 	if h == nil && len(header) == 0 {
 		return d.head

@@ -33,11 +33,11 @@ func TestStreamHead(t *testing.T) {
 		{"a value cannot split the head", "", [][2]string{{"Mercure-Last-Event-ID", "a\r\nSet-Cookie: x\x00\n"}},
 			top + "Mercure-Last-Event-ID: a  Set-Cookie: x  \r\n" + preamble},
 	} {
-		if got := string(d.headFor(policy, tt.origin, tt.header)); got != tt.want {
+		if got := string(d.Head(policy, tt.origin, tt.header)); got != tt.want {
 			t.Errorf("%s: head\n%q, want\n%q", tt.name, got, tt.want)
 		}
 	}
-	if got := d.headFor(nil, "https://app.example.com", nil); &got[0] != &d.head[0] {
+	if got := d.Head(nil, "https://app.example.com", nil); &got[0] != &d.head[0] {
 		t.Errorf("a head without extra lines is a copy, want the shared one")
 	}
 }

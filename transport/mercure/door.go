@@ -18,6 +18,7 @@ import (
 	"github.com/ssehub/ssehub/hub/topic/mercuremap"
 	"github.com/ssehub/ssehub/internal/clip"
 	"github.com/ssehub/ssehub/internal/telemetry"
+	"github.com/ssehub/ssehub/shard"
 	"github.com/ssehub/ssehub/transport"
 	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/frontdoor"
@@ -38,6 +39,19 @@ type Config struct {
 	// Publishers verifies publishers' tokens; it must be made with
 	// auth.Config.Mercure. Nil means no one may publish.
 	Publishers *auth.Verifier
+	// Subscribers verifies subscribers' tokens (auth.Config.Mercure).
+	// Nil means Publishers: one key for both, as Mercure's jwt_key.
+	Subscribers *auth.Verifier
+	// Anonymous lets subscribers without a token in; they get public
+	// updates only (Mercure's anonymous directive). False means 401.
+	Anonymous bool
+	// CORSOrigins are the origins whose pages may subscribe and publish
+	// with credentials ("*": any, without credentials). Empty means
+	// same-origin only.
+	CORSOrigins []string
+	// MaxSelectors bounds the topic selectors of one subscription. Zero
+	// means DefaultMaxSelectors.
+	MaxSelectors int
 	// CookieName is the cookie a token may come in. Empty means
 	// DefaultCookieName.
 	CookieName string
@@ -52,11 +66,12 @@ type Config struct {
 
 // Door serves the Mercure protocol at its path, over the hub the native
 // API serves too (docs/mercure-design.md). Built so far: publishing
-// (draft-07 §5, with draft-07 tokens). Subscribing is not served yet: it
-// answers 501.
+// (draft-07 §5) and subscribing (draft-07 §4 and draft-08 §3 selectors),
+// with draft-07 tokens.
 type Door struct {
 	hub   *hub.Hub
 	front *frontdoor.Door
+	cors  *frontdoor.CORS
 	cfg   Config
 }
 
@@ -75,7 +90,14 @@ func New(h *hub.Hub, front *frontdoor.Door, cfg Config) *Door {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Door{hub: h, front: front, cfg: cfg}
+	if cfg.Subscribers == nil {
+		cfg.Subscribers = cfg.Publishers
+	}
+	cors := frontdoor.NewCORS(cfg.CORSOrigins, frontdoor.CORSOptions{
+		AllowHeaders:  "Authorization, Last-Event-ID, Content-Type, Cache-Control",
+		ExposeHeaders: []string{resumeHeader, legacyResumeHeader},
+	})
+	return &Door{hub: h, front: front, cors: cors, cfg: cfg}
 }
 
 // Path is where the door is served (httpapi.Server.Mount).
@@ -83,6 +105,12 @@ func (d *Door) Path() string { return d.cfg.Path }
 
 // Handle answers the requests under the door's path.
 func (d *Door) Handle(ctx *fasthttp.RequestCtx) {
+	if done, allowed := d.cors.Apply(ctx); done {
+		if !allowed {
+			writeError(ctx, &Error{Status: http.StatusForbidden, Message: "this origin may not call the hub"})
+		}
+		return
+	}
 	if string(ctx.Path()) != d.cfg.Path {
 		writeError(ctx, &Error{Status: http.StatusNotFound, Message: "not found"})
 		return
@@ -91,11 +119,72 @@ func (d *Door) Handle(ctx *fasthttp.RequestCtx) {
 	case fasthttp.MethodPost:
 		d.publish(ctx)
 	case fasthttp.MethodGet:
-		writeError(ctx, &Error{Status: http.StatusNotImplemented, Message: "subscribing through the Mercure door is not served yet"})
+		d.subscribe(ctx)
 	default:
 		ctx.Response.Header.Set("Allow", "GET, POST")
 		writeError(ctx, &Error{Status: http.StatusMethodNotAllowed, Message: "use GET to subscribe, POST to publish"})
 	}
+}
+
+// resumeHeader says where a resumed stream resumed from (draft-08 §7);
+// legacyResumeHeader is draft-07's name for it.
+const (
+	resumeHeader       = "Mercure-Last-Event-ID"
+	legacyResumeHeader = "Last-Event-ID"
+)
+
+// subscribe opens a stream (draft-07 §4, draft-08 §3): the selectors of
+// the query, the token's subscribe selectors as the grants for private
+// updates (none for an anonymous subscriber), and a head that says where
+// the stream resumed from.
+func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
+	_, span := d.front.StartSpan(ctx, d.cfg.Path)
+	answered := false
+	defer func() {
+		if !answered { // refused; else Stream ended the span
+			telemetry.EndServer(span, ctx.Response.StatusCode())
+		}
+	}()
+	sub, err := ParseSubscription(string(ctx.QueryArgs().QueryString()), string(ctx.Request.Header.Peek("Last-Event-ID")),
+		SubscribeLimits{MaxSelectors: d.cfg.MaxSelectors})
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	stream := shard.Stream{Selection: broker.Selection{Topics: sub.Selectors.Mapped()}, LastEventID: sub.LastEventID,
+		Mercure: &shard.MercureStream{Selectors: sub.Selectors}}
+	claims, err := d.authenticate(ctx, d.cfg.Subscribers)
+	var e *Error
+	switch {
+	case errors.As(err, &e) && e.Status == http.StatusUnauthorized && e.challenge == "Bearer" && d.cfg.Anonymous:
+		// No token: public updates only.
+	case err != nil:
+		writeError(ctx, err)
+		return
+	case claims.AuthorizationDetails != nil && claims.Mercure == nil:
+		writeError(ctx, invalidToken("draft-08 access tokens (authorization_details) are not supported yet"))
+		return
+	default:
+		grant, perr := ParseClaim07(claims.Mercure)
+		if perr == nil && len(grant.Subscribe) > 0 {
+			stream.Mercure.Grants, perr = mercure.FromTopics(grant.Subscribe)
+		}
+		if perr != nil {
+			writeError(ctx, invalidToken(perr.Error()))
+			return
+		}
+		// A stream ends when its token expires (draft-07 §6.5).
+		stream.Expires = claims.ExpiresAt
+	}
+	origin := string(ctx.Request.Header.Peek("Origin"))
+	stream.Mercure.Head = func(resumedFrom string) []byte {
+		if resumedFrom == "" {
+			return d.front.Head(d.cors, origin, nil)
+		}
+		return d.front.Head(d.cors, origin, [][2]string{{resumeHeader, resumedFrom}, {legacyResumeHeader, resumedFrom}})
+	}
+	answered = true
+	d.front.Stream(ctx, span, hub.StreamRequest{Stream: stream}, d.cors, nil)
 }
 
 // publish answers a publication (draft-07 §5): the token's publish
@@ -191,9 +280,6 @@ func publication(u Update) (broker.Publication, error) {
 // cookie (draft-07 §6). A malformed header never falls back to the
 // others.
 func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier) (auth.Claims, error) {
-	if v == nil {
-		return auth.Claims{}, &Error{Status: http.StatusForbidden, Message: "this hub has no Mercure publisher keys"}
-	}
 	token := ""
 	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 0 {
 		t, ok := bytes.CutPrefix(h, []byte("Bearer "))
@@ -209,6 +295,9 @@ func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier) (auth.Cl
 	}
 	if token == "" {
 		return auth.Claims{}, &Error{Status: http.StatusUnauthorized, Message: "no token", challenge: "Bearer"}
+	}
+	if v == nil {
+		return auth.Claims{}, &Error{Status: http.StatusForbidden, Message: "this hub has no Mercure keys for this"}
 	}
 	c, err := v.Verify(token)
 	if err != nil {

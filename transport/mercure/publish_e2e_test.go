@@ -30,6 +30,12 @@ const testSecret = "0123456789abcdef0123456789abcdef-mercure-door"
 // the door's URL.
 func serveDoor(t *testing.T, b broker.Broker) string {
 	t.Helper()
+	return serveDoorWith(t, b, mercure.Config{})
+}
+
+// serveDoorWith is serveDoor with cfg (its Publishers are set here).
+func serveDoorWith(t *testing.T, b broker.Broker, cfg mercure.Config) string {
+	t.Helper()
 	h, err := hub.New(hub.Config{}, b)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +46,8 @@ func serveDoor(t *testing.T, b broker.Broker) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	door := mercure.New(h, s.Server.Door(), mercure.Config{Publishers: v})
+	cfg.Publishers = v
+	door := mercure.New(h, s.Server.Door(), cfg)
 	s.Server.Mount(door.Path(), door.Handle)
 	return s.URL + door.Path()
 }
@@ -48,7 +55,13 @@ func serveDoor(t *testing.T, b broker.Broker) string {
 // token signs a draft-07 token whose mercure claim is claim.
 func token(t *testing.T, claim map[string]any) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"mercure": claim}).SignedString([]byte(testSecret))
+	return signed(t, jwt.MapClaims{"mercure": claim})
+}
+
+// signed signs a token with claims.
+func signed(t *testing.T, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(testSecret))
 	if err != nil {
 		t.Fatal(err)
 	}

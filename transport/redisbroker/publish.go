@@ -80,8 +80,8 @@ function history.append(name, event, data, topics, envelope, meta)
   local key, id = history.sp .. name, history.last
   -- NOMKSTREAM: one command for the usual case, a stream that exists. A
   -- Mercure update's metadata is one more field, written only when there
-  -- is one, inline rather than through a helper function, whose call per
-  -- entry measurably cost native publishes (BENCHMARKS.md).
+  -- is one, so that a native entry runs the very XADD it did before
+  -- Mercure (BENCHMARKS.md, "Mercure updates in the publish script").
   local added = history.maxlen == 0
   if not added and meta == '' then
     added = redis.call('XADD', key, 'NOMKSTREAM', id, 'e', event, 'd', data, 't', topics)
