@@ -31,18 +31,9 @@ type update struct {
 // names of its topics, and to the routing topic when one needs it.
 func publishMercure(t *testing.T, b broker.Broker, u update) eventid.ID {
 	t.Helper()
-	var names []string
-	route := false
-	for _, o := range u.topics {
-		m, err := mercuremap.Map(o)
-		if err != nil {
-			t.Fatalf("Map(%q): %v", o, err)
-		}
-		names = append(names, m)
-		route = route || mercuremap.NeedsRoute(o)
-	}
-	if route {
-		names = append(names, mercuremap.RouteTopic)
+	names, err := mercuremap.Names(u.topics)
+	if err != nil {
+		t.Fatalf("Names(%q): %v", u.topics, err)
 	}
 	ids, err := b.Publish(context.Background(), []broker.Publication{{Topics: names, Data: []byte(u.data),
 		Mercure: &broker.Mercure{Topics: u.topics, Private: u.private, ID: u.id}}}, broker.Idempotency{})
@@ -160,13 +151,23 @@ func TestMercureAndNativeStreamsAreApart(t *testing.T) {
 	native := serveNative(t, s, broker.Selection{Topics: []string{"@m/urn:a"}, Patterns: []string{"*"}})
 	merc := serveMercure(t, s, selectors(t, "urn:a", "*"), nil, "")
 
+	start, err := b.Publish(context.Background(), []broker.Publication{{Topics: []string{"elsewhere"}, Data: []byte("start")}}, broker.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	publishMercure(t, b, update{topics: []string{"urn:a"}, data: "mercure"})
 	publishNative(t, b, "native on the mapped name", "@m/urn:a")
 	publishNative(t, b, "native", "news")
 	publishMercure(t, b, update{topics: []string{"urn:b"}, data: "mercure 2"})
 
-	native.want(t, "native stream", "native on the mapped name", "native")
+	native.want(t, "native stream", "start", "native on the mapped name", "native")
 	merc.want(t, "Mercure stream", "mercure", "mercure 2")
+
+	// Nor through history: a native * stream resuming from before them
+	// gets the native events only.
+	conn, r := serveWith(t, s, shard.Stream{Selection: broker.Selection{Patterns: []string{"*"}}, LastEventID: start[0].String()})
+	resumed := &stream{conn: conn, r: r}
+	resumed.want(t, "native * stream resumed", "native on the mapped name", "native")
 }
 
 func TestMercureMatchers(t *testing.T) {

@@ -251,6 +251,13 @@ func (s *Shard) replay(c *client, b *batch) (Reason, bool) {
 	for msgs := r.Messages; ; {
 		s.replayed.Add(uint64(len(msgs)))
 		for _, m := range msgs {
+			if m.Mercure != nil {
+				// A native pattern (*, @*) matches the Mercure door's
+				// mapped topics in history too; a native stream has no
+				// Mercure grants and never takes its updates, live or
+				// replayed (docs/mercure-design.md, "Topic mapping").
+				continue
+			}
 			if err := b.add(c, m.Frame); err != nil {
 				return ReasonWriteFailed, true
 			}

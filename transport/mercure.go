@@ -63,6 +63,10 @@ func EncodeMercure(meta *broker.Mercure) string {
 	return string(b)
 }
 
+// maxMercureRetry is the largest retry, in milliseconds, another hub's
+// metadata may carry: the Mercure door's bound (a day).
+const maxMercureRetry = 24 * 60 * 60 * 1000
+
 // errMercureMeta is returned for metadata that is not EncodeMercure's.
 var errMercureMeta = errors.New("transport: malformed Mercure metadata")
 
@@ -73,7 +77,9 @@ func DecodeMercure(s string) (*broker.Mercure, error) {
 	if err := json.Unmarshal([]byte(s), &w); err != nil {
 		return nil, fmt.Errorf("%w: %w", errMercureMeta, err)
 	}
-	if len(w.Topics) == 0 || w.Retry < 0 {
+	// The door bounds retry at a day; far larger would overflow a
+	// time.Duration.
+	if len(w.Topics) == 0 || w.Retry < 0 || w.Retry > maxMercureRetry {
 		return nil, errMercureMeta
 	}
 	// The id goes into the frame as it is: a line break would let it

@@ -37,6 +37,7 @@ func TestDecodeMercure(t *testing.T) {
 		{"no topics", `{"i":"urn:1"}`, nil},
 		{"empty topics", `{"t":[]}`, nil},
 		{"negative retry", `{"t":["x"],"r":-5}`, nil},
+		{"retry past a day", `{"t":["x"],"r":86400001}`, nil},
 		{"id with LF", `{"t":["x"],"i":"a\nid: b"}`, nil},
 		{"id with CR", `{"t":["x"],"i":"a\rb"}`, nil},
 		{"id with NUL", `{"t":["x"],"i":"a\u0000b"}`, nil},

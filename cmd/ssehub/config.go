@@ -15,6 +15,7 @@ import (
 	"github.com/ssehub/ssehub/hub/acl"
 	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/frontdoor"
+	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
@@ -399,8 +400,9 @@ func (c Config) validate(src sources) error {
 			bad("mercure", "needs --redis-partitions 1 for now: a Mercure update's id is a position in one partition (docs/mercure-design.md)")
 		case c.MercurePubKey == "" && c.MercureSubKey == "" && !c.MercureAnon:
 			bad("mercure", "needs --mercure-publisher-jwt-secret, --mercure-subscriber-jwt-secret or --mercure-anonymous")
-		case !strings.HasPrefix(c.MercurePath, "/") || strings.HasSuffix(c.MercurePath, "/"):
-			bad("mercure-path", "want a path such as /.well-known/mercure, got %q", c.MercurePath)
+		}
+		if err := httpapi.CheckMountPath(c.MercurePath); err != nil {
+			bad("mercure-path", "%v", err)
 		}
 		for flag, secret := range map[string]string{"mercure-publisher-jwt-secret": c.MercurePubKey, "mercure-subscriber-jwt-secret": c.MercureSubKey} {
 			if secret == "" {

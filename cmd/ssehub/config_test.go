@@ -178,6 +178,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "positional after flag", args: []string{"--shards", "2", "extra"}, want: []string{`"extra"`}},
 
 		// validate(), reached from flags.
+		{name: "mercure without keys or anonymous", args: []string{"--mercure"}, want: []string{"--mercure", "--mercure-anonymous"}},
+		{name: "mercure on partitions", args: []string{"--mercure", "--mercure-anonymous", "--redis-partitions", "3"}, want: []string{"--mercure", "--redis-partitions 1"}},
+		{name: "mercure path under a native path", args: []string{"--mercure", "--mercure-anonymous", "--mercure-path", "/events/mercure"}, want: []string{"--mercure-path", "/events"}},
+		{name: "mercure path with a trailing slash", args: []string{"--mercure", "--mercure-anonymous", "--mercure-path", "/hub/"}, want: []string{"--mercure-path"}},
+		{name: "mercure secret too short", args: []string{"--mercure", "--mercure-publisher-jwt-secret", "short"}, want: []string{"--mercure-publisher-jwt-secret"}},
 		{name: "negative shards", args: []string{"--shards=-1"}, want: []string{"--shards"}},
 		{name: "negative history-size", args: []string{"--history-size=-1"}, want: []string{"--history-size", "-1"}},
 		{name: "queue-size 1", args: []string{"--queue-size", "1"}, want: []string{"--queue-size", "at least 2"}},

@@ -33,8 +33,8 @@ type mount struct {
 // segment, without a trailing "/"), or if it is, is under or holds a native
 // path or a mounted prefix: one door answers each path.
 func (s *Server) Mount(prefix string, h fasthttp.RequestHandler) {
-	if !strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") {
-		panic(fmt.Sprintf("httpapi: Mount(%q): want a path such as /.well-known/mercure", prefix))
+	if err := CheckMountPath(prefix); err != nil {
+		panic(err.Error())
 	}
 	s.mountMu.Lock()
 	defer s.mountMu.Unlock()
@@ -42,20 +42,33 @@ func (s *Server) Mount(prefix string, h fasthttp.RequestHandler) {
 	if p := s.mounts.Load(); p != nil {
 		mounts = *p
 	}
-	taken := func(t string) {
-		if under([]byte(prefix), t) || under([]byte(t), prefix) {
-			panic(fmt.Sprintf("httpapi: Mount(%q): %s is already served", prefix, t))
-		}
-	}
-	for _, t := range nativePaths {
-		taken(t)
-	}
 	for _, m := range mounts {
-		taken(m.prefix)
+		if overlap(prefix, m.prefix) {
+			panic(fmt.Sprintf("httpapi: Mount(%q): %s is already served", prefix, m.prefix))
+		}
 	}
 	mounts = append(slices.Clip(mounts), mount{prefix: prefix, handle: h})
 	s.mounts.Store(&mounts)
 }
+
+// CheckMountPath reports whether another front door may be mounted at
+// prefix: a path ("/" and a segment, without a trailing "/") that is not,
+// is not under and does not hold a native path. Configuration checks it
+// before Mount would panic.
+func CheckMountPath(prefix string) error {
+	if !strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") {
+		return fmt.Errorf("httpapi: Mount(%q): want a path such as /.well-known/mercure", prefix)
+	}
+	for _, t := range nativePaths {
+		if overlap(prefix, t) {
+			return fmt.Errorf("httpapi: Mount(%q): %s is already served", prefix, t)
+		}
+	}
+	return nil
+}
+
+// overlap reports whether one of two paths is the other or under it.
+func overlap(a, b string) bool { return under([]byte(a), b) || under([]byte(b), a) }
 
 // mounted returns the handler of the front door mounted at path, or nil for
 // the native API's paths.

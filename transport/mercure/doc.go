@@ -5,8 +5,8 @@
 //
 // Built so far: the parsing of untrusted requests (the subscription query,
 // ParseSubscription; the publication form, ParseUpdate; the draft-07
-// "mercure" claim, ParseClaim07) and publishing with draft-07 tokens
-// (Door). Subscribing, draft-08 tokens and active subscriptions are
-// planned (docs/mercure-design.md, build order); the door is not wired
-// into cmd/ssehub yet.
+// "mercure" claim, ParseClaim07), and the Door, which publishes and opens
+// streams with draft-07 tokens and is served by cmd/ssehub with --mercure.
+// Draft-08 access tokens, "earliest" and active subscriptions are planned
+// (docs/mercure.md says what is done).
 package mercure

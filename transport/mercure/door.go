@@ -153,7 +153,8 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 	}
 	stream := shard.Stream{Selection: broker.Selection{Topics: sub.Selectors.Mapped()}, LastEventID: sub.LastEventID,
 		Mercure: &shard.MercureStream{Selectors: sub.Selectors}}
-	claims, err := d.authenticate(ctx, d.cfg.Subscribers)
+	claims, err := d.authenticate(ctx, d.cfg.Subscribers, true)
+	userID := ""
 	var e *Error
 	switch {
 	case errors.As(err, &e) && e.Status == http.StatusUnauthorized && e.challenge == "Bearer" && d.cfg.Anonymous:
@@ -175,6 +176,11 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 		}
 		// A stream ends when its token expires (draft-07 §6.5).
 		stream.Expires = claims.ExpiresAt
+		if claims.Subject != "" {
+			// --max-streams-per-user counts a Mercure subject apart from
+			// a native user of the same name.
+			userID = "mercure:" + claims.Subject
+		}
 	}
 	origin := string(ctx.Request.Header.Peek("Origin"))
 	stream.Mercure.Head = func(resumedFrom string) []byte {
@@ -184,7 +190,7 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 		return d.front.Head(d.cors, origin, [][2]string{{resumeHeader, resumedFrom}, {legacyResumeHeader, resumedFrom}})
 	}
 	answered = true
-	d.front.Stream(ctx, span, hub.StreamRequest{Stream: stream}, d.cors, nil)
+	d.front.Stream(ctx, span, hub.StreamRequest{Stream: stream, UserID: userID}, d.cors, nil)
 }
 
 // publish answers a publication (draft-07 §5): the token's publish
@@ -193,7 +199,7 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 	tctx, span := d.front.StartSpan(ctx, d.cfg.Path)
 	defer func() { telemetry.EndServer(span, ctx.Response.StatusCode()) }()
-	claims, err := d.authenticate(ctx, d.cfg.Publishers)
+	claims, err := d.authenticate(ctx, d.cfg.Publishers, false)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -260,37 +266,35 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 func publication(u Update) (broker.Publication, error) {
 	p := broker.Publication{Event: u.Type, Data: []byte(u.Data),
 		Mercure: &broker.Mercure{Topics: u.Topics, ID: u.ID, Private: u.Private, Retry: u.Retry}}
-	route := false
-	for _, t := range u.Topics {
-		m, err := mercuremap.Map(t)
-		if err != nil {
-			return p, badRequest("topic: %v", err)
-		}
-		p.Topics = append(p.Topics, m)
-		route = route || mercuremap.NeedsRoute(t)
-	}
-	if route {
-		p.Topics = append(p.Topics, mercuremap.RouteTopic)
+	var err error
+	if p.Topics, err = mercuremap.Names(u.Topics); err != nil {
+		return p, badRequest("topic: %v", err)
 	}
 	return p, nil
 }
 
 // authenticate finds the request's token and verifies it: the
 // Authorization header, then the authorization query parameter, then the
-// cookie (draft-07 §6). A malformed header never falls back to the
-// others.
-func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier) (auth.Claims, error) {
+// cookie when cookie is true (draft-07 §6). A malformed header never
+// falls back to the others.
+//
+// Publishing never reads the cookie: a browser sends it with a form
+// another site posts, so a page anywhere could publish as the user
+// (Mercure reads it for publishing only from its publish_origins, which
+// ssehub has not built).
+func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier, cookie bool) (auth.Claims, error) {
 	token := ""
 	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 0 {
-		t, ok := bytes.CutPrefix(h, []byte("Bearer "))
-		if !ok || len(t) == 0 {
+		// The scheme is case-insensitive (RFC 7235 §2.1).
+		scheme, t, _ := bytes.Cut(h, []byte(" "))
+		if !bytes.EqualFold(scheme, []byte("Bearer")) || len(t) == 0 {
 			return auth.Claims{}, &Error{Status: http.StatusBadRequest, Message: "the Authorization header is not a Bearer token",
 				challenge: `Bearer error="invalid_request"`}
 		}
 		token = string(t)
 	} else if q := ctx.QueryArgs().Peek("authorization"); len(q) > 0 {
 		token = string(q)
-	} else if c := ctx.Request.Header.Cookie(d.cfg.CookieName); len(c) > 0 {
+	} else if c := ctx.Request.Header.Cookie(d.cfg.CookieName); cookie && len(c) > 0 {
 		token = string(c)
 	}
 	if token == "" {

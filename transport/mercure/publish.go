@@ -39,6 +39,15 @@ type Update struct {
 	Retry int
 }
 
+// MaxIDLen bounds a publisher's id. Browsers send the id back in a
+// Last-Event-ID header, and one past the server's header limit would get
+// a 431, after which EventSource never reconnects.
+const MaxIDLen = 1024
+
+// MaxRetry bounds an update's retry, in milliseconds: a day. Beyond it a
+// reconnection delay is a mistake, and far beyond, an overflow.
+const MaxRetry = 24 * 60 * 60 * 1000
+
 // reservedEventPrefix starts the event types the hub itself sends
 // (ssehub.reset and the like): a publisher may not use it, so that a
 // client can trust them.
@@ -81,8 +90,10 @@ func ParseUpdate(body string, gen Generation, limits PublishLimits) (Update, err
 				return u, badRequest("id %s: ids starting with # are the hub's", clip.Quote(f.value))
 			case f.value == "earliest":
 				return u, badRequest("id earliest is reserved for reconnection (draft-08 §7)")
-			case sse.ValidateField(f.value) != nil:
-				return u, badRequest("id %s holds a line break or NUL", clip.Quote(f.value))
+			case len(f.value) > MaxIDLen:
+				return u, badRequest("id of %d bytes: at most %d", len(f.value), MaxIDLen)
+			case hasControl(f.value):
+				return u, badRequest("id %s holds a control character", clip.Quote(f.value))
 			}
 			u.ID = f.value
 		case "type":
@@ -95,8 +106,8 @@ func ParseUpdate(body string, gen Generation, limits PublishLimits) (Update, err
 			u.Type = f.value
 		case "retry":
 			ms, err := strconv.Atoi(f.value)
-			if err != nil || ms < 0 || strings.ContainsAny(f.value, "+-") {
-				return u, badRequest("retry %s: want milliseconds, digits only", clip.Quote(f.value))
+			if err != nil || ms < 0 || ms > MaxRetry || strings.ContainsAny(f.value, "+-") {
+				return u, badRequest("retry %s: want milliseconds, digits only, at most %d", clip.Quote(f.value), MaxRetry)
 			}
 			u.Retry = ms
 		}
@@ -108,4 +119,15 @@ func ParseUpdate(body string, gen Generation, limits PublishLimits) (Update, err
 		return u, badRequest("%d topics: a draft-08 update has exactly one (draft-08 §5)", len(u.Topics))
 	}
 	return u, nil
+}
+
+// hasControl reports whether s holds an ASCII control character (C0 or
+// DEL), which has no place in an id that goes into a header and a frame.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }

@@ -140,6 +140,10 @@ func testDraft07Publish(t *testing.T, b broker.Broker) {
 			`Bearer error="insufficient_scope"`},
 		{"§6.4 every topic must match a selector", bearer(books), url.Values{"topic": {"a b", "elsewhere"}}, 403,
 			`Bearer error="insufficient_scope"`},
+		{"a cookie does not publish: any site's form would send it", http.Header{"Cookie": {"mercureAuthorization=" + books}},
+			url.Values{"topic": {"a b"}}, 401, "Bearer"},
+		{"RFC 7235: the scheme is case-insensitive", http.Header{"Authorization": {"bearer " + books}}, url.Values{"topic": {"no"}}, 403,
+			`Bearer error="insufficient_scope"`},
 		{"§5 no topic", bearer(books), url.Values{"data": {"x"}}, 400, ""},
 		{"§5 an id of the hub's form", bearer(books), url.Values{"topic": {"a b"}, "id": {"#1-0"}}, 400, ""},
 	} {
@@ -157,11 +161,10 @@ func testDraft07Publish(t *testing.T, b broker.Broker) {
 	if got.status != 200 || got.body != "urn:uuid:1" {
 		t.Fatalf("publish = %d %q, want 200 with the publisher's id", got.status, got.body)
 	}
-	// §6: the token in the cookie; the hub's own id, as a fragment.
-	cookie := http.Header{"Cookie": {"mercureAuthorization=" + books}}
-	got = post(t, hubURL, cookie, url.Values{"topic": {"a b"}, "data": {"two"}})
+	// §6: the token in the query; the hub's own id, as a fragment.
+	got = post(t, hubURL+"?authorization="+books, http.Header{}, url.Values{"topic": {"a b"}, "data": {"two"}})
 	if got.status != 200 || !strings.HasPrefix(got.body, "#") {
-		t.Fatalf("publish with the cookie = %d %q, want 200 with #<id>", got.status, got.body)
+		t.Fatalf("publish with the query token = %d %q, want 200 with #<id>", got.status, got.body)
 	}
 	testenv.WaitFor(t, "both updates in the broker", func() bool { return len(heard.Messages()) == 2 })
 	first := heard.Messages()[0]

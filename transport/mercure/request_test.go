@@ -73,6 +73,8 @@ func TestParseSubscription(t *testing.T) {
 		{"query precedence", "topic=a&Last-Event-ID=z&lastEventID=y&last_event_id=x", "", want{gen: Draft07, exact: []string{"a"}, lastEventID: "x"}},
 		{"08 §7 earliest", "match=a&last_event_id=earliest", "", want{gen: Draft08, exact: []string{"a"}, lastEventID: "earliest"}},
 		{"last event id with a line break", "topic=a&lastEventID=x%0Ay", "", want{status: 400}},
+		{"a last event id past the bound is cut and stays unknown", "topic=a", strings.Repeat("y", 5000),
+			want{gen: Draft07, exact: []string{"a"}, lastEventID: strings.Repeat("y", MaxIDLen+1)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sub, err := ParseSubscription(tt.query, tt.header, SubscribeLimits{})
@@ -136,6 +138,10 @@ func TestParseUpdate(t *testing.T) {
 		{"retry not digits", "topic=a&retry=1e3", Draft07, Update{}, 400},
 		{"retry signed", "topic=a&retry=%2B5", Draft07, Update{}, 400},
 		{"retry negative", "topic=a&retry=-5", Draft07, Update{}, 400},
+		{"retry beyond a day", "topic=a&retry=86400001", Draft07, Update{}, 400},
+		{"retry that would overflow a duration", "topic=a&retry=9223372036854775", Draft07, Update{}, 400},
+		{"id past the bound", "topic=a&id=" + strings.Repeat("x", MaxIDLen+1), Draft07, Update{}, 400},
+		{"id with a control character", "topic=a&id=a%09b", Draft07, Update{}, 400},
 		{"08 §2 topic with a control character", "topic=a%00", Draft08, Update{}, 400},
 		{"08 §5 topic too long: 413", "topic=" + strings.Repeat("x", 2049), Draft08, Update{}, http.StatusRequestEntityTooLarge},
 	} {

@@ -142,6 +142,13 @@ func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) 
 	if strings.ContainsAny(sub.LastEventID, "\r\n\x00") {
 		return sub, badRequest("the last event id holds a line break or NUL")
 	}
+	if len(sub.LastEventID) > MaxIDLen {
+		// No id the hub knows is that long: cut, it stays unknown, and
+		// the stream goes on from now with Mercure-Last-Event-ID
+		// earliest. Refusing it would stop EventSource from ever
+		// reconnecting.
+		sub.LastEventID = sub.LastEventID[:MaxIDLen+1]
+	}
 	return sub, nil
 }
 

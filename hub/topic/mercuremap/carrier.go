@@ -89,3 +89,23 @@ func NeedsRoute(t string) bool {
 	}
 	return !strings.HasPrefix(t, key)
 }
+
+// Names returns the names an update to topics is published to: the
+// mapped name of each, in order, and RouteTopic after them when one of
+// them needs it (NeedsRoute), so that URL patterns can match it.
+func Names(topics []string) ([]string, error) {
+	names := make([]string, 0, len(topics)+1)
+	route := false
+	for _, t := range topics {
+		m, err := Map(t)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, m)
+		route = route || NeedsRoute(t)
+	}
+	if route {
+		names = append(names, RouteTopic)
+	}
+	return names, nil
+}
