@@ -71,45 +71,64 @@ func (s *Shard) checkMercure(st Stream) error {
 }
 
 // mercureClient is a Mercure stream's state. Immutable after
-// newMercureClient but for grants, which the shard loop owns.
+// newMercureClient but for selection and grants, which the shard loop
+// sets when the stream joins (before its flusher runs, which reads them)
+// and owns.
 type mercureClient struct {
-	sel      *mercure.Selectors
+	// asked is what the request asked for, until the stream joins and
+	// the shard swaps in its interned selection.
+	asked    *mercure.Selectors
 	grantSel *mercure.Selectors // nil: anonymous
 	head     func(resumedFrom string) []byte
-	// carriers are its matchers' carriers, distinct, and RouteTopic when
-	// it holds a URL pattern: subscribed for it in carrierIndex.
-	carriers []string
-	// replaySel is what a resume asks the broker for: the exact mapped
-	// topics and RouteTopic as topics, the carriers as patterns.
-	replaySel broker.Selection
-	// grants is the shard's interned entry for grantSel. Owned by the
-	// shard loop.
+	// selection is the shard's interned entry for asked.
+	selection *selection
+	// grants is the shard's interned entry for grantSel.
 	grants *grantSet
 }
 
 func newMercureClient(st Stream) *mercureClient {
 	m := st.Mercure
-	mc := &mercureClient{sel: m.Selectors, grantSel: m.Grants, head: m.Head}
+	return &mercureClient{asked: m.Selectors, grantSel: m.Grants, head: m.Head}
+}
+
+// selection is a Mercure selection interned by the shard: the streams
+// that ask for the same selectors (by Key) share one, with its carriers
+// and what a resume asks the broker for, so that a stream costs a pointer
+// where it would hold its own parsed selectors (BENCHMARKS.md, "A Mercure
+// stream next to a native one"). Immutable but refs, which the shard loop
+// owns.
+type selection struct {
+	sel *mercure.Selectors
+	// carriers are its matchers' carriers, distinct, and RouteTopic when
+	// it holds a URL pattern: subscribed for its streams in carrierIndex.
+	carriers []string
+	// replaySel is what a resume asks the broker for: the exact mapped
+	// topics and RouteTopic as topics, the carriers as patterns.
+	replaySel broker.Selection
+	refs      int
+}
+
+func newSelection(sel *mercure.Selectors) *selection {
 	var patterns []string
-	for _, t := range m.Selectors.Templates() {
+	for _, t := range sel.Templates() {
 		patterns = appendDistinct(patterns, mercuremap.TemplateCarrier(t))
 	}
-	for _, p := range m.Selectors.Patterns() {
+	for _, p := range sel.Patterns() {
 		patterns = appendDistinct(patterns, mercuremap.PatternCarrier(p))
 	}
-	if m.Selectors.All() {
+	if sel.All() {
 		patterns = appendDistinct(patterns, mercuremap.Carrier(""))
 	}
-	topics := st.Selection.Topics
-	mc.carriers = patterns
-	if len(m.Selectors.Patterns()) > 0 {
+	topics := sel.Mapped()
+	x := &selection{sel: sel, carriers: patterns}
+	if len(sel.Patterns()) > 0 {
 		// A URL pattern matches canonical forms, which a carrier cannot
 		// see: topics that need it come through the routing topic too.
-		mc.carriers = append(slices.Clip(patterns), mercuremap.RouteTopic)
+		x.carriers = append(slices.Clip(patterns), mercuremap.RouteTopic)
 		topics = append(slices.Clip(topics), mercuremap.RouteTopic)
 	}
-	mc.replaySel = broker.Selection{Topics: topics, Patterns: patterns}
-	return mc
+	x.replaySel = broker.Selection{Topics: topics, Patterns: patterns}
+	return x
 }
 
 func appendDistinct(list []string, s string) []string {
@@ -134,7 +153,7 @@ type matcherIndex struct {
 }
 
 func (x *matcherIndex) add(c *client) {
-	sel := c.mercure.sel
+	sel := c.mercure.selection.sel
 	for _, t := range sel.Templates() {
 		if x.tclients == nil {
 			x.tclients = make(map[string]map[*client]struct{})
@@ -171,7 +190,7 @@ func (x *matcherIndex) add(c *client) {
 }
 
 func (x *matcherIndex) remove(c *client) {
-	sel := c.mercure.sel
+	sel := c.mercure.selection.sel
 	for _, t := range sel.Templates() {
 		if cs := x.tclients[t.String()]; cs != nil {
 			delete(cs, c)
@@ -210,6 +229,16 @@ type grantSet struct {
 // false.
 func (s *Shard) joinMercure(c *client) bool {
 	mc := c.mercure
+	x := s.selections[mc.asked.Key()]
+	if x == nil {
+		x = newSelection(mc.asked)
+		s.selections[mc.asked.Key()] = x
+	}
+	x.refs++
+	// The stream's exact topics become the interned ones, and what it
+	// asked for is garbage once the request's goroutine lets go of it.
+	mc.selection, mc.asked = x, nil
+	c.sel.Topics = x.sel.Mapped()
 	s.matchers.add(c)
 	if mc.grantSel != nil {
 		g := s.grants[mc.grantSel.Key()]
@@ -225,7 +254,7 @@ func (s *Shard) joinMercure(c *client) bool {
 			return false
 		}
 	}
-	for _, name := range mc.carriers {
+	for _, name := range x.carriers {
 		if !s.add(carrierIndex, name, c) {
 			return false
 		}
@@ -246,8 +275,12 @@ func (s *Shard) leaveMercure(c *client) {
 	for _, t := range c.sel.Topics {
 		s.drop(mercureIndex, t, c)
 	}
-	for _, name := range mc.carriers {
+	for _, name := range mc.selection.carriers {
 		s.drop(carrierIndex, name, c)
+	}
+	x := mc.selection
+	if x.refs--; x.refs == 0 {
+		delete(s.selections, x.sel.Key())
 	}
 }
 
@@ -313,7 +346,7 @@ func (s *Shard) granted(g *grantSet, m *broker.Message) bool {
 // Called by the stream's flusher: it reads only immutable state.
 func (mc *mercureClient) keeps(m *broker.Message) bool {
 	mm := m.Mercure
-	if mm == nil || !mc.sel.MatchesAny(mm.Topics) {
+	if mm == nil || !mc.selection.sel.MatchesAny(mm.Topics) {
 		return false
 	}
 	return !mm.Private || mc.grantSel != nil && mc.grantSel.MatchesAny(mm.Topics)
@@ -363,7 +396,7 @@ func (s *Shard) openMercure(c *client, b *batch) (Reason, bool) {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplayTimeout)
 		hubID, ok, err := s.resumePoint(ctx, c.lastEventID)
 		if err == nil && ok {
-			r, err = s.broker.Replay(ctx, mc.replaySel, hubID)
+			r, err = s.broker.Replay(ctx, mc.selection.replaySel, hubID)
 		}
 		cancel()
 		if err != nil {

@@ -181,6 +181,8 @@ type Shard struct {
 	carriers map[string]*subscription
 	matchers matcherIndex
 	grants   map[string]*grantSet
+	// selections interns the Mercure streams' selections by Key.
+	selections map[string]*selection
 	// partitioned: the broker has several partitions, where Mercure
 	// streams are refused for now. Set by New, read by Join.
 	partitioned bool
@@ -231,16 +233,17 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 		drained:    make(chan struct{}, 1),
 		// Unbuffered, so a join is either taken by the loop or refused
 		// by Stop, never stranded in a buffer after the loop has exited.
-		joins:    make(chan *client),
-		leaves:   make(chan leave, 256),
-		retires:  make(chan retire),
-		done:     make(chan struct{}),
-		exact:    make(map[string]*subscription),
-		patterns: make(map[string]*subscription),
-		waiting:  make(map[*client]struct{}),
-		mexact:   make(map[string]*subscription),
-		carriers: make(map[string]*subscription),
-		grants:   make(map[string]*grantSet),
+		joins:      make(chan *client),
+		leaves:     make(chan leave, 256),
+		retires:    make(chan retire),
+		done:       make(chan struct{}),
+		exact:      make(map[string]*subscription),
+		patterns:   make(map[string]*subscription),
+		waiting:    make(map[*client]struct{}),
+		mexact:     make(map[string]*subscription),
+		carriers:   make(map[string]*subscription),
+		grants:     make(map[string]*grantSet),
+		selections: make(map[string]*selection),
 	}
 	for i := range s.buckets {
 		s.buckets[i] = make(map[*client]struct{})
