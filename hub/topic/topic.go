@@ -14,10 +14,10 @@ package topic
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/ssehub/ssehub/internal/clip"
+	"github.com/ssehub/ssehub/internal/kinderr"
 )
 
 // MaxLen is the maximum length of a topic or pattern in bytes. It bounds
@@ -229,16 +229,5 @@ func invalidByte(s string, i int, allowed string) error {
 	return newError(ErrInvalidChar, "topic %s has invalid byte %q at offset %d; %s", clip.Quote(s), s[i:i+1], i, allowed)
 }
 
-// validationError carries a user-facing message and the sentinel it wraps.
-// The message is formatted eagerly so the error does not retain the input.
-type validationError struct {
-	kind error
-	msg  string
-}
-
-func newError(kind error, format string, args ...any) error {
-	return &validationError{kind: kind, msg: fmt.Sprintf(format, args...)}
-}
-
-func (e *validationError) Error() string { return e.msg }
-func (e *validationError) Unwrap() error { return e.kind }
+// newError is the package's error of kind, with a message for the user.
+var newError = kinderr.New

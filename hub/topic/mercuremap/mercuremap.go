@@ -44,13 +44,13 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"errors"
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/ssehub/ssehub/hub/topic"
 	"github.com/ssehub/ssehub/internal/clip"
+	"github.com/ssehub/ssehub/internal/kinderr"
 )
 
 const (
@@ -313,16 +313,5 @@ func unhex(c byte) int {
 	return -1
 }
 
-// validationError carries a user-facing message and the sentinel it wraps.
-// The message is formatted eagerly so the error does not retain the input.
-type validationError struct {
-	kind error
-	msg  string
-}
-
-func newError(kind error, format string, args ...any) error {
-	return &validationError{kind: kind, msg: fmt.Sprintf(format, args...)}
-}
-
-func (e *validationError) Error() string { return e.msg }
-func (e *validationError) Unwrap() error { return e.kind }
+// newError is the package's error of kind, with a message for the user.
+var newError = kinderr.New

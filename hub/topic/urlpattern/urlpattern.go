@@ -106,6 +106,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ssehub/ssehub/internal/clip"
+	"github.com/ssehub/ssehub/internal/kinderr"
 )
 
 // Limits on a pattern. They bound the memory a subscription holds and the
@@ -297,19 +298,8 @@ func (e *perr) toError(pattern string) error {
 	return newError(e.kind, "URL pattern %s at offset %d: %s", clip.Quote(pattern), e.off, e.msg)
 }
 
-// validationError carries a user-facing message and the sentinel it wraps.
-// The message is formatted eagerly so the error does not retain the input.
-type validationError struct {
-	kind error
-	msg  string
-}
-
-func newError(kind error, format string, args ...any) error {
-	return &validationError{kind: kind, msg: fmt.Sprintf(format, args...)}
-}
-
-func (e *validationError) Error() string { return e.msg }
-func (e *validationError) Unwrap() error { return e.kind }
+// newError is the package's error of kind, with a message for the user.
+var newError = kinderr.New
 
 func firstInvalidUTF8(s string) int {
 	for i := 0; i < len(s); {
