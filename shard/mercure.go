@@ -33,9 +33,10 @@ type MercureStream struct {
 	// preamble in place of Stream.Head, given where the stream resumed
 	// from, for the Mercure-Last-Event-ID header (draft-08 §7): "" for a
 	// fresh stream (no Stream.LastEventID); the id as the client sent it
-	// when the replay from it was exact; Earliest when it could not
-	// resume exactly (the id is unknown or older than history, or
-	// "earliest" was asked). It is called once, by the stream's flusher,
+	// when the replay from it was exact; Earliest when "earliest" was
+	// asked (the stream then gets all the history the broker holds) or
+	// it could not resume exactly (the id is unknown or older than
+	// history: the stream goes on from now). It is called once, by the stream's flusher,
 	// after the first page of the replay is read and before any event is
 	// written: it must not block.
 	Head func(resumedFrom string) []byte
@@ -355,12 +356,9 @@ func (mc *mercureClient) keeps(m *broker.Message) bool {
 // resumePoint resolves a Mercure stream's Last-Event-ID into the hub id
 // to replay after: "#<id>" is the hub's own, anything else a publisher
 // id (broker.PublisherIDs). ok is false when there is nothing to resume
-// from exactly: "earliest", or a publisher id the broker does not know.
-//
-// "earliest" replays nothing for now: the brokers answer a resume point
-// older than what they retain with a reset, so they cannot yet be asked
-// for all they retain without one; the drafts allow a hub to ignore
-// "earliest", and the head says Earliest.
+// from exactly: "earliest" (which openMercure asks the broker for as all
+// it retains, broker.RetainedReplayer), or a publisher id the broker does
+// not know.
 func (s *Shard) resumePoint(ctx context.Context, id string) (hubID string, ok bool, err error) {
 	switch {
 	case id == Earliest:
@@ -394,18 +392,28 @@ func (s *Shard) openMercure(c *client, b *batch) (Reason, bool) {
 	if c.lastEventID != "" {
 		from = Earliest
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReplayTimeout)
-		hubID, ok, err := s.resumePoint(ctx, c.lastEventID)
-		if err == nil && ok {
-			r, err = s.broker.Replay(ctx, mc.selection.replaySel, hubID)
+		var err error
+		if retained, can := s.broker.(broker.RetainedReplayer); can && c.lastEventID == Earliest {
+			// All the history the broker holds, whatever it lost before:
+			// the head still says earliest, as the drafts ask.
+			r, err = retained.ReplayRetained(ctx, mc.selection.replaySel)
+			resumed = err == nil
+		} else {
+			var hubID string
+			var ok bool
+			hubID, ok, err = s.resumePoint(ctx, c.lastEventID)
+			if err == nil && ok {
+				r, err = s.broker.Replay(ctx, mc.selection.replaySel, hubID)
+			}
+			if err == nil && ok && r.Reset == nil {
+				resumed, from = true, c.lastEventID
+			} else if r.Reset != nil {
+				s.resets.Add(1)
+			}
 		}
 		cancel()
 		if err != nil {
 			return ReasonReplayFailed, true
-		}
-		if ok && r.Reset == nil {
-			resumed, from = true, c.lastEventID
-		} else if r.Reset != nil {
-			s.resets.Add(1)
 		}
 	}
 	head := c.head

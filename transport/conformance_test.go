@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/ssehub/ssehub/hub/broker"
@@ -279,6 +280,37 @@ func TestConformanceMercureUpdates(t *testing.T) {
 		again := publishTo(t, b, broker.Publication{Topics: []string{"@m/b"}, Data: []byte("four"), Mercure: &broker.Mercure{Topics: []string{"b"}, ID: "urn:uuid:1"}})
 		if id, ok, err := lookup.LookupPublisherID(ctx, "urn:uuid:1"); err != nil || !ok || id != again[0] {
 			t.Errorf("LookupPublisherID of a reused id = %v, %v, %v; want its newest event %v", id, ok, err, again[0])
+		}
+	})
+}
+
+// TestConformanceReplayRetained: a retained replay (a Mercure stream's
+// "earliest") hands out every event history still holds for the
+// selection, by topic and by pattern, in id order and each once, and
+// never a reset, although retention dropped older events.
+func TestConformanceReplayRetained(t *testing.T) {
+	forEachBroker(t, 3, func(t *testing.T, b broker.Broker) {
+		retained := b.(broker.RetainedReplayer)
+		var ids []eventid.ID
+		for i := range 5 {
+			ids = append(ids, publishTo(t, b, brokertest.Pub(strconv.Itoa(i), "r/a"), brokertest.Pub("b"+strconv.Itoa(i), "r/b", "r/a"))...)
+		}
+		publishTo(t, b, brokertest.Pub("elsewhere", "other"))
+		for _, sel := range []broker.Selection{{Topics: []string{"r/a", "r/b"}}, {Patterns: []string{"r/*"}}} {
+			r, err := retained.ReplayRetained(context.Background(), sel)
+			if err != nil || r.Reset != nil {
+				t.Fatalf("ReplayRetained(%+v) = reset %v, %v", sel, r.Reset != nil, err)
+			}
+			got := brokertest.ReplayIDs(r) // one page: the history is small
+			// At least the last 3 of r/a and of r/b; more where a broker
+			// trims lazily (Redis: up to a tenth over --history-size).
+			if len(got) < 3 || !slices.IsSortedFunc(got, func(x, y eventid.ID) int { return x.Compare(y) }) ||
+				len(slices.Compact(slices.Clone(got))) != len(got) || got[len(got)-1] != ids[len(ids)-1] {
+				t.Errorf("ReplayRetained(%+v) = %v; want the newest events in order, each once, ending with %v", sel, got, ids[len(ids)-1])
+			}
+			if slices.Contains(got, ids[0]) {
+				t.Errorf("ReplayRetained(%+v) = %v, holds %v, which retention dropped", sel, got, ids[0])
+			}
 		}
 	})
 }

@@ -282,6 +282,17 @@ type PublisherIDs interface {
 	LookupPublisherID(ctx context.Context, pid string) (id eventid.ID, ok bool, err error)
 }
 
+// RetainedReplayer is implemented by brokers that can replay all the
+// history they still hold for a selection, whatever it lost before: what
+// a Mercure subscriber asks for with "earliest" (draft-07 §7, draft-08
+// §7). Both brokers do, at one partition.
+type RetainedReplayer interface {
+	// ReplayRetained returns the retained events that match sel, in id
+	// order, as Replay does after a resume point older than them all, but
+	// never a reset: whatever history dropped is simply not there.
+	ReplayRetained(ctx context.Context, sel Selection) (Replay, error)
+}
+
 // Stats counts what a broker went through that the shards cannot see: a
 // networked broker's reconnects, probes and gap fills, and its replays.
 type Stats struct {

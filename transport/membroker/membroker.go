@@ -219,15 +219,32 @@ func appendOnce(targets []*memSubscriber, s *memSubscriber, id eventid.ID) []*me
 // log without it, so a resume by pattern neither holds publishers up nor
 // costs more for every topic that exists.
 func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID string) (broker.Replay, error) {
+	return b.replay(ctx, sel, lastEventID, false)
+}
+
+// ReplayRetained implements broker.RetainedReplayer.
+func (b *Broker) ReplayRetained(ctx context.Context, sel broker.Selection) (broker.Replay, error) {
+	return b.replay(ctx, sel, "", true)
+}
+
+// replay is Replay from lastEventID, or, when retained, from before
+// everything history holds, with every check that would answer a reset
+// left out.
+func (b *Broker) replay(ctx context.Context, sel broker.Selection, lastEventID string, retained bool) (broker.Replay, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return broker.Replay{}, broker.ErrClosed
 	}
 	head := b.gen.Last()
-	after, err := eventid.Parse(lastEventID)
+	var after eventid.ID
+	var err error
+	if !retained {
+		after, err = eventid.Parse(lastEventID)
+	}
 	reset := ""
 	switch {
+	case retained:
 	case err != nil || head.Less(after):
 		reset = transport.ResetUnknownID
 	case after.Less(b.origin):
@@ -245,10 +262,17 @@ func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID s
 		}
 		th := b.history.topics[t]
 		ok := !mayHaveSwept
-		if th != nil {
+		switch {
+		case th == nil:
+		case retained:
+			for _, e := range th.entries {
+				msgs = append(msgs, e.msg)
+			}
+			ok = true
+		default:
 			msgs, ok = th.after(msgs, after, mayHaveSwept)
 		}
-		if !ok {
+		if !ok && !retained {
 			reset = transport.ResetExpired
 		}
 	}
@@ -256,7 +280,7 @@ func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID s
 	if reset == "" && len(sel.Patterns) > 0 {
 		// A swept topic, or one the budget emptied, may have matched, and
 		// nothing of it is left to tell.
-		if mayHaveSwept || after.Less(b.history.dropped) {
+		if !retained && (mayHaveSwept || after.Less(b.history.dropped)) {
 			reset = transport.ResetExpired
 		} else {
 			since = b.history.snapshot(after)
@@ -264,7 +288,7 @@ func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID s
 	}
 	b.mu.Unlock()
 	if reset == "" && since != nil {
-		msgs, reset, err = b.matchSince(ctx, msgs, since, sel, after)
+		msgs, reset, err = b.matchSince(ctx, msgs, since, sel, after, retained)
 		if err != nil {
 			return broker.Replay{}, err
 		}
@@ -283,7 +307,8 @@ func (b *Broker) Replay(ctx context.Context, sel broker.Selection, lastEventID s
 // (reason expired). A topic trimmed after the snapshot was taken makes
 // that answer a reset too, although the snapshot held its events; that
 // takes a resume point at the edge of retention anyway.
-func (b *Broker) matchSince(ctx context.Context, msgs []*broker.Message, since []*entry, sel broker.Selection, after eventid.ID) ([]*broker.Message, string, error) {
+func (b *Broker) matchSince(ctx context.Context, msgs []*broker.Message, since []*entry, sel broker.Selection, after eventid.ID,
+	retained bool) ([]*broker.Message, string, error) {
 	matched := make(map[string]struct{})
 	for i, e := range since {
 		if i%4096 == 4095 && ctx.Err() != nil {
@@ -302,6 +327,11 @@ func (b *Broker) matchSince(ctx context.Context, msgs []*broker.Message, since [
 		if hit && !hasAny(e.msg.Topics, sel.Topics) {
 			msgs = append(msgs, e.msg)
 		}
+	}
+	if retained {
+		// What history holds is all a retained replay asks for, and the
+		// snapshot's events that a topic dropped meanwhile were in it.
+		return msgs, "", nil
 	}
 	const topicsPerLock = 1024
 	checked := 0

@@ -7,6 +7,6 @@
 // ParseSubscription; the publication form, ParseUpdate; the draft-07
 // "mercure" claim, ParseClaim07), and the Door, which publishes and opens
 // streams with draft-07 tokens and is served by cmd/ssehub with --mercure.
-// Draft-08 access tokens, "earliest" and active subscriptions are planned
+// Draft-08 access tokens and active subscriptions are planned
 // (docs/mercure.md says what is done).
 package mercure

@@ -270,6 +270,27 @@ func (b *Broker) gapFill(ctx context.Context, sel broker.Selection, last eventid
 // reads the single slot's streams of the selection's topics that are now
 // elsewhere.
 func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []span, from eventid.Cursor, lastEventID string, legacy bool) (broker.Replay, error) {
+	return b.readHistory(ctx, sel, spans, from, lastEventID, legacy, false)
+}
+
+// ReplayRetained implements broker.RetainedReplayer at one partition: a
+// Mercure stream's "earliest" (a partitioned broker refuses Mercure).
+func (b *Broker) ReplayRetained(ctx context.Context, sel broker.Selection) (broker.Replay, error) {
+	if len(b.parts) > 1 {
+		return broker.Replay{}, errMercurePartitioned
+	}
+	heads, _, err := b.headsAndOrigins(ctx)
+	if err != nil {
+		return broker.Replay{}, err
+	}
+	return b.readHistory(ctx, sel, []span{{part: &b.parts[0], head: heads[0]}}, nil, "", false, true)
+}
+
+// readHistory is readSince, or, when retained, the read of everything
+// the spans' streams hold (their after is zero) with every check that
+// would answer a reset left out.
+func (b *Broker) readHistory(ctx context.Context, sel broker.Selection, spans []span, from eventid.Cursor, lastEventID string, legacy,
+	retained bool) (broker.Replay, error) {
 	// Where the stream stands once the replay is done: at each span's
 	// head, and where it was in the other partitions it selects (none
 	// where it selects nothing: a stream's frames need not carry a
@@ -301,7 +322,7 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 	recent := make([]*redis.StringSliceCmd, len(spans))
 	if len(sel.Patterns) > 0 {
 		for _, sp := range spans {
-			if sp.after.Time < horizon {
+			if sp.after.Time < horizon && !retained {
 				return reset(transport.ResetExpired), nil
 			}
 		}
@@ -353,7 +374,7 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 	if err != nil && !isNoSuchKey(err) {
 		return broker.Replay{}, fmt.Errorf("redis replay: %w", err)
 	}
-	p := &pager{b: b, sel: sel, last: make(eventid.Cursor, len(b.parts)), perStream: lastEventID != "",
+	p := &pager{b: b, sel: sel, last: make(eventid.Cursor, len(b.parts)), perStream: lastEventID != "" || retained,
 		switched: uint64(b.layoutNow().record.switched)}
 	if from != nil {
 		p.cursor = slices.Clone(from)
@@ -369,6 +390,9 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 		after := c.sp.after
 		mayHaveExpired := after.Time < horizon
 		info, err := infos[i].Result()
+		if err != nil && retained && isNoSuchKey(err) {
+			continue // nothing held
+		}
 		if err != nil {
 			if mayHaveExpired && isNoSuchKey(err) {
 				return reset(transport.ResetExpired), nil // it may have expired whole
@@ -384,7 +408,7 @@ func (b *Broker) readSince(ctx context.Context, sel broker.Selection, spans []sp
 		}
 		deleted, _ := eventid.Parse(info.MaxDeletedEntryID)
 		first, _ := eventid.Parse(info.FirstEntry.ID)
-		if after.Less(deleted) || (mayHaveExpired && after.Less(first)) {
+		if !retained && (after.Less(deleted) || (mayHaveExpired && after.Less(first))) {
 			return reset(transport.ResetExpired), nil
 		}
 		if newest, _ := eventid.Parse(info.LastEntry.ID); after.Less(newest) {
