@@ -59,12 +59,7 @@ func TestDispatchMercureDoesNotAllocate(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = mercureMessage(uint64(i+1), i%2 == 0, "https://example.com/s3/1")
 	}
-	i := 0
-	allocs := testing.AllocsPerRun(100, func() {
-		s.dispatch(msgs[i])
-		i++
-		drainAll(clients)
-	})
+	allocs, i := dispatchAllocs(s, clients, msgs)
 	if allocs != 0 {
 		t.Errorf("Mercure dispatch: %v allocs per message, want 0", allocs)
 	}
@@ -97,14 +92,7 @@ func BenchmarkDispatchMatchers(b *testing.B) {
 			for i := range msgs {
 				msgs[i] = mercureMessage(uint64(i+1), false, "https://example.com/s5000/books/1")
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				s.dispatch(msgs[i])
-				b.StopTimer()
-				drainAll(clients)
-				b.StartTimer()
-			}
+			dispatchEach(b, s, clients, msgs)
 			if got := s.Stats().Deliveries; got != uint64(b.N) {
 				b.Fatalf("deliveries = %d, want one per update (%d)", got, b.N)
 			}
@@ -137,14 +125,7 @@ func BenchmarkDispatchPrivate(b *testing.B) {
 			for i := range msgs {
 				msgs[i] = mercureMessage(uint64(i+1), tc.private, "https://example.com/books/1")
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				s.dispatch(msgs[i])
-				b.StopTimer()
-				drainAll(clients)
-				b.StartTimer()
-			}
+			dispatchEach(b, s, clients, msgs)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 		})
 	}

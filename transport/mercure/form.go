@@ -2,6 +2,8 @@ package mercure
 
 import (
 	"strings"
+
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
 )
 
 // formField is one name and value of an application/x-www-form-urlencoded
@@ -29,37 +31,11 @@ func parseForm(s string, dst []formField) []formField {
 	return dst
 }
 
-// formDecode decodes one name or value of a form.
+// formDecode decodes one name or value of a form: "+" is a space, then
+// percent escapes as the URL standard decodes them.
 func formDecode(s string) string {
 	if !strings.ContainsAny(s, "+%") {
 		return s
 	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '+':
-			b = append(b, ' ')
-		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
-			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
-			i += 2
-		default:
-			b = append(b, c)
-		}
-	}
-	return string(b)
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	default:
-		return c - 'a' + 10
-	}
+	return urlpattern.PercentDecode(strings.ReplaceAll(s, "+", " "))
 }

@@ -28,7 +28,9 @@ const (
 // Error is a request the door refuses: its HTTP status and a message for
 // the client (text/plain), which quotes the request only clipped.
 type Error struct {
-	Status  int
+	// Status is the HTTP status of the answer: 400, 401, 403, 413, ...
+	Status int
+	// Message is the answer's text/plain body.
 	Message string
 	// challenge is the WWW-Authenticate header of a token error (RFC
 	// 6750), empty for others.

@@ -221,7 +221,7 @@ func parseHost(h string, special bool) (string, bool) {
 		return lowerASCII(percentEncode(h, &c0ControlSet)), true
 	}
 	if strings.IndexByte(h, '%') >= 0 {
-		h = percentDecode(h)
+		h = PercentDecode(h)
 	}
 	for i := 0; i < len(h); i++ {
 		c := h[i]
@@ -523,9 +523,10 @@ func percentEncode(s string, set *[256]bool) string {
 	return string(b)
 }
 
-// percentDecode decodes %XX escapes, leaving a % not followed by two
-// hexadecimal digits as it is.
-func percentDecode(s string) string {
+// PercentDecode is the URL standard's percent-decode: it decodes %XX
+// escapes, leaving a % not followed by two hexadecimal digits as it is.
+// The Mercure front door decodes form data with it.
+func PercentDecode(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
