@@ -95,13 +95,17 @@ func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) 
 				kind = mercure.Template
 			}
 		case isMatchName(f.name):
+			// Two spellings of each type: the draft-08 text the door was
+			// built on (match_urlpattern) and the draft's later
+			// revisions (matchURLPattern, canonical case). Both are in
+			// use; neither can mean anything else.
 			switch f.name {
-			case "match", "match_exact":
+			case "match", "match_exact", "matchExact":
 				kind = mercure.Exact
-			case "match_urlpattern":
+			case "match_urlpattern", "matchURLPattern":
 				kind = mercure.URLPattern
 			default:
-				return sub, badRequest("unknown parameter %s: names in the reserved match namespace are match, match_exact and match_urlpattern (draft-08 §3)",
+				return sub, badRequest("unknown parameter %s: names in the reserved match namespace are match, match_exact (matchExact) and match_urlpattern (matchURLPattern) (draft-08 §3)",
 					clip.Quote(f.name))
 			}
 		case f.name == "last_event_id":
