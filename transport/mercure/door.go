@@ -228,6 +228,11 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	for _, t := range u.Topics {
+		if addressesHub(t, d.cfg.Path) {
+			writeError(ctx, &Error{Status: http.StatusForbidden,
+				Message: fmt.Sprintf("topic %s is in the hub's reserved namespace: only the hub publishes there (draft-08 §5)", clip.Quote(t))})
+			return
+		}
 		if !allowed.MatchesAny([]string{t}) {
 			writeError(ctx, insufficientScope(fmt.Sprintf("the token may not publish to topic %s (draft-07 §6.4)", clip.Quote(t))))
 			return

@@ -146,6 +146,10 @@ func testDraft07Publish(t *testing.T, b broker.Broker) {
 			`Bearer error="insufficient_scope"`},
 		{"§5 no topic", bearer(books), url.Values{"data": {"x"}}, 400, ""},
 		{"§5 an id of the hub's form", bearer(books), url.Values{"topic": {"a b"}, "id": {"#1-0"}}, 400, ""},
+		{"08 §5 the reserved hub namespace, even to a token that may publish anywhere", bearer(token(t, map[string]any{"publish": []string{"*"}})),
+			url.Values{"topic": {"/.well-known/mercure/subscriptions/Exact/a/b"}}, 403, ""},
+		{"08 §5 the reserved namespace of an absolute topic naming the hub", bearer(token(t, map[string]any{"publish": []string{"*"}})),
+			url.Values{"topic": {"a b", "https://hub.example.com/.well-known/mercure/subscriptions"}}, 403, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := post(t, hubURL, tt.header, tt.form)
