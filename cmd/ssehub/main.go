@@ -244,6 +244,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Tracer:         tracer,
 		Metrics:        publicMetrics(cfg, m),
 	})
+	sources := metrics.Sources{Hub: h, Publishes: srv}
 	if cfg.Mercure {
 		door, err := newMercureDoor(cfg, h, srv, log)
 		if err != nil {
@@ -251,11 +252,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		srv.Mount(door.Path(), door.Handle)
+		sources.MercurePublishes = door
 		log.Info("serving the Mercure protocol", "path", door.Path(), "anonymous", cfg.MercureAnon)
 	}
-	brokerStats, _ := b.(broker.StatsReporter)    // nil for the embedded broker
-	historyStats, _ := b.(broker.HistoryReporter) // nil for Redis
-	m.Watch(metrics.Sources{Hub: h, Publishes: srv, Broker: brokerStats, History: historyStats})
+	sources.Broker, _ = b.(broker.StatsReporter)    // nil for the embedded broker
+	sources.History, _ = b.(broker.HistoryReporter) // nil for Redis
+	m.Watch(sources)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = h.Shutdown(context.Background())

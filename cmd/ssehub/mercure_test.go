@@ -101,4 +101,13 @@ func TestMercureFleet(t *testing.T) {
 	read(r, conn, all[10:]...)
 	publish(20)
 	read(r, conn, 20)
+
+	// Every update went through the second hub's door, and is counted there
+	// apart from the native door's.
+	m := scrapeText(t, client, "http://"+hubs[1].addr+"/metrics")
+	for _, want := range []string{`ssehub_events_published_total{door="mercure"} 21`, `ssehub_events_published_total{door="native"} 0`} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("the second hub's /metrics has no line %q", want)
+		}
+	}
 }

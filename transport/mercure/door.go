@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -69,10 +70,11 @@ type Config struct {
 // (draft-07 §5) and subscribing (draft-07 §4 and draft-08 §3 selectors),
 // with draft-07 tokens.
 type Door struct {
-	hub   *hub.Hub
-	front *frontdoor.Door
-	cors  *frontdoor.CORS
-	cfg   Config
+	hub       *hub.Hub
+	front     *frontdoor.Door
+	cors      *frontdoor.CORS
+	cfg       Config
+	published atomic.Uint64 // updates accepted, for metrics
 }
 
 // New returns the door for h; front is the native server's (it holds the
@@ -99,6 +101,10 @@ func New(h *hub.Hub, front *frontdoor.Door, cfg Config) *Door {
 	})
 	return &Door{hub: h, front: front, cors: cors, cfg: cfg}
 }
+
+// Published returns how many updates the door accepted. Safe to call
+// from any goroutine.
+func (d *Door) Published() uint64 { return d.published.Load() }
 
 // Path is where the door is served (httpapi.Server.Mount).
 func (d *Door) Path() string { return d.cfg.Path }
@@ -261,6 +267,7 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, &Error{Status: http.StatusServiceUnavailable, Message: "the broker did not answer; the update may or may not have been published"})
 		return
 	}
+	d.published.Add(1)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(transport.MercureEventID(pub.Mercure, ids[0]))
 }

@@ -70,9 +70,12 @@ func (m *Metrics) Delivered(msg *broker.Message, _ int, _ time.Time) {
 // small interfaces, so that metrics knows no server or broker type.
 type Sources struct {
 	Hub *hub.Hub
-	// Publishes counts the events POST /publish accepted (the front
-	// door, *httpapi.Server); nil for none.
+	// Publishes counts the events POST /publish accepted (the native
+	// front door, *httpapi.Server); nil for none.
 	Publishes PublishCounter
+	// MercurePublishes counts the updates the Mercure door accepted
+	// (*mercure.Door); nil when it is not served.
+	MercurePublishes PublishCounter
 	// Broker reports a broker's own counters; nil for a broker without
 	// any. They are exported as ssehub_redis_*: the Redis broker is the
 	// only broker that has them (the embedded one has no connections to
@@ -140,7 +143,7 @@ func newHubCollector(src Sources) *hubCollector {
 		ioUring:               desc("ssehub_shard_io_uring", "1 if the shard writes its fan-outs through io_uring, 0 if with one write(2) per socket (--io-uring=false, or the kernel refused io_uring).", "shard"),
 		mailbox:               desc("ssehub_shard_mailbox_messages", "Broker messages waiting for each shard's loop; the broker waits while a mailbox is full.", "shard"),
 		mailboxCapacity:       desc("ssehub_shard_mailbox_capacity_messages", "Capacity of each shard's mailbox."),
-		published:             desc("ssehub_events_published_total", "Events accepted by POST /publish on this process."),
+		published:             desc("ssehub_events_published_total", "Events accepted on this process, by door: native (POST /publish) or mercure (POST to the Mercure path).", "door"),
 		dispatched:            desc("ssehub_shard_events_total", "Events the shards fanned out, counted once per shard that received them."),
 		delivered:             desc("ssehub_events_delivered_total", "Events queued or written to streams, counted once per stream."),
 		duplicates:            desc("ssehub_shard_duplicate_events_total", "Events a shard received twice (matching both a topic and a pattern) and dropped."),
@@ -235,7 +238,10 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.publishRefused, ps.Refused)
 	ch <- publishWaitHistogram(c.publishWait, ps)
 	if c.src.Publishes != nil {
-		counter(c.published, c.src.Publishes.Published())
+		counter(c.published, c.src.Publishes.Published(), "native")
+	}
+	if c.src.MercurePublishes != nil {
+		counter(c.published, c.src.MercurePublishes.Published(), "mercure")
 	}
 	if c.src.Broker != nil {
 		rs := c.src.Broker.Stats()
