@@ -516,6 +516,10 @@ func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logge
 		CookieName:   cfg.MercureCookie,
 		MaxSelectors: cfg.MaxTopics,
 		MaxTopics:    cfg.MaxTopics,
-		Logger:       log,
+		// As on the native API: a publish waits for the broker as long
+		// as a stream's write may take.
+		PublishTimeout: cfg.WriteTimeout,
+		IdempotencyTTL: cfg.IdempotencyTTL,
+		Logger:         log,
 	}), nil
 }

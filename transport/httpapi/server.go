@@ -310,9 +310,9 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, apiErr)
 		return
 	}
-	key, apiErr := parseIdempotencyKey(ctx.Request.Header.Peek("Idempotency-Key"))
-	if apiErr != nil {
-		writeError(ctx, apiErr)
+	key, err := frontdoor.ParseIdempotencyKey(ctx.Request.Header.Peek("Idempotency-Key"))
+	if err != nil {
+		writeError(ctx, badRequest(CodeInvalidIdempotencyKey, "%v", err))
 		return
 	}
 	pubs, apiErr := parsePublish(string(ctx.Request.Header.ContentType()), ctx.PostBody(), s.cfg.Publish)
@@ -348,7 +348,7 @@ func (s *Server) publish(ctx *fasthttp.RequestCtx) {
 	if s.cfg.Auth == nil {
 		scope = ""
 	}
-	ids, err := s.hub.Publish(pctx, pubs, idempotency(scope, key, ctx.PostBody(), s.cfg.IdempotencyTTL))
+	ids, err := s.hub.Publish(pctx, pubs, frontdoor.Idempotency(scope, key, ctx.PostBody(), s.cfg.IdempotencyTTL))
 	if err != nil {
 		if errors.Is(err, hub.ErrOverloaded) {
 			// Nothing was published. One second is about how long the

@@ -61,6 +61,10 @@ type Config struct {
 	MaxTopics int
 	// PublishTimeout bounds a publish. Zero means 10s.
 	PublishTimeout time.Duration
+	// IdempotencyTTL is how long a publish sent with an Idempotency-Key
+	// header is remembered, as on the native API. Zero means
+	// broker.DefaultIdempotencyTTL.
+	IdempotencyTTL time.Duration
 	// Logger receives the door's log lines. Nil means slog.Default.
 	Logger *slog.Logger
 }
@@ -228,6 +232,14 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, invalidToken(perr.Error()))
 		return
 	}
+	// Not part of Mercure: ssehub's Idempotency-Key, with which a
+	// publisher retries a publish that timed out (503) without
+	// publishing it twice, as on the native API.
+	key, err := frontdoor.ParseIdempotencyKey(ctx.Request.Header.Peek("Idempotency-Key"))
+	if err != nil {
+		writeError(ctx, badRequest("%v", err))
+		return
+	}
 	u, err := ParseUpdate(string(ctx.PostBody()), Draft07, PublishLimits{MaxTopics: d.cfg.MaxTopics})
 	if err != nil {
 		writeError(ctx, err)
@@ -256,15 +268,21 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 	}
 	pctx, cancel := context.WithTimeout(tctx, d.cfg.PublishTimeout)
 	defer cancel()
-	ids, perr := d.hub.Publish(pctx, []broker.Publication{pub}, broker.Idempotency{})
+	ids, perr := d.hub.Publish(pctx, []broker.Publication{pub},
+		frontdoor.Idempotency(publisherKey(ctx, claims), key, ctx.PostBody(), d.cfg.IdempotencyTTL))
 	switch {
+	case errors.Is(perr, broker.ErrIdempotencyMismatch):
+		writeError(ctx, &Error{Status: http.StatusUnprocessableEntity,
+			Message: "this Idempotency-Key was used for another request body; nothing was published; use a new key"})
+		return
 	case errors.Is(perr, hub.ErrOverloaded):
 		ctx.Response.Header.Set("Retry-After", "1")
 		writeError(ctx, &Error{Status: http.StatusServiceUnavailable, Message: "the hub is overloaded; nothing was published; retry after Retry-After"})
 		return
 	case perr != nil:
 		d.cfg.Logger.Error("mercure publish", "err", perr)
-		writeError(ctx, &Error{Status: http.StatusServiceUnavailable, Message: "the broker did not answer; the update may or may not have been published"})
+		writeError(ctx, &Error{Status: http.StatusServiceUnavailable,
+			Message: "the broker did not answer; the update may or may not have been published; retry with the same Idempotency-Key, which publishes it at most once"})
 		return
 	}
 	d.published.Add(1)

@@ -97,26 +97,30 @@ func post(t *testing.T, hubURL string, header http.Header, form url.Values) answ
 // topics, mapped names and publisher id; what is refused publishes
 // nothing.
 func TestDraft07Publish(t *testing.T) {
-	for _, kind := range []struct {
-		name string
-		new  func(t *testing.T) broker.Broker
-	}{
-		{"memory", func(t *testing.T) broker.Broker {
-			b := membroker.New(membroker.Config{})
-			t.Cleanup(func() { b.Close() })
-			return b
-		}},
-		{"redis", func(t *testing.T) broker.Broker {
-			b, err := redisbroker.New(context.Background(), redisbroker.Config{Client: redistest.Start(t).Client(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-			return b
-		}},
-	} {
+	for _, kind := range brokerKinds {
 		t.Run(kind.name, func(t *testing.T) { testDraft07Publish(t, kind.new(t)) })
 	}
+}
+
+// brokerKinds are the brokers a door test runs on: the embedded one and
+// a real redis-server.
+var brokerKinds = []struct {
+	name string
+	new  func(t *testing.T) broker.Broker
+}{
+	{"memory", func(t *testing.T) broker.Broker {
+		b := membroker.New(membroker.Config{})
+		t.Cleanup(func() { b.Close() })
+		return b
+	}},
+	{"redis", func(t *testing.T) broker.Broker {
+		b, err := redisbroker.New(context.Background(), redisbroker.Config{Client: redistest.Start(t).Client(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}},
 }
 
 func testDraft07Publish(t *testing.T, b broker.Broker) {
@@ -184,5 +188,39 @@ func testDraft07Publish(t *testing.T, b broker.Broker) {
 	time.Sleep(50 * time.Millisecond)
 	if n := len(heard.Messages()); n != 2 {
 		t.Errorf("the broker got %d updates, want 2: the refused requests published nothing", n)
+	}
+}
+
+// TestPublishIdempotencyKey: ssehub's Idempotency-Key on the Mercure door,
+// as on the native API: a retry of a publish returns the first answer and
+// publishes nothing again; the key with another body is 422; a malformed
+// key is 400.
+func TestPublishIdempotencyKey(t *testing.T) {
+	for _, kind := range brokerKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			b := kind.new(t)
+			hubURL := serveDoor(t, b)
+			heard, _ := brokertest.Listen(t, b, "@m/a")
+			header := func(key string) http.Header {
+				return http.Header{"Authorization": {"Bearer " + token(t, map[string]any{"publish": []string{"*"}})}, "Idempotency-Key": {key}}
+			}
+			form := url.Values{"topic": {"a"}, "data": {"once"}}
+			first := post(t, hubURL, header("k1"), form)
+			again := post(t, hubURL, header("k1"), form)
+			if first.status != 200 || again.status != 200 || again.body != first.body {
+				t.Fatalf("publish then its retry = %d %q, %d %q; want 200 and the same id", first.status, first.body, again.status, again.body)
+			}
+			if got := post(t, hubURL, header("k1"), url.Values{"topic": {"a"}, "data": {"other"}}); got.status != 422 {
+				t.Errorf("the key with another body = %d %q, want 422", got.status, got.body)
+			}
+			if got := post(t, hubURL, header(`"open`), form); got.status != 400 {
+				t.Errorf("a malformed key = %d %q, want 400", got.status, got.body)
+			}
+			testenv.WaitFor(t, "the update in the broker", func() bool { return len(heard.Messages()) >= 1 })
+			time.Sleep(50 * time.Millisecond)
+			if n := len(heard.Messages()); n != 1 {
+				t.Errorf("the broker got %d updates, want 1", n)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package httpapi
+package frontdoor
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestParseIdempotencyKey(t *testing.T) {
-	long := strings.Repeat("k", maxIdempotencyKeyLen)
+	long := strings.Repeat("k", MaxIdempotencyKeyLen)
 	tests := []struct {
 		raw     string
 		want    string
@@ -34,14 +34,12 @@ func TestParseIdempotencyKey(t *testing.T) {
 		{raw: "é", wantErr: true},
 	}
 	for _, tt := range tests {
-		got, e := parseIdempotencyKey([]byte(tt.raw))
+		got, e := ParseIdempotencyKey([]byte(tt.raw))
 		switch {
 		case tt.wantErr && e == nil:
-			t.Errorf("parseIdempotencyKey(%q) = %q, want an error", tt.raw, got)
-		case tt.wantErr && e.Code != CodeInvalidIdempotencyKey:
-			t.Errorf("parseIdempotencyKey(%q) code = %s, want %s", tt.raw, e.Code, CodeInvalidIdempotencyKey)
+			t.Errorf("ParseIdempotencyKey(%q) = %q, want an error", tt.raw, got)
 		case !tt.wantErr && (e != nil || got != tt.want):
-			t.Errorf("parseIdempotencyKey(%q) = %q, %v; want %q", tt.raw, got, e, tt.want)
+			t.Errorf("ParseIdempotencyKey(%q) = %q, %v; want %q", tt.raw, got, e, tt.want)
 		}
 	}
 }
@@ -49,16 +47,16 @@ func TestParseIdempotencyKey(t *testing.T) {
 // TestIdempotencyScope checks that a key names another publish for another
 // publisher, and that the digest follows the body.
 func TestIdempotencyScope(t *testing.T) {
-	a := idempotency("sub:a", "k", []byte("body"), time.Hour)
-	b := idempotency("sub:b", "k", []byte("body"), time.Hour)
-	other := idempotency("sub:a", "k", []byte("other"), time.Hour)
+	a := Idempotency("sub:a", "k", []byte("body"), time.Hour)
+	b := Idempotency("sub:b", "k", []byte("body"), time.Hour)
+	other := Idempotency("sub:a", "k", []byte("other"), time.Hour)
 	if a.Key == b.Key {
 		t.Errorf("two publishers' key %q named the same publish %s", "k", a.Key)
 	}
 	if a.Key != other.Key || a.Digest == other.Digest {
 		t.Errorf("same key, other body: keys %s %s, digests %s %s; want the same key and other digests", a.Key, other.Key, a.Digest, other.Digest)
 	}
-	if none := idempotency("sub:a", "", []byte("body"), time.Hour); none.Key != "" {
+	if none := Idempotency("sub:a", "", []byte("body"), time.Hour); none.Key != "" {
 		t.Errorf("no key gave Key %q, want none", none.Key)
 	}
 }
@@ -70,19 +68,16 @@ func FuzzParseIdempotencyKey(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		key, e := parseIdempotencyKey([]byte(raw))
+		key, e := ParseIdempotencyKey([]byte(raw))
 		if e != nil {
-			if e.Code != CodeInvalidIdempotencyKey {
-				t.Fatalf("parseIdempotencyKey(%q) code = %s", raw, e.Code)
-			}
 			return
 		}
-		if len(key) > maxIdempotencyKeyLen {
-			t.Fatalf("parseIdempotencyKey(%q) = %d bytes, over the limit", raw, len(key))
+		if len(key) > MaxIdempotencyKeyLen {
+			t.Fatalf("ParseIdempotencyKey(%q) = %d bytes, over the limit", raw, len(key))
 		}
 		for i := range len(key) {
 			if key[i] < 0x20 || key[i] > 0x7e {
-				t.Fatalf("parseIdempotencyKey(%q) = %q, with byte 0x%02x", raw, key, key[i])
+				t.Fatalf("ParseIdempotencyKey(%q) = %q, with byte 0x%02x", raw, key, key[i])
 			}
 		}
 	})

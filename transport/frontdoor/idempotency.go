@@ -1,28 +1,31 @@
-package httpapi
+package frontdoor
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
 )
 
-// maxIdempotencyKeyLen bounds the Idempotency-Key header's value. The
+// MaxIdempotencyKeyLen bounds the Idempotency-Key header's value. The
 // draft leaves it open; 255 takes a UUID or any key a client derives from
 // its own ids, and bounds what the hub hashes.
-const maxIdempotencyKeyLen = 255
+const MaxIdempotencyKeyLen = 255
 
-// parseIdempotencyKey reads the Idempotency-Key header of a publish
+// ParseIdempotencyKey reads the Idempotency-Key header of a publish
 // (draft-ietf-httpapi-idempotency-key-header): printable ASCII of at most
 // 255 bytes. The draft makes the value a Structured Field string, in
 // double quotes; a bare value is taken too, as many clients send one
-// (Stripe's API takes bare keys). Empty means no key.
-func parseIdempotencyKey(raw []byte) (string, *APIError) {
+// (Stripe's API takes bare keys). Empty means no key. The error says what
+// is wrong with the value, for the client.
+func ParseIdempotencyKey(raw []byte) (string, error) {
 	v := raw
 	if len(v) > 0 && v[0] == '"' {
 		if len(v) < 2 || v[len(v)-1] != '"' {
-			return "", badRequest(CodeInvalidIdempotencyKey, "Idempotency-Key starts with a quote but does not end with one")
+			return "", errors.New("the Idempotency-Key starts with a quote but does not end with one")
 		}
 		v = v[1 : len(v)-1]
 		// An sf-string escapes '"' and '\' with '\'; a key is compared
@@ -32,34 +35,34 @@ func parseIdempotencyKey(raw []byte) (string, *APIError) {
 			switch v[i] {
 			case '\\':
 				if i+1 == len(v) || (v[i+1] != '"' && v[i+1] != '\\') {
-					return "", badRequest(CodeInvalidIdempotencyKey, `Idempotency-Key has a '\' that escapes neither '"' nor '\'`)
+					return "", errors.New(`the Idempotency-Key has a '\' that escapes neither '"' nor '\'`)
 				}
 				i++
 			case '"':
-				return "", badRequest(CodeInvalidIdempotencyKey, `Idempotency-Key has an unescaped '"' inside its quotes`)
+				return "", errors.New(`the Idempotency-Key has an unescaped '"' inside its quotes`)
 			}
 		}
 		if len(v) == 0 {
-			return "", badRequest(CodeInvalidIdempotencyKey, "Idempotency-Key is empty")
+			return "", errors.New("the Idempotency-Key is empty")
 		}
 	}
-	if len(v) > maxIdempotencyKeyLen {
-		return "", badRequest(CodeInvalidIdempotencyKey, "Idempotency-Key of %d bytes exceeds the limit of %d", len(v), maxIdempotencyKeyLen)
+	if len(v) > MaxIdempotencyKeyLen {
+		return "", fmt.Errorf("the Idempotency-Key of %d bytes exceeds the limit of %d", len(v), MaxIdempotencyKeyLen)
 	}
 	for i, c := range v {
 		if c < 0x20 || c > 0x7e {
-			return "", badRequest(CodeInvalidIdempotencyKey, "Idempotency-Key has byte 0x%02x at offset %d; use printable ASCII", c, i)
+			return "", fmt.Errorf("the Idempotency-Key has byte 0x%02x at offset %d; use printable ASCII", c, i)
 		}
 	}
 	return string(v), nil
 }
 
-// idempotency returns what makes a publish with key safe to repeat. The
+// Idempotency returns what makes a publish with key safe to repeat. The
 // key is scoped to the publisher, so two publishers' keys never meet, and
 // hashed, so the broker's records name no credential and have a bounded,
 // Redis-safe name. The digest is that of the body: a key reused with
 // another body is refused.
-func idempotency(scope, key string, body []byte, ttl time.Duration) broker.Idempotency {
+func Idempotency(scope, key string, body []byte, ttl time.Duration) broker.Idempotency {
 	if key == "" {
 		return broker.Idempotency{}
 	}
