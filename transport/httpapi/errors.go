@@ -152,3 +152,12 @@ func writeError(ctx *fasthttp.RequestCtx, e *APIError) {
 	ctx.SetStatusCode(e.Status)
 	ctx.SetBody(append(body, '\n'))
 }
+
+// writePlainError answers e as text/plain: its status and message, for a
+// request to a mounted door that failed before the door saw it.
+func writePlainError(ctx *fasthttp.RequestCtx, e *APIError) {
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetStatusCode(e.Status)
+	ctx.SetBodyString(e.Message + "\n")
+}

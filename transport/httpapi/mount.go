@@ -26,7 +26,8 @@ type mount struct {
 // API's routing, CORS policy and errors do not apply to them. A door that
 // opens streams does it with Door().Stream. The errors fasthttp meets
 // before any handler (a body or headers too large, a timeout, a malformed
-// request) are still answered as the native API does.
+// request) get the native API's statuses, with their message as text/plain
+// when the request's path is the door's.
 //
 // Mount may be called at any time, from any goroutine; a request already
 // routed is not affected. It panics if prefix is not a path ("/" and a

@@ -126,6 +126,30 @@ func TestMountedDoor(t *testing.T) {
 	}
 }
 
+// A request to a mounted door that fasthttp refuses before any handler
+// (a body over the limit) gets the native status, as text for the door
+// and as the native JSON elsewhere.
+func TestMountedDoorEarlyErrors(t *testing.T) {
+	th := startHub(t, hubOptions{server: httpapi.Config{MaxBodyBytes: 1024}})
+	mountTestDoor(th, nil)
+	for _, tt := range []struct {
+		path, contentType, body string
+	}{
+		{"/door", "text/plain; charset=utf-8", "request body exceeds the limit of 1024 bytes\n"},
+		{"/publish", "application/json", `"code":"too_large"`},
+	} {
+		resp, err := http.Post(th.url+tt.path, "application/x-www-form-urlencoded", strings.NewReader(strings.Repeat("x", 4096)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("Content-Type") != tt.contentType || !strings.Contains(string(body), tt.body) {
+			t.Errorf("POST %s, 4 KiB = %d %s %q; want 413 %s with %q", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.contentType, tt.body)
+		}
+	}
+}
+
 func TestMountRefusesPathsThatAreServed(t *testing.T) {
 	th := startHub(t, hubOptions{})
 	mountTestDoor(th, nil)

@@ -419,21 +419,27 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 // Their text may quote the request, credentials and all (see
 // fasthttpLogger), so it is neither logged nor echoed here.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	answer := writeError
+	if s.mounted(ctx.Path()) != nil {
+		// Another door's clients (a Mercure publisher) read its errors
+		// as text, not as the native API's JSON.
+		answer = writePlainError
+	}
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		frontdoor.LingerOnClose(ctx)
-		writeError(ctx, tooLarge("request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
+		answer(ctx, tooLarge("request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
 	case errors.As(err, &small):
 		frontdoor.LingerOnClose(ctx)
-		writeError(ctx, &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Code: CodeHeadersTooLarge,
+		answer(ctx, &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Code: CodeHeadersTooLarge,
 			Message: fmt.Sprintf("request line and headers exceed the limit of %d bytes", s.cfg.MaxHeaderBytes)})
 	default:
 		var netErr net.Error
 		if errors.As(err, &netErr) && netErr.Timeout() {
-			writeError(ctx, &APIError{Status: fasthttp.StatusRequestTimeout, Code: CodeTimeout, Message: "request not received in time"})
+			answer(ctx, &APIError{Status: fasthttp.StatusRequestTimeout, Code: CodeTimeout, Message: "request not received in time"})
 			return
 		}
-		writeError(ctx, &APIError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest, Message: "malformed HTTP request"})
+		answer(ctx, &APIError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest, Message: "malformed HTTP request"})
 	}
 }
