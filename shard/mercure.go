@@ -306,6 +306,11 @@ func (s *Shard) deliverMercure(f fanOut, m *broker.Message) (n int) {
 					n += s.offerMercure(f, c, m)
 				}
 			}
+			// A template also selects its own text (draft-07 §3, step
+			// 2), which reaches the shard through its carrier.
+			for c := range x.tclients[o] {
+				n += s.offerMercure(f, c, m)
+			}
 			x.pmatches = x.patterns.Match(o, x.pmatches[:0])
 			for _, id := range x.pmatches {
 				for c := range x.pclients[id] {

@@ -181,7 +181,10 @@ func (s *Selectors) MatchesAny(originals []string) bool {
 			return true
 		}
 		for _, t := range s.templates {
-			if t.Match(o) {
+			// Draft-07 §3 step 2: a selector matches the string
+			// identical to it, a template's own text included, which
+			// is none of its expansions.
+			if t.String() == o || t.Match(o) {
 				return true
 			}
 		}

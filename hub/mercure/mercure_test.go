@@ -25,6 +25,7 @@ func TestMatchesAny(t *testing.T) {
 		{"exact alternate topic", []mercure.Selector{sel(mercure.Exact, "urn:b")}, []string{"https://example.com/a", "urn:b"}, true},
 		{"exact braces are not a template", []mercure.Selector{sel(mercure.Exact, "https://example.com/{id}")}, []string{"https://example.com/1"}, false},
 		{"template", []mercure.Selector{sel(mercure.Template, "https://example.com/books/{id}")}, []string{"https://example.com/books/1"}, true},
+		{"07 §3 step 2: a template matches its own text", []mercure.Selector{sel(mercure.Template, "https://example.com/books/{id}")}, []string{"https://example.com/books/{id}"}, true},
 		{"template no match", []mercure.Selector{sel(mercure.Template, "https://example.com/books/{id}")}, []string{"https://example.com/books/1/2"}, false},
 		{"template without expression is exact", []mercure.Selector{sel(mercure.Template, "urn:x")}, []string{"urn:x"}, true},
 		{"urlpattern canonicalizes", []mercure.Selector{sel(mercure.URLPattern, "https://example.com/books/:id")}, []string{"HTTPS://Example.COM:443/a/../books/1"}, true},
