@@ -189,7 +189,18 @@ type Pattern struct {
 // Parse parses s, a URL pattern in the constructor-string form, such as
 // "https://example.com/books/:id". The pattern must be absolute (have a
 // protocol). The error, if any, wraps one of the package's sentinel errors.
-func Parse(s string) (*Pattern, error) {
+func Parse(s string) (*Pattern, error) { return ParseWithBase(s, nil) }
+
+// ParseWithBase parses s as new URLPattern(s, baseURL) does: s may be
+// relative ("/books/:id", "books/:id", "?page=:n", "#:section"), and the
+// components before the first one it gives are base's, the ones after it
+// wildcards. For "/books/:id" against "https://example.com/a?q#h" that is
+// protocol "https", hostname "example.com" and the port; username,
+// password, search and hash are "*". A pathname not starting with "/"
+// is appended to base's path up to its last "/". An absolute s takes
+// nothing from base but that. A nil base is Parse. The error, if any,
+// wraps one of the package's sentinel errors; [Pattern.String] is s.
+func ParseWithBase(s string, base *Base) (*Pattern, error) {
 	switch {
 	case s == "":
 		return nil, newError(ErrSyntax, "URL pattern %q is empty", s)
@@ -206,14 +217,15 @@ func Parse(s string) (*Pattern, error) {
 				clip.Quote(s), s[i:i+1], i)
 		}
 	}
-	p, perr := build(s)
+	p, perr := build(s, base)
 	if perr != nil {
 		return nil, perr.toError(s)
 	}
 	return p, nil
 }
 
-// String returns the pattern as it was given to Parse.
+// String returns the pattern as it was given to Parse or ParseWithBase,
+// without the base.
 func (p *Pattern) String() string { return p.src }
 
 // Component returns the normalized pattern string of one component, as the
