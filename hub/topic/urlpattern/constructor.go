@@ -48,6 +48,9 @@ type ctorResult struct {
 	val [numComponents]string
 	off [numComponents]int
 	set [numComponents]bool
+	// prefix is the length of base URL text put before the pattern's
+	// text of a component: a relative pathname's base directory.
+	prefix [numComponents]int
 }
 
 func (r *ctorResult) put(c Component, val string, off int) {
@@ -368,15 +371,28 @@ func build(s string, base *Base) (*Pattern, *perr) {
 	groups, size := 0, 0
 	special := false
 	for c := range numComponents {
-		cc, err := compileComponent(c, res.val[c], res.off[c], special)
+		off := res.off[c]
+		if off >= 0 {
+			off -= res.prefix[c]
+		}
+		cc, err := compileComponent(c, res.val[c], off, special)
 		if err != nil {
+			if err.off < res.off[c] {
+				// Not in the pattern's text: the error is about the
+				// component as a whole.
+				err.off = res.off[c]
+			}
 			return nil, err
 		}
 		if c == Protocol {
 			special = cc.comp.m.matchesSpecialScheme()
 		}
 		p.comps[c] = cc.comp
-		groups += cc.groups
+		if res.off[c] >= 0 {
+			// Only the pattern's text counts: defaults and base URL
+			// text are wildcards and escaped fixed text.
+			groups += cc.groups
+		}
 		size += cc.reSize
 		p.hasRegexp = p.hasRegexp || cc.hasRegexp
 	}
@@ -473,10 +489,7 @@ func (r *ctorResult) inherit(b *Base) {
 	if v := r.val[Pathname]; given[Pathname] && !b.opaque && !isAbsolutePathname(v) {
 		dir := escapePatternString(b.u.c[Pathname])
 		if i := strings.LastIndexByte(dir, '/'); i >= 0 {
-			// The offset moves back by the prefix's length, so that
-			// errors in v still point into the pattern. The prefix is
-			// canonical text and has none of its own.
-			r.val[Pathname], r.off[Pathname] = dir[:i+1]+v, r.off[Pathname]-(i+1)
+			r.val[Pathname], r.prefix[Pathname] = dir[:i+1]+v, i+1
 		}
 	}
 }

@@ -112,6 +112,106 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+// TestParseInputBase checks how relative inputs are resolved against a base
+// URL. The expectations are what new URL(input, base) gives (Node.js's
+// WHATWG URL parser).
+func TestParseInputBase(t *testing.T) {
+	type comps struct {
+		Protocol, Username, Password, Hostname, Port, Pathname, Search, Hash string
+	}
+	tests := []struct {
+		base, in string
+		want     *comps // nil: not parsed
+	}{
+		{"https://u:p@example.com:8443/a/b/c?q#f", "/x", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "x", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "../x", &comps{"https", "u", "p", "example.com", "8443", "/a/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "../../../../x", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "./", &comps{"https", "u", "p", "example.com", "8443", "/a/b/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "..", &comps{"https", "u", "p", "example.com", "8443", "/a/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "?y", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "y", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "#g", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "q", "g"}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "q", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//other.com/x", &comps{"https", "", "", "other.com", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "///other.com/x", &comps{"https", "", "", "other.com", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "\\\\other.com\\x", &comps{"https", "", "", "other.com", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "/\\other.com/y", &comps{"https", "", "", "other.com", "", "/y", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "\\x", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:x", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:/x", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https://x", &comps{"https", "", "", "x", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "HTTPS:x", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "http:x", &comps{"http", "", "", "x", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "q", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "x y?a b'#c d", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x%20y", "a%20b%27", "c%20d"}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "1a:b", &comps{"https", "u", "p", "example.com", "8443", "/a/b/1a:b", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "a b:c", &comps{"https", "u", "p", "example.com", "8443", "/a/b/a%20b:c", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", " /x\t", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "%2e%2e/x", &comps{"https", "u", "p", "example.com", "8443", "/a/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "foo:bar", &comps{"foo", "", "", "", "", "bar", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//", nil},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//@x", &comps{"https", "", "", "x", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "?", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "#", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "q", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "/..", &comps{"https", "u", "p", "example.com", "8443", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "x/%2E/y", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x/y", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:\\\\h\\x", &comps{"https", "", "", "h", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:/\\h", &comps{"https", "", "", "h", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "wss:x", &comps{"wss", "", "", "x", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//h:443/x", &comps{"https", "", "", "h", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//h:8443", &comps{"https", "", "", "h", "8443", "/", "", ""}},
+		{"foo://host/a/b", "x", &comps{"foo", "", "", "host", "", "/a/x", "", ""}},
+		{"foo://host/a/b", "\\x", &comps{"foo", "", "", "host", "", "/a/\\x", "", ""}},
+		{"foo://host/a/b", "//h2/x", &comps{"foo", "", "", "h2", "", "/x", "", ""}},
+		{"foo://host/a/b", "//h2", &comps{"foo", "", "", "h2", "", "", "", ""}},
+		{"foo://host/a/b", "?q'", &comps{"foo", "", "", "host", "", "/a/b", "q'", ""}},
+		{"foo://host/a/b", "/x", &comps{"foo", "", "", "host", "", "/x", "", ""}},
+		{"foo://host/a/b", "..//x", &comps{"foo", "", "", "host", "", "//x", "", ""}},
+		{"foo://host/a/b", "foo:x", &comps{"foo", "", "", "", "", "x", "", ""}},
+		{"foo://host/a/b", "//", &comps{"foo", "", "", "", "", "", "", ""}},
+		{"foo://host", "x", &comps{"foo", "", "", "host", "", "/x", "", ""}},
+		{"foo://host", "?q", &comps{"foo", "", "", "host", "", "", "q", ""}},
+		{"foo://host", "#h", &comps{"foo", "", "", "host", "", "", "", "h"}},
+		{"foo://host", "", &comps{"foo", "", "", "host", "", "", "", ""}},
+		{"urn:isbn:1", "#f", &comps{"urn", "", "", "", "", "isbn:1", "", "f"}},
+		{"urn:isbn:1", "x", nil},
+		{"urn:isbn:1", "/x", nil},
+		{"urn:isbn:1", "?q", nil},
+		{"urn:isbn:1", "", nil},
+		{"foo:/a/b", "c", &comps{"foo", "", "", "", "", "/a/c", "", ""}},
+		{"foo:/a/b", "//h/x", &comps{"foo", "", "", "h", "", "/x", "", ""}},
+		{"foo:/a/b", "?q", &comps{"foo", "", "", "", "", "/a/b", "q", ""}},
+		{"https://example.com", "x", &comps{"https", "", "", "example.com", "", "/x", "", ""}},
+		{"https://example.com", "", &comps{"https", "", "", "example.com", "", "/", "", ""}},
+		{"https://example.com", "../x", &comps{"https", "", "", "example.com", "", "/x", "", ""}},
+		{"http://[::1]:8080/d/", "x", &comps{"http", "", "", "[::1]", "8080", "/d/x", "", ""}},
+		{"http://[::1]:8080/d/", "//[::2]/y", &comps{"http", "", "", "[::2]", "", "/y", "", ""}},
+	}
+	for _, tt := range tests {
+		b, err := NewBase(tt.base)
+		if err != nil {
+			t.Fatalf("NewBase(%q) = %v", tt.base, err)
+		}
+		var u url
+		ok := parseInput(tt.in, b, &u)
+		if tt.want == nil {
+			if ok {
+				t.Errorf("parseInput(%q, %q) = %q, true; want false", tt.in, tt.base, u.c)
+			}
+			continue
+		}
+		if !ok {
+			t.Errorf("parseInput(%q, %q) = false, want true", tt.in, tt.base)
+			continue
+		}
+		got := comps{u.c[Protocol], u.c[Username], u.c[Password], u.c[Hostname], u.c[Port],
+			u.c[Pathname], u.c[Search], u.c[Hash]}
+		if diff := cmp.Diff(*tt.want, got); diff != "" {
+			t.Errorf("parseInput(%q, %q) (-want +got):\n%s", tt.in, tt.base, diff)
+		}
+	}
+}
+
 // TestPatternTextCanonicalization checks the encoding callbacks on pieces
 // of fixed text.
 func TestPatternTextCanonicalization(t *testing.T) {
