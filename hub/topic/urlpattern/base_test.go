@@ -47,6 +47,7 @@ func TestParseWithBaseComponents(t *testing.T) {
 		in, base string
 		want     components
 	}{
+		{"", "https://example.com/a/b?q#h", components{"protocol": "https", "username": "*", "password": "*", "hostname": "example.com", "port": "", "pathname": "/a/", "search": "*", "hash": "*"}},
 		{"/books/:id", "https://example.com/a/b?q#h", components{"protocol": "https", "username": "*", "password": "*", "hostname": "example.com", "port": "", "pathname": "/books/:id", "search": "*", "hash": "*"}},
 		{"books/:id", "https://example.com/a/b?q#h", components{"protocol": "https", "username": "*", "password": "*", "hostname": "example.com", "port": "", "pathname": "/a/books/:id", "search": "*", "hash": "*"}},
 		{":id", "https://example.com/a/b?q#h", components{"protocol": "https", "username": "*", "password": "*", "hostname": "example.com", "port": "", "pathname": "/a/:id", "search": "*", "hash": "*"}},
@@ -186,6 +187,8 @@ var baseMatchTests = []struct {
 	{"/.well-known/mercure/subscriptions/Exact/:topic/:subscriber", "https://hub.example.com/.well-known/mercure", "/.well-known/mercure/subscriptions/Exact/a/b?x#y", "https://hub.example.com/.well-known/mercure", true},
 	{"/.well-known/mercure/subscriptions/Exact/:topic/:subscriber", "https://hub.example.com/.well-known/mercure", "//hub.example.com/.well-known/mercure/subscriptions/Exact/a/b", "https://hub.example.com/.well-known/mercure", true},
 	{"/.well-known/mercure/subscriptions/Exact/:topic/:subscriber", "https://hub.example.com/.well-known/mercure", "/.well-known/mercure/subscriptions/Exact/a/b", "https://hub.example.com:8443/", false},
+	{"", "https://example.com/a/b?q#h", "/a/", "https://example.com/a/b?q#h", true},
+	{"", "https://example.com/a/b?q#h", "/a/b", "https://example.com/a/b?q#h", false},
 	{"/books/:id", "https://example.com/a/b?q#h", "/books/1", "https://example.com/a/b?q#h", true},
 	{"/books/:id", "https://example.com/a/b?q#h", "/books/1?x#y", "https://example.com/a/b?q#h", true},
 	{"/books/:id", "https://example.com/a/b?q#h", "https://example.com/books/1", "", true},

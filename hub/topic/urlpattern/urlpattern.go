@@ -202,7 +202,9 @@ func Parse(s string) (*Pattern, error) { return ParseWithBase(s, nil) }
 // wraps one of the package's sentinel errors; [Pattern.String] is s.
 func ParseWithBase(s string, base *Base) (*Pattern, error) {
 	switch {
-	case s == "":
+	case s == "" && base == nil:
+		// With a base, "" is a relative pattern like any other: the
+		// base's directory, as new URLPattern("", baseURL) has it.
 		return nil, newError(ErrSyntax, "URL pattern %q is empty", s)
 	case len(s) > MaxLen:
 		return nil, newError(ErrTooLong, "URL pattern %s is %d bytes long; the limit is %d bytes",
