@@ -276,12 +276,16 @@ func TestParseURLAllocs(t *testing.T) {
 
 // FuzzParseURL feeds the input parser untrusted topics: it must not panic,
 // and for special schemes canonicalization must be idempotent: the URL
-// written back from the components parses to the same components.
+// written back from the components parses to the same components. Each
+// input is also resolved against a base URL, as relative Mercure topics
+// are, with the same checks, and an absolute input must resolve to
+// itself.
 func FuzzParseURL(f *testing.F) {
 	for _, s := range []string{
 		"https://example.com/a/b?q=1#f", "HTTPS://User:Pa:ss@EXAMPLE.COM:443/a/./b/../c?q=1#f",
 		"http://0x7f.1/", "http://[::FFFF:1.2.3.4]:8080/", "https://x/a b/\"c\"/{d}/é", `https:\\/x\y`,
 		"urn:isbn:1", "foo://Host:99/P\\Q?q#f", "javascript:a b ?x", "https://x/%2e%2E/./..", "http://1.2.3/",
+		"/a/b", "a/../../b", "?q", "#h", "", "//other.example/x", "https:x", "HTTPS:/x", `\\h\x`, "1a:b c",
 	} {
 		f.Add(s)
 	}
@@ -293,28 +297,66 @@ func FuzzParseURL(f *testing.F) {
 			return
 		}
 		var u url
-		if !parseURL(s, &u) {
+		absolute := parseURL(s, &u)
+		checkResolved(t, s, fuzzBase, absolute, u)
+		if !absolute {
 			return
 		}
-		if _, special := defaultPort(u.c[Protocol]); !special {
-			return
-		}
-		var b strings.Builder
-		b.WriteString(u.c[Protocol] + "://")
-		if u.c[Username] != "" || u.c[Password] != "" {
-			b.WriteString(u.c[Username] + ":" + u.c[Password] + "@")
-		}
-		b.WriteString(u.c[Hostname])
-		if u.c[Port] != "" {
-			b.WriteString(":" + u.c[Port])
-		}
-		b.WriteString(u.c[Pathname] + "?" + u.c[Search] + "#" + u.c[Hash])
-		var again url
-		if !parseURL(b.String(), &again) {
-			t.Fatalf("parseURL(%q) = %q, but its serialization %q does not parse", s, u.c, b.String())
-		}
-		if again != u {
-			t.Fatalf("parseURL(%q) = %q; its serialization %q parses to %q", s, u.c, b.String(), again.c)
-		}
+		checkReparse(t, s, u)
 	})
+}
+
+// fuzzBase is the base URL FuzzParseURL resolves its inputs against.
+var fuzzBase = func() *Base {
+	b, err := NewBase("https://u:p@hub.example.com:8443/.well-known/mercure?q#f")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
+// checkResolved checks s resolved against base: an absolute URL resolves
+// to itself, but for the special relative form "https:x" against an https
+// base, and the result is canonical (see checkReparse).
+func checkResolved(t *testing.T, s string, base *Base, absolute bool, abs url) {
+	t.Helper()
+	var u url
+	ok := parseInput(s, base, &u)
+	scheme := base.u.c[Protocol]
+	trimmed := trimInput(s)
+	sameScheme := len(trimmed) > len(scheme) && trimmed[len(scheme)] == ':' &&
+		strings.EqualFold(trimmed[:len(scheme)], scheme) && !strings.HasPrefix(trimmed[len(scheme)+1:], "//")
+	if absolute && !sameScheme && (!ok || u != abs) {
+		t.Fatalf("parseURL(%q) = %q, but parseInput with base %q = %q, %v", s, abs.c, base, u.c, ok)
+	}
+	if ok {
+		checkReparse(t, s, u)
+	}
+}
+
+// checkReparse checks that canonicalization is idempotent for special
+// schemes: the URL written back from u, the components of s, parses to
+// the same components.
+func checkReparse(t *testing.T, s string, u url) {
+	t.Helper()
+	if _, special := defaultPort(u.c[Protocol]); !special {
+		return
+	}
+	var b strings.Builder
+	b.WriteString(u.c[Protocol] + "://")
+	if u.c[Username] != "" || u.c[Password] != "" {
+		b.WriteString(u.c[Username] + ":" + u.c[Password] + "@")
+	}
+	b.WriteString(u.c[Hostname])
+	if u.c[Port] != "" {
+		b.WriteString(":" + u.c[Port])
+	}
+	b.WriteString(u.c[Pathname] + "?" + u.c[Search] + "#" + u.c[Hash])
+	var again url
+	if !parseURL(b.String(), &again) {
+		t.Fatalf("parseURL(%q) = %q, but its serialization %q does not parse", s, u.c, b.String())
+	}
+	if again != u {
+		t.Fatalf("parseURL(%q) = %q; its serialization %q parses to %q", s, u.c, b.String(), again.c)
+	}
 }
