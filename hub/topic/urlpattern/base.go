@@ -14,8 +14,9 @@ import (
 
 // Base is a parsed absolute URL that relative patterns ([ParseWithBase])
 // and relative inputs ([Pattern.TestBase], [Set.MatchBase],
-// [IndexKeyBase]) are resolved against. It is immutable, and safe for use
-// by several goroutines at once.
+// [IndexKeyBase]) are resolved against. Make one with [NewBase]; the zero
+// Base is not a URL. It is immutable, and safe for use by several
+// goroutines at once.
 type Base struct {
 	src     string
 	u       url    // canonical components
