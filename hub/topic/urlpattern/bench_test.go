@@ -40,6 +40,36 @@ func BenchmarkTest(b *testing.B) {
 	}
 }
 
+// BenchmarkTestBase measures TestBase on relative inputs, as Mercure
+// subscription-event topics are, against a hub's URL: a path-absolute
+// topic costs what its absolute form does, a path-relative one one
+// allocation more (its path is joined to the base's).
+func BenchmarkTestBase(b *testing.B) {
+	base, err := urlpattern.NewBase("https://hub.example.com/.well-known/mercure")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := urlpattern.ParseWithBase("/.well-known/mercure/subscriptions/Exact/:topic/:subscriber", base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bm := range []struct{ name, input string }{
+		{"absolute", "https://hub.example.com/.well-known/mercure/subscriptions/Exact/https%3A%2F%2Fexample.com%2F1/urn%3Auuid%3Aabc"},
+		{"pathAbsolute", "/.well-known/mercure/subscriptions/Exact/https%3A%2F%2Fexample.com%2F1/urn%3Auuid%3Aabc"},
+		{"pathRelative", "mercure/subscriptions/Exact/https%3A%2F%2Fexample.com%2F1/urn%3Auuid%3Aabc"},
+	} {
+		if !p.TestBase(bm.input, base) {
+			b.Fatalf("TestBase(%q) = false, want true", bm.input)
+		}
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p.TestBase(bm.input, base)
+			}
+		})
+	}
+}
+
 // BenchmarkSetMatch_10kPatterns matches one topic against 10,000 distinct
 // patterns: with literals to index them by (the usual case), and without
 // (protocol wildcards, every pattern a candidate).

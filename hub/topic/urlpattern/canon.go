@@ -31,18 +31,20 @@ var (
 // know about it.
 type compiled struct {
 	comp      *component
-	groups    int  // groups in the text
+	groups    int  // groups in the text (the caller counts only the pattern's)
 	reSize    int  // RE2 instructions, if it compiled to a regexp
 	hasRegexp bool // whether it has a regexp group
 }
 
 // parseComponent parses the text s of component c, which starts at byte
-// off of the pattern (-1 for text the pattern does not have, such as a
-// default). special says whether the protocol can match a special scheme,
-// which decides how a pathname is read.
+// off of the pattern. off is -1 for text the pattern does not have, such as
+// a default, and less than the offset of the pattern's text in s when s
+// starts with base URL text (ParseWithBase), so that errors in the
+// pattern's text point into the pattern. special says whether the protocol
+// can match a special scheme, which decides how a pathname is read.
 func parseComponent(c Component, s string, off int, special bool) ([]part, options, int, *perr) {
 	enc, opts := componentEncoder(c, s, special)
-	parts, groups, err := parsePatternString(s, max(off, 0), opts, enc)
+	parts, groups, err := parsePatternString(s, off, opts, enc)
 	return parts, opts, groups, err
 }
 
@@ -55,14 +57,11 @@ func compileComponent(c Component, s string, off int, special bool) (compiled, *
 	m, size, err := newMatcher(parts, opts)
 	if err != nil {
 		if err.off < 0 {
-			err.off = max(off, 0)
+			err.off = off
 		}
 		return compiled{}, err
 	}
-	cc := compiled{reSize: size}
-	if off >= 0 { // text the pattern does not have cannot be too complex
-		cc.groups = groups
-	}
+	cc := compiled{reSize: size, groups: groups}
 	for _, pt := range parts {
 		cc.hasRegexp = cc.hasRegexp || pt.typ == partRegexp
 	}

@@ -48,6 +48,9 @@ type ctorResult struct {
 	val [numComponents]string
 	off [numComponents]int
 	set [numComponents]bool
+	// prefix is the length of base URL text put before the pattern's
+	// text of a component: a relative pathname's base directory.
+	prefix [numComponents]int
 }
 
 func (r *ctorResult) put(c Component, val string, off int) {
@@ -324,15 +327,16 @@ func isScheme(s string) bool {
 	return true
 }
 
-// build is "create" for a constructor string without a base URL.
-func build(s string) (*Pattern, *perr) {
+// build is "create" for a constructor string and a base URL (none if
+// nil).
+func build(s string, base *Base) (*Pattern, *perr) {
 	res, err := parseConstructorString(s)
 	if err != nil {
 		return nil, err
 	}
-	if !res.set[Protocol] {
-		msg := `the pattern is relative (it has no protocol, such as "https:"); ` +
-			"relative patterns need a base URL, which is not supported"
+	if !res.set[Protocol] && base == nil {
+		msg := `the pattern is relative (it has no protocol, such as "https:"), ` +
+			"and there is no base URL to resolve it against"
 		if i := strings.IndexByte(s, ':'); i > 0 && isScheme(s[:i]) && i+1 < len(s) && isNameRune(firstRune(s[i+1:]), true) {
 			// "mailto:a@b" reads as "mailto" and a group named a.
 			msg += fmt.Sprintf(`; the ":" at offset %d starts a named group, so write "\:" if it ends the protocol`, i)
@@ -351,6 +355,9 @@ func build(s string) (*Pattern, *perr) {
 	if v := res.val[Hash]; len(v) > 0 && v[0] == '#' {
 		res.val[Hash], res.off[Hash] = v[1:], res.off[Hash]+1
 	}
+	if base != nil {
+		res.inherit(base)
+	}
 	for c := range numComponents {
 		if !res.set[c] {
 			res.put(c, "*", -1)
@@ -364,15 +371,28 @@ func build(s string) (*Pattern, *perr) {
 	groups, size := 0, 0
 	special := false
 	for c := range numComponents {
-		cc, err := compileComponent(c, res.val[c], res.off[c], special)
+		off := res.off[c]
+		if off >= 0 {
+			off -= res.prefix[c]
+		}
+		cc, err := compileComponent(c, res.val[c], off, special)
 		if err != nil {
+			if err.off < res.off[c] {
+				// Not in the pattern's text: the error is about the
+				// component as a whole.
+				err.off = res.off[c]
+			}
 			return nil, err
 		}
 		if c == Protocol {
 			special = cc.comp.m.matchesSpecialScheme()
 		}
 		p.comps[c] = cc.comp
-		groups += cc.groups
+		if res.off[c] >= 0 {
+			// Only the pattern's text counts: defaults and base URL
+			// text are wildcards and escaped fixed text.
+			groups += cc.groups
+		}
 		size += cc.reSize
 		p.hasRegexp = p.hasRegexp || cc.hasRegexp
 	}
@@ -427,4 +447,56 @@ func (p *Pattern) computeLiteral() string {
 		b = append(b, m.prefix...)
 	}
 	return string(b)
+}
+
+// inherit is the baseURL step of "process a URLPatternInit" for patterns:
+// the components before the first one the constructor string gives are
+// the base's, as fixed text; the base's username and password never are
+// (the standard takes them only for inputs, not for patterns), so they
+// stay wildcards unless given. A relative pathname is resolved against
+// the base's.
+func (r *ctorResult) inherit(b *Base) {
+	given := r.set
+	gives := func(cs ...Component) bool {
+		for _, c := range cs {
+			if given[c] {
+				return true
+			}
+		}
+		return false
+	}
+	if !gives(Protocol) {
+		r.put(Protocol, escapePatternString(b.u.c[Protocol]), -1)
+	}
+	if !gives(Protocol, Hostname) {
+		r.put(Hostname, escapePatternString(b.u.c[Hostname]), -1)
+	}
+	if !gives(Protocol, Hostname, Port) {
+		r.put(Port, b.u.c[Port], -1)
+	}
+	if !gives(Protocol, Hostname, Port, Pathname) {
+		r.put(Pathname, escapePatternString(b.u.c[Pathname]), -1)
+	}
+	if !gives(Protocol, Hostname, Port, Pathname, Search) {
+		r.put(Search, escapePatternString(b.u.c[Search]), -1)
+	}
+	if !gives(Protocol, Hostname, Port, Pathname, Search, Hash) {
+		r.put(Hash, escapePatternString(b.u.c[Hash]), -1)
+	}
+	// This applies to absolute patterns too, as the standard says:
+	// against "https://example.com/a/b", "data\:foo" has the pathname
+	// "/a/foo".
+	if v := r.val[Pathname]; given[Pathname] && !b.opaque && !isAbsolutePathname(v) {
+		dir := escapePatternString(b.u.c[Pathname])
+		if i := strings.LastIndexByte(dir, '/'); i >= 0 {
+			r.val[Pathname], r.prefix[Pathname] = dir[:i+1]+v, i+1
+		}
+	}
+}
+
+// isAbsolutePathname is "is an absolute pathname" for patterns: whether
+// the pathname pattern starts with "/", escaped or not, or with a group
+// that does.
+func isAbsolutePathname(s string) bool {
+	return strings.HasPrefix(s, "/") || strings.HasPrefix(s, `\/`) || strings.HasPrefix(s, "{/")
 }

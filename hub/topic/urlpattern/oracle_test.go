@@ -181,10 +181,14 @@ func (o *oracle) repeat(i, p int) bool {
 // The pattern keeps no part lists, so they are parsed again from its
 // normalized component strings, which also checks that those mean what
 // the pattern does.
-func oracleTest(t *testing.T, p *Pattern, input string) (match, ok bool) {
+//
+// base, if not nil, is the base URL input is resolved against: the
+// oracle then also checks what ParseWithBase took from the base, since
+// the components it judges by are the pattern's.
+func oracleTest(t *testing.T, p *Pattern, input string, base *Base) (match, ok bool) {
 	t.Helper()
 	var u url
-	if !parseURL(input, &u) {
+	if !parseInput(input, base, &u) {
 		return false, true
 	}
 	special := p.comps[Protocol].m.matchesSpecialScheme()
@@ -315,7 +319,7 @@ func TestTestAgainstOracle(t *testing.T) {
 		}
 		for range 8 {
 			input := "https://" + alphabet("ab.x1", 1+rng.IntN(6)) + "/" + alphabet("ab/.-12x", rng.IntN(10))
-			want, ok := oracleTest(t, p, input)
+			want, ok := oracleTest(t, p, input, nil)
 			if !ok {
 				break
 			}
@@ -329,6 +333,67 @@ func TestTestAgainstOracle(t *testing.T) {
 		}
 	}
 	if checked < 20000 || matched < 500 {
+		t.Fatalf("checked %d inputs, %d matching; the generator needs tuning", checked, matched)
+	}
+	t.Logf("checked %d inputs against the oracle, %d matching", checked, matched)
+}
+
+// TestTestBaseAgainstOracle is TestTestAgainstOracle for relative patterns
+// and relative inputs, both resolved against a base URL: the pattern's
+// components hold the base's text, and inputs are resolved by the URL
+// parser's relative states.
+func TestTestBaseAgainstOracle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	base, err := NewBase("https://ab.x/a/b?q#h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pieces := []string{"/", "/", "a", "b", ".", "..", "-", "*", `(\d+)`, "(a|b)", "{/a}", "{-b}", "(a*b?)"}
+	mods := []string{"", "", "", "?", "*", "+"}
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	checked, matched := 0, 0
+	for range 4000 {
+		var b strings.Builder
+		// Absolute and relative pathnames, and a search or hash alone,
+		// which take the base's pathname.
+		b.WriteString(pick([]string{"/", "/", "", "../", "?", "#"}))
+		names := 0
+		for range rng.IntN(6) {
+			switch x := pick(pieces); {
+			case x == "*" || strings.HasPrefix(x, "(") || strings.HasPrefix(x, "{"):
+				b.WriteString(x + pick(mods))
+			case rng.IntN(4) == 0:
+				names++
+				fmt.Fprintf(&b, ":n%d%s", names, pick(mods))
+			default:
+				b.WriteString(x)
+			}
+		}
+		pattern := b.String()
+		p, err := ParseWithBase(pattern, base)
+		if err != nil {
+			continue
+		}
+		for range 8 {
+			in := []byte(pick([]string{"/", "/", "", "../", "//ab.x/", "https:", "?", "#"}))
+			for range rng.IntN(8) {
+				in = append(in, "ab/.-12"[rng.IntN(7)])
+			}
+			input := string(in)
+			want, ok := oracleTest(t, p, input, base)
+			if !ok {
+				break
+			}
+			checked++
+			if want {
+				matched++
+			}
+			if got := p.TestBase(input, base); got != want {
+				t.Fatalf("ParseWithBase(%q, %q).TestBase(%q) = %v, oracle says %v", pattern, base, input, got, want)
+			}
+		}
+	}
+	if checked < 10000 || matched < 500 {
 		t.Fatalf("checked %d inputs, %d matching; the generator needs tuning", checked, matched)
 	}
 	t.Logf("checked %d inputs against the oracle, %d matching", checked, matched)

@@ -90,9 +90,16 @@ func (s *Set) Pattern(id int) *Pattern {
 // particular order, and returns the extended slice. It does not allocate
 // when dst has room and input is canonical with an IndexKey of at most
 // 512 bytes.
-func (s *Set) Match(input string, dst []int) []int {
+func (s *Set) Match(input string, dst []int) []int { return s.MatchBase(input, nil, dst) }
+
+// MatchBase is Match for input resolved against base, as
+// [Pattern.TestBase] resolves it, so that a relative input (a Mercure
+// topic such as "/.well-known/mercure/subscriptions/...") matches the
+// patterns its absolute form matches. A nil base is Match. It allocates
+// no more than TestBase does.
+func (s *Set) MatchBase(input string, base *Base, dst []int) []int {
 	var u url
-	if s.n == 0 || !parseURL(input, &u) {
+	if s.n == 0 || !parseInput(input, base, &u) {
 		return dst
 	}
 	var buf [512]byte

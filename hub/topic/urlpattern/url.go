@@ -17,6 +17,9 @@ import (
 // url holds an input's components, indexed by Component.
 type url struct {
 	c [numComponents]string
+	// opaque tells an opaque path ("urn:x") from the empty path of a
+	// URL with a host ("foo://x"), which serialize the same.
+	opaque bool
 }
 
 // appendKey appends the IndexKey of u to b.
@@ -34,13 +37,60 @@ func (u *url) appendKey(b []byte) []byte {
 
 // parseURL parses s into u, reporting whether it is an absolute URL this
 // package can canonicalize as the URL Standard does.
-func parseURL(s string, u *url) bool {
+func parseURL(s string, u *url) bool { return parseInput(s, nil, u) }
+
+// parseInput parses s into u as the basic URL parser does with base as the
+// base URL (none if nil), reporting whether the result is a URL this
+// package can canonicalize as the URL Standard does.
+func parseInput(s string, base *Base, u *url) bool {
 	*u = url{}
 	if !utf8.ValidString(s) {
 		return false
 	}
-	// Leading and trailing C0 controls and spaces are dropped, and tabs and
-	// newlines anywhere.
+	s = trimInput(s)
+
+	// Scheme. Without one (the scheme state starts over in the no scheme
+	// state), s is a relative reference: "/x", "x", "?q", "#h", "//host/x",
+	// and also "1a:b" or "a b:c", whose ":" does not end a scheme.
+	i := 0
+	if s != "" && isASCIIAlpha(s[0]) {
+		i = 1
+		for i < len(s) && isSchemeChar(s[i]) {
+			i++
+		}
+	}
+	if i == 0 || i == len(s) || s[i] != ':' {
+		if base == nil {
+			return false
+		}
+		return resolve(s, base, u)
+	}
+	scheme := lowerASCII(s[:i])
+	rest := s[i+1:]
+	port, special := defaultPort(scheme)
+	if scheme == "file" {
+		return false // file URLs have rules of their own; not supported
+	}
+	if special && base != nil && scheme == base.u.c[Protocol] && !strings.HasPrefix(rest, "//") {
+		// The special relative or authority state: "https:x" against an
+		// https base is the relative reference "x", not the host x.
+		return resolve(rest, base, u)
+	}
+	u.c[Protocol] = scheme
+
+	// Authority.
+	hasAuthority := special
+	if special {
+		rest = trimSlashes(rest)
+	} else if strings.HasPrefix(rest, "//") {
+		rest, hasAuthority = rest[2:], true
+	}
+	return parseHierarchical(rest, special, hasAuthority, port, u)
+}
+
+// trimInput drops what the URL parser ignores: leading and trailing C0
+// controls and spaces, and tabs and newlines anywhere.
+func trimInput(s string) string {
 	for len(s) > 0 && s[0] <= ' ' {
 		s = s[1:]
 	}
@@ -49,55 +99,38 @@ func parseURL(s string, u *url) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == '\t' || c == '\n' || c == '\r' {
-			s = strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(s)
-			break
+			return strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(s)
 		}
 	}
+	return s
+}
 
-	// Scheme.
-	if s == "" || !isASCIIAlpha(s[0]) {
-		return false
+// trimSlashes drops the leading "/" and "\" that a special URL's authority
+// ignores.
+func trimSlashes(s string) string {
+	for len(s) > 0 && (s[0] == '/' || s[0] == '\\') {
+		s = s[1:]
 	}
-	i := 1
-	for i < len(s) && isSchemeChar(s[i]) {
-		i++
-	}
-	if i == len(s) || s[i] != ':' {
-		return false // relative, or not a URL
-	}
-	scheme := lowerASCII(s[:i])
-	rest := s[i+1:]
-	port, special := defaultPort(scheme)
-	if scheme == "file" {
-		return false // file URLs have rules of their own; not supported
-	}
-	u.c[Protocol] = scheme
+	return s
+}
 
-	// Authority.
-	hasAuthority := special
-	if special {
-		for len(rest) > 0 && (rest[0] == '/' || rest[0] == '\\') {
-			rest = rest[1:]
-		}
-	} else if strings.HasPrefix(rest, "//") {
-		rest, hasAuthority = rest[2:], true
-	}
+// parseHierarchical parses what follows the scheme and, if hasAuthority,
+// the "//" before the authority: authority, path, query and fragment.
+// defPort is the scheme's default port.
+func parseHierarchical(rest string, special, hasAuthority bool, defPort string, u *url) bool {
 	if hasAuthority {
 		end := 0
 		for end < len(rest) && !authorityEnd(rest[end], special) {
 			end++
 		}
-		if !parseAuthority(rest[:end], special, port, u) {
+		if !parseAuthority(rest[:end], special, defPort, u) {
 			return false
 		}
 		rest = rest[end:]
 	}
 
 	// Path, query and fragment.
-	pathEnd := 0
-	for pathEnd < len(rest) && rest[pathEnd] != '?' && rest[pathEnd] != '#' {
-		pathEnd++
-	}
+	pathEnd := pathEnd(rest)
 	p := rest[:pathEnd]
 	switch {
 	case hasAuthority || strings.HasPrefix(p, "/"):
@@ -105,13 +138,29 @@ func parseURL(s string, u *url) bool {
 	default:
 		// An opaque path, as in "urn:isbn:1234". A space right before
 		// the query or fragment is encoded, so it is not lost.
+		u.opaque = true
 		if pathEnd < len(rest) && strings.HasSuffix(p, " ") {
 			u.c[Pathname] = percentEncode(p[:len(p)-1], &c0ControlSet) + "%20"
 		} else {
 			u.c[Pathname] = percentEncode(p, &c0ControlSet)
 		}
 	}
-	rest = rest[pathEnd:]
+	parseQueryFragment(rest[pathEnd:], special, u)
+	return true
+}
+
+// pathEnd returns the index of the first "?" or "#" in s, or len(s).
+func pathEnd(s string) int {
+	i := 0
+	for i < len(s) && s[i] != '?' && s[i] != '#' {
+		i++
+	}
+	return i
+}
+
+// parseQueryFragment parses rest, which is empty or starts with "?" or
+// "#", into u's search and hash.
+func parseQueryFragment(rest string, special bool, u *url) {
 	if strings.HasPrefix(rest, "?") {
 		q := rest[1:]
 		if j := strings.IndexByte(q, '#'); j >= 0 {
@@ -128,6 +177,60 @@ func parseURL(s string, u *url) bool {
 	if strings.HasPrefix(rest, "#") {
 		u.c[Hash] = percentEncode(rest[1:], &fragmentSet)
 	}
+}
+
+// resolve parses the relative reference s against b into u: the URL
+// Standard's relative state and the states it leads to. Every component
+// the reference leaves out is b's, up to the first one it gives.
+func resolve(s string, b *Base, u *url) bool {
+	u.c[Protocol] = b.u.c[Protocol]
+	if b.opaque {
+		// Only a fragment resolves against an opaque path ("urn:x").
+		if !strings.HasPrefix(s, "#") {
+			return false
+		}
+		u.c[Pathname], u.c[Search] = b.u.c[Pathname], b.u.c[Search]
+		parseQueryFragment(s, b.special, u)
+		return true
+	}
+	isSep := func(c byte) bool { return c == '/' || b.special && c == '\\' }
+	if len(s) >= 2 && isSep(s[0]) && isSep(s[1]) {
+		// "//host/x": a network-path reference keeps only the scheme.
+		// A special URL ignores any further slashes, as it does after
+		// "https:".
+		s = s[2:]
+		if b.special {
+			s = trimSlashes(s)
+		}
+		return parseHierarchical(s, b.special, true, b.defPort, u)
+	}
+	u.c[Username], u.c[Password] = b.u.c[Username], b.u.c[Password]
+	u.c[Hostname], u.c[Port] = b.u.c[Hostname], b.u.c[Port]
+	switch {
+	case s != "" && isSep(s[0]):
+		// "/x": a path-absolute reference keeps the authority.
+	case s == "" || s[0] == '?' || s[0] == '#':
+		// "?q", "#h" or nothing: the base's path, and its query unless
+		// the reference has one. The fragment is never the base's.
+		u.c[Pathname], u.c[Search] = b.u.c[Pathname], b.u.c[Search]
+		parseQueryFragment(s, b.special, u)
+		return true
+	default:
+		// "x": a path-relative reference replaces the base path's last
+		// segment. Joining the strings and running the path state over
+		// them is the same as the URL Standard's shortening the base's
+		// segment list and appending to it, because the base's path is
+		// canonical: it has no dot segments and nothing left to encode.
+		// This is the one kind of reference that costs an allocation
+		// even when it is canonical.
+		end := pathEnd(s)
+		u.c[Pathname] = parsePath(b.dir+s[:end], b.special)
+		parseQueryFragment(s[end:], b.special, u)
+		return true
+	}
+	end := pathEnd(s)
+	u.c[Pathname] = parsePath(s[:end], b.special)
+	parseQueryFragment(s[end:], b.special, u)
 	return true
 }
 

@@ -112,6 +112,106 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+// TestParseInputBase checks how relative inputs are resolved against a base
+// URL. The expectations are what new URL(input, base) gives (Node.js's
+// WHATWG URL parser).
+func TestParseInputBase(t *testing.T) {
+	type comps struct {
+		Protocol, Username, Password, Hostname, Port, Pathname, Search, Hash string
+	}
+	tests := []struct {
+		base, in string
+		want     *comps // nil: not parsed
+	}{
+		{"https://u:p@example.com:8443/a/b/c?q#f", "/x", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "x", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "../x", &comps{"https", "u", "p", "example.com", "8443", "/a/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "../../../../x", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "./", &comps{"https", "u", "p", "example.com", "8443", "/a/b/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "..", &comps{"https", "u", "p", "example.com", "8443", "/a/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "?y", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "y", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "#g", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "q", "g"}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "q", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//other.com/x", &comps{"https", "", "", "other.com", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "///other.com/x", &comps{"https", "", "", "other.com", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "\\\\other.com\\x", &comps{"https", "", "", "other.com", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "/\\other.com/y", &comps{"https", "", "", "other.com", "", "/y", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "\\x", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:x", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:/x", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https://x", &comps{"https", "", "", "x", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "HTTPS:x", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "http:x", &comps{"http", "", "", "x", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "q", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "x y?a b'#c d", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x%20y", "a%20b%27", "c%20d"}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "1a:b", &comps{"https", "u", "p", "example.com", "8443", "/a/b/1a:b", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "a b:c", &comps{"https", "u", "p", "example.com", "8443", "/a/b/a%20b:c", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", " /x\t", &comps{"https", "u", "p", "example.com", "8443", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "%2e%2e/x", &comps{"https", "u", "p", "example.com", "8443", "/a/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "foo:bar", &comps{"foo", "", "", "", "", "bar", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//", nil},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//@x", &comps{"https", "", "", "x", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "?", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "#", &comps{"https", "u", "p", "example.com", "8443", "/a/b/c", "q", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "/..", &comps{"https", "u", "p", "example.com", "8443", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "x/%2E/y", &comps{"https", "u", "p", "example.com", "8443", "/a/b/x/y", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:\\\\h\\x", &comps{"https", "", "", "h", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "https:/\\h", &comps{"https", "", "", "h", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "wss:x", &comps{"wss", "", "", "x", "", "/", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//h:443/x", &comps{"https", "", "", "h", "", "/x", "", ""}},
+		{"https://u:p@example.com:8443/a/b/c?q#f", "//h:8443", &comps{"https", "", "", "h", "8443", "/", "", ""}},
+		{"foo://host/a/b", "x", &comps{"foo", "", "", "host", "", "/a/x", "", ""}},
+		{"foo://host/a/b", "\\x", &comps{"foo", "", "", "host", "", "/a/\\x", "", ""}},
+		{"foo://host/a/b", "//h2/x", &comps{"foo", "", "", "h2", "", "/x", "", ""}},
+		{"foo://host/a/b", "//h2", &comps{"foo", "", "", "h2", "", "", "", ""}},
+		{"foo://host/a/b", "?q'", &comps{"foo", "", "", "host", "", "/a/b", "q'", ""}},
+		{"foo://host/a/b", "/x", &comps{"foo", "", "", "host", "", "/x", "", ""}},
+		{"foo://host/a/b", "..//x", &comps{"foo", "", "", "host", "", "//x", "", ""}},
+		{"foo://host/a/b", "foo:x", &comps{"foo", "", "", "", "", "x", "", ""}},
+		{"foo://host/a/b", "//", &comps{"foo", "", "", "", "", "", "", ""}},
+		{"foo://host", "x", &comps{"foo", "", "", "host", "", "/x", "", ""}},
+		{"foo://host", "?q", &comps{"foo", "", "", "host", "", "", "q", ""}},
+		{"foo://host", "#h", &comps{"foo", "", "", "host", "", "", "", "h"}},
+		{"foo://host", "", &comps{"foo", "", "", "host", "", "", "", ""}},
+		{"urn:isbn:1", "#f", &comps{"urn", "", "", "", "", "isbn:1", "", "f"}},
+		{"urn:isbn:1", "x", nil},
+		{"urn:isbn:1", "/x", nil},
+		{"urn:isbn:1", "?q", nil},
+		{"urn:isbn:1", "", nil},
+		{"foo:/a/b", "c", &comps{"foo", "", "", "", "", "/a/c", "", ""}},
+		{"foo:/a/b", "//h/x", &comps{"foo", "", "", "h", "", "/x", "", ""}},
+		{"foo:/a/b", "?q", &comps{"foo", "", "", "", "", "/a/b", "q", ""}},
+		{"https://example.com", "x", &comps{"https", "", "", "example.com", "", "/x", "", ""}},
+		{"https://example.com", "", &comps{"https", "", "", "example.com", "", "/", "", ""}},
+		{"https://example.com", "../x", &comps{"https", "", "", "example.com", "", "/x", "", ""}},
+		{"http://[::1]:8080/d/", "x", &comps{"http", "", "", "[::1]", "8080", "/d/x", "", ""}},
+		{"http://[::1]:8080/d/", "//[::2]/y", &comps{"http", "", "", "[::2]", "", "/y", "", ""}},
+	}
+	for _, tt := range tests {
+		b, err := NewBase(tt.base)
+		if err != nil {
+			t.Fatalf("NewBase(%q) = %v", tt.base, err)
+		}
+		var u url
+		ok := parseInput(tt.in, b, &u)
+		if tt.want == nil {
+			if ok {
+				t.Errorf("parseInput(%q, %q) = %q, true; want false", tt.in, tt.base, u.c)
+			}
+			continue
+		}
+		if !ok {
+			t.Errorf("parseInput(%q, %q) = false, want true", tt.in, tt.base)
+			continue
+		}
+		got := comps{u.c[Protocol], u.c[Username], u.c[Password], u.c[Hostname], u.c[Port],
+			u.c[Pathname], u.c[Search], u.c[Hash]}
+		if diff := cmp.Diff(*tt.want, got); diff != "" {
+			t.Errorf("parseInput(%q, %q) (-want +got):\n%s", tt.in, tt.base, diff)
+		}
+	}
+}
+
 // TestPatternTextCanonicalization checks the encoding callbacks on pieces
 // of fixed text.
 func TestPatternTextCanonicalization(t *testing.T) {
@@ -176,12 +276,16 @@ func TestParseURLAllocs(t *testing.T) {
 
 // FuzzParseURL feeds the input parser untrusted topics: it must not panic,
 // and for special schemes canonicalization must be idempotent: the URL
-// written back from the components parses to the same components.
+// written back from the components parses to the same components. Each
+// input is also resolved against a base URL, as relative Mercure topics
+// are, with the same checks, and an absolute input must resolve to
+// itself.
 func FuzzParseURL(f *testing.F) {
 	for _, s := range []string{
 		"https://example.com/a/b?q=1#f", "HTTPS://User:Pa:ss@EXAMPLE.COM:443/a/./b/../c?q=1#f",
 		"http://0x7f.1/", "http://[::FFFF:1.2.3.4]:8080/", "https://x/a b/\"c\"/{d}/é", `https:\\/x\y`,
 		"urn:isbn:1", "foo://Host:99/P\\Q?q#f", "javascript:a b ?x", "https://x/%2e%2E/./..", "http://1.2.3/",
+		"/a/b", "a/../../b", "?q", "#h", "", "//other.example/x", "https:x", "HTTPS:/x", `\\h\x`, "1a:b c",
 	} {
 		f.Add(s)
 	}
@@ -193,28 +297,66 @@ func FuzzParseURL(f *testing.F) {
 			return
 		}
 		var u url
-		if !parseURL(s, &u) {
+		absolute := parseURL(s, &u)
+		checkResolved(t, s, fuzzBase, absolute, u)
+		if !absolute {
 			return
 		}
-		if _, special := defaultPort(u.c[Protocol]); !special {
-			return
-		}
-		var b strings.Builder
-		b.WriteString(u.c[Protocol] + "://")
-		if u.c[Username] != "" || u.c[Password] != "" {
-			b.WriteString(u.c[Username] + ":" + u.c[Password] + "@")
-		}
-		b.WriteString(u.c[Hostname])
-		if u.c[Port] != "" {
-			b.WriteString(":" + u.c[Port])
-		}
-		b.WriteString(u.c[Pathname] + "?" + u.c[Search] + "#" + u.c[Hash])
-		var again url
-		if !parseURL(b.String(), &again) {
-			t.Fatalf("parseURL(%q) = %q, but its serialization %q does not parse", s, u.c, b.String())
-		}
-		if again != u {
-			t.Fatalf("parseURL(%q) = %q; its serialization %q parses to %q", s, u.c, b.String(), again.c)
-		}
+		checkReparse(t, s, u)
 	})
+}
+
+// fuzzBase is the base URL FuzzParseURL resolves its inputs against.
+var fuzzBase = func() *Base {
+	b, err := NewBase("https://u:p@hub.example.com:8443/.well-known/mercure?q#f")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
+// checkResolved checks s resolved against base: an absolute URL resolves
+// to itself, but for the special relative form "https:x" against an https
+// base, and the result is canonical (see checkReparse).
+func checkResolved(t *testing.T, s string, base *Base, absolute bool, abs url) {
+	t.Helper()
+	var u url
+	ok := parseInput(s, base, &u)
+	scheme := base.u.c[Protocol]
+	trimmed := trimInput(s)
+	sameScheme := len(trimmed) > len(scheme) && trimmed[len(scheme)] == ':' &&
+		strings.EqualFold(trimmed[:len(scheme)], scheme) && !strings.HasPrefix(trimmed[len(scheme)+1:], "//")
+	if absolute && !sameScheme && (!ok || u != abs) {
+		t.Fatalf("parseURL(%q) = %q, but parseInput with base %q = %q, %v", s, abs.c, base, u.c, ok)
+	}
+	if ok {
+		checkReparse(t, s, u)
+	}
+}
+
+// checkReparse checks that canonicalization is idempotent for special
+// schemes: the URL written back from u, the components of s, parses to
+// the same components.
+func checkReparse(t *testing.T, s string, u url) {
+	t.Helper()
+	if _, special := defaultPort(u.c[Protocol]); !special {
+		return
+	}
+	var b strings.Builder
+	b.WriteString(u.c[Protocol] + "://")
+	if u.c[Username] != "" || u.c[Password] != "" {
+		b.WriteString(u.c[Username] + ":" + u.c[Password] + "@")
+	}
+	b.WriteString(u.c[Hostname])
+	if u.c[Port] != "" {
+		b.WriteString(":" + u.c[Port])
+	}
+	b.WriteString(u.c[Pathname] + "?" + u.c[Search] + "#" + u.c[Hash])
+	var again url
+	if !parseURL(b.String(), &again) {
+		t.Fatalf("parseURL(%q) = %q, but its serialization %q does not parse", s, u.c, b.String())
+	}
+	if again != u {
+		t.Fatalf("parseURL(%q) = %q; its serialization %q parses to %q", s, u.c, b.String(), again.c)
+	}
 }

@@ -6,7 +6,11 @@
 // [Parse] reads a pattern in the constructor-string form, as
 // new URLPattern(pattern) does, and [Pattern.Test] answers what
 // URLPattern.prototype.test(input) answers for an absolute URL. [Set]
-// matches one input against many patterns at once.
+// matches one input against many patterns at once. With a base URL
+// ([NewBase]), [ParseWithBase], [Pattern.TestBase] and [Set.MatchBase] do
+// the same for relative patterns and inputs, as new URLPattern(pattern,
+// baseURL) and test(input, baseURL) do; the Mercure draft resolves
+// relative patterns and topics against the hub's URL.
 //
 // Patterns come from untrusted subscribers and are matched in a shard loop,
 // so the work is bounded: a pattern has at most [MaxLen] bytes and
@@ -20,7 +24,9 @@
 // the rest run on Go's regexp package (RE2), O(len(component) × program
 // size). Test does not allocate for an input that is already canonical
 // (lower-case scheme and host, no default port, no dot segments, nothing to
-// percent-encode) with components shorter than 512 bytes.
+// percent-encode) with components shorter than 512 bytes; nor does
+// TestBase for a relative input, but for a path-relative one ("x",
+// "../x"), whose path is joined to the base's in one allocation.
 //
 // # What is supported
 //
@@ -35,6 +41,17 @@
 //     empty port a hostname implies, dropping a special scheme's default
 //     port (#high-level-operations, "create"), and the special-scheme
 //     rules for pathnames.
+//   - Base URLs for patterns (#constructor-string-parsing and
+//     #process-a-urlpatterninit): the components before the first one a
+//     relative pattern gives are the base's, as escaped fixed text
+//     ("/books/:id" against "https://example.com/a?q" has protocol
+//     "https", hostname "example.com" and the base's port); the base's
+//     username and password never are, and the components after the first
+//     one given are wildcards, as the standard has it. A pathname not
+//     starting with "/" (nor "\/" or "{/") is appended to the base's path
+//     up to its last "/", in relative patterns and, for opaque schemes
+//     such as "data\:x", absolute ones alike. "" is a pattern too: the
+//     base's directory.
 //   - Pattern strings (#parsing-pattern-strings): fixed text and \ escapes,
 //     named groups (:id, with Unicode identifier names), regexp groups
 //     ((\d+), :id(\d+)), wildcards (*), {...} groups with prefix and
@@ -65,17 +82,31 @@
 //     non-special scheme. One deliberate difference: the host of a
 //     non-special URL ("foo://Host/") is lower-cased too, as pattern
 //     hostnames are, because Mercure makes hosts case-insensitive.
+//   - Relative inputs (test(input, baseURL)): the basic URL parser's
+//     relative states against any base but a file URL: path-absolute
+//     ("/x", and "\x" for special bases), path-relative ("x", "../x",
+//     with dot segments applied to the joined path), query-only ("?q"),
+//     fragment-only ("#h"), empty (the base without its fragment),
+//     network-path ("//host/x", which takes only the scheme) and the
+//     special same-scheme form ("https:x" against an https base, which
+//     the URL Standard reads as relative); against a base with an opaque
+//     path ("urn:x"), only "#h". The result is canonicalized as an
+//     absolute input is.
 //
 // # What is not supported
 //
 // Each of these is reported, so a caller can turn a subscription down with a
 // clear message instead of matching differently from a browser.
 //
-//   - Base URLs: a relative pattern (one without a protocol, such as
-//     "/books/:id") is an error wrapping [ErrUnsupported], and a relative
-//     input never matches. The Mercure draft resolves relative patterns and
-//     topics against the hub's URL; that is for the caller to do.
-//   - URLPatternInit dictionaries, exec and captured group values.
+//   - Relative patterns and inputs without a base URL: [Parse] returns an
+//     error wrapping [ErrUnsupported] for a relative pattern (one without
+//     a protocol, such as "/books/:id"), [Pattern.Test] and [Set.Match]
+//     never match a relative input, and [IndexKey] reports it not ok; the
+//     ...Base variants take a base.
+//   - file: base URLs, which [NewBase] rejects with [ErrUnsupported], as
+//     file: inputs never match.
+//   - URLPatternInit dictionaries (so no base URL for a dictionary, nor a
+//     baseURL member), exec and captured group values.
 //   - The ignoreCase option (which Mercure forbids anyway).
 //   - IDNA (the URL Standard's "domain to ASCII"): non-ASCII hostname text
 //     in a pattern is an error wrapping [ErrUnsupported]; write its xn--
@@ -189,9 +220,22 @@ type Pattern struct {
 // Parse parses s, a URL pattern in the constructor-string form, such as
 // "https://example.com/books/:id". The pattern must be absolute (have a
 // protocol). The error, if any, wraps one of the package's sentinel errors.
-func Parse(s string) (*Pattern, error) {
+func Parse(s string) (*Pattern, error) { return ParseWithBase(s, nil) }
+
+// ParseWithBase parses s as new URLPattern(s, baseURL) does: s may be
+// relative ("/books/:id", "books/:id", "?page=:n", "#:section"), and the
+// components before the first one it gives are base's, the ones after it
+// wildcards. For "/books/:id" against "https://example.com/a?q#h" that is
+// protocol "https", hostname "example.com" and the port; username,
+// password, search and hash are "*". A pathname not starting with "/"
+// is appended to base's path up to its last "/". An absolute s takes
+// nothing from base but that. A nil base is Parse. The error, if any,
+// wraps one of the package's sentinel errors; [Pattern.String] is s.
+func ParseWithBase(s string, base *Base) (*Pattern, error) {
 	switch {
-	case s == "":
+	case s == "" && base == nil:
+		// With a base, "" is a relative pattern like any other: the
+		// base's directory, as new URLPattern("", baseURL) has it.
 		return nil, newError(ErrSyntax, "URL pattern %q is empty", s)
 	case len(s) > MaxLen:
 		return nil, newError(ErrTooLong, "URL pattern %s is %d bytes long; the limit is %d bytes",
@@ -206,14 +250,15 @@ func Parse(s string) (*Pattern, error) {
 				clip.Quote(s), s[i:i+1], i)
 		}
 	}
-	p, perr := build(s)
+	p, perr := build(s, base)
 	if perr != nil {
 		return nil, perr.toError(s)
 	}
 	return p, nil
 }
 
-// String returns the pattern as it was given to Parse.
+// String returns the pattern as it was given to Parse or ParseWithBase,
+// without the base.
 func (p *Pattern) String() string { return p.src }
 
 // Component returns the normalized pattern string of one component, as the

@@ -152,8 +152,8 @@ func TestParseErrors(t *testing.T) {
 		{"too long", "https://example.com/" + strings.Repeat("a", urlpattern.MaxLen),
 			urlpattern.ErrTooLong, "is 1044 bytes long; the limit is 1024 bytes"},
 		{"relative path", "/books/:id", urlpattern.ErrUnsupported,
-			`URL pattern "/books/:id": the pattern is relative (it has no protocol, such as "https:"); ` +
-				"relative patterns need a base URL, which is not supported"},
+			`URL pattern "/books/:id": the pattern is relative (it has no protocol, such as "https:"), ` +
+				"and there is no base URL to resolve it against"},
 		{"relative host", "example.com/foo", urlpattern.ErrUnsupported, "the pattern is relative"},
 		{"unescaped colon after scheme", "mailto:alice@example.com", urlpattern.ErrUnsupported,
 			`the ":" at offset 6 starts a named group, so write "\:" if it ends the protocol`},
@@ -274,8 +274,8 @@ func TestParseMessage(t *testing.T) {
 		t.Errorf("Parse() = %v, want %s", err, want)
 	}
 	_, err = urlpattern.Parse("/books/:id")
-	want = `URL pattern "/books/:id": the pattern is relative (it has no protocol, such as "https:"); ` +
-		"relative patterns need a base URL, which is not supported"
+	want = `URL pattern "/books/:id": the pattern is relative (it has no protocol, such as "https:"), ` +
+		"and there is no base URL to resolve it against"
 	if err == nil || err.Error() != want {
 		t.Errorf("Parse() = %v, want %s", err, want)
 	}
