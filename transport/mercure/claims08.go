@@ -53,9 +53,10 @@ type Detail struct {
 
 // Matches reports whether one of the detail's topic matchers matches
 // topic (draft-08 §4: "*" anything, exact byte for byte, urlpattern as
-// the pattern says).
+// the pattern says). A Detail not made by ParseAuthorizationDetails
+// matches nothing.
 func (d *Detail) Matches(topic string) bool {
-	return d.set.MatchesAny([]string{topic})
+	return d.set != nil && d.set.MatchesAny([]string{topic})
 }
 
 // Details is a parsed authorization_details claim: its "mercure" details

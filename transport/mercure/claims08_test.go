@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ssehub/ssehub/hub/mercure"
+	"github.com/ssehub/ssehub/transport/auth"
 )
 
 // detail is a "mercure" detail as JSON, for the tables.
@@ -228,4 +229,35 @@ func FuzzParseAuthorizationDetails(f *testing.F) {
 			t.Fatalf("grants %v/%v do not follow the actions %v/%v in %q", d.Publish != nil, d.Subscribe != nil, pub, sub, raw)
 		}
 	})
+}
+
+// TestTokenGeneration: which generation's rules a verified token is
+// held to (docs/mercure-design.md, "Auth"), and draft-08 §6.3's typ
+// comparison.
+func TestTokenGeneration(t *testing.T) {
+	details, claim := json.RawMessage(`[]`), json.RawMessage(`{}`)
+	for _, tt := range []struct {
+		name string
+		c    auth.Claims
+		want Generation
+	}{
+		{"authorization_details: draft-08", auth.Claims{AuthorizationDetails: details}, Draft08},
+		{"authorization_details wins over mercure", auth.Claims{AuthorizationDetails: details, Mercure: claim, Type: "JWT"}, Draft08},
+		{"mercure only: draft-07", auth.Claims{Mercure: claim}, Draft07},
+		{"mercure typed at+jwt: still draft-07", auth.Claims{Mercure: claim, Type: "at+jwt"}, Draft07},
+		{"neither, typed at+jwt: draft-08", auth.Claims{Type: "at+jwt"}, Draft08},
+		{"neither, untyped: draft-07", auth.Claims{}, Draft07},
+	} {
+		if got := TokenGeneration(tt.c); got != tt.want {
+			t.Errorf("%s: TokenGeneration = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	for typ, want := range map[string]bool{
+		"at+jwt": true, "AT+JWT": true, "application/at+jwt": true, "Application/At+Jwt": true,
+		"": false, "JWT": false, "application/": false, "application/jwt": false, "at+jwt ": false, "x/at+jwt": false,
+	} {
+		if got := IsAccessTokenType(typ); got != want {
+			t.Errorf("IsAccessTokenType(%q) = %v, want %v", typ, got, want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package mercure
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ssehub/ssehub/hub/mercure"
@@ -76,19 +77,10 @@ func (d *Door) check08(c auth.Claims) string {
 		return "no exp (draft-08 §6.3)"
 	case d.cfg.Resource == "":
 		return "no resource identifier configured (--mercure-resource): draft-08 tokens cannot be checked (draft-08 §6.3)"
-	case !hasAudience(c.Audience, d.cfg.Resource):
+	case !slices.Contains(c.Audience, d.cfg.Resource):
 		return fmt.Sprintf("aud %q does not contain the hub's resource identifier (draft-08 §6.3)", c.Audience)
 	}
 	return ""
-}
-
-func hasAudience(aud []string, resource string) bool {
-	for _, a := range aud {
-		if a == resource {
-			return true
-		}
-	}
-	return false
 }
 
 // subscribe returns the grants for private updates: nil for none.
