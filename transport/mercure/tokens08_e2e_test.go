@@ -2,6 +2,7 @@ package mercure_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"testing"
@@ -9,10 +10,15 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/internal/apitest"
 	"github.com/ssehub/ssehub/internal/brokertest"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/testenv"
+	"github.com/ssehub/ssehub/shard"
+	"github.com/ssehub/ssehub/transport/auth"
+	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/membroker"
 	"github.com/ssehub/ssehub/transport/mercure"
 	"github.com/ssehub/ssehub/transport/redisbroker"
@@ -146,6 +152,10 @@ func testDraft08Tokens(t *testing.T, b broker.Broker) {
 			func(c jwt.MapClaims, _ map[string]any) { delete(c, "exp") })), status: 401, challenge: invalid},
 		{name: "§6.3 exp/past", header: bearer(accessToken(t, []any{grant([]string{"publish"}, exact("*"))},
 			func(c jwt.MapClaims, _ map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() })), status: 401, challenge: invalid},
+		{name: "§6.3 nbf/in the future", header: bearer(accessToken(t, []any{grant([]string{"publish"}, exact("*"))},
+			func(c jwt.MapClaims, _ map[string]any) { c["nbf"] = time.Now().Add(time.Hour).Unix() })), status: 401, challenge: invalid},
+		{name: "§6.3 alg/none", header: bearer(unsigned(t, jwt.MapClaims{"aud": testResource, "exp": time.Now().Add(time.Hour).Unix(),
+			"authorization_details": []any{grant([]string{"publish"}, exact("*"))}})), status: 401, challenge: invalid},
 		{name: "§6.3 signature/tampered", header: bearer(books[:len(books)-2] + "AA"), status: 401, challenge: invalid},
 
 		{name: "§6.4 a bad detail refuses the token/unknown match_type", header: bearer(accessToken(t, []any{
@@ -196,6 +206,18 @@ func testDraft08Tokens(t *testing.T, b broker.Broker) {
 	if n := len(heard.Messages()); n != published {
 		t.Errorf("the broker got %d updates, want %d: refused requests publish nothing", n, published)
 	}
+}
+
+// unsigned makes an alg "none" access token of claims.
+func unsigned(t *testing.T, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodNone, claims)
+	tok.Header["typ"] = "at+jwt"
+	s, err := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // manyDetails is n details granting publish, as short as can be: the
@@ -288,5 +310,53 @@ func testDraft08Subscribe(t *testing.T, b broker.Broker) {
 				t.Errorf("answer %d, WWW-Authenticate %q; want %d, %q", s.resp.StatusCode, s.resp.Header.Get("WWW-Authenticate"), tt.status, tt.challenge)
 			}
 		})
+	}
+}
+
+// TestDraft08StreamEndsAtExp checks draft-08 §6.6: a stream opened with an
+// access token is closed when the token expires; one whose token lasts
+// stays open. The shards check expiry on their heartbeat rounds, so a
+// stream ends within one heartbeat after exp (docs/mercure.md says so,
+// where §6.6 asks for "no later than"); the heartbeat here is short.
+func TestDraft08StreamEndsAtExp(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	t.Cleanup(func() { b.Close() })
+	h, err := hub.New(hub.Config{Shards: 1, Shard: shard.Config{Heartbeat: 160 * time.Millisecond}}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	s := apitest.Serve(t, "", h, httpapi.Config{})
+	v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{{Algorithm: auth.HS256, Secret: testSecret}}, Mercure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	door := mercure.New(h, s.Server.Door(), mercure.Config{Publishers: v, Resource: testResource})
+	s.Server.Mount(door.Path(), door.Handle)
+	hubURL := s.URL + door.Path()
+	soon := accessToken(t, []any{grant([]string{"subscribe"}, exact("*"))},
+		func(c jwt.MapClaims, _ map[string]any) { c["exp"] = time.Now().Add(2 * time.Second).Unix() })
+	expiring := subscribe(t, hubURL, "match=a", "Authorization: Bearer "+soon)
+	lasting := subscribe(t, hubURL, "match=a", "Authorization: Bearer "+accessToken(t, []any{grant([]string{"subscribe"}, exact("*"))}))
+	if expiring.resp.StatusCode != 200 || lasting.resp.StatusCode != 200 {
+		t.Fatalf("streams: %d and %d, want 200", expiring.resp.StatusCode, lasting.resp.StatusCode)
+	}
+	deadline := time.Unix(time.Now().Add(2*time.Second).Unix(), 0).Add(time.Second) // exp, one heartbeat and slack
+	expiring.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := expiring.r.Next(); err != nil {
+			if err != io.EOF {
+				t.Fatalf("the expiring stream: %v, want its end", err)
+			}
+			break
+		}
+	}
+	if late := time.Since(deadline); late > 0 {
+		t.Errorf("the stream ended %v after its token's exp, one heartbeat and slack", late)
+	}
+	lasting.nothing(t, "the stream whose token lasts")
+	lasting.conn.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := lasting.r.Next(); err == io.EOF {
+		t.Error("the stream whose token lasts was closed too")
 	}
 }
