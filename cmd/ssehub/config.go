@@ -83,7 +83,7 @@ type Config struct {
 	Mercure         bool          `flag:"mercure" help:"serve the Mercure protocol too (docs/mercure.md; publishing and subscribing with draft-07 tokens and draft-08 access tokens), at --mercure-path"`
 	MercurePath     string        `flag:"mercure-path" help:"URL path of the Mercure front door"`
 	MercurePubKey   string        `flag:"mercure-publisher-jwt-secret" secret:"true" help:"HS256 secret (at least 32 bytes) of Mercure publishers' tokens (Mercure's publisher_jwt); empty: no one publishes through the Mercure door"`
-	MercureSubKey   string        `flag:"mercure-subscriber-jwt-secret" secret:"true" help:"HS256 secret of Mercure subscribers' tokens (subscriber_jwt); empty: --mercure-publisher-jwt-secret"`
+	MercureSubKey   string        `flag:"mercure-subscriber-jwt-secret" secret:"true" help:"HS256 secret of Mercure subscribers' tokens (subscriber_jwt); without it and --mercure-subscriber-jwt-key-file, subscribers' tokens are checked with the publishers' keys"`
 	MercureAnon     bool          `flag:"mercure-anonymous" help:"let Mercure subscribers without a token in, for public updates only (Mercure's anonymous)"`
 	MercureCookie   string        `flag:"mercure-cookie-name" help:"cookie a Mercure token may come in (Mercure's cookie_name); __Secure-mercure_access_token is read too"`
 	MercurePubFile  string        `flag:"mercure-publisher-jwt-key-file" help:"PEM public key of Mercure publishers' tokens, used with --mercure-jwt-algorithm (Mercure's publisher_jwt KEY ALG); with --mercure-publisher-jwt-secret, either verifies"`
