@@ -39,6 +39,27 @@ func (c Config) keySources() []keySource {
 	return sources
 }
 
+// mercureKeySources returns the key settings of the Mercure door's role
+// ("publisher" or "subscriber"): its secret and its key file.
+func (c Config) mercureKeySources(role string) []keySource {
+	secret, file := c.MercurePubKey, c.MercurePubFile
+	if role == "subscriber" {
+		secret, file = c.MercureSubKey, c.MercureSubFile
+	}
+	var sources []keySource
+	if secret != "" {
+		sources = append(sources, keySource{"mercure-" + role + "-jwt-secret", func() ([]auth.KeyConfig, error) {
+			return []auth.KeyConfig{{Algorithm: auth.HS256, Secret: secret}}, nil
+		}})
+	}
+	if file != "" {
+		sources = append(sources, keySource{"mercure-" + role + "-jwt-key-file", func() ([]auth.KeyConfig, error) {
+			return []auth.KeyConfig{{Algorithm: c.MercureAlg, PEMFile: file}}, nil
+		}})
+	}
+	return sources
+}
+
 // keys loads the keys of s and checks them as the verifier does (files
 // read, keys parsed, sizes and algorithms checked).
 func (s keySource) keys() ([]auth.KeyConfig, error) {

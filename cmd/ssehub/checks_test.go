@@ -75,6 +75,8 @@ func TestStartAndConfigCheckRefuseTheSame(t *testing.T) {
 			want: []string{"--jwt-oidc-discovery: needs --jwt-issuer"}},
 		{name: "discovery and a url", args: []string{"--auth", "jwt", "--jwt-oidc-discovery", "--jwt-issuer", "https://idp.example", "--jwt-jwks-url", "https://idp.example/k"},
 			want: []string{"--jwt-oidc-discovery: finds the JWKS URL itself"}},
+		{name: "mercure key file of the wrong algorithm", args: []string{"--mercure", "--mercure-publisher-jwt-key-file", writeFile(t, "ec.pem", string(testECPublicKeyPEM(t))),
+			"--mercure-jwt-algorithm", "rs256"}, want: []string{"--mercure-publisher-jwt-key-file: "}},
 		{name: "bad public-metrics", args: []string{"--public-metrics", "maybe"}, want: []string{"--public-metrics: must be auto, on or off"}},
 		{name: "type and value problems in one pass", args: []string{"--heartbeat", "15", "--queue-size", "1", "--shards", "x"},
 			env:  map[string]string{"SSEHUB_RETRY": "3"},
@@ -139,13 +141,15 @@ func TestUnknownEnv(t *testing.T) {
 func TestEnumsIgnoreCase(t *testing.T) {
 	cfg, err := parseConfig(nil, envMap(map[string]string{
 		"SSEHUB_LOG_LEVEL": "DEBUG", "SSEHUB_LOG_FORMAT": "JSON", "SSEHUB_AUTH": "Off", "SSEHUB_REDIS_MODE": "Standalone", "SSEHUB_JWT_ALGORITHM": "es256",
+		"SSEHUB_MERCURE_JWT_ALGORITHM": "eddsa", "SSEHUB_MERCURE_PROTOCOL": "BOTH",
 	}), &strings.Builder{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.LogLevel != "debug" || cfg.LogFormat != "json" || cfg.Auth != "off" || cfg.RedisMode != "standalone" || cfg.JWTAlgorithm != "ES256" {
-		t.Errorf("got log-level %q, log-format %q, auth %q, redis-mode %q, jwt-algorithm %q; want them in their canonical case",
-			cfg.LogLevel, cfg.LogFormat, cfg.Auth, cfg.RedisMode, cfg.JWTAlgorithm)
+	if cfg.LogLevel != "debug" || cfg.LogFormat != "json" || cfg.Auth != "off" || cfg.RedisMode != "standalone" || cfg.JWTAlgorithm != "ES256" ||
+		cfg.MercureAlg != "EdDSA" || cfg.MercureProto != "both" {
+		t.Errorf("got log-level %q, log-format %q, auth %q, redis-mode %q, jwt-algorithm %q, mercure-jwt-algorithm %q, mercure-protocol %q; want them in their canonical case",
+			cfg.LogLevel, cfg.LogFormat, cfg.Auth, cfg.RedisMode, cfg.JWTAlgorithm, cfg.MercureAlg, cfg.MercureProto)
 	}
 }
 

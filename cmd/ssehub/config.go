@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub/acl"
-	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/frontdoor"
 	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/redisbroker"
@@ -81,12 +80,17 @@ type Config struct {
 	PresenceTTL     time.Duration `flag:"presence-ttl" help:"how long a hub's presence outlives it when it dies without shutting down (kill -9, cut off from Redis); refreshed every third of it"`
 	DrainWindow     time.Duration `flag:"drain-window" help:"on SIGTERM, open streams are told to reconnect (elsewhere) and closed one after another over this time; 0 closes them at once"`
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long shutdown (the drain included) may take before the process exits anyway"`
-	Mercure         bool          `flag:"mercure" help:"serve the Mercure protocol too (docs/mercure-design.md; publishing and subscribing with draft-07 tokens), at --mercure-path"`
+	Mercure         bool          `flag:"mercure" help:"serve the Mercure protocol too (docs/mercure.md; publishing and subscribing with draft-07 tokens and draft-08 access tokens), at --mercure-path"`
 	MercurePath     string        `flag:"mercure-path" help:"URL path of the Mercure front door"`
 	MercurePubKey   string        `flag:"mercure-publisher-jwt-secret" secret:"true" help:"HS256 secret (at least 32 bytes) of Mercure publishers' tokens (Mercure's publisher_jwt); empty: no one publishes through the Mercure door"`
-	MercureSubKey   string        `flag:"mercure-subscriber-jwt-secret" secret:"true" help:"HS256 secret of Mercure subscribers' tokens (subscriber_jwt); empty: --mercure-publisher-jwt-secret"`
+	MercureSubKey   string        `flag:"mercure-subscriber-jwt-secret" secret:"true" help:"HS256 secret of Mercure subscribers' tokens (subscriber_jwt); without it and --mercure-subscriber-jwt-key-file, subscribers' tokens are checked with the publishers' keys"`
 	MercureAnon     bool          `flag:"mercure-anonymous" help:"let Mercure subscribers without a token in, for public updates only (Mercure's anonymous)"`
-	MercureCookie   string        `flag:"mercure-cookie-name" help:"cookie a Mercure token may come in (Mercure's cookie_name)"`
+	MercureCookie   string        `flag:"mercure-cookie-name" help:"cookie a Mercure token may come in (Mercure's cookie_name); __Secure-mercure_access_token is read too"`
+	MercurePubFile  string        `flag:"mercure-publisher-jwt-key-file" help:"PEM public key of Mercure publishers' tokens, used with --mercure-jwt-algorithm (Mercure's publisher_jwt KEY ALG); with --mercure-publisher-jwt-secret, either verifies"`
+	MercureSubFile  string        `flag:"mercure-subscriber-jwt-key-file" help:"PEM public key of Mercure subscribers' tokens, used with --mercure-jwt-algorithm (subscriber_jwt KEY ALG)"`
+	MercureAlg      string        `flag:"mercure-jwt-algorithm" help:"algorithm of the --mercure-*-jwt-key-file keys: RS256, ES256 or EdDSA"`
+	MercureResource string        `flag:"mercure-resource" help:"the hub's resource identifier, which a draft-08 access token's aud must contain (draft-08 §6.3), such as https://hub.example.com/.well-known/mercure; empty: draft-08 tokens are refused"`
+	MercureProto    string        `flag:"mercure-protocol" help:"the Mercure tokens accepted: 07 (the mercure claim), 08 (access tokens with authorization_details) or both (Mercure's protocol_version_compatibility)"`
 	LogLevel        string        `flag:"log-level" help:"debug, info, warn or error"`
 	LogFormat       string        `flag:"log-format" help:"text or json"`
 }
@@ -138,6 +142,8 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 10 * time.Second,
 		MercurePath:     "/.well-known/mercure",
 		MercureCookie:   "mercureAuthorization",
+		MercureAlg:      "RS256",
+		MercureProto:    "both",
 		LogLevel:        "info",
 		LogFormat:       "text",
 	}
@@ -213,12 +219,14 @@ func loadConfig(args []string, lookupEnv func(string) (string, bool), out io.Wri
 // normalize spells the enumerated settings as validate expects them, so
 // that case does not matter (SSEHUB_LOG_LEVEL=DEBUG).
 func (c *Config) normalize() {
-	for _, p := range []*string{&c.LogLevel, &c.LogFormat, &c.Auth, &c.RedisMode, &c.PublicMetrics} {
+	for _, p := range []*string{&c.LogLevel, &c.LogFormat, &c.Auth, &c.RedisMode, &c.PublicMetrics, &c.MercureProto} {
 		*p = strings.ToLower(strings.TrimSpace(*p))
 	}
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
-		if strings.EqualFold(c.JWTAlgorithm, alg) {
-			c.JWTAlgorithm = alg
+		for _, p := range []*string{&c.JWTAlgorithm, &c.MercureAlg} {
+			if strings.EqualFold(*p, alg) {
+				*p = alg
+			}
 		}
 	}
 }
@@ -398,19 +406,29 @@ func (c Config) validate(src sources) error {
 		switch {
 		case c.RedisPartitions > 1:
 			bad("mercure", "needs --redis-partitions 1 for now: a Mercure update's id is a position in one partition (docs/mercure-design.md)")
-		case c.MercurePubKey == "" && c.MercureSubKey == "" && !c.MercureAnon:
-			bad("mercure", "needs --mercure-publisher-jwt-secret, --mercure-subscriber-jwt-secret or --mercure-anonymous")
+		case c.MercurePubKey == "" && c.MercureSubKey == "" && c.MercurePubFile == "" && c.MercureSubFile == "" && !c.MercureAnon:
+			bad("mercure", "needs --mercure-publisher-jwt-secret or -key-file, --mercure-subscriber-jwt-secret or -key-file, or --mercure-anonymous")
 		}
 		if err := httpapi.CheckMountPath(c.MercurePath); err != nil {
 			bad("mercure-path", "%v", err)
 		}
-		for flag, secret := range map[string]string{"mercure-publisher-jwt-secret": c.MercurePubKey, "mercure-subscriber-jwt-secret": c.MercureSubKey} {
-			if secret == "" {
-				continue
+		// Each key as start loads it: secrets' lengths, files read, keys
+		// parsed and matched to the algorithm.
+		for _, role := range []string{"publisher", "subscriber"} {
+			for _, ks := range c.mercureKeySources(role) {
+				if _, err := ks.keys(); err != nil {
+					bad(ks.flag, "%v", err)
+				}
 			}
-			if _, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{{Algorithm: auth.HS256, Secret: secret}}, Mercure: true}); err != nil {
-				bad(flag, "%v", err)
+		}
+		switch c.MercureProto {
+		case "07", "both":
+		case "08":
+			if c.MercureResource == "" {
+				bad("mercure-protocol", "08 needs --mercure-resource: draft-08 §6.3 checks every token's aud against it")
 			}
+		default:
+			bad("mercure-protocol", "must be 07, 08 or both, got %q", c.MercureProto)
 		}
 	}
 	apiKeys := splitList(c.APIKeys)

@@ -253,7 +253,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		srv.Mount(door.Path(), door.Handle)
 		sources.MercurePublishes = door
-		log.Info("serving the Mercure protocol", "path", door.Path(), "anonymous", cfg.MercureAnon)
+		log.Info("serving the Mercure protocol", "path", door.Path(), "anonymous", cfg.MercureAnon, "protocol", cfg.MercureProto, "resource", cfg.MercureResource)
 	}
 	sources.Broker, _ = b.(broker.StatsReporter)    // nil for the embedded broker
 	sources.History, _ = b.(broker.HistoryReporter) // nil for Redis
@@ -489,23 +489,39 @@ func usesIOUring(h *hub.Hub) bool {
 // verifiers (Mercure tokens: auth.Config.Mercure), sharing the native
 // server's stream limits and publish rates.
 func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logger) (*mercure.Door, error) {
-	verifier := func(flag, secret string) (*auth.Verifier, error) {
-		if secret == "" {
+	// One verifier per role, with the role's secret and key file: either
+	// verifies (a secret and a key during a rotation, or apps of both
+	// kinds). No key: nil, which the door reads as "nobody" for
+	// publishers and "the publishers' keys" for subscribers.
+	verifier := func(role string) (*auth.Verifier, error) {
+		var keys []auth.KeyConfig
+		for _, ks := range cfg.mercureKeySources(role) {
+			k, err := ks.keys()
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %w", ks.flag, err)
+			}
+			keys = append(keys, k...)
+		}
+		if len(keys) == 0 {
 			return nil, nil
 		}
-		v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{{Algorithm: auth.HS256, Secret: secret}}, Leeway: cfg.JWTLeeway, Mercure: true})
+		v, err := auth.NewVerifier(auth.Config{Keys: keys, Leeway: cfg.JWTLeeway, Mercure: true})
 		if err != nil {
-			return nil, fmt.Errorf("--%s: %w", flag, err)
+			return nil, fmt.Errorf("mercure %s keys: %w", role, err)
 		}
 		return v, nil
 	}
-	pub, err := verifier("mercure-publisher-jwt-secret", cfg.MercurePubKey)
+	pub, err := verifier("publisher")
 	if err != nil {
 		return nil, err
 	}
-	sub, err := verifier("mercure-subscriber-jwt-secret", cfg.MercureSubKey)
+	sub, err := verifier("subscriber")
 	if err != nil {
 		return nil, err
+	}
+	protocol := map[string]mercure.Generation{"07": mercure.Draft07, "08": mercure.Draft08}[cfg.MercureProto] // "both": 0
+	if cfg.MercureResource == "" && protocol != mercure.Draft07 {
+		log.Warn("no --mercure-resource: Mercure draft-08 access tokens are refused, since their aud cannot be checked (draft-08 §6.3)")
 	}
 	return mercure.New(h, srv.Door(), mercure.Config{
 		Path:         cfg.MercurePath,
@@ -514,6 +530,8 @@ func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logge
 		Anonymous:    cfg.MercureAnon,
 		CORSOrigins:  splitList(cfg.CORSOrigins),
 		CookieName:   cfg.MercureCookie,
+		Resource:     cfg.MercureResource,
+		Protocol:     protocol,
 		MaxSelectors: cfg.MaxTopics,
 		MaxTopics:    cfg.MaxTopics,
 		// As on the native API: a publish waits for the broker as long

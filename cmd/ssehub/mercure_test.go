@@ -1,6 +1,11 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/url"
@@ -109,5 +114,92 @@ func TestMercureFleet(t *testing.T) {
 		if !strings.Contains(m, want+"\n") {
 			t.Errorf("the second hub's /metrics has no line %q", want)
 		}
+	}
+}
+
+// TestMercureKeyFiles: --mercure-publisher-jwt-key-file and
+// --mercure-subscriber-jwt-key-file verify tokens signed with their
+// private keys (ES256 here, RS256 as Mercure's "publisher_jwt KEY RS256"
+// would), beside the publisher secret; --mercure-resource is the aud a
+// draft-08 access token must carry. Each role takes only its own keys.
+func TestMercureKeyFiles(t *testing.T) {
+	t.Parallel()
+	const resource = "https://hub.example.test/.well-known/mercure"
+	pubKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemOf := func(k *ecdsa.PrivateKey) string {
+		der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	}
+	_, addr := startServing(t, nil, "--mercure", "--mercure-resource", resource, "--mercure-jwt-algorithm", "ES256",
+		"--mercure-publisher-jwt-key-file", writeFile(t, "publisher.pem", pemOf(pubKey)),
+		"--mercure-subscriber-jwt-key-file", writeFile(t, "subscriber.pem", pemOf(subKey)),
+		"--mercure-publisher-jwt-secret", mercureSecret)
+	client := newHTTPClient(t)
+	waitReady(t, client, "http://"+addr+"/readyz", 10*time.Second)
+
+	// accessToken signs a draft-08 token granting action on every topic.
+	accessToken := func(m jwt.SigningMethod, key any, action, aud string) string {
+		t.Helper()
+		tok := jwt.NewWithClaims(m, jwt.MapClaims{"aud": aud, "exp": time.Now().Add(time.Hour).Unix(),
+			"authorization_details": []any{map[string]any{"type": "mercure", "actions": []string{action}, "topics": []any{map[string]any{"match": "*"}}}}})
+		tok.Header["typ"] = "at+jwt"
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	publish := func(tok string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/.well-known/mercure", strings.NewReader("topic=a&data=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tt := range []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"ES256 with the publisher key", accessToken(jwt.SigningMethodES256, pubKey, "publish", resource), 200},
+		{"HS256 with the publisher secret", accessToken(jwt.SigningMethodHS256, []byte(mercureSecret), "publish", resource), 200},
+		{"a draft-07 token with the publisher secret", mercureToken(t, map[string]any{"publish": []string{"*"}}), 200},
+		{"the subscriber key does not publish", accessToken(jwt.SigningMethodES256, subKey, "publish", resource), 401},
+		{"another hub's aud", accessToken(jwt.SigningMethodES256, pubKey, "publish", "https://other.example.test/.well-known/mercure"), 401},
+	} {
+		if got := publish(tt.token); got != tt.want {
+			t.Errorf("publish with %s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"ES256 with the subscriber key", accessToken(jwt.SigningMethodES256, subKey, "subscribe", resource), 200},
+		// A subscriber key file replaces the publisher keys for
+		// subscribers: the roles are apart once both are set.
+		{"the publisher key does not subscribe", accessToken(jwt.SigningMethodES256, pubKey, "subscribe", resource), 401},
+	} {
+		conn, resp := ssetest.OpenPath(t, nil, addr, "/.well-known/mercure?match=a", "Authorization: Bearer "+tt.token)
+		if resp.StatusCode != tt.want {
+			t.Errorf("subscribe with %s: %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
+		conn.Close()
 	}
 }

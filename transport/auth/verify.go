@@ -39,6 +39,10 @@ type Claims struct {
 	// Type is the header's typ, which draft-08 §6.3 requires to be
 	// "at+jwt" for an access token.
 	Type string
+	// Audience is the aud claim (a single string as a one-element list),
+	// which draft-08 §6.3 requires to hold the hub's resource identifier;
+	// nil when absent.
+	Audience []string
 	// Mercure is the raw draft-07 "mercure" claim, nil when absent.
 	Mercure json.RawMessage
 	// AuthorizationDetails is the raw draft-08 "authorization_details"
@@ -170,7 +174,8 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		c.ExpiresAt = tc.ExpiresAt.Time
 	}
 	if v.mercure {
-		c.Issuer, c.Type, c.Mercure, c.AuthorizationDetails = tc.Issuer, typ, nullAsNil(tc.Mercure), nullAsNil(tc.AuthorizationDetails)
+		c.Issuer, c.Type, c.Audience = tc.Issuer, typ, tc.Audience
+		c.Mercure, c.AuthorizationDetails = nullAsNil(tc.Mercure), nullAsNil(tc.AuthorizationDetails)
 		return c, nil
 	}
 	if err := checkSubject(c.Subject); err != nil {

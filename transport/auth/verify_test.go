@@ -14,6 +14,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -499,6 +500,7 @@ func TestVerifyMercureTokens(t *testing.T) {
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"sub":                   "https://example.com/users/1",
 		"iss":                   "https://issuer.test",
+		"aud":                   []string{"https://hub.test/.well-known/mercure", "other"},
 		"mercure":               map[string]any{"publish": []string{"*"}, "subscribe": []string{"https://example.com/books/{id}"}},
 		"authorization_details": []any{map[string]any{"type": "mercure"}},
 		"subscribe":             7, // a native claim of the wrong type
@@ -514,7 +516,8 @@ func TestVerifyMercureTokens(t *testing.T) {
 	}
 	if c.Subject != "https://example.com/users/1" || c.Issuer != "https://issuer.test" || c.Type != "at+jwt" || !c.ExpiresAt.IsZero() ||
 		string(c.Mercure) != `{"publish":["*"],"subscribe":["https://example.com/books/{id}"]}` ||
-		string(c.AuthorizationDetails) != `[{"type":"mercure"}]` {
+		string(c.AuthorizationDetails) != `[{"type":"mercure"}]` ||
+		!slices.Equal(c.Audience, []string{"https://hub.test/.well-known/mercure", "other"}) {
 		t.Errorf("Mercure claims = %+v", c)
 	}
 	if _, err := native.Verify(s); err == nil {
@@ -523,6 +526,11 @@ func TestVerifyMercureTokens(t *testing.T) {
 	expired := sign(t, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix(), "mercure": nil})
 	if _, err := mercure.Verify(expired); Code(err) != CodeTokenExpired {
 		t.Errorf("an expired Mercure token: %v, want %s", err, CodeTokenExpired)
+	}
+	// aud as one string is a one-element list (RFC 7519 §4.1.3).
+	one := sign(t, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{"aud": "https://hub.test"})
+	if c, err := mercure.Verify(one); err != nil || !slices.Equal(c.Audience, []string{"https://hub.test"}) {
+		t.Errorf("a string aud = %q, %v", c.Audience, err)
 	}
 	null := sign(t, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{"mercure": nil})
 	if c, err := mercure.Verify(null); err != nil || c.Mercure != nil {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
-	"github.com/ssehub/ssehub/hub/mercure"
 	"github.com/ssehub/ssehub/hub/topic/mercuremap"
 	"github.com/ssehub/ssehub/internal/clip"
 	"github.com/ssehub/ssehub/internal/telemetry"
@@ -32,6 +31,11 @@ const DefaultPath = "/.well-known/mercure"
 // DefaultCookieName is the cookie a token is read from when
 // Config.CookieName is empty (draft-07 §6).
 const DefaultCookieName = "mercureAuthorization"
+
+// SecureCookieName is the cookie name draft-08 §6.1 recommends. It is
+// read after Config.CookieName, so a browser app following either draft
+// works without configuration.
+const SecureCookieName = "__Secure-mercure_access_token"
 
 // Config configures the door. Zero fields take the documented defaults.
 type Config struct {
@@ -54,8 +58,19 @@ type Config struct {
 	// means DefaultMaxSelectors.
 	MaxSelectors int
 	// CookieName is the cookie a token may come in. Empty means
-	// DefaultCookieName.
+	// DefaultCookieName. SecureCookieName is read too, after it.
 	CookieName string
+	// Resource is the hub's OAuth 2.0 resource identifier, which the aud
+	// claim of a draft-08 token must contain (draft-08 §6.3 recommends the
+	// hub's canonical URL, such as
+	// https://hub.example.com/.well-known/mercure). Empty refuses every
+	// draft-08 token: §6.3 requires a hub to be configured with one, and
+	// the request's Host cannot stand in for it (a client chooses it).
+	Resource string
+	// Protocol is the one generation of tokens accepted, Draft07 or
+	// Draft08 (Mercure's protocol_version_compatibility); a token of the
+	// other is 401 invalid_token. Zero accepts both.
+	Protocol Generation
 	// MaxTopics bounds the topics of one update. Zero means
 	// DefaultMaxTopics.
 	MaxTopics int
@@ -71,8 +86,9 @@ type Config struct {
 
 // Door serves the Mercure protocol at its path, over the hub the native
 // API serves too (docs/mercure-design.md). Built so far: publishing
-// (draft-07 §5) and subscribing (draft-07 §4 and draft-08 §3 selectors),
-// with draft-07 tokens.
+// (draft-07 §5, draft-08 §5) and subscribing (draft-07 §4 and draft-08 §3
+// selectors), with draft-07 tokens (the mercure claim) and draft-08
+// access tokens (authorization_details).
 type Door struct {
 	hub       *hub.Hub
 	front     *frontdoor.Door
@@ -172,19 +188,18 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 	case err != nil:
 		writeError(ctx, err)
 		return
-	case claims.AuthorizationDetails != nil && claims.Mercure == nil:
-		writeError(ctx, invalidToken("draft-08 access tokens (authorization_details) are not supported yet"))
-		return
 	default:
-		grant, perr := ParseClaim07(claims.Mercure)
-		if perr == nil && len(grant.Subscribe) > 0 {
-			stream.Mercure.Grants, perr = mercure.FromTopics(grant.Subscribe)
-		}
-		if perr != nil {
-			writeError(ctx, invalidToken(perr.Error()))
+		g, gerr := d.grants(claims)
+		if gerr != nil {
+			writeError(ctx, gerr)
 			return
 		}
-		// A stream ends when its token expires (draft-07 §6.5).
+		if stream.Mercure.Grants, gerr = g.subscribe(); gerr != nil {
+			writeError(ctx, gerr)
+			return
+		}
+		// A stream ends when its token expires (draft-07 §6.5, draft-08
+		// §6.6).
 		stream.Expires = claims.ExpiresAt
 		if claims.Subject != "" {
 			// --max-streams-per-user counts a Mercure subject apart from
@@ -214,22 +229,14 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	if claims.AuthorizationDetails != nil && claims.Mercure == nil {
-		writeError(ctx, invalidToken("draft-08 access tokens (authorization_details) are not supported yet"))
+	g, err := d.grants(claims)
+	if err != nil {
+		writeError(ctx, err)
 		return
 	}
-	grant, perr := ParseClaim07(claims.Mercure)
-	if perr != nil {
-		writeError(ctx, invalidToken(perr.Error()))
-		return
-	}
-	if len(grant.Publish) == 0 {
-		writeError(ctx, insufficientScope("the token's mercure.publish claim grants no topic (draft-07 §6.4)"))
-		return
-	}
-	allowed, perr := mercure.FromTopics(grant.Publish)
-	if perr != nil {
-		writeError(ctx, invalidToken(perr.Error()))
+	allowed, err := g.publish()
+	if err != nil {
+		writeError(ctx, err)
 		return
 	}
 	// Not part of Mercure: ssehub's Idempotency-Key, with which a
@@ -240,7 +247,9 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, badRequest("%v", err))
 		return
 	}
-	u, err := ParseUpdate(string(ctx.PostBody()), Draft07, PublishLimits{MaxTopics: d.cfg.MaxTopics})
+	// A request is of its token's generation (docs/mercure-design.md):
+	// a draft-08 update has exactly one topic.
+	u, err := ParseUpdate(string(ctx.PostBody()), g.gen, PublishLimits{MaxTopics: d.cfg.MaxTopics})
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -252,7 +261,7 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		if !allowed.MatchesAny([]string{t}) {
-			writeError(ctx, insufficientScope(fmt.Sprintf("the token may not publish to topic %s (draft-07 §6.4)", clip.Quote(t))))
+			writeError(ctx, insufficientScope(fmt.Sprintf("the token may not publish to topic %s (%s)", clip.Quote(t), g.cite("§6.4", "§6.5"))))
 			return
 		}
 	}
@@ -303,10 +312,14 @@ func publication(u Update) (broker.Publication, error) {
 	return p, nil
 }
 
-// authenticate finds the request's token and verifies it: the
-// Authorization header, then the authorization query parameter, then the
-// cookie when cookie is true (draft-07 §6). A malformed header never
-// falls back to the others.
+// authenticate finds the request's token and verifies it. One token is
+// taken, in the precedence both drafts require (draft-08 §6.1, draft-07
+// §6): the Authorization header, then the access_token query parameter
+// (draft-08), then the authorization one (draft-07), then, when cookie
+// is true, Config.CookieName and SecureCookieName. A malformed header
+// never falls back to the others; nor does an access_token parameter
+// given empty (RFC 6750 §3.1 invalid_request: a presentation, not a
+// missing token).
 //
 // Publishing never reads the cookie: a browser sends it with a form
 // another site posts, so a page anywhere could publish as the user
@@ -322,10 +335,23 @@ func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier, cookie b
 				challenge: `Bearer error="invalid_request"`}
 		}
 		token = string(t)
+	} else if ctx.QueryArgs().Has("access_token") {
+		// Has, not Peek: fasthttp gives a present empty value as nil.
+		q := ctx.QueryArgs().Peek("access_token")
+		if len(q) == 0 {
+			return auth.Claims{}, &Error{Status: http.StatusBadRequest, Message: "the access_token parameter is empty",
+				challenge: `Bearer error="invalid_request"`}
+		}
+		token = string(q)
 	} else if q := ctx.QueryArgs().Peek("authorization"); len(q) > 0 {
 		token = string(q)
-	} else if c := ctx.Request.Header.Cookie(d.cfg.CookieName); cookie && len(c) > 0 {
-		token = string(c)
+	} else if cookie {
+		for _, name := range []string{d.cfg.CookieName, SecureCookieName} {
+			if c := ctx.Request.Header.Cookie(name); len(c) > 0 {
+				token = string(c)
+				break
+			}
+		}
 	}
 	if token == "" {
 		return auth.Claims{}, &Error{Status: http.StatusUnauthorized, Message: "no token", challenge: "Bearer"}

@@ -97,14 +97,16 @@ func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) 
 		case isMatchName(f.name):
 			// Two spellings of each type: the draft-08 text the door was
 			// built on (match_urlpattern) and the draft's later
-			// revisions (matchURLPattern, canonical case). Both are in
-			// use; neither can mean anything else.
-			switch f.name {
-			case "match", "match_exact", "matchExact":
-				kind = mercure.Exact
-			case "match_urlpattern", "matchURLPattern":
-				kind = mercure.URLPattern
-			default:
+			// revisions (matchURLPattern, the type name in canonical
+			// case). Both are in use; neither can mean anything else.
+			ok := f.name == "match" // the bare name is the default type, exact
+			if typ, found := strings.CutPrefix(f.name, "match_"); found {
+				kind, ok = MatcherKind(typ)
+				ok = ok && typ[0] >= 'a' // match_urlpattern, never match_URLPattern
+			} else if typ := f.name[len("match"):]; typ != "" && typ[0] >= 'A' && typ[0] <= 'Z' {
+				kind, ok = MatcherKind(typ)
+			}
+			if !ok {
 				return sub, badRequest("unknown parameter %s: names in the reserved match namespace are match, match_exact (matchExact) and match_urlpattern (matchURLPattern) (draft-08 §3)",
 					clip.Quote(f.name))
 			}
@@ -127,7 +129,7 @@ func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) 
 		if n++; n > maxSelectors {
 			return sub, badRequest("more than %d topic selectors", maxSelectors)
 		}
-		if err := mercuremap.Validate(f.value); err != nil {
+		if err := validateMatcher(f.value); err != nil {
 			return sub, badRequest("%s: %v", f.name, err)
 		}
 		sels = append(sels, mercure.Selector{Kind: kind, Value: f.value})
@@ -162,4 +164,28 @@ func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) 
 // namespace: "match" or a name starting with it, ASCII case-insensitively.
 func isMatchName(name string) bool {
 	return len(name) >= 5 && strings.EqualFold(name[:5], "match")
+}
+
+// MatcherKind maps a draft-08 matcher type name (§4: "exact",
+// "urlpattern"), as the match_<type> query parameters and the match_type
+// of a token's topic matchers (§6.7) spell it, to its Kind; the draft's
+// later revisions spell the names in canonical case ("Exact",
+// "URLPattern": matchURLPattern, matchType), which are taken too. Names
+// are case-sensitive; ok is false for a type the hub does not support,
+// which both places must refuse rather than skip.
+func MatcherKind(name string) (kind mercure.Kind, ok bool) {
+	switch name {
+	case "exact", "Exact":
+		return mercure.Exact, true
+	case "urlpattern", "URLPattern":
+		return mercure.URLPattern, true
+	}
+	return 0, false
+}
+
+// validateMatcher checks a matcher's value as a topic (draft-08 §2, §3:
+// UTF-8, no control or format characters, bounded length). Whether it
+// parses for its type is mercure.New's to say, once for the whole list.
+func validateMatcher(value string) error {
+	return mercuremap.Validate(value)
 }
