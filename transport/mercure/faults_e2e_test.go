@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/topic/mercuremap"
 	"github.com/ssehub/ssehub/internal/apitest"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/testenv"
@@ -145,12 +147,42 @@ func (d *testDoor) publishUntilAccepted(t *testing.T, header http.Header, topic,
 	}
 }
 
+// publishBehind publishes a Mercure update with the publisher id id to
+// topic straight into the Redis on srv, as another hub of the fleet would,
+// and reports whether the hub's pub/sub connections were still down then
+// (none open): the update is then in the gap that the hub fills from
+// history once it resubscribes, rather than live.
+func publishBehind(t *testing.T, srv *redistest.Server, topic, id string) (inGap bool) {
+	t.Helper()
+	rc := srv.Client(t)
+	list, err := rc.Do(context.Background(), "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := redisbroker.New(context.Background(), redisbroker.Config{Client: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	names, err := mercuremap.Names([]string{topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := broker.Publication{Topics: names, Data: []byte(id), Mercure: &broker.Mercure{Topics: []string{topic}, ID: id}}
+	if _, err := direct.Publish(context.Background(), []broker.Publication{pub}, broker.Idempotency{}); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(list) == ""
+}
+
 // TestMercureRedisKilled: redis-server is killed and restarted with its
 // data (append-only file, fsync always). During the outage a publish
 // through the door is refused with 503 within its timeout, and a stream
 // resuming by publisher id is refused or ended without a head that claims
 // a resume. Once Redis is back, a stream that stayed gets every update
-// acknowledged after the outage once, in order, and nothing again; a
+// after the outage once, in order, and nothing again, including one
+// another hub published before this one resubscribed (the gap fill must
+// carry its Mercure topics, or the stream would miss it silently); a
 // stream resuming by a publisher id from before the outage resumes
 // exactly (its Mercure-Last-Event-ID is that id) and gets exactly what it
 // missed.
@@ -175,7 +207,8 @@ func TestMercureRedisKilled(t *testing.T) {
 	if got.status != http.StatusServiceUnavailable || !strings.Contains(got.body, "broker") {
 		t.Errorf("publish while Redis is down = %d %q, want 503 saying the broker did not answer", got.status, got.body)
 	}
-	if took := time.Since(start); took > 3*time.Second {
+	took := time.Since(start)
+	if took > 3*time.Second {
 		t.Errorf("the refused publish took %v, want within its 2 s timeout", took)
 	}
 	// Refused (the broker knows it is down) or ended by the failed lookup
@@ -188,8 +221,9 @@ func TestMercureRedisKilled(t *testing.T) {
 	}
 
 	srv.Restart() // same port and directory: the append-only file brings the data back
-	refused := d.publishUntilAccepted(t, bearer, "k", "urn:k:4")
-	d.mustPublish(t, bearer, "k", "urn:k:5")
+	// Another hub's update, most likely before this hub has resubscribed.
+	inGap := publishBehind(t, srv, "k", "urn:k:4")
+	refused := d.publishUntilAccepted(t, bearer, "k", "urn:k:5")
 	d.mustPublish(t, bearer, "k", "urn:k:6")
 
 	// The client retries while the door refuses streams: the broker's
@@ -213,8 +247,9 @@ func TestMercureRedisKilled(t *testing.T) {
 			t.Errorf("the stream that stayed resumed with Mercure-Last-Event-ID earliest: Redis kept its data")
 		}
 	}
-	t.Logf("a resume during the outage: %s; %d publishes refused while Redis restarted; the stream that stayed reconnected %d times (heads %q)",
-		outage, refused, len(stayed.heads), stayed.heads)
+	t.Logf("publish refused after %v; a resume during the outage: %s; %d publishes refused while Redis restarted; "+
+		"another hub's update in the gap: %v; the stream that stayed reconnected %d times (heads %q)",
+		took, outage, refused, inGap, len(stayed.heads), stayed.heads)
 }
 
 // TestMercureRedisEmptied: Redis restarts without its data. A stream
@@ -223,7 +258,8 @@ func TestMercureRedisKilled(t *testing.T) {
 // "The response header"), never a claim of an exact resume nor an
 // ssehub.reset event (a native stream's loss signal), and goes on live
 // with nothing from before the restart again. A stream that stayed
-// connected keeps receiving, nothing twice.
+// connected keeps receiving, nothing twice, from another hub's update
+// published before this one resubscribed on.
 func TestMercureRedisEmptied(t *testing.T) {
 	srv := redistest.Start(t)
 	d := redisDoor(t, srv, doorOptions{})
@@ -243,8 +279,9 @@ func TestMercureRedisEmptied(t *testing.T) {
 	byPublisherID.conn.Close()
 
 	srv.Restart() // no persistence: empty
-	refused := d.publishUntilAccepted(t, bearer, "e", "urn:e:3")
-	stayed.until(t, "urn:e:3")
+	inGap := publishBehind(t, srv, "e", "urn:e:3")
+	refused := d.publishUntilAccepted(t, bearer, "e", "urn:e:4")
+	stayed.until(t, "urn:e:4")
 
 	for _, from := range []string{"urn:e:2", hubID.body} {
 		f := follow(t, d, "topic=e", from)
@@ -260,7 +297,7 @@ func TestMercureRedisEmptied(t *testing.T) {
 			if err != nil {
 				t.Fatalf("resume from %s: %v before %s", from, err, live)
 			}
-			if strings.HasPrefix(ev.Type, "ssehub.") || (ev.ID != "urn:e:3" && !strings.HasPrefix(ev.ID, "urn:e:live-")) {
+			if strings.HasPrefix(ev.Type, "ssehub.") || (ev.ID != "urn:e:3" && ev.ID != "urn:e:4" && !strings.HasPrefix(ev.ID, "urn:e:live-")) {
 				t.Errorf("resume from %s, which Redis lost, got %+v: want only what Redis holds now", from, ev)
 			}
 			if ev.ID == live {
@@ -270,8 +307,8 @@ func TestMercureRedisEmptied(t *testing.T) {
 	}
 	stayed.until(t, "urn:e:live-"+strings.TrimPrefix(hubID.body, "#"))
 	after := stayed.after(hubID.body)
-	if after[0] != "urn:e:3" || len(after) != 3 || slices.Contains(stayed.types, "ssehub.reset") {
-		t.Errorf("the stream that stayed got %v (types %q) after the restart, want urn:e:3 and the two live updates, once each",
+	if !slices.Equal(after[:2], []string{"urn:e:3", "urn:e:4"}) || len(after) != 4 || slices.Contains(stayed.types, "ssehub.reset") {
+		t.Errorf("the stream that stayed got %v (types %q) after the restart, want urn:e:3 (another hub's), urn:e:4 and the two live updates, once each",
 			after, stayed.types)
 	}
 	for _, h := range stayed.heads {
@@ -279,8 +316,8 @@ func TestMercureRedisEmptied(t *testing.T) {
 			t.Errorf("the stream that stayed reconnected with Mercure-Last-Event-ID %q after Redis lost its data, want earliest", h)
 		}
 	}
-	t.Logf("%d publishes refused while Redis restarted; the stream that stayed reconnected %d times (heads %q)",
-		refused, len(stayed.heads), stayed.heads)
+	t.Logf("%d publishes refused while Redis restarted; another hub's update in the gap: %v; the stream that stayed reconnected %d times (heads %q)",
+		refused, inGap, len(stayed.heads), stayed.heads)
 }
 
 // TestMercureResumeLookupFails: Redis does not answer the publisher-id
