@@ -243,7 +243,7 @@ func TestMercureReconnectStorm(t *testing.T) {
 	const (
 		streams = 1000 // 2,000 descriptors with the hub's ends
 		points  = 20   // distinct resume points
-		missed  = 10 // published while the streams are away
+		missed  = 10   // published while the streams are away
 	)
 	srv := redistest.Start(t)
 	b, err := redisbroker.New(context.Background(), redisbroker.Config{Client: redis.NewClient(&redis.Options{Addr: srv.Addr()})})
