@@ -292,11 +292,16 @@ func TestMercureRedisEmptied(t *testing.T) {
 		live := "urn:e:live-" + strings.TrimPrefix(from, "#")
 		d.mustPublish(t, bearer, "e", live)
 		s.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		seen := map[string]bool{}
 		for {
 			ev, err := s.r.Next()
 			if err != nil {
 				t.Fatalf("resume from %s: %v before %s", from, err, live)
 			}
+			if seen[ev.ID] {
+				t.Errorf("resume from %s got %s twice", from, ev.ID)
+			}
+			seen[ev.ID] = true
 			if strings.HasPrefix(ev.Type, "ssehub.") || (ev.ID != "urn:e:3" && ev.ID != "urn:e:4" && !strings.HasPrefix(ev.ID, "urn:e:live-")) {
 				t.Errorf("resume from %s, which Redis lost, got %+v: want only what Redis holds now", from, ev)
 			}
