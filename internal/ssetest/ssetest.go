@@ -6,6 +6,7 @@ package ssetest
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -32,6 +33,19 @@ func Open(t testing.TB, d *net.Dialer, addr, query string, headers ...string) (n
 // front door's, such as /.well-known/mercure?topic=a).
 func OpenPath(t testing.TB, d *net.Dialer, addr, target string, headers ...string) (net.Conn, *http.Response) {
 	t.Helper()
+	conn, resp, err := TryOpenPath(d, addr, target, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, resp
+}
+
+// TryOpenPath is OpenPath for goroutines other than the test's (a storm of
+// reconnections), and for a test that expects the stream to fail: it
+// returns the error instead of ending the test, and the caller closes the
+// connection.
+func TryOpenPath(d *net.Dialer, addr, target string, headers ...string) (net.Conn, *http.Response, error) {
 	if d == nil {
 		d = &net.Dialer{}
 	}
@@ -39,21 +53,22 @@ func OpenPath(t testing.TB, d *net.Dialer, addr, target string, headers ...strin
 	defer cancel()
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		t.Fatalf("GET %s: %v", target, err)
+		return nil, nil, fmt.Errorf("GET %s: %w", target, err)
 	}
-	t.Cleanup(func() { conn.Close() })
 	req := "GET " + target + " HTTP/1.1\r\nHost: ssehub\r\nAccept: text/event-stream\r\n"
 	for _, h := range headers {
 		req += h + "\r\n"
 	}
 	conn.SetDeadline(time.Now().Add(HeadTimeout))
-	defer conn.SetWriteDeadline(time.Time{}) // only the read deadline stays
 	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
-		t.Fatalf("GET %s: %v", target, err)
+		conn.Close()
+		return nil, nil, fmt.Errorf("GET %s: %w", target, err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("GET %s: %v", target, err)
+		conn.Close()
+		return nil, nil, fmt.Errorf("GET %s: %w", target, err)
 	}
-	return conn, resp
+	conn.SetWriteDeadline(time.Time{}) // only the read deadline stays
+	return conn, resp, nil
 }

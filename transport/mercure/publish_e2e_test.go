@@ -11,14 +11,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
-	"github.com/ssehub/ssehub/internal/apitest"
 	"github.com/ssehub/ssehub/internal/brokertest"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/testenv"
-	"github.com/ssehub/ssehub/transport/auth"
-	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/membroker"
 	"github.com/ssehub/ssehub/transport/mercure"
 	"github.com/ssehub/ssehub/transport/redisbroker"
@@ -36,20 +32,7 @@ func serveDoor(t *testing.T, b broker.Broker) string {
 // serveDoorWith is serveDoor with cfg (its Publishers are set here).
 func serveDoorWith(t *testing.T, b broker.Broker, cfg mercure.Config) string {
 	t.Helper()
-	h, err := hub.New(hub.Config{}, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(http.DefaultClient.CloseIdleConnections)
-	s := apitest.Serve(t, "", h, httpapi.Config{})
-	v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{{Algorithm: auth.HS256, Secret: testSecret}}, Mercure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Publishers = v
-	door := mercure.New(h, s.Server.Door(), cfg)
-	s.Server.Mount(door.Path(), door.Handle)
-	return s.URL + door.Path()
+	return startDoor(t, b, doorOptions{door: cfg}).url
 }
 
 // token signs a draft-07 token whose mercure claim is claim.
@@ -69,26 +52,40 @@ func signed(t *testing.T, claims jwt.MapClaims) string {
 }
 
 type answer struct {
-	status    int
-	body      string
-	challenge string
+	status     int
+	body       string
+	challenge  string
+	retryAfter string
 }
 
 func post(t *testing.T, hubURL string, header http.Header, form url.Values) answer {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, hubURL, strings.NewReader(form.Encode()))
+	got, err := tryPost(hubURL, header, form)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header = header
+	return got
+}
+
+// tryPost is post for goroutines other than the test's: it returns the
+// error instead of ending the test.
+func tryPost(hubURL string, header http.Header, form url.Values) (answer, error) {
+	req, err := http.NewRequest(http.MethodPost, hubURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return answer{}, err
+	}
+	req.Header = header.Clone() // goroutines may share header
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, string(body), resp.Header.Get("WWW-Authenticate")}
+	return answer{resp.StatusCode, string(body), resp.Header.Get("WWW-Authenticate"), resp.Header.Get("Retry-After")}, nil
 }
 
 // TestDraft07Publish checks draft-07 §5 (Publication) and §6.4

@@ -1,6 +1,7 @@
 package mercure_test
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,7 +20,7 @@ import (
 type subscriber struct {
 	resp *http.Response
 	r    *sse.Reader
-	conn interface{ SetReadDeadline(time.Time) error }
+	conn net.Conn
 }
 
 func subscribe(t *testing.T, hubURL, query string, headers ...string) subscriber {
