@@ -76,6 +76,7 @@ type Broker struct {
 	patterns map[string]map[*memSubscriber]struct{}
 
 	presence *presence // who follows what (presence.go)
+	msubs    mercureSubs // active Mercure subscriptions (mercuresubs.go)
 }
 
 // New returns an embedded broker.
