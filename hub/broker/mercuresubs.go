@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/ssehub/ssehub/hub/eventid"
 )
 
 // Active Mercure subscriptions (draft-07 §8, draft-08 §8;
@@ -41,6 +43,10 @@ type MercureSubscriptionStore interface {
 	// MercureSubscription returns the record of a live hub whose ID is id;
 	// false when there is none.
 	MercureSubscription(ctx context.Context, id string) (MercureSubscription, bool, error)
+	// Head returns the newest id the broker has assigned, zero when it
+	// has assigned none: the API's last event id (draft-07 §8.2
+	// lastEventID, draft-08 §8.2 last_event_id).
+	Head(ctx context.Context) (eventid.ID, error)
 }
 
 // MercureSubscriptionTracker writes one hub's records. It starts no

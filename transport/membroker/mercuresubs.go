@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
 )
 
 // mercureSubs is the embedded broker's store of active Mercure
@@ -98,6 +99,19 @@ func (t *mercureSubsTracker) Close(context.Context) error {
 	defer t.s.mu.Unlock()
 	delete(t.s.hubs, t)
 	return nil
+}
+
+// Head implements broker.MercureSubscriptionStore.
+func (b *Broker) Head(context.Context) (eventid.ID, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return eventid.ID{}, broker.ErrClosed
+	}
+	if last := b.gen.Last(); b.origin.Less(last) {
+		return last, nil
+	}
+	return eventid.ID{}, nil
 }
 
 var _ broker.MercureSubscriptionStore = (*Broker)(nil)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -62,6 +63,15 @@ type Config struct {
 	PublishTimeout time.Duration
 	// Logger receives the door's log lines. Nil means slog.Default.
 	Logger *slog.Logger
+	// Subscriptions, if not nil, turns active subscriptions on (draft-07
+	// §8, draft-08 §8; Mercure's subscriptions directive): the fleet's
+	// store of them, which the hub's broker implements. Close the door
+	// before the hub then.
+	Subscriptions broker.MercureSubscriptionStore
+	// SubscriptionsTTL is how long the subscriptions of a hub that dies
+	// without closing its door stay listed. Zero means
+	// broker.DefaultPresenceTTL.
+	SubscriptionsTTL time.Duration
 }
 
 // Door serves the Mercure protocol at its path, over the hub the native
@@ -73,6 +83,7 @@ type Door struct {
 	front *frontdoor.Door
 	cors  *frontdoor.CORS
 	cfg   Config
+	subs  *registry // active subscriptions; nil when off
 }
 
 // New returns the door for h; front is the native server's (it holds the
@@ -97,7 +108,32 @@ func New(h *hub.Hub, front *frontdoor.Door, cfg Config) *Door {
 		AllowHeaders:  "Authorization, Last-Event-ID, Content-Type, Cache-Control",
 		ExposeHeaders: []string{resumeHeader, legacyResumeHeader},
 	})
-	return &Door{hub: h, front: front, cors: cors, cfg: cfg}
+	d := &Door{hub: h, front: front, cors: cors, cfg: cfg}
+	if cfg.Subscriptions != nil {
+		d.subs = newRegistry(h, cfg.Subscriptions, cfg.SubscriptionsTTL, cfg.Logger)
+	}
+	return d
+}
+
+// Close ends the door's active subscriptions: it publishes their end
+// (active false) and removes them from the fleet's store, and stops the
+// goroutine that records them. Call it once streams are drained, before
+// the hub shuts down. A door without Config.Subscriptions has nothing to
+// close.
+func (d *Door) Close(ctx context.Context) error {
+	if d.subs == nil {
+		return nil
+	}
+	return d.subs.close(ctx)
+}
+
+// SubscriptionStats returns the counters of the door's active
+// subscriptions; zero when they are off.
+func (d *Door) SubscriptionStats() SubscriptionStats {
+	if d.subs == nil {
+		return SubscriptionStats{}
+	}
+	return d.subs.stats()
 }
 
 // Path is where the door is served (httpapi.Server.Mount).
@@ -109,6 +145,10 @@ func (d *Door) Handle(ctx *fasthttp.RequestCtx) {
 		if !allowed {
 			writeError(ctx, &Error{Status: http.StatusForbidden, Message: "this origin may not call the hub"})
 		}
+		return
+	}
+	if d.subs != nil && strings.HasPrefix(string(ctx.URI().PathOriginal()), d.cfg.Path+subscriptionsSegment) {
+		d.subscriptionsAPI(ctx)
 		return
 	}
 	if string(ctx.Path()) != d.cfg.Path {
@@ -155,6 +195,7 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 		Mercure: &shard.MercureStream{Selectors: sub.Selectors}}
 	claims, err := d.authenticate(ctx, d.cfg.Subscribers, true)
 	userID := ""
+	var grant Claim07
 	var e *Error
 	switch {
 	case errors.As(err, &e) && e.Status == http.StatusUnauthorized && e.challenge == "Bearer" && d.cfg.Anonymous:
@@ -166,7 +207,8 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, invalidToken("draft-08 access tokens (authorization_details) are not supported yet"))
 		return
 	default:
-		grant, perr := ParseClaim07(claims.Mercure)
+		var perr error
+		grant, perr = ParseClaim07(claims.Mercure)
 		if perr == nil && len(grant.Subscribe) > 0 {
 			stream.Mercure.Grants, perr = mercure.FromTopics(grant.Subscribe)
 		}
@@ -188,6 +230,15 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 			return d.front.Head(d.cors, origin, nil)
 		}
 		return d.front.Head(d.cors, origin, [][2]string{{resumeHeader, resumedFrom}, {legacyResumeHeader, resumedFrom}})
+	}
+	if d.subs != nil {
+		ss := &streamSubs{recs: make([]broker.MercureSubscription, len(sub.List))}
+		subscriber := subscriberID(claims)
+		for i, sel := range sub.List {
+			ss.recs[i] = subscriptionRecord(d.cfg.Path, sub.Generation, sel, subscriber, subscriptionPayload(grant, sel))
+		}
+		stream.OnOpen = func() { d.subs.opened(ss) }
+		stream.OnEnd = func(shard.Reason) { d.subs.ended(ss) }
 	}
 	answered = true
 	d.front.Stream(ctx, span, hub.StreamRequest{Stream: stream, UserID: userID}, d.cors, nil)
@@ -228,6 +279,10 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	for _, t := range u.Topics {
+		if d.reserved(t) {
+			writeError(ctx, insufficientScope(fmt.Sprintf("topic %s is in the hub's own namespace (draft-08 §5): only the hub publishes there", clip.Quote(t))))
+			return
+		}
 		if !allowed.MatchesAny([]string{t}) {
 			writeError(ctx, insufficientScope(fmt.Sprintf("the token may not publish to topic %s (draft-07 §6.4)", clip.Quote(t))))
 			return

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
 )
 
 // Active Mercure subscriptions in Redis (docs/mercure-design.md, "Active
@@ -226,6 +227,16 @@ func (b *Broker) MercureSubscription(ctx context.Context, id string) (broker.Mer
 		}
 	}
 	return broker.MercureSubscription{}, false, nil
+}
+
+// Head implements broker.MercureSubscriptionStore: partition 0's head,
+// as Mercure runs at one partition.
+func (b *Broker) Head(ctx context.Context) (eventid.ID, error) {
+	heads, _, err := b.headsAndOrigins(ctx)
+	if err != nil {
+		return eventid.ID{}, err
+	}
+	return heads[0], nil
 }
 
 var _ broker.MercureSubscriptionStore = (*Broker)(nil)
