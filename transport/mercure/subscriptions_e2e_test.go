@@ -12,14 +12,17 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/internal/apitest"
+	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/transport/auth"
 	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/membroker"
 	"github.com/ssehub/ssehub/transport/mercure"
+	"github.com/ssehub/ssehub/transport/redisbroker"
 )
 
 const subsPath = "/.well-known/mercure/subscriptions"
@@ -319,6 +322,183 @@ func TestDraft07Subscriptions(t *testing.T) {
 		subscribe(t, h.url, "topic=x", "Authorization: Bearer "+signed(t, jwt.MapClaims{"sub": "carol"}))
 		if d, _ := subEvent(t, r, ""); d.Topic == nil || *d.Topic != "x" {
 			t.Errorf("the stream resumed from lastEventID got %+v first, want Carol's subscription", d)
+		}
+	})
+}
+
+// TestDraft08Subscriptions checks draft-08 §8.1 (Subscription Events) and
+// §8.2 (Subscription API) with match_type paths and hub-made subscriber
+// ids, on the embedded broker.
+func TestDraft08Subscriptions(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	t.Cleanup(func() { b.Close() })
+	h := serveSubsDoor(t, b, 0)
+	watcher := watcherToken(t)
+	w := subscribe(t, h.url, "match=*", "Authorization: Bearer "+watcher)
+	own, _ := subEvent(t, w, "")
+	exact, pattern := "https://example.com/books/1", "https://example.com/books/:id"
+	bob := subscribe(t, h.url, "match="+url.QueryEscape(exact)+"&match_urlpattern="+url.QueryEscape(pattern)+"&match="+url.QueryEscape(exact),
+		"Authorization: Bearer "+bobToken(t))
+	first, _ := subEvent(t, w, "")
+	second, lastID := subEvent(t, w, first.Subscriber)
+	bobID := first.Subscriber
+	enc := strings.ReplaceAll(bobID, ":", "%3A")
+	byType := map[string]subDoc{}
+	for _, d := range []subDoc{first, second} {
+		if d.MatchType != nil {
+			byType[*d.MatchType] = d
+		}
+	}
+
+	t.Run("§8.1_Subscription_Events", func(t *testing.T) {
+		for _, c := range []struct{ name, matchType, match, id string }{
+			{"exact", "exact", exact, subsPath + "/exact/https%3A%2F%2Fexample.com%2Fbooks%2F1/" + enc},
+			{"urlpattern", "urlpattern", pattern, subsPath + "/urlpattern/https%3A%2F%2Fexample.com%2Fbooks%2F%3Aid/" + enc},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				d, ok := byType[c.matchType]
+				if !ok {
+					t.Fatalf("no event with match_type %s: %+v %+v", c.matchType, first, second)
+				}
+				if d.ID != c.id || d.Match == nil || *d.Match != c.match || d.Topic != nil {
+					t.Errorf("event %+v, want id %s, match %s and no topic", d, c.id, c.match)
+				}
+				if d.Type != "Subscription" || d.Context != "https://mercure.rocks/" || d.Active == nil || !*d.Active {
+					t.Errorf("event fields %+v", d)
+				}
+			})
+		}
+		t.Run("a repeated matcher is one subscription", func(t *testing.T) {
+			w.nothing(t, "the watcher, after Bob's two subscriptions")
+		})
+		t.Run("hub-made subscriber id", func(t *testing.T) {
+			if !strings.HasPrefix(bobID, "urn:ssehub:") || second.Subscriber != bobID {
+				t.Errorf("subscribers %q %q", bobID, second.Subscriber)
+			}
+			if own.MatchType == nil || *own.MatchType != "exact" || own.Match == nil || *own.Match != "*" {
+				t.Errorf("the watcher's own match=* subscription: %+v", own)
+			}
+		})
+	})
+
+	t.Run("§8.2_Subscription_API", func(t *testing.T) {
+		t.Run("collection of a matcher", func(t *testing.T) {
+			path := subsPath + "/urlpattern/https%3A%2F%2Fexample.com%2Fbooks%2F%3Aid"
+			status, header, body := apiGet(t, h.base, path, watcher)
+			var c collection
+			if err := json.Unmarshal(body, &c); status != 200 || err != nil || header.Get("Content-Type") != "application/ld+json" {
+				t.Fatalf("GET %s = %d %s", path, status, body)
+			}
+			if c.ID != path || c.Type != "Subscriptions" || c.LastEvent08 != lastID || len(c.Subscriptions) != 1 || c.Subscriptions[0].ID != byType["urlpattern"].ID {
+				t.Errorf("collection %s, want Bob's urlpattern subscription and last_event_id %s", body, lastID)
+			}
+		})
+		t.Run("single subscription", func(t *testing.T) {
+			status, _, body := apiGet(t, h.base, byType["exact"].ID, watcher)
+			var d subDoc
+			if err := json.Unmarshal(body, &d); status != 200 || err != nil {
+				t.Fatalf("GET single = %d %s", status, body)
+			}
+			if d.ID != byType["exact"].ID || d.LastEvent08 != lastID || *d.MatchType != "exact" {
+				t.Errorf("single %s", body)
+			}
+		})
+		t.Run("404 for an unknown subscription", func(t *testing.T) {
+			if status, _, _ := apiGet(t, h.base, subsPath+"/exact/nothing/urn%3Anobody", watcher); status != 404 {
+				t.Errorf("unknown = %d, want 404", status)
+			}
+			if status, _, _ := apiGet(t, h.base, subsPath+"/regexp/a/b", watcher); status != 404 {
+				t.Errorf("unknown matcher type = %d, want 404", status)
+			}
+		})
+		t.Run("401 and 403", func(t *testing.T) {
+			if status, _, _ := apiGet(t, h.base, byType["exact"].ID, "not a token"); status != 401 {
+				t.Errorf("bad token = %d, want 401", status)
+			}
+			if status, _, _ := apiGet(t, h.base, byType["exact"].ID, bobToken(t)); status != 403 {
+				t.Errorf("no grant = %d, want 403", status)
+			}
+		})
+	})
+
+	t.Run("§8.1_Subscription_Events/end", func(t *testing.T) {
+		bob.conn.(net.Conn).Close()
+		for range 2 {
+			if d, _ := subEvent(t, w, bobID); d.Active == nil || *d.Active || d.MatchType == nil {
+				t.Errorf("end event %+v, want active false", d)
+			}
+		}
+	})
+}
+
+// TestMercureSubscriptionsFleet: on a two-hub Redis fleet, a subscription
+// on hub A is announced to a subscriber on hub B and listed by B's API; a
+// hub that closes ends its subscriptions at once, with events; one cut off
+// from Redis (as a killed one is) is reaped by B within the TTL, with
+// events.
+func TestMercureSubscriptionsFleet(t *testing.T) {
+	srv := redistest.Start(t)
+	newBroker := func() (broker.Broker, *redis.Client) {
+		c := srv.Client(t)
+		b, err := redisbroker.New(context.Background(), redisbroker.Config{Client: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b, c
+	}
+	const ttl = time.Second
+	ba, _ := newBroker()
+	bb, _ := newBroker()
+	a, hb := serveSubsDoor(t, ba, ttl), serveSubsDoor(t, bb, ttl)
+	watcher := watcherToken(t)
+	events := "topic=" + url.QueryEscape(subsPath+"/{topic}/{subscriber}")
+	w := subscribe(t, hb.url, events, "Authorization: Bearer "+watcher)
+	subEvent(t, w, "") // its own
+
+	bob := subscribe(t, a.url, "topic=https://example.com/books/1", "Authorization: Bearer "+bobToken(t))
+	created, _ := subEvent(t, w, "")
+	if created.Topic == nil || *created.Topic != "https://example.com/books/1" || !*created.Active {
+		t.Fatalf("hub B's subscriber got %+v, want Bob's subscription on hub A", created)
+	}
+	if status, _, body := apiGet(t, hb.base, created.ID, watcher); status != 200 {
+		t.Errorf("hub B's API on hub A's subscription = %d %s", status, body)
+	}
+	_ = bob
+
+	t.Run("a hub that closes ends its subscriptions at once", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.door.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if status, _, _ := apiGet(t, hb.base, created.ID, watcher); status != 404 {
+			t.Errorf("after hub A closed, its subscription = %d, want 404", status)
+		}
+		if d, _ := subEvent(t, w, created.Subscriber); d.ID != created.ID || *d.Active {
+			t.Errorf("after hub A closed: %+v, want the end of Bob's subscription", d)
+		}
+	})
+
+	t.Run("a hub cut off from Redis is reaped within the TTL", func(t *testing.T) {
+		bc, cutOff := newBroker()
+		c := serveSubsDoor(t, bc, ttl)
+		subscribe(t, c.url, "topic=https://example.com/books/2", "Authorization: Bearer "+bobToken(t))
+		d, _ := subEvent(t, w, "")
+		if d.Topic == nil || *d.Topic != "https://example.com/books/2" {
+			t.Fatalf("got %+v, want Bob's subscription on hub C", d)
+		}
+		cutOff.Close()
+		start := time.Now()
+		ended, _ := subEvent(t, w, d.Subscriber)
+		if ended.ID != d.ID || *ended.Active {
+			t.Errorf("got %+v, want the end of Bob's subscription on hub C", ended)
+		}
+		if took := time.Since(start); took > ttl+time.Second {
+			t.Errorf("ended after %v, want within the TTL %v and a second", took, ttl)
+		}
+		if status, _, _ := apiGet(t, hb.base, d.ID, watcher); status != 404 {
+			t.Errorf("a reaped subscription = %d, want 404", status)
 		}
 	})
 }
