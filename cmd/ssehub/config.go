@@ -87,6 +87,7 @@ type Config struct {
 	MercureSubKey   string        `flag:"mercure-subscriber-jwt-secret" secret:"true" help:"HS256 secret of Mercure subscribers' tokens (subscriber_jwt); empty: --mercure-publisher-jwt-secret"`
 	MercureAnon     bool          `flag:"mercure-anonymous" help:"let Mercure subscribers without a token in, for public updates only (Mercure's anonymous)"`
 	MercureCookie   string        `flag:"mercure-cookie-name" help:"cookie a Mercure token may come in (Mercure's cookie_name)"`
+	MercureSubs     bool          `flag:"mercure-subscriptions" help:"track active Mercure subscriptions across the fleet: private subscription events and GET <mercure-path>/subscriptions (Mercure's subscriptions; needs --mercure); a dead hub's drop out within --presence-ttl"`
 	LogLevel        string        `flag:"log-level" help:"debug, info, warn or error"`
 	LogFormat       string        `flag:"log-format" help:"text or json"`
 }
@@ -412,6 +413,12 @@ func (c Config) validate(src sources) error {
 				bad(flag, "%v", err)
 			}
 		}
+	}
+	switch {
+	case c.MercureSubs && !c.Mercure:
+		bad("mercure-subscriptions", "needs --mercure")
+	case c.MercureSubs && c.RedisPartitions > 1:
+		bad("mercure-subscriptions", "needs --redis-partitions 1: the subscriptions and their events live in partition 0's slot")
 	}
 	apiKeys := splitList(c.APIKeys)
 	if len(apiKeys) > 0 && c.Auth != "jwt" {

@@ -244,8 +244,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Tracer:         tracer,
 		Metrics:        publicMetrics(cfg, m),
 	})
+	var door *mercure.Door
 	if cfg.Mercure {
-		door, err := newMercureDoor(cfg, h, srv, log)
+		door, err = newMercureDoor(cfg, h, b, srv, log)
 		if err != nil {
 			_ = h.Shutdown(context.Background())
 			return err
@@ -295,7 +296,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 	log.Info("ssehub shutting down")
-	err = errors.Join(serveErr, srv.Shutdown(sctx), h.Shutdown(sctx))
+	// The Mercure door ends its active subscriptions (their events go
+	// through the hub) before the hub shuts down.
+	err = errors.Join(serveErr, srv.Shutdown(sctx), closeDoor(sctx, door), h.Shutdown(sctx))
 	if serveErr == nil {
 		<-served
 	}
@@ -483,10 +486,18 @@ func usesIOUring(h *hub.Hub) bool {
 	return len(stats) > 0 && stats[0].IOUring
 }
 
+// closeDoor closes door, if there is one.
+func closeDoor(ctx context.Context, door *mercure.Door) error {
+	if door == nil {
+		return nil
+	}
+	return door.Close(ctx)
+}
+
 // newMercureDoor builds the Mercure front door of --mercure: its own
 // verifiers (Mercure tokens: auth.Config.Mercure), sharing the native
 // server's stream limits and publish rates.
-func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logger) (*mercure.Door, error) {
+func newMercureDoor(cfg Config, h *hub.Hub, b broker.Broker, srv *httpapi.Server, log *slog.Logger) (*mercure.Door, error) {
 	verifier := func(flag, secret string) (*auth.Verifier, error) {
 		if secret == "" {
 			return nil, nil
@@ -505,6 +516,13 @@ func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	var subs broker.MercureSubscriptionStore
+	if cfg.MercureSubs {
+		var ok bool
+		if subs, ok = b.(broker.MercureSubscriptionStore); !ok {
+			return nil, errors.New("--mercure-subscriptions: this broker keeps no subscriptions")
+		}
+	}
 	return mercure.New(h, srv.Door(), mercure.Config{
 		Path:         cfg.MercurePath,
 		Publishers:   pub,
@@ -515,5 +533,10 @@ func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logge
 		MaxSelectors: cfg.MaxTopics,
 		MaxTopics:    cfg.MaxTopics,
 		Logger:       log,
+
+		// --mercure-subscriptions: a dead hub's drop out within
+		// --presence-ttl, as its presence does.
+		Subscriptions:    subs,
+		SubscriptionsTTL: cfg.PresenceTTL,
 	}), nil
 }

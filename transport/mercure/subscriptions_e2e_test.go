@@ -213,6 +213,14 @@ func TestDraft07Subscriptions(t *testing.T) {
 				t.Errorf("own event %+v", own)
 			}
 		})
+		t.Run("only the hub publishes them: 403 for a publisher, even with *", func(t *testing.T) {
+			publisher := http.Header{"Authorization": {"Bearer " + token(t, map[string]any{"publish": []string{"*"}})}}
+			for _, topic := range []string{created[books].ID, "https://elsewhere.example" + subsPath + "/x/y", "/a/.." + subsPath} {
+				if got := post(t, h.url, publisher, url.Values{"topic": {topic}, "data": {`{"active":false}`}}); got.status != 403 {
+					t.Errorf("publishing to %s = %d %q, want 403", topic, got.status, got.body)
+				}
+			}
+		})
 		t.Run("private: a subscriber without a matching grant gets none", func(t *testing.T) {
 			anon.nothing(t, "the anonymous stream on the events' template")
 		})
