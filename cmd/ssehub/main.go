@@ -256,7 +256,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	brokerStats, _ := b.(broker.StatsReporter)    // nil for the embedded broker
 	historyStats, _ := b.(broker.HistoryReporter) // nil for Redis
-	m.Watch(metrics.Sources{Hub: h, Publishes: srv, Broker: brokerStats, History: historyStats})
+	sources := metrics.Sources{Hub: h, Publishes: srv, Broker: brokerStats, History: historyStats}
+	if cfg.MercureSubs {
+		sources.MercureSubscriptions = door
+	}
+	m.Watch(sources)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = h.Shutdown(context.Background())

@@ -127,6 +127,13 @@ func (d *Door) Close(ctx context.Context) error {
 	return d.subs.close(ctx)
 }
 
+// MercureSubscriptionCounts returns SubscriptionStats's counters, for
+// metrics (metrics.MercureSubscriptionReporter).
+func (d *Door) MercureSubscriptionCounts() (active int64, events, dropped, errors uint64) {
+	st := d.SubscriptionStats()
+	return st.Active, st.Events, st.Dropped, st.Errors
+}
+
 // SubscriptionStats returns the counters of the door's active
 // subscriptions; zero when they are off.
 func (d *Door) SubscriptionStats() SubscriptionStats {

@@ -151,4 +151,3 @@ func (d *Door) unavailable(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Header.Set("Retry-After", "1")
 	writeError(ctx, &Error{Status: http.StatusServiceUnavailable, Message: "the subscription store did not answer; retry"})
 }
-

@@ -315,6 +315,9 @@ func TestDraft07Subscriptions(t *testing.T) {
 		_, _, body := apiGet(t, h.base, subsPath, watcher)
 		var c collection
 		_ = json.Unmarshal(body, &c)
+		if st := h.door.SubscriptionStats(); st.Active != 2 || st.Events != 6 || st.Dropped != 0 {
+			t.Errorf("stats %+v, want 2 active (the watcher's and the anonymous stream's), 6 events (4 created, 2 ended), none dropped", st)
+		}
 		if c.LastEventID != lastID || len(c.Subscriptions) != 2 {
 			t.Errorf("after the end: lastEventID %q (want %q), %d subscriptions (want the watcher's and the anonymous stream's)", c.LastEventID, lastID, len(c.Subscriptions))
 		}

@@ -140,8 +140,10 @@ func (f *fakeTracker) Write(_ context.Context, _ bool, _ []broker.MercureSubscri
 	f.writes++
 	return f.fail
 }
-func (f *fakeTracker) Reap(context.Context, int) ([]broker.MercureSubscription, error) { return nil, nil }
-func (f *fakeTracker) Close(context.Context) error                                      { return nil }
+func (f *fakeTracker) Reap(context.Context, int) ([]broker.MercureSubscription, error) {
+	return nil, nil
+}
+func (f *fakeTracker) Close(context.Context) error { return nil }
 
 // The registry's queues are bounded: opens beyond maxPendingOpens are not
 // registered (and their ends ignored); events beyond maxQueuedEvents drop
