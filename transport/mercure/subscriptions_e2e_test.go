@@ -513,3 +513,35 @@ func TestMercureSubscriptionsFleet(t *testing.T) {
 		}
 	})
 }
+
+// TestMercureSubscriptionsRedisStalls: while Redis stalls, streams open
+// and end as ever; the registry's writes and publishes fail and are
+// retried at the next ticks, so once Redis answers the subscriber of the
+// events gets what happened meanwhile.
+func TestMercureSubscriptionsRedisStalls(t *testing.T) {
+	b, srv, _ := apitest.StallableRedis(t, 200*time.Millisecond, 8)
+	h := serveSubsDoor(t, b, 3*time.Second)
+	watcher := watcherToken(t)
+	w := subscribe(t, h.url, "topic="+url.QueryEscape(subsPath+"/{topic}/{subscriber}"), "Authorization: Bearer "+watcher)
+	subEvent(t, w, "") // its own
+	bob := subscribe(t, h.url, "topic=https://example.com/books/1", "Authorization: Bearer "+bobToken(t))
+	created, _ := subEvent(t, w, "")
+
+	resume := srv.Pause(t)
+	start := time.Now()
+	bob.conn.(net.Conn).Close()
+	// A stream on a topic the hub already follows opens without Redis.
+	again := subscribe(t, h.url, "topic="+url.QueryEscape(subsPath+"/{topic}/{subscriber}"), "Authorization: Bearer "+watcher)
+	if again.resp.StatusCode != 200 || time.Since(start) > 2*time.Second {
+		t.Errorf("a stream opened while Redis stalls: %d after %v", again.resp.StatusCode, time.Since(start))
+	}
+	time.Sleep(1600 * time.Millisecond) // longer than an exchange's timeout (TTL/3): ticks fail
+	resume()
+	if h.door.SubscriptionStats().Errors == 0 {
+		t.Error("no failed exchange counted while Redis stalled")
+	}
+	ended, _ := subEvent(t, w, created.Subscriber)
+	if ended.ID != created.ID || *ended.Active {
+		t.Errorf("after the stall: %+v, want the end of Bob's subscription", ended)
+	}
+}
