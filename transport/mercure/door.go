@@ -77,7 +77,8 @@ type Config struct {
 // Door serves the Mercure protocol at its path, over the hub the native
 // API serves too (docs/mercure-design.md). Built so far: publishing
 // (draft-07 §5) and subscribing (draft-07 §4 and draft-08 §3 selectors),
-// with draft-07 tokens.
+// with draft-07 tokens, and active subscriptions (draft-07 §8, draft-08
+// §8) when Config.Subscriptions is set.
 type Door struct {
 	hub   *hub.Hub
 	front *frontdoor.Door

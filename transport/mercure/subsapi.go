@@ -56,6 +56,9 @@ func (d *Door) subscriptionsAPI(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
+	// The grants are the token's subscribe selectors, as for private
+	// updates; a draft-08 token's subscribe details plug in here once the
+	// door reads those tokens (until then it grants nothing: 403).
 	grant, err := ParseClaim07(claims.Mercure)
 	if err != nil {
 		writeError(ctx, invalidToken(err.Error()))
