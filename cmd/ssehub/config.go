@@ -91,6 +91,7 @@ type Config struct {
 	MercureAlg      string        `flag:"mercure-jwt-algorithm" help:"algorithm of the --mercure-*-jwt-key-file keys: RS256, ES256 or EdDSA"`
 	MercureResource string        `flag:"mercure-resource" help:"the hub's resource identifier, which a draft-08 access token's aud must contain (draft-08 §6.3), such as https://hub.example.com/.well-known/mercure; empty: draft-08 tokens are refused"`
 	MercureProto    string        `flag:"mercure-protocol" help:"the Mercure tokens accepted: 07 (the mercure claim), 08 (access tokens with authorization_details) or both (Mercure's protocol_version_compatibility)"`
+	MercureSubs     bool          `flag:"mercure-subscriptions" help:"track active Mercure subscriptions across the fleet: private subscription events and GET <mercure-path>/subscriptions (Mercure's subscriptions; needs --mercure); a dead hub's drop out within --presence-ttl"`
 	LogLevel        string        `flag:"log-level" help:"debug, info, warn or error"`
 	LogFormat       string        `flag:"log-format" help:"text or json"`
 }
@@ -430,6 +431,12 @@ func (c Config) validate(src sources) error {
 		default:
 			bad("mercure-protocol", "must be 07, 08 or both, got %q", c.MercureProto)
 		}
+	}
+	switch {
+	case c.MercureSubs && !c.Mercure:
+		bad("mercure-subscriptions", "needs --mercure")
+	case c.MercureSubs && c.RedisPartitions > 1:
+		bad("mercure-subscriptions", "needs --redis-partitions 1: the subscriptions and their events live in partition 0's slot")
 	}
 	apiKeys := splitList(c.APIKeys)
 	if len(apiKeys) > 0 && c.Auth != "jwt" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"reflect"
 	"regexp"
 	"slices"
@@ -182,6 +183,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "mercure on partitions", args: []string{"--mercure", "--mercure-anonymous", "--redis-partitions", "3"}, want: []string{"--mercure", "--redis-partitions 1"}},
 		{name: "mercure path under a native path", args: []string{"--mercure", "--mercure-anonymous", "--mercure-path", "/events/mercure"}, want: []string{"--mercure-path", "/events"}},
 		{name: "mercure path with a trailing slash", args: []string{"--mercure", "--mercure-anonymous", "--mercure-path", "/hub/"}, want: []string{"--mercure-path"}},
+		{name: "mercure-subscriptions without mercure", args: []string{"--mercure-subscriptions"}, want: []string{"--mercure-subscriptions", "needs --mercure"}},
+		{name: "mercure-subscriptions on partitions", args: []string{"--mercure", "--mercure-anonymous", "--mercure-subscriptions", "--redis-partitions", "2"},
+			want: []string{"--mercure-subscriptions", "--redis-partitions 1"}},
 		{name: "mercure secret too short", args: []string{"--mercure", "--mercure-publisher-jwt-secret", "short"}, want: []string{"--mercure-publisher-jwt-secret"}},
 		{name: "mercure protocol unknown", args: []string{"--mercure", "--mercure-anonymous", "--mercure-protocol", "09"}, want: []string{"--mercure-protocol", "07, 08 or both"}},
 		{name: "mercure protocol 08 without a resource", args: []string{"--mercure", "--mercure-anonymous", "--mercure-protocol", "08"},
@@ -401,6 +405,20 @@ func TestEnvName(t *testing.T) {
 	} {
 		if got := envName(tt.flag); got != tt.want {
 			t.Errorf("envName(%q) = %q, want %q", tt.flag, got, tt.want)
+		}
+	}
+}
+
+// TestMercureSubscriptionsConfig: --mercure-subscriptions with --mercure
+// is a valid configuration, on the embedded broker and on one partition.
+func TestMercureSubscriptionsConfig(t *testing.T) {
+	for _, args := range [][]string{
+		{"--mercure", "--mercure-anonymous", "--mercure-subscriptions"},
+		{"--mercure", "--mercure-anonymous", "--mercure-subscriptions", "--redis-url", "redis://127.0.0.1:1/0", "--presence-ttl", "2s"},
+	} {
+		c, err := parseConfig(args, envMap(nil), io.Discard)
+		if err != nil || !c.MercureSubs {
+			t.Errorf("parseConfig(%q) = %v, MercureSubs %v; want no error and true", args, err, c.MercureSubs)
 		}
 	}
 }

@@ -245,8 +245,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Metrics:        publicMetrics(cfg, m),
 	})
 	sources := metrics.Sources{Hub: h, Publishes: srv}
+	var door *mercure.Door
 	if cfg.Mercure {
-		door, err := newMercureDoor(cfg, h, srv, log)
+		door, err = newMercureDoor(cfg, h, b, srv, log)
 		if err != nil {
 			_ = h.Shutdown(context.Background())
 			return err
@@ -257,6 +258,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	sources.Broker, _ = b.(broker.StatsReporter)    // nil for the embedded broker
 	sources.History, _ = b.(broker.HistoryReporter) // nil for Redis
+	if cfg.MercureSubs {
+		sources.MercureSubscriptions = door
+	}
 	m.Watch(sources)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -297,7 +301,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 	log.Info("ssehub shutting down")
-	err = errors.Join(serveErr, srv.Shutdown(sctx), h.Shutdown(sctx))
+	// The Mercure door ends its active subscriptions (their events go
+	// through the hub) before the hub shuts down.
+	err = errors.Join(serveErr, srv.Shutdown(sctx), closeDoor(sctx, door), h.Shutdown(sctx))
 	if serveErr == nil {
 		<-served
 	}
@@ -485,10 +491,18 @@ func usesIOUring(h *hub.Hub) bool {
 	return len(stats) > 0 && stats[0].IOUring
 }
 
+// closeDoor closes door, if there is one.
+func closeDoor(ctx context.Context, door *mercure.Door) error {
+	if door == nil {
+		return nil
+	}
+	return door.Close(ctx)
+}
+
 // newMercureDoor builds the Mercure front door of --mercure: its own
 // verifiers (Mercure tokens: auth.Config.Mercure), sharing the native
 // server's stream limits and publish rates.
-func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logger) (*mercure.Door, error) {
+func newMercureDoor(cfg Config, h *hub.Hub, b broker.Broker, srv *httpapi.Server, log *slog.Logger) (*mercure.Door, error) {
 	// One verifier per role, with the role's secret and key file: either
 	// verifies (a secret and a key during a rotation, or apps of both
 	// kinds). No key: nil, which the door reads as "nobody" for
@@ -523,6 +537,13 @@ func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logge
 	if cfg.MercureResource == "" && protocol != mercure.Draft07 {
 		log.Warn("no --mercure-resource: Mercure draft-08 access tokens are refused, since their aud cannot be checked (draft-08 §6.3)")
 	}
+	var subs broker.MercureSubscriptionStore
+	if cfg.MercureSubs {
+		var ok bool
+		if subs, ok = b.(broker.MercureSubscriptionStore); !ok {
+			return nil, errors.New("--mercure-subscriptions: this broker keeps no subscriptions")
+		}
+	}
 	return mercure.New(h, srv.Door(), mercure.Config{
 		Path:         cfg.MercurePath,
 		Publishers:   pub,
@@ -539,5 +560,10 @@ func newMercureDoor(cfg Config, h *hub.Hub, srv *httpapi.Server, log *slog.Logge
 		PublishTimeout: cfg.WriteTimeout,
 		IdempotencyTTL: cfg.IdempotencyTTL,
 		Logger:         log,
+
+		// --mercure-subscriptions: a dead hub's drop out within
+		// --presence-ttl, as its presence does.
+		Subscriptions:    subs,
+		SubscriptionsTTL: cfg.PresenceTTL,
 	}), nil
 }

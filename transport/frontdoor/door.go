@@ -124,8 +124,10 @@ func (d *Door) PublishRates() *RateLimiter { return d.rates }
 // caller writes nothing after it.
 //
 // span is the request's server span (StartSpan); Stream ends it when the
-// stream opens or fails to. req.Head, req.OnOpen and req.OnEnd are the
-// door's: Stream sets them. The head carries cors's headers for the
+// stream opens or fails to. req.Head is the door's: Stream sets it.
+// req.OnOpen and req.OnEnd, if set, are called after the door's own (a
+// Mercure door records its active subscriptions with them); OnEnd is not
+// called for a stream the hub refused, which never opened. The head carries cors's headers for the
 // request's Origin (a nil cors gives none), then header, the front door's
 // own header lines as name and value pairs; a CR, LF or NUL in a value is
 // written as a space, so that no value can split the head. Everything req
@@ -143,7 +145,21 @@ func (d *Door) Stream(ctx *fasthttp.RequestCtx, span trace.Span, req hub.StreamR
 		return
 	}
 	req.Head = head
-	req.OnOpen, req.OnEnd = connect.callbacks(func(shard.Reason) { release() })
+	onOpen, onEnd := req.OnOpen, req.OnEnd
+	req.OnOpen, req.OnEnd = connect.callbacks(func(r shard.Reason) {
+		release()
+		if onEnd != nil {
+			onEnd(r)
+		}
+	})
+	if opened := req.OnOpen; onOpen != nil {
+		req.OnOpen = func() {
+			if opened != nil {
+				opened()
+			}
+			onOpen()
+		}
+	}
 	ctx.Hijack(func(c net.Conn) {
 		conn := streamConn(unwrapConn(c), d.cfg.SendBuffer, d.cfg.MaxSendBuffer)
 		err := d.hub.Stream(conn, req)

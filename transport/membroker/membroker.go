@@ -75,7 +75,8 @@ type Broker struct {
 	exact    map[string]map[*memSubscriber]struct{}
 	patterns map[string]map[*memSubscriber]struct{}
 
-	presence *presence // who follows what (presence.go)
+	presence *presence   // who follows what (presence.go)
+	msubs    mercureSubs // active Mercure subscriptions (mercuresubs.go)
 }
 
 // New returns an embedded broker.

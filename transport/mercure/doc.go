@@ -7,6 +7,9 @@
 // ParseSubscription; the publication form, ParseUpdate; the draft-07
 // "mercure" claim, ParseClaim07), and the Door, which publishes and opens
 // streams with draft-07 tokens and is served by cmd/ssehub with --mercure.
-// Draft-08 access tokens and active subscriptions are planned
-// (docs/mercure.md says what is done).
+// With Config.Subscriptions (--mercure-subscriptions) the door tracks
+// active subscriptions: a registry goroutine per door (registry.go) records
+// them in the fleet's store and publishes their events, and the
+// subscriptions API (subsapi.go, ParseAPIPath) reads them. Draft-08 access
+// tokens are planned (docs/mercure.md says what is done).
 package mercure

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -82,18 +83,29 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// Logger receives the door's log lines. Nil means slog.Default.
 	Logger *slog.Logger
+	// Subscriptions, if not nil, turns active subscriptions on (draft-07
+	// §8, draft-08 §8; Mercure's subscriptions directive): the fleet's
+	// store of them, which the hub's broker implements. Close the door
+	// before the hub then.
+	Subscriptions broker.MercureSubscriptionStore
+	// SubscriptionsTTL is how long the subscriptions of a hub that dies
+	// without closing its door stay listed. Zero means
+	// broker.DefaultPresenceTTL.
+	SubscriptionsTTL time.Duration
 }
 
 // Door serves the Mercure protocol at its path, over the hub the native
 // API serves too (docs/mercure-design.md). Built so far: publishing
 // (draft-07 §5, draft-08 §5) and subscribing (draft-07 §4 and draft-08 §3
 // selectors), with draft-07 tokens (the mercure claim) and draft-08
-// access tokens (authorization_details).
+// access tokens (authorization_details), and active subscriptions
+// (draft-07 §8, draft-08 §8) when Config.Subscriptions is set.
 type Door struct {
 	hub       *hub.Hub
 	front     *frontdoor.Door
 	cors      *frontdoor.CORS
 	cfg       Config
+	subs      *registry     // active subscriptions; nil when off
 	published atomic.Uint64 // updates accepted, for metrics
 }
 
@@ -119,7 +131,39 @@ func New(h *hub.Hub, front *frontdoor.Door, cfg Config) *Door {
 		AllowHeaders:  "Authorization, Last-Event-ID, Content-Type, Cache-Control",
 		ExposeHeaders: []string{resumeHeader, legacyResumeHeader},
 	})
-	return &Door{hub: h, front: front, cors: cors, cfg: cfg}
+	d := &Door{hub: h, front: front, cors: cors, cfg: cfg}
+	if cfg.Subscriptions != nil {
+		d.subs = newRegistry(h, cfg.Subscriptions, cfg.SubscriptionsTTL, cfg.Logger)
+	}
+	return d
+}
+
+// Close ends the door's active subscriptions: it publishes their end
+// (active false) and removes them from the fleet's store, and stops the
+// goroutine that records them. Call it once streams are drained, before
+// the hub shuts down. A door without Config.Subscriptions has nothing to
+// close.
+func (d *Door) Close(ctx context.Context) error {
+	if d.subs == nil {
+		return nil
+	}
+	return d.subs.close(ctx)
+}
+
+// MercureSubscriptionCounts returns SubscriptionStats's counters, for
+// metrics (metrics.MercureSubscriptionReporter).
+func (d *Door) MercureSubscriptionCounts() (active int64, events, dropped, errors uint64) {
+	st := d.SubscriptionStats()
+	return st.Active, st.Events, st.Dropped, st.Errors
+}
+
+// SubscriptionStats returns the counters of the door's active
+// subscriptions; zero when they are off.
+func (d *Door) SubscriptionStats() SubscriptionStats {
+	if d.subs == nil {
+		return SubscriptionStats{}
+	}
+	return d.subs.stats()
 }
 
 // Published returns how many updates the door accepted. Safe to call
@@ -135,6 +179,10 @@ func (d *Door) Handle(ctx *fasthttp.RequestCtx) {
 		if !allowed {
 			writeError(ctx, &Error{Status: http.StatusForbidden, Message: "this origin may not call the hub"})
 		}
+		return
+	}
+	if d.subs != nil && strings.HasPrefix(string(ctx.URI().PathOriginal()), d.cfg.Path+subscriptionsSegment) {
+		d.subscriptionsAPI(ctx)
 		return
 	}
 	if string(ctx.Path()) != d.cfg.Path {
@@ -181,6 +229,7 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 		Mercure: &shard.MercureStream{Selectors: sub.Selectors}}
 	claims, err := d.authenticate(ctx, d.cfg.Subscribers, true)
 	userID := ""
+	var g tokenGrants // none for an anonymous subscriber
 	var e *Error
 	switch {
 	case errors.As(err, &e) && e.Status == http.StatusUnauthorized && e.challenge == "Bearer" && d.cfg.Anonymous:
@@ -189,8 +238,8 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	default:
-		g, gerr := d.grants(claims)
-		if gerr != nil {
+		var gerr error
+		if g, gerr = d.grants(claims); gerr != nil {
 			writeError(ctx, gerr)
 			return
 		}
@@ -213,6 +262,15 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 			return d.front.Head(d.cors, origin, nil)
 		}
 		return d.front.Head(d.cors, origin, [][2]string{{resumeHeader, resumedFrom}, {legacyResumeHeader, resumedFrom}})
+	}
+	if d.subs != nil {
+		ss := &streamSubs{recs: make([]broker.MercureSubscription, len(sub.List))}
+		subscriber := subscriberID(claims)
+		for i, sel := range sub.List {
+			ss.recs[i] = subscriptionRecord(d.cfg.Path, sub.Generation, sel, subscriber, subscriptionPayload(g, sel))
+		}
+		stream.OnOpen = func() { d.subs.opened(ss) }
+		stream.OnEnd = func(shard.Reason) { d.subs.ended(ss) }
 	}
 	answered = true
 	d.front.Stream(ctx, span, hub.StreamRequest{Stream: stream, UserID: userID}, d.cors, nil)

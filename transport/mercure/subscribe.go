@@ -3,6 +3,7 @@ package mercure
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ssehub/ssehub/hub/mercure"
@@ -62,6 +63,9 @@ type Subscription struct {
 	// Selectors are the topic selectors (draft-07 §3: exact topics, URI
 	// templates, "*") or the matchers (draft-08 §4: exact and urlpattern).
 	Selectors *mercure.Selectors
+	// List is the selectors in request order, each once: the
+	// subscriptions the request creates (draft-07 §8.1, draft-08 §8.1).
+	List []mercure.Selector
 	// LastEventID is the resume point, from the Last-Event-ID header or
 	// the query (draft-08 §7 last_event_id, draft-07 §7 lastEventID, and
 	// Last-Event-ID as older clients send it), in that precedence; empty
@@ -132,7 +136,10 @@ func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) 
 		if err := validateMatcher(f.value); err != nil {
 			return sub, badRequest("%s: %v", f.name, err)
 		}
-		sels = append(sels, mercure.Selector{Kind: kind, Value: f.value})
+		sel := mercure.Selector{Kind: kind, Value: f.value}
+		if !slices.Contains(sels, sel) {
+			sels = append(sels, sel)
+		}
 	}
 	if sub.Generation == 0 {
 		return sub, badRequest("no topic selector: subscribe with topic=... (or match=...)")
@@ -141,6 +148,7 @@ func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) 
 	if sub.Selectors, err = mercure.New(sels); err != nil {
 		return sub, badRequest("%v", err)
 	}
+	sub.List = sels
 	sub.LastEventID = lastEventIDHeader
 	for _, id := range fromQuery {
 		if sub.LastEventID == "" {

@@ -144,6 +144,9 @@ type keyspace struct {
 	// presence prefixes the presence keys (presence.go); presenceHubs
 	// and presenceStreams are two of them.
 	presence, presenceHubs, presenceStreams string
+	// msubs prefixes the keys of active Mercure subscriptions
+	// (mercuresubs.go).
+	msubs string
 }
 
 // newKeyspace names the keys and channels of prefix. ValidatePrefix keeps
@@ -161,6 +164,7 @@ func newKeyspace(prefix string) keyspace {
 		presence:        tag + ":p:",
 		presenceHubs:    tag + ":p:hubs",
 		presenceStreams: tag + ":p:n",
+		msubs:           tag + ":ms:",
 	}
 }
 

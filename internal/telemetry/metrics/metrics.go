@@ -84,6 +84,19 @@ type Sources struct {
 	// History reports history kept in the hub's memory (the embedded
 	// broker), exported as ssehub_history_*; nil for none.
 	History broker.HistoryReporter
+	// MercureSubscriptions reports the Mercure door's active
+	// subscriptions (--mercure-subscriptions), exported as
+	// ssehub_mercure_subscription*; nil when they are off.
+	MercureSubscriptions MercureSubscriptionReporter
+}
+
+// MercureSubscriptionReporter counts a Mercure door's active
+// subscriptions (*mercure.Door). Safe to call from any goroutine.
+type MercureSubscriptionReporter interface {
+	// MercureSubscriptionCounts returns the distinct subscriptions the
+	// hub has, and the subscription events published, the subscriptions
+	// and events dropped by a full queue, and the failed exchanges.
+	MercureSubscriptionCounts() (active int64, events, dropped, errors uint64)
 }
 
 // PublishCounter counts accepted events. Safe to call from any goroutine.
@@ -124,6 +137,8 @@ type hubCollector struct {
 	historyEvents, historyBytes, historyBudget, historyDrops     *prometheus.Desc
 	presenceMembers, presenceBatches, presenceErrors             *prometheus.Desc
 	presenceFlushes, presenceDeferred                            *prometheus.Desc
+	mercureSubs, mercureSubEvents, mercureSubDropped             *prometheus.Desc
+	mercureSubErrors                                             *prometheus.Desc
 
 	reasons []shard.Reason
 	// shardLabels holds "0", "1", ...: a hub's shard count is fixed.
@@ -174,6 +189,10 @@ func newHubCollector(src Sources) *hubCollector {
 		presenceErrors:        desc("ssehub_presence_errors_total", "Presence writes and refreshes the broker failed or did not answer; retried at the next tick. Only with --presence."),
 		presenceFlushes:       desc("ssehub_shard_presence_flushes_total", "Batches of changed presence counts the shards handed to the hub's tracker. Only with --presence."),
 		presenceDeferred:      desc("ssehub_shard_presence_deferred_total", "Shard ticks whose presence batch found the tracker's queue full and waited for the next tick. Only with --presence."),
+		mercureSubs:           desc("ssehub_mercure_subscriptions", "Distinct active Mercure subscriptions this hub has (streams of one subscriber with one selector are one). Only with --mercure-subscriptions."),
+		mercureSubEvents:      desc("ssehub_mercure_subscription_events_total", "Mercure subscription events (created, ended, reaped from a dead hub) this hub published. Only with --mercure-subscriptions."),
+		mercureSubDropped:     desc("ssehub_mercure_subscriptions_dropped_total", "Mercure subscriptions not registered and subscription events not published because their bounded queue was full (the store or the broker stalled). Only with --mercure-subscriptions."),
+		mercureSubErrors:      desc("ssehub_mercure_subscription_errors_total", "Writes of Mercure subscriptions, reaps and publishes of their events that failed; retried at the next tick. Only with --mercure-subscriptions."),
 		reasons:               shard.Reasons(),
 	}
 	for i := range src.Hub.Stats() {
@@ -260,6 +279,13 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.presenceErrors, pr.Errors)
 		counter(c.presenceFlushes, total.PresenceFlushes)
 		counter(c.presenceDeferred, total.PresenceDeferred)
+	}
+	if c.src.MercureSubscriptions != nil {
+		active, events, dropped, errs := c.src.MercureSubscriptions.MercureSubscriptionCounts()
+		gauge(c.mercureSubs, float64(active))
+		counter(c.mercureSubEvents, events)
+		counter(c.mercureSubDropped, dropped)
+		counter(c.mercureSubErrors, errs)
 	}
 	if c.src.History != nil {
 		hs := c.src.History.HistoryStats()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -324,5 +325,45 @@ func TestDeliveredDoesNotAllocate(t *testing.T) {
 	start := time.Now()
 	if allocs := testing.AllocsPerRun(1000, func() { m.Delivered(msg, 10, start) }); allocs != 0 {
 		t.Errorf("Delivered: %v allocs, want 0", allocs)
+	}
+}
+
+// fakeSubs reports fixed Mercure subscription counts.
+type fakeSubs struct{}
+
+func (fakeSubs) MercureSubscriptionCounts() (int64, uint64, uint64, uint64) { return 3, 7, 2, 1 }
+
+// The Mercure door's subscription counters are exported when it reports
+// them, and absent otherwise.
+func TestMercureSubscriptionMetrics(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	defer b.Close()
+	h, err := hub.New(hub.Config{Shards: 1}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(context.Background())
+	want := map[string]float64{"ssehub_mercure_subscriptions": 3, "ssehub_mercure_subscription_events_total": 7,
+		"ssehub_mercure_subscriptions_dropped_total": 2, "ssehub_mercure_subscription_errors_total": 1}
+	for _, src := range []metrics.Sources{{Hub: h}, {Hub: h, MercureSubscriptions: fakeSubs{}}} {
+		m := metrics.New()
+		m.Watch(src)
+		families, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, f := range families {
+			if _, ok := want[f.GetName()]; ok {
+				mt := f.GetMetric()[0]
+				got[f.GetName()] = mt.GetGauge().GetValue() + mt.GetCounter().GetValue()
+			}
+		}
+		if src.MercureSubscriptions == nil && len(got) != 0 {
+			t.Errorf("without a reporter: %v exported", got)
+		}
+		if src.MercureSubscriptions != nil && !maps.Equal(got, want) {
+			t.Errorf("exported %v, want %v", got, want)
+		}
 	}
 }
