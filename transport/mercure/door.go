@@ -133,6 +133,19 @@ const (
 	legacyResumeHeader = "Last-Event-ID"
 )
 
+// resumeHead is the shard.MercureHead of the door's streams: their head,
+// with the CORS headers of their origin, and where they resumed from in
+// Mercure-Last-Event-ID and Last-Event-ID (draft-08 §7). Of no size and
+// comparable, the shard shares it between streams, which hold no head
+// function of their own (BENCHMARKS.md, "A Mercure stream next to a
+// native one").
+type resumeHead struct{}
+
+// ResumedHead implements shard.MercureHead.
+func (resumeHead) ResumedHead(head []byte, resumedFrom string) []byte {
+	return frontdoor.WithHeader(head, [][2]string{{resumeHeader, resumedFrom}, {legacyResumeHeader, resumedFrom}})
+}
+
 // subscribe opens a stream (draft-07 §4, draft-08 §3): the selectors of
 // the query, the token's subscribe selectors as the grants for private
 // updates (none for an anonymous subscriber), and a head that says where
@@ -151,8 +164,11 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
+	// The head says where the stream resumed from: the shard has the
+	// stream's own head, with its CORS headers, made as for any stream by
+	// d.front.Stream, and one resumeHead for all the streams.
 	stream := shard.Stream{Selection: broker.Selection{Topics: sub.Selectors.Mapped()}, LastEventID: sub.LastEventID,
-		Mercure: &shard.MercureStream{Selectors: sub.Selectors}}
+		Mercure: &shard.MercureStream{Selectors: sub.Selectors, Head: resumeHead{}}}
 	claims, err := d.authenticate(ctx, d.cfg.Subscribers, true)
 	userID := ""
 	var e *Error
@@ -181,13 +197,6 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 			// a native user of the same name.
 			userID = "mercure:" + claims.Subject
 		}
-	}
-	origin := string(ctx.Request.Header.Peek("Origin"))
-	stream.Mercure.Head = func(resumedFrom string) []byte {
-		if resumedFrom == "" {
-			return d.front.Head(d.cors, origin, nil)
-		}
-		return d.front.Head(d.cors, origin, [][2]string{{resumeHeader, resumedFrom}, {legacyResumeHeader, resumedFrom}})
 	}
 	answered = true
 	d.front.Stream(ctx, span, hub.StreamRequest{Stream: stream, UserID: userID}, d.cors, nil)
