@@ -73,6 +73,7 @@ type Door struct {
 	front *frontdoor.Door
 	cors  *frontdoor.CORS
 	cfg   Config
+	subs  subscriptionCache
 }
 
 // New returns the door for h; front is the native server's (it holds the
@@ -158,8 +159,8 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 			telemetry.EndServer(span, ctx.Response.StatusCode())
 		}
 	}()
-	sub, err := ParseSubscription(string(ctx.QueryArgs().QueryString()), string(ctx.Request.Header.Peek("Last-Event-ID")),
-		SubscribeLimits{MaxSelectors: d.cfg.MaxSelectors})
+	sub, err := d.subs.parse(ctx.QueryArgs().QueryString(), ctx.Request.Header.Peek("Last-Event-ID"),
+		SubscribeLimits{MaxSelectors: d.cfg.MaxSelectors}, !ctx.QueryArgs().Has("authorization"))
 	if err != nil {
 		writeError(ctx, err)
 		return
