@@ -18,7 +18,7 @@ import (
 // "Matchers evaluated in the shard", "Private updates" and "Ids, resume
 // and Mercure-Last-Event-ID"). The shard keeps it until the stream has
 // joined, then only what it interned from it: the caller must not change
-// it after Join.
+// it after Join. The shard does not change it, so streams may share one.
 type MercureStream struct {
 	// Selectors is what the stream follows. Its exact selectors are
 	// subscribed through Stream.Selection.Topics, which must be their

@@ -159,7 +159,7 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 			telemetry.EndServer(span, ctx.Response.StatusCode())
 		}
 	}()
-	sub, err := d.subs.parse(ctx.QueryArgs().QueryString(), ctx.Request.Header.Peek("Last-Event-ID"),
+	sub, shared, err := d.subs.parse(ctx.QueryArgs().QueryString(), ctx.Request.Header.Peek("Last-Event-ID"),
 		SubscribeLimits{MaxSelectors: d.cfg.MaxSelectors}, !ctx.QueryArgs().Has("authorization"))
 	if err != nil {
 		writeError(ctx, err)
@@ -168,8 +168,8 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 	// The head says where the stream resumed from: the shard has the
 	// stream's own head, with its CORS headers, made as for any stream by
 	// d.front.Stream, and one resumeHead for all the streams.
-	stream := shard.Stream{Selection: broker.Selection{Topics: sub.Selectors.Mapped()}, LastEventID: sub.LastEventID,
-		Mercure: &shard.MercureStream{Selectors: sub.Selectors, Head: resumeHead{}}}
+	m := shard.MercureStream{Selectors: sub.Selectors, Head: resumeHead{}}
+	stream := shard.Stream{Selection: broker.Selection{Topics: sub.Selectors.Mapped()}, LastEventID: sub.LastEventID}
 	claims, err := d.authenticate(ctx, d.cfg.Subscribers, true)
 	userID := ""
 	var e *Error
@@ -185,7 +185,7 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 	default:
 		grant, perr := ParseClaim07(claims.Mercure)
 		if perr == nil && len(grant.Subscribe) > 0 {
-			stream.Mercure.Grants, perr = mercure.FromTopics(grant.Subscribe)
+			m.Grants, perr = mercure.FromTopics(grant.Subscribe)
 		}
 		if perr != nil {
 			writeError(ctx, invalidToken(perr.Error()))
@@ -198,6 +198,12 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 			// a native user of the same name.
 			userID = "mercure:" + claims.Subject
 		}
+	}
+	if m.Grants == nil && shared != nil {
+		stream.Mercure = shared // equal to m: the query's, for every stream without grants
+	} else {
+		own := m
+		stream.Mercure = &own
 	}
 	answered = true
 	d.front.Stream(ctx, span, hub.StreamRequest{Stream: stream, UserID: userID}, d.cors, nil)
@@ -308,7 +314,7 @@ func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier, cookie b
 		token = string(c)
 	}
 	if token == "" {
-		return auth.Claims{}, &Error{Status: http.StatusUnauthorized, Message: "no token", challenge: "Bearer"}
+		return auth.Claims{}, errNoToken
 	}
 	if v == nil {
 		return auth.Claims{}, &Error{Status: http.StatusForbidden, Message: "this hub has no Mercure keys for this"}
@@ -331,6 +337,10 @@ func publisherKey(ctx *fasthttp.RequestCtx, c auth.Claims) string {
 	}
 	return "mercure-ip:" + ctx.RemoteIP().String()
 }
+
+// errNoToken is authenticate's answer to a request without a token: one
+// value for every anonymous subscriber. Not to be modified.
+var errNoToken = &Error{Status: http.StatusUnauthorized, Message: "no token", challenge: "Bearer"}
 
 func invalidToken(msg string) *Error {
 	return &Error{Status: http.StatusUnauthorized, Message: msg, challenge: `Bearer error="invalid_token"`}

@@ -1,6 +1,10 @@
 package mercure
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/ssehub/ssehub/shard"
+)
 
 // maxCachedSubscriptions bounds a door's subscriptionCache: past it the
 // cache starts over, so it holds at most this many queries and their
@@ -16,34 +20,44 @@ const maxCachedSubscriptions = 1024
 // Selectors are immutable).
 type subscriptionCache struct {
 	mu   sync.RWMutex
-	subs map[string]Subscription // guarded by mu
+	subs map[string]cachedSubscription // guarded by mu
+}
+
+// cachedSubscription is a query's parse, and the MercureStream of its
+// anonymous streams (no grants), which they share: the shard does not
+// modify it.
+type cachedSubscription struct {
+	sub       Subscription
+	anonymous *shard.MercureStream
 }
 
 // parse is ParseSubscription(string(query), string(lastEventID), limits),
-// from the cache when it can be. A door's limits never change, so they
-// are not part of the key. cacheable is false for a query that the
-// answer must not be kept for, such as one with a token (the
-// authorization parameter).
-func (c *subscriptionCache) parse(query, lastEventID []byte, limits SubscribeLimits, cacheable bool) (Subscription, error) {
+// from the cache when it can be, and, when the answer is the cache's, the
+// MercureStream its anonymous streams share (else nil). A door's limits
+// never change, so they are not part of the key. cacheable is false for
+// a query that the answer must not be kept for, such as one with a token
+// (the authorization parameter).
+func (c *subscriptionCache) parse(query, lastEventID []byte, limits SubscribeLimits, cacheable bool) (Subscription, *shard.MercureStream, error) {
 	cacheable = cacheable && len(lastEventID) == 0
 	if cacheable {
 		c.mu.RLock()
-		sub, ok := c.subs[string(query)]
+		e, ok := c.subs[string(query)]
 		c.mu.RUnlock()
 		if ok {
-			return sub, nil
+			return e.sub, e.anonymous, nil
 		}
 	}
 	sub, err := ParseSubscription(string(query), string(lastEventID), limits)
 	if err != nil || !cacheable || sub.LastEventID != "" {
 		// A resume point in the query is one reconnection's.
-		return sub, err
+		return sub, nil, err
 	}
+	e := cachedSubscription{sub: sub, anonymous: &shard.MercureStream{Selectors: sub.Selectors, Head: resumeHead{}}}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.subs == nil || len(c.subs) >= maxCachedSubscriptions {
-		c.subs = make(map[string]Subscription)
+		c.subs = make(map[string]cachedSubscription)
 	}
-	c.subs[string(query)] = sub
-	return sub, nil
+	c.subs[string(query)] = e
+	return e.sub, e.anonymous, nil
 }
