@@ -92,9 +92,9 @@ func (s *Shard) checkMercure(st Stream) error {
 
 // profile is what a joined Mercure stream holds of its MercureStream,
 // interned by the shard: the streams of one selection, one grant set and
-// one MercureHead share one, so that a Mercure stream costs its client
-// one pointer more than a native stream, and nothing else of its own
-// (BENCHMARKS.md, "A Mercure stream next to a native one"). Immutable
+// one MercureHead share one, so that a Mercure stream holds nothing of
+// its own beyond the client a native stream has too (BENCHMARKS.md, "A
+// Mercure stream next to a native one"). Immutable
 // but refs, which the shard loop owns; the streams' flushers read the
 // rest.
 type profile struct {
