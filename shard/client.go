@@ -33,7 +33,15 @@ type client struct {
 	expires     time.Time // when its credentials expire; zero means never
 	onOpen      func()
 	onEnd       func(Reason)
-	mercure     *mercureClient // nil for a native stream
+	// joining is a Mercure stream's request, from Join until the shard
+	// loop interns it into mercure as the stream joins (joinMercure); nil
+	// for a native stream.
+	joining *MercureStream
+	// mercure is a joined Mercure stream's profile, shared with the
+	// streams of the same selectors, grants and head; nil for a native
+	// stream. Set by the shard loop before the stream's flusher first
+	// runs, which reads it.
+	mercure *profile
 
 	// queue is sent to only by the shard loop, which closes it when it
 	// removes the client.
@@ -102,10 +110,8 @@ func newClient(conn Conn, st Stream, queueSize int) *client {
 		expires:     st.Expires,
 		onOpen:      st.OnOpen,
 		onEnd:       st.OnEnd,
+		joining:     st.Mercure,
 		queue:       make(chan *broker.Message, queueSize),
-	}
-	if st.Mercure != nil {
-		c.mercure = newMercureClient(st)
 	}
 	c.fd, c.direct = directFD(conn)
 	return c

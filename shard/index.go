@@ -33,7 +33,7 @@ func (s *Shard) join(c *client) {
 	s.nextBucket = (s.nextBucket + 1) % heartbeatBuckets
 	s.buckets[c.bucket][c] = struct{}{}
 	c.lastWrite = neverWritten
-	if c.mercure != nil {
+	if c.joining != nil {
 		if !s.joinMercure(c) {
 			return
 		}

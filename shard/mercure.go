@@ -3,6 +3,7 @@ package shard
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -15,7 +16,9 @@ import (
 
 // MercureStream is the Mercure part of a Stream (docs/mercure-design.md,
 // "Matchers evaluated in the shard", "Private updates" and "Ids, resume
-// and Mercure-Last-Event-ID").
+// and Mercure-Last-Event-ID"). The shard keeps it until the stream has
+// joined, then only what it interned from it: the caller must not change
+// it after Join. The shard does not change it, so streams may share one.
 type MercureStream struct {
 	// Selectors is what the stream follows. Its exact selectors are
 	// subscribed through Stream.Selection.Topics, which must be their
@@ -29,17 +32,30 @@ type MercureStream struct {
 	// gets public updates only. Replayed updates are checked against
 	// them too (draft-08 §7: the current token).
 	Grants *mercure.Selectors
-	// Head, if not nil, returns the stream's HTTP response head and SSE
-	// preamble in place of Stream.Head, given where the stream resumed
-	// from, for the Mercure-Last-Event-ID header (draft-08 §7): "" for a
-	// fresh stream (no Stream.LastEventID); the id as the client sent it
-	// when the replay from it was exact; Earliest when "earliest" was
-	// asked (the stream then gets all the history the broker holds) or
-	// it could not resume exactly (the id is unknown or older than
-	// history: the stream goes on from now). It is called once, by the stream's flusher,
-	// after the first page of the replay is read and before any event is
-	// written: it must not block.
-	Head func(resumedFrom string) []byte
+	// Head, if not nil, makes the head of a stream that asked to resume
+	// (MercureHead). Nil: Stream.Head whatever the stream resumed from.
+	// The shard shares it between streams (with their selectors and
+	// grants), so its dynamic type must be comparable, such as a pointer
+	// or a struct of one door; Join refuses others.
+	Head MercureHead
+}
+
+// MercureHead makes the HTTP response head and SSE preamble of a Mercure
+// stream that asked to resume, for the Mercure-Last-Event-ID header
+// (draft-08 §7). A door has one for all its streams: what differs
+// between them (their CORS headers, say) is in their Stream.Head.
+type MercureHead interface {
+	// ResumedHead returns head, the stream's Stream.Head, for a stream
+	// that resumed from resumedFrom: the id as the client sent it when
+	// the replay from it was exact; Earliest when "earliest" was asked
+	// (the stream then gets all the history the broker holds) or it could
+	// not resume exactly (the id is unknown or older than history: the
+	// stream goes on from now). A fresh stream (no Stream.LastEventID)
+	// gets Stream.Head. It is called once, by the stream's flusher, after
+	// the first page of the replay is read and before any event is
+	// written: it must not block, and must not modify head, which other
+	// streams may share.
+	ResumedHead(head []byte, resumedFrom string) []byte
 }
 
 // Earliest is the resume id that asks for all history (draft-07 §7,
@@ -65,39 +81,42 @@ func (s *Shard) checkMercure(st Stream) error {
 		return ErrMercurePartitioned
 	case st.Mercure.Selectors == nil:
 		return errors.Join(errMercureStream, errors.New("no selectors"))
+	case st.Mercure.Head != nil && !reflect.TypeOf(st.Mercure.Head).Comparable():
+		// It keys the shard's profiles, where it would panic.
+		return errors.Join(errMercureStream, errors.New("a Head that is not comparable"))
 	case len(st.Selection.Patterns) > 0:
 		return errors.Join(errMercureStream, errors.New("native patterns"))
 	}
 	return nil
 }
 
-// mercureClient is a Mercure stream's state. Immutable after
-// newMercureClient but for selection and grants, which the shard loop
-// sets when the stream joins (before its flusher runs, which reads them)
-// and owns.
-type mercureClient struct {
-	// asked is what the request asked for, until the stream joins and
-	// the shard swaps in its interned selection.
-	asked    *mercure.Selectors
-	grantSel *mercure.Selectors // nil: anonymous
-	head     func(resumedFrom string) []byte
-	// selection is the shard's interned entry for asked.
+// profile is what a joined Mercure stream holds of its MercureStream,
+// interned by the shard: the streams of one selection, one grant set and
+// one MercureHead share one, so that a Mercure stream holds nothing of
+// its own beyond the client a native stream has too (BENCHMARKS.md, "A
+// Mercure stream next to a native one"). Immutable
+// but refs, which the shard loop owns; the streams' flushers read the
+// rest.
+type profile struct {
 	selection *selection
-	// grants is the shard's interned entry for grantSel.
-	grants *grantSet
+	grants    *grantSet // nil: anonymous
+	head      MercureHead
+	refs      int
 }
 
-func newMercureClient(st Stream) *mercureClient {
-	m := st.Mercure
-	return &mercureClient{asked: m.Selectors, grantSel: m.Grants, head: m.Head}
+// profileKey is what the shard interns profiles by: selection and grants
+// are interned already, so their pointers identify them.
+type profileKey struct {
+	selection *selection
+	grants    *grantSet
+	head      MercureHead
 }
 
 // selection is a Mercure selection interned by the shard: the streams
 // that ask for the same selectors (by Key) share one, with its carriers
-// and what a resume asks the broker for, so that a stream costs a pointer
-// where it would hold its own parsed selectors (BENCHMARKS.md, "A Mercure
-// stream next to a native one"). Immutable but refs, which the shard loop
-// owns.
+// and what a resume asks the broker for, so that no stream holds its own
+// parsed selectors. Immutable but refs (the profiles that hold it), which
+// the shard loop owns.
 type selection struct {
 	sel *mercure.Selectors
 	// carriers are its matchers' carriers, distinct, and RouteTopic when
@@ -217,10 +236,11 @@ func (x *matcherIndex) remove(c *client) {
 // grantSet is a grant set interned by the shard: the streams of equal
 // grants share one, which remembers its answer for the dispatch it last
 // checked, so a private update costs one match per grant set, and a
-// pointer and a compare for each stream after the first.
+// pointer and a compare for each stream after the first. sel is
+// immutable; the rest is the shard loop's.
 type grantSet struct {
 	sel      *mercure.Selectors
-	refs     int
+	refs     int    // the profiles that hold it
 	dispatch uint64 // the dispatch ok answers for; 0: none yet
 	ok       bool
 }
@@ -229,33 +249,18 @@ type grantSet struct {
 // topics and carriers. On failure to subscribe it removes c and reports
 // false.
 func (s *Shard) joinMercure(c *client) bool {
-	mc := c.mercure
-	x := s.selections[mc.asked.Key()]
-	if x == nil {
-		x = newSelection(mc.asked)
-		s.selections[mc.asked.Key()] = x
-	}
-	x.refs++
-	// The stream's exact topics become the interned ones, and what it
-	// asked for is garbage once the request's goroutine lets go of it.
-	mc.selection, mc.asked = x, nil
-	c.sel.Topics = x.sel.Mapped()
+	p := s.internProfile(c.joining)
+	// What the request asked for is garbage once its goroutine lets go
+	// of it: the stream's exact topics become the interned ones.
+	c.mercure, c.joining = p, nil
+	c.sel.Topics = p.selection.sel.Mapped()
 	s.matchers.add(c)
-	if mc.grantSel != nil {
-		g := s.grants[mc.grantSel.Key()]
-		if g == nil {
-			g = &grantSet{sel: mc.grantSel}
-			s.grants[mc.grantSel.Key()] = g
-		}
-		g.refs++
-		mc.grants = g
-	}
 	for _, t := range c.sel.Topics {
 		if !s.add(mercureIndex, t, c) {
 			return false
 		}
 	}
-	for _, name := range x.carriers {
+	for _, name := range p.selection.carriers {
 		if !s.add(carrierIndex, name, c) {
 			return false
 		}
@@ -263,23 +268,54 @@ func (s *Shard) joinMercure(c *client) bool {
 	return true
 }
 
+// internProfile returns the shard's profile for m, with a reference more.
+func (s *Shard) internProfile(m *MercureStream) *profile {
+	x := s.selections[m.Selectors.Key()]
+	if x == nil {
+		x = newSelection(m.Selectors)
+		s.selections[m.Selectors.Key()] = x
+	}
+	var g *grantSet
+	if m.Grants != nil {
+		if g = s.grants[m.Grants.Key()]; g == nil {
+			g = &grantSet{sel: m.Grants}
+			s.grants[m.Grants.Key()] = g
+		}
+	}
+	k := profileKey{selection: x, grants: g, head: m.Head}
+	p := s.profiles[k]
+	if p == nil {
+		p = &profile{selection: x, grants: g, head: m.Head}
+		s.profiles[k] = p
+		x.refs++
+		if g != nil {
+			g.refs++
+		}
+	}
+	p.refs++
+	return p
+}
+
 // leaveMercure undoes joinMercure, also after one that failed part way.
 func (s *Shard) leaveMercure(c *client) {
-	mc := c.mercure
+	p := c.mercure
 	s.matchers.remove(c)
-	if g := mc.grants; g != nil {
-		if g.refs--; g.refs == 0 {
-			delete(s.grants, g.sel.Key())
-		}
-		mc.grants = nil
-	}
 	for _, t := range c.sel.Topics {
 		s.drop(mercureIndex, t, c)
 	}
-	for _, name := range mc.selection.carriers {
+	for _, name := range p.selection.carriers {
 		s.drop(carrierIndex, name, c)
 	}
-	x := mc.selection
+	if p.refs--; p.refs > 0 {
+		return
+	}
+	delete(s.profiles, profileKey{selection: p.selection, grants: p.grants, head: p.head})
+	if g := p.grants; g != nil {
+		if g.refs--; g.refs == 0 {
+			delete(s.grants, g.sel.Key())
+		}
+	}
+	x := p.selection
 	if x.refs--; x.refs == 0 {
 		delete(s.selections, x.sel.Key())
 	}
@@ -346,16 +382,16 @@ func (s *Shard) granted(g *grantSet, m *broker.Message) bool {
 	return g.ok
 }
 
-// keeps reports whether the Mercure stream mc takes the replayed message
-// m: a Mercure update one of whose original topics it selects and, if
-// private, its grants allow. The broker was asked by carrier, a superset.
-// Called by the stream's flusher: it reads only immutable state.
-func (mc *mercureClient) keeps(m *broker.Message) bool {
+// keeps reports whether the Mercure streams of p take the replayed
+// message m: a Mercure update one of whose original topics they select
+// and, if private, their grants allow. The broker was asked by carrier, a
+// superset. Called by a stream's flusher: it reads only immutable state.
+func (p *profile) keeps(m *broker.Message) bool {
 	mm := m.Mercure
-	if mm == nil || !mc.selection.sel.MatchesAny(mm.Topics) {
+	if mm == nil || !p.selection.sel.MatchesAny(mm.Topics) {
 		return false
 	}
-	return !mm.Private || mc.grantSel != nil && mc.grantSel.MatchesAny(mm.Topics)
+	return !mm.Private || p.grants != nil && p.grants.sel.MatchesAny(mm.Topics)
 }
 
 // resumePoint resolves a Mercure stream's Last-Event-ID into the hub id
@@ -384,11 +420,11 @@ func (s *Shard) resumePoint(ctx context.Context, id string) (hubID string, ok bo
 
 // openMercure writes a Mercure stream's head and replay to b: it reads
 // the replay's first page first, since the head says whether the stream
-// resumed exactly (MercureStream.Head). A Mercure stream never gets
+// resumed exactly (MercureHead). A Mercure stream never gets
 // ssehub.reset: its head's Earliest is the loss signal, and the stream
 // goes on live.
 func (s *Shard) openMercure(c *client, b *batch) (Reason, bool) {
-	mc := c.mercure
+	p := c.mercure
 	var (
 		r       broker.Replay
 		resumed bool
@@ -401,14 +437,14 @@ func (s *Shard) openMercure(c *client, b *batch) (Reason, bool) {
 		if retained, can := s.broker.(broker.RetainedReplayer); can && c.lastEventID == Earliest {
 			// All the history the broker holds, whatever it lost before:
 			// the head still says earliest, as the drafts ask.
-			r, err = retained.ReplayRetained(ctx, mc.selection.replaySel)
+			r, err = retained.ReplayRetained(ctx, p.selection.replaySel)
 			resumed = err == nil
 		} else {
 			var hubID string
 			var ok bool
 			hubID, ok, err = s.resumePoint(ctx, c.lastEventID)
 			if err == nil && ok {
-				r, err = s.broker.Replay(ctx, mc.selection.replaySel, hubID)
+				r, err = s.broker.Replay(ctx, p.selection.replaySel, hubID)
 			}
 			if err == nil && ok && r.Reset == nil {
 				resumed, from = true, c.lastEventID
@@ -422,8 +458,8 @@ func (s *Shard) openMercure(c *client, b *batch) (Reason, bool) {
 		}
 	}
 	head := c.head
-	if mc.head != nil {
-		head = mc.head(from)
+	if from != "" && p.head != nil {
+		head = p.head.ResumedHead(c.head, from)
 	}
 	if err := b.add(c, head); err != nil {
 		return ReasonWriteFailed, true
@@ -436,7 +472,7 @@ func (s *Shard) openMercure(c *client, b *batch) (Reason, bool) {
 	s.replays.Add(1)
 	for msgs := r.Messages; ; {
 		for _, m := range msgs {
-			if !mc.keeps(m) {
+			if !p.keeps(m) {
 				continue
 			}
 			s.replayed.Add(1)

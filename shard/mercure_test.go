@@ -79,14 +79,24 @@ type stream struct {
 	head string // the head's line
 }
 
+// headFrom is a MercureHead that names where a stream resumed from
+// ("head from=...").
+type headFrom struct{}
+
+func (headFrom) ResumedHead(head []byte, from string) []byte {
+	if string(head) != "head from=\n" {
+		panic("ResumedHead given " + string(head))
+	}
+	return []byte("head from=" + from + "\n")
+}
+
 // serveMercure opens a Mercure stream whose head names where it resumed
 // from ("head from=...").
 func serveMercure(t *testing.T, s *shard.Shard, sel, grants *mercure.Selectors, lastEventID string) *stream {
 	t.Helper()
 	client, server := hubtest.TCPPair(t)
-	st := shard.Stream{Selection: broker.Selection{Topics: sel.Mapped()}, LastEventID: lastEventID,
-		Mercure: &shard.MercureStream{Selectors: sel, Grants: grants,
-			Head: func(from string) []byte { return []byte("head from=" + from + "\n") }}}
+	st := shard.Stream{Head: []byte("head from=\n"), Selection: broker.Selection{Topics: sel.Mapped()}, LastEventID: lastEventID,
+		Mercure: &shard.MercureStream{Selectors: sel, Grants: grants, Head: headFrom{}}}
 	if err := s.Join(server, st); err != nil {
 		t.Fatalf("Join: %v", err)
 	}

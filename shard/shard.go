@@ -183,6 +183,8 @@ type Shard struct {
 	grants   map[string]*grantSet
 	// selections interns the Mercure streams' selections by Key.
 	selections map[string]*selection
+	// profiles interns what Mercure streams hold (profile).
+	profiles map[profileKey]*profile
 	// partitioned: the broker has several partitions, where Mercure
 	// streams are refused for now. Set by New, read by Join.
 	partitioned bool
@@ -244,6 +246,7 @@ func New(cfg Config, b broker.Broker) (*Shard, error) {
 		carriers:   make(map[string]*subscription),
 		grants:     make(map[string]*grantSet),
 		selections: make(map[string]*selection),
+		profiles:   make(map[profileKey]*profile),
 	}
 	for i := range s.buckets {
 		s.buckets[i] = make(map[*client]struct{})

@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -185,8 +186,7 @@ func (d *Door) Stream(ctx *fasthttp.RequestCtx, span trace.Span, req hub.StreamR
 
 // Head returns a stream's response head and preamble, with the CORS
 // headers cors gives origin when it is allowed, and header (written as
-// Stream writes it). A door whose head depends on how the stream resumed
-// (a Mercure stream's shard.MercureStream.Head) builds it with this.
+// Stream writes it).
 func (d *Door) Head(cors *CORS, origin string, header [][2]string) []byte {
 	h := cors.Headers(origin)
 	if h == nil && len(header) == 0 {
@@ -197,6 +197,23 @@ func (d *Door) Head(cors *CORS, origin string, header [][2]string) []byte {
 	head = appendHeaderLines(head, h)
 	head = appendHeaderLines(head, header)
 	return append(head, d.head[len(streamHead)-2:]...)
+}
+
+// WithHeader returns head, a head Head returned, with the lines of header
+// too, after its own: what Head returns given them. A door whose head
+// depends on how the stream resumed (a Mercure stream's
+// shard.MercureHead) builds it with this from the head Stream wrote.
+// head is not modified.
+func WithHeader(head []byte, header [][2]string) []byte {
+	end := bytes.Index(head, []byte("\r\n\r\n"))
+	if end < 0 || len(header) == 0 {
+		return head
+	}
+	end += 2 // after the last header line's CRLF
+	b := make([]byte, 0, len(head)+128)
+	b = append(b, head[:end]...)
+	b = appendHeaderLines(b, header)
+	return append(b, head[end:]...)
 }
 
 // appendHeaderLines appends a header line to b for each name and value of

@@ -36,6 +36,15 @@ func TestStreamHead(t *testing.T) {
 		if got := string(d.Head(policy, tt.origin, tt.header)); got != tt.want {
 			t.Errorf("%s: head\n%q, want\n%q", tt.name, got, tt.want)
 		}
+		// What a Mercure stream's head is made of once it resumed.
+		plain := d.Head(policy, tt.origin, nil)
+		before := string(plain)
+		if got := string(WithHeader(plain, tt.header)); got != tt.want {
+			t.Errorf("%s: WithHeader\n%q, want\n%q", tt.name, got, tt.want)
+		}
+		if string(plain) != before {
+			t.Errorf("%s: WithHeader modified the head it was given", tt.name)
+		}
 	}
 	if got := d.Head(nil, "https://app.example.com", nil); &got[0] != &d.head[0] {
 		t.Errorf("a head without extra lines is a copy, want the shared one")

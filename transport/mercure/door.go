@@ -105,8 +105,9 @@ type Door struct {
 	front     *frontdoor.Door
 	cors      *frontdoor.CORS
 	cfg       Config
-	subs      *registry     // active subscriptions; nil when off
-	published atomic.Uint64 // updates accepted, for metrics
+	queries   subscriptionCache // parsed subscription queries
+	subs      *registry         // active subscriptions; nil when off
+	published atomic.Uint64     // updates accepted, for metrics
 }
 
 // New returns the door for h; front is the native server's (it holds the
@@ -207,6 +208,19 @@ const (
 	legacyResumeHeader = "Last-Event-ID"
 )
 
+// resumeHead is the shard.MercureHead of the door's streams: their head,
+// with the CORS headers of their origin, and where they resumed from in
+// Mercure-Last-Event-ID and Last-Event-ID (draft-08 §7). Of no size and
+// comparable, the shard shares it between streams, which hold no head
+// function of their own (BENCHMARKS.md, "A Mercure stream next to a
+// native one").
+type resumeHead struct{}
+
+// ResumedHead implements shard.MercureHead.
+func (resumeHead) ResumedHead(head []byte, resumedFrom string) []byte {
+	return frontdoor.WithHeader(head, [][2]string{{resumeHeader, resumedFrom}, {legacyResumeHeader, resumedFrom}})
+}
+
 // subscribe opens a stream (draft-07 §4, draft-08 §3): the selectors of
 // the query, the token's subscribe selectors as the grants for private
 // updates (none for an anonymous subscriber), and a head that says where
@@ -219,14 +233,19 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 			telemetry.EndServer(span, ctx.Response.StatusCode())
 		}
 	}()
-	sub, err := ParseSubscription(string(ctx.QueryArgs().QueryString()), string(ctx.Request.Header.Peek("Last-Event-ID")),
-		SubscribeLimits{MaxSelectors: d.cfg.MaxSelectors})
+	// A query holding a token is not kept: tokens stay out of the cache.
+	noToken := !ctx.QueryArgs().Has("authorization") && !ctx.QueryArgs().Has("access_token")
+	sub, shared, err := d.queries.parse(ctx.QueryArgs().QueryString(), ctx.Request.Header.Peek("Last-Event-ID"),
+		SubscribeLimits{MaxSelectors: d.cfg.MaxSelectors}, noToken)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
-	stream := shard.Stream{Selection: broker.Selection{Topics: sub.Selectors.Mapped()}, LastEventID: sub.LastEventID,
-		Mercure: &shard.MercureStream{Selectors: sub.Selectors}}
+	// The head says where the stream resumed from: the shard has the
+	// stream's own head, with its CORS headers, made as for any stream by
+	// d.front.Stream, and one resumeHead for all the streams.
+	m := shard.MercureStream{Selectors: sub.Selectors, Head: resumeHead{}}
+	stream := shard.Stream{Selection: broker.Selection{Topics: sub.Selectors.Mapped()}, LastEventID: sub.LastEventID}
 	claims, err := d.authenticate(ctx, d.cfg.Subscribers, true)
 	userID := ""
 	var g tokenGrants // none for an anonymous subscriber
@@ -243,7 +262,7 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, gerr)
 			return
 		}
-		if stream.Mercure.Grants, gerr = g.subscribe(); gerr != nil {
+		if m.Grants, gerr = g.subscribe(); gerr != nil {
 			writeError(ctx, gerr)
 			return
 		}
@@ -256,12 +275,11 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 			userID = "mercure:" + claims.Subject
 		}
 	}
-	origin := string(ctx.Request.Header.Peek("Origin"))
-	stream.Mercure.Head = func(resumedFrom string) []byte {
-		if resumedFrom == "" {
-			return d.front.Head(d.cors, origin, nil)
-		}
-		return d.front.Head(d.cors, origin, [][2]string{{resumeHeader, resumedFrom}, {legacyResumeHeader, resumedFrom}})
+	if m.Grants == nil && shared != nil {
+		stream.Mercure = shared // equal to m: the query's, for every stream without grants
+	} else {
+		own := m
+		stream.Mercure = &own
 	}
 	if d.subs != nil {
 		ss := &streamSubs{recs: make([]broker.MercureSubscription, len(sub.List))}
@@ -412,7 +430,7 @@ func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier, cookie b
 		}
 	}
 	if token == "" {
-		return auth.Claims{}, &Error{Status: http.StatusUnauthorized, Message: "no token", challenge: "Bearer"}
+		return auth.Claims{}, errNoToken
 	}
 	if v == nil {
 		return auth.Claims{}, &Error{Status: http.StatusForbidden, Message: "this hub has no Mercure keys for this"}
@@ -435,6 +453,10 @@ func publisherKey(ctx *fasthttp.RequestCtx, c auth.Claims) string {
 	}
 	return "mercure-ip:" + ctx.RemoteIP().String()
 }
+
+// errNoToken is authenticate's answer to a request without a token: one
+// value for every anonymous subscriber. Not to be modified.
+var errNoToken = &Error{Status: http.StatusUnauthorized, Message: "no token", challenge: "Bearer"}
 
 func invalidToken(msg string) *Error {
 	return &Error{Status: http.StatusUnauthorized, Message: msg, challenge: `Bearer error="invalid_token"`}

@@ -175,3 +175,41 @@ func TestDraft08Matchers(t *testing.T) {
 	}
 	s.nothing(t, "the matcher stream, after the three matching updates")
 }
+
+// TestResumedHeadCORS: a stream's head has the CORS headers of its
+// origin, whether or not it says where it resumed from (draft-08 §7),
+// and exposes Mercure-Last-Event-ID to the page.
+func TestResumedHeadCORS(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	t.Cleanup(func() { b.Close() })
+	const app = "https://app.example.com"
+	hubURL := serveDoorWith(t, b, mercure.Config{Anonymous: true, CORSOrigins: []string{app}})
+	for _, tt := range []struct {
+		name, origin, lastEventID, wantFrom, wantOrigin string
+	}{
+		{"fresh", app, "", "", app},
+		{"resumed", app, "urn:unknown", "earliest", app},
+		{"resumed, same origin", "", "urn:unknown", "earliest", ""},
+		{"resumed, origin not allowed", "https://evil.example.com", "urn:unknown", "earliest", ""},
+	} {
+		var headers []string
+		if tt.origin != "" {
+			headers = append(headers, "Origin: "+tt.origin)
+		}
+		if tt.lastEventID != "" {
+			headers = append(headers, "Last-Event-ID: "+tt.lastEventID)
+		}
+		s := subscribe(t, hubURL, "topic=urn:a", headers...)
+		h := s.resp.Header
+		if s.resp.StatusCode != 200 || h.Get("Mercure-Last-Event-ID") != tt.wantFrom || h.Get("Last-Event-ID") != tt.wantFrom {
+			t.Errorf("%s: %d, Mercure-Last-Event-ID %q, Last-Event-ID %q; want 200, %q", tt.name, s.resp.StatusCode,
+				h.Get("Mercure-Last-Event-ID"), h.Get("Last-Event-ID"), tt.wantFrom)
+		}
+		if got := h.Get("Access-Control-Allow-Origin"); got != tt.wantOrigin {
+			t.Errorf("%s: Access-Control-Allow-Origin %q, want %q", tt.name, got, tt.wantOrigin)
+		}
+		if tt.wantOrigin != "" && !strings.Contains(h.Get("Access-Control-Expose-Headers"), "Mercure-Last-Event-ID") {
+			t.Errorf("%s: Access-Control-Expose-Headers %q, want Mercure-Last-Event-ID in it", tt.name, h.Get("Access-Control-Expose-Headers"))
+		}
+	}
+}
