@@ -81,6 +81,10 @@ type client struct {
 	watched    bool // its socket is in the shard's peer watch (peerwatch.go)
 	deferred   bool // in the shard's deferred list (wakeLater)
 	behind     bool // in the shard's behind list (fallBehind)
+	// expiry is its index in the shard's expiry heap plus one; zero when
+	// not in it (no expiry, or removed). An int32 fills the bools'
+	// padding.
+	expiry int32
 	// behindSince is when it last fell behind: a client is slow only once
 	// it has been behind for a stall timeout.
 	behindSince time.Time

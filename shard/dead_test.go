@@ -3,7 +3,6 @@ package shard
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/internal/testenv"
@@ -32,7 +31,7 @@ func TestDeadClientIsNotEvictedAsSlow(t *testing.T) {
 		}},
 		{"heartbeats", func(s *Shard) {
 			for range 2 * queue * heartbeatBuckets { // 2*queue visits of its bucket
-				s.heartbeat(time.Now())
+				s.heartbeat()
 			}
 		}},
 	} {

@@ -1,7 +1,5 @@
 package shard
 
-import "time"
-
 // heartbeatBuckets spreads heartbeats: clients are dealt round-robin into
 // buckets and one bucket is visited per tick, Heartbeat /
 // heartbeatBuckets, so a shard does not write to all of its idle clients
@@ -13,8 +11,7 @@ const heartbeatBuckets = 16
 // reconnect storm) do not get their heartbeats together.
 const neverWritten = -heartbeatBuckets
 
-// heartbeat visits the next bucket: it ends the streams whose credentials
-// expired, and writes a comment to the clients that had nothing written
+// heartbeat visits the next bucket: it writes a comment to the clients that had nothing written
 // for more than half an interval, except those it moves half an interval
 // ahead.
 //
@@ -31,17 +28,13 @@ const neverWritten = -heartbeatBuckets
 // gets no heartbeats, an idle one one per interval, and the heartbeats of
 // streams that had an event together (a broadcast) are spread over half
 // an interval instead of coming all at once an interval later.
-func (s *Shard) heartbeat(now time.Time) {
+func (s *Shard) heartbeat() {
 	s.tick++
 	f := s.beginFanOut()
 	defer f.end()
 	for c := range s.buckets[s.tick%heartbeatBuckets] {
 		if c.writer.dead() {
 			continue // removed once the loop takes its writer's leave; see offer
-		}
-		if !c.expires.IsZero() && now.After(c.expires) {
-			s.remove(c, ReasonTokenExpired)
-			continue
 		}
 		if c.pending > 0 {
 			continue // its head is not written yet

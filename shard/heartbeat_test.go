@@ -7,7 +7,6 @@ import (
 	"net"
 	"slices"
 	"testing"
-	"time"
 )
 
 // TestHeartbeatsOnlyAfterSilence: clients with events on different
@@ -109,7 +108,7 @@ func (r *heartbeatRun) ticks(n int, event func(tick, i int) bool) {
 	r.t.Helper()
 	for range n {
 		r.tick++
-		r.s.heartbeat(time.Now())
+		r.s.heartbeat()
 		for i, c := range r.clients {
 			if c.lastWrite == r.tick {
 				r.beats[i] = append(r.beats[i], r.tick)

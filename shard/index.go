@@ -32,6 +32,7 @@ func (s *Shard) join(c *client) {
 	c.bucket = s.nextBucket
 	s.nextBucket = (s.nextBucket + 1) % heartbeatBuckets
 	s.buckets[c.bucket][c] = struct{}{}
+	s.watchExpiry(c)
 	c.lastWrite = neverWritten
 	if c.joining != nil {
 		if !s.joinMercure(c) {
@@ -217,6 +218,7 @@ func (s *Shard) remove(c *client, reason Reason) {
 	}
 	c.removed = true
 	delete(s.buckets[c.bucket], c)
+	s.unwatchExpiry(c)
 	delete(s.waiting, c)
 	if c.mercure != nil {
 		s.leaveMercure(c)

@@ -155,6 +155,7 @@ type Shard struct {
 	patterns   map[string]*subscription
 	waiting    map[*client]struct{}                   // joined, some subscription not yet active
 	buckets    [heartbeatBuckets]map[*client]struct{} // visited at tick % heartbeatBuckets
+	expiring   expiryHeap                             // the clients with an expiry, soonest first
 	nextBucket int
 	tick       int // heartbeat ticks so far
 	lastID     eventid.ID
@@ -418,7 +419,8 @@ func (s *Shard) Run() {
 		case r := <-s.retires:
 			s.retire(r)
 		case now := <-ticker.C:
-			s.heartbeat(now)
+			s.expire(now, s.cfg.Heartbeat/heartbeatBuckets)
+			s.heartbeat()
 			s.expireWaiting(now)
 			s.prune() // so that Stats().Behind settles once the streams caught up
 			s.resumeIfCaughtUp()
@@ -446,8 +448,9 @@ type Stream struct {
 	// User is the stream's user subject, counted by presence; empty for
 	// an anonymous stream.
 	User string
-	// Expires ends the stream within one heartbeat interval after it (the
-	// client reconnects with a fresh token); zero means never.
+	// Expires ends the stream when it comes (the client reconnects with a
+	// fresh token): never after it, at most Heartbeat/16 before; zero
+	// means never.
 	Expires time.Time
 	// OnOpen, if not nil, is called once when the stream's subscriptions
 	// are all active and its head is queued: from then on it misses no

@@ -110,7 +110,8 @@ func TestMercureTokenExpiry(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	d := startDoor(t, b, doorOptions{hub: hub.Config{Shards: 1, Shard: shard.Config{Heartbeat: 160 * time.Millisecond}}})
 	claim := map[string]any{"subscribe": []string{"*"}}
-	short := signed(t, jwt.MapClaims{"exp": time.Now().Add(1500 * time.Millisecond).Unix(), "mercure": claim})
+	exp := time.Unix(time.Now().Add(1500*time.Millisecond).Unix(), 0)
+	short := signed(t, jwt.MapClaims{"exp": exp.Unix(), "mercure": claim})
 	lasting := token(t, claim)
 	expiring := subscribe(t, d.url, "topic=a", "Authorization: Bearer "+short)
 	stays := subscribe(t, d.url, "topic=a", "Authorization: Bearer "+lasting)
@@ -127,8 +128,14 @@ func TestMercureTokenExpiry(t *testing.T) {
 	if ev, err := expiring.r.Next(); err != io.EOF {
 		t.Fatalf("the stream of the expiring token: %+v, %v; want its end", ev, err)
 	}
-	t.Logf("the stream ended %v after the first update", time.Since(start))
+	t.Logf("the stream ended %v after the first update, %v before exp", time.Since(start), time.Until(exp))
+	if late := time.Since(exp); late > 250*time.Millisecond {
+		t.Errorf("the stream ended %v after its token's exp", late)
+	}
 	testenv.WaitFor(t, "the stream counted as token_expired", func() bool { return d.ended(shard.ReasonTokenExpired) == 1 })
+	// The stream ends at the tick before exp; the token is refused once
+	// exp has passed.
+	time.Sleep(time.Until(exp.Add(10 * time.Millisecond)))
 	if again := subscribe(t, d.url, "topic=a", "Authorization: Bearer "+short); again.resp.StatusCode != 401 ||
 		again.resp.Header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
 		t.Errorf("reconnecting with the expired token = %d %q, want 401 invalid_token", again.resp.StatusCode, again.resp.Header.Get("WWW-Authenticate"))
