@@ -165,11 +165,14 @@ type matcherIndex struct {
 	templates uritemplate.Set
 	tclients  map[string]map[*client]struct{} // by template source
 	patterns  urlpattern.Set
-	pids      map[string]int          // pattern source -> its id in patterns
-	pclients  []map[*client]struct{}  // by id in patterns
-	all       map[*client]struct{}    // streams holding "*"
-	tmatches  []*uritemplate.Template // scratch for AppendMatches
-	pmatches  []int                   // scratch for Match
+	// base is the URL the patterns resolve relative topics against: the
+	// hub's (mercure.Selectors.Base), the same for all its streams.
+	base     *urlpattern.Base
+	pids     map[string]int          // pattern source -> its id in patterns
+	pclients []map[*client]struct{}  // by id in patterns
+	all      map[*client]struct{}    // streams holding "*"
+	tmatches []*uritemplate.Template // scratch for AppendMatches
+	pmatches []int                   // scratch for Match
 }
 
 func (x *matcherIndex) add(c *client) {
@@ -187,6 +190,9 @@ func (x *matcherIndex) add(c *client) {
 		cs[c] = struct{}{}
 	}
 	for _, p := range sel.Patterns() {
+		if x.base == nil {
+			x.base = sel.Base()
+		}
 		if x.pids == nil {
 			x.pids = make(map[string]int)
 		}
@@ -347,7 +353,7 @@ func (s *Shard) deliverMercure(f fanOut, m *broker.Message) (n int) {
 			for c := range x.tclients[o] {
 				n += s.offerMercure(f, c, m)
 			}
-			x.pmatches = x.patterns.Match(o, x.pmatches[:0])
+			x.pmatches = x.patterns.MatchBase(o, x.base, x.pmatches[:0])
 			for _, id := range x.pmatches {
 				for c := range x.pclients[id] {
 					n += s.offerMercure(f, c, m)

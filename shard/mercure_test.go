@@ -31,7 +31,7 @@ type update struct {
 // names of its topics, and to the routing topic when one needs it.
 func publishMercure(t *testing.T, b broker.Broker, u update) eventid.ID {
 	t.Helper()
-	names, err := mercuremap.Names(u.topics)
+	names, err := mercuremap.Names(u.topics, nil)
 	if err != nil {
 		t.Fatalf("Names(%q): %v", u.topics, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub/acl"
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
 	"github.com/ssehub/ssehub/transport/frontdoor"
 	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/redisbroker"
@@ -90,6 +91,7 @@ type Config struct {
 	MercureSubFile  string        `flag:"mercure-subscriber-jwt-key-file" help:"PEM public key of Mercure subscribers' tokens, used with --mercure-jwt-algorithm (subscriber_jwt KEY ALG)"`
 	MercureAlg      string        `flag:"mercure-jwt-algorithm" help:"algorithm of the --mercure-*-jwt-key-file keys: RS256, ES256 or EdDSA"`
 	MercureResource string        `flag:"mercure-resource" help:"the hub's resource identifier, which a draft-08 access token's aud must contain (draft-08 §6.3), such as https://hub.example.com/.well-known/mercure; empty: draft-08 tokens are refused"`
+	MercureHubURL   string        `flag:"mercure-hub-url" help:"the hub's public URL, such as https://hub.example.com/.well-known/mercure: relative URL patterns and the relative topics they match (subscription events) resolve against it (draft-08 §4.2); empty: --mercure-resource if it is a URL, else http://localhost and --mercure-path"`
 	MercureProto    string        `flag:"mercure-protocol" help:"the Mercure tokens accepted: 07 (the mercure claim), 08 (access tokens with authorization_details) or both (Mercure's protocol_version_compatibility)"`
 	MercureSubs     bool          `flag:"mercure-subscriptions" help:"track active Mercure subscriptions across the fleet: private subscription events and GET <mercure-path>/subscriptions (Mercure's subscriptions; needs --mercure); a dead hub's drop out within --presence-ttl"`
 	LogLevel        string        `flag:"log-level" help:"debug, info, warn or error"`
@@ -420,6 +422,11 @@ func (c Config) validate(src sources) error {
 				if _, err := ks.keys(); err != nil {
 					bad(ks.flag, "%v", err)
 				}
+			}
+		}
+		if c.MercureHubURL != "" {
+			if _, err := urlpattern.NewBase(c.MercureHubURL); err != nil {
+				bad("mercure-hub-url", "want an absolute URL such as https://hub.example.com/.well-known/mercure: %v", err)
 			}
 		}
 		switch c.MercureProto {

@@ -552,6 +552,7 @@ func newMercureDoor(cfg Config, h *hub.Hub, b broker.Broker, srv *httpapi.Server
 		CORSOrigins:  splitList(cfg.CORSOrigins),
 		CookieName:   cfg.MercureCookie,
 		Resource:     cfg.MercureResource,
+		HubURL:       cfg.MercureHubURL,
 		Protocol:     protocol,
 		MaxSelectors: cfg.MaxTopics,
 		MaxTopics:    cfg.MaxTopics,

@@ -66,17 +66,27 @@ type Selectors struct {
 	mapped    []string // mercuremap.Map of each of exact
 	templates []*uritemplate.Template
 	patterns  []*urlpattern.Pattern
+	base      *urlpattern.Base // relative patterns and topics resolve against it; nil: none
 	key       string
 }
 
-// New parses sels. Duplicates are kept once. An exact selector must be a
-// valid Mercure topic (mercuremap.Map accepts it), a template must parse
-// (a Template selector without expressions is kept as Exact, as draft-07
-// §3 matches such a selector only by identity), and a URL pattern must
-// parse and be absolute. The error names the selector and wraps the
-// parser's sentinel error.
-func New(sels []Selector) (*Selectors, error) {
-	s := &Selectors{}
+// New is NewWithBase with no base: a relative URL pattern is an error, and
+// a relative topic matches no URL pattern.
+func New(sels []Selector) (*Selectors, error) { return NewWithBase(sels, nil) }
+
+// NewWithBase parses sels. Duplicates are kept once. An exact selector
+// must be a valid Mercure topic (mercuremap.Map accepts it), a template
+// must parse (a Template selector without expressions is kept as Exact,
+// as draft-07 §3 matches such a selector only by identity), and a URL
+// pattern must parse, and be absolute when base is nil. The error names
+// the selector and wraps the parser's sentinel error.
+//
+// base, if not nil, is the hub's URL: relative URL patterns
+// ("/books/:id") are resolved against it, and so are relative topics
+// when the patterns are matched (draft-08 §4.2), which lets a subscriber
+// follow the hub's own subscription events with a relative pattern.
+func NewWithBase(sels []Selector, base *urlpattern.Base) (*Selectors, error) {
+	s := &Selectors{base: base}
 	seen := make(map[Selector]struct{}, len(sels))
 	for _, sel := range sels {
 		if sel.Value == All && sel.Kind <= URLPattern {
@@ -108,7 +118,7 @@ func New(sels []Selector) (*Selectors, error) {
 			}
 			s.templates = append(s.templates, t)
 		case URLPattern:
-			p, err := urlpattern.Parse(sel.Value)
+			p, err := urlpattern.ParseWithBase(sel.Value, base)
 			if err != nil {
 				return nil, fmt.Errorf("mercure: urlpattern selector %q: %w", cut(sel.Value), err)
 			}
@@ -189,7 +199,7 @@ func (s *Selectors) MatchesAny(originals []string) bool {
 			}
 		}
 		for _, p := range s.patterns {
-			if p.Test(o) {
+			if p.TestBase(o, s.base) {
 				return true
 			}
 		}
@@ -216,6 +226,10 @@ func (s *Selectors) Templates() []*uritemplate.Template { return s.templates }
 // Patterns returns the URL pattern selectors, distinct by source. The
 // caller must not modify the slice.
 func (s *Selectors) Patterns() []*urlpattern.Pattern { return s.patterns }
+
+// Base returns the URL relative patterns and topics resolve against, or
+// nil for none (NewWithBase).
+func (s *Selectors) Base() *urlpattern.Base { return s.base }
 
 // Key is the set's canonical text: two sets of the same selectors, in any
 // order and with any duplicates, have the same key, so a shard can share

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ssehub/ssehub/hub/mercure"
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
 	"github.com/ssehub/ssehub/internal/clip"
 )
 
@@ -114,8 +115,10 @@ var ErrDetails = errors.New("authorization_details")
 // subscribe query's are (ParseSubscription): valid topics, patterns that
 // parse. Anything else, more than MaxDetails "mercure" details or more
 // than MaxDetailMatchers matchers refuses the whole claim (§6.4: no
-// partial acceptance). An absent claim (nil) grants nothing.
-func ParseAuthorizationDetails(raw json.RawMessage) (Details, error) {
+// partial acceptance). An absent claim (nil) grants nothing. base is the
+// hub's URL, against which relative URL patterns resolve (draft-08 §4.2);
+// with a nil base they refuse the claim.
+func ParseAuthorizationDetails(raw json.RawMessage, base *urlpattern.Base) (Details, error) {
 	var d Details
 	if len(raw) == 0 {
 		return d, nil
@@ -150,7 +153,7 @@ func ParseAuthorizationDetails(raw json.RawMessage) (Details, error) {
 		if matchers += len(det.Topics); matchers > MaxDetailMatchers {
 			return Details{}, fmt.Errorf("%w: more than %d topic matchers in all", ErrDetails, MaxDetailMatchers)
 		}
-		if det.set, err = mercure.New(det.Topics); err != nil {
+		if det.set, err = mercure.NewWithBase(det.Topics, base); err != nil {
 			return Details{}, fmt.Errorf("%w: detail %d: %v", ErrDetails, i, err)
 		}
 		if det.Actions&ActionPublish != 0 {
@@ -163,12 +166,12 @@ func ParseAuthorizationDetails(raw json.RawMessage) (Details, error) {
 	}
 	var err error
 	if publish != nil {
-		if d.Publish, err = mercure.New(publish); err != nil {
+		if d.Publish, err = mercure.NewWithBase(publish, base); err != nil {
 			return Details{}, fmt.Errorf("%w: %v", ErrDetails, err) // unreachable: each detail's matchers parsed
 		}
 	}
 	if subscribe != nil {
-		if d.Subscribe, err = mercure.New(subscribe); err != nil {
+		if d.Subscribe, err = mercure.NewWithBase(subscribe, base); err != nil {
 			return Details{}, fmt.Errorf("%w: %v", ErrDetails, err)
 		}
 	}

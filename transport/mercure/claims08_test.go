@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
+
 	"github.com/ssehub/ssehub/hub/mercure"
 	"github.com/ssehub/ssehub/transport/auth"
 )
@@ -81,10 +83,10 @@ func TestParseAuthorizationDetails(t *testing.T) {
 		{"§2 a control character in a match", `[` + detail(`["publish"]`, `[{"match":"a\u0007"}]`) + `]`, true, nil},
 		{"§2 a format character in a match", `[` + detail(`["publish"]`, `[{"match":"a\u200bb"}]`) + `]`, true, nil},
 		{"§4.2 a URL pattern that does not parse", `[` + detail(`["subscribe"]`, `[{"match":"https://example.com/(","match_type":"urlpattern"}]`) + `]`, true, nil},
-		{"§4.2 a relative URL pattern (needs the hub's URL, not built)", `[` + detail(`["subscribe"]`, `[{"match":"/books/:id","match_type":"urlpattern"}]`) + `]`, true, nil},
+		{"§4.2 a relative URL pattern, without the hub's URL to resolve it", `[` + detail(`["subscribe"]`, `[{"match":"/books/:id","match_type":"urlpattern"}]`) + `]`, true, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := ParseAuthorizationDetails(json.RawMessage(tt.raw))
+			d, err := ParseAuthorizationDetails(json.RawMessage(tt.raw), nil)
 			if tt.bad {
 				if err == nil || !errors.Is(err, ErrDetails) {
 					t.Fatalf("ParseAuthorizationDetails(%s) = %+v, %v; want an ErrDetails", tt.raw, d, err)
@@ -139,7 +141,7 @@ func TestParseAuthorizationDetailsLimits(t *testing.T) {
 		{"other types do not count", `[` + strings.Repeat(`{"type":"x"},`, MaxDetails) + strings.TrimPrefix(details(MaxDetails, 1), "["), true, MaxDetails},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := ParseAuthorizationDetails(json.RawMessage(tt.raw))
+			d, err := ParseAuthorizationDetails(json.RawMessage(tt.raw), nil)
 			if (err == nil) != tt.ok || len(d.Details) != tt.wantDetails {
 				t.Errorf("%d details, %v; want ok=%v with %d details", len(d.Details), err, tt.ok, tt.wantDetails)
 			}
@@ -158,7 +160,7 @@ func TestPayloadFor(t *testing.T) {
 		{"type":"mercure","actions":["subscribe"],"topics":[{"match":"https://example.com/nopayload"}]},
 		{"type":"mercure","actions":["subscribe"],"topics":[{"match":"*"}],"payload":{"custom3":3}}
 	]`
-	d, err := ParseAuthorizationDetails(json.RawMessage(raw))
+	d, err := ParseAuthorizationDetails(json.RawMessage(raw), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +177,7 @@ func TestPayloadFor(t *testing.T) {
 			t.Errorf("PayloadFor(%q) = %s, want %s", tt.match, got, tt.want)
 		}
 	}
-	none, _ := ParseAuthorizationDetails(json.RawMessage(`[` + detail(`["publish"]`, `[{"match":"*"}]`, `"payload":{"a":1}`) + `]`))
+	none, _ := ParseAuthorizationDetails(json.RawMessage(`[`+detail(`["publish"]`, `[{"match":"*"}]`, `"payload":{"a":1}`)+`]`), nil)
 	if p := none.PayloadFor("x"); p != nil {
 		t.Errorf("a publish detail's payload was used: %s", p)
 	}
@@ -192,7 +194,7 @@ func FuzzParseAuthorizationDetails(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		d, err := ParseAuthorizationDetails(json.RawMessage(raw))
+		d, err := ParseAuthorizationDetails(json.RawMessage(raw), nil)
 		if err != nil {
 			if d.Details != nil || d.Publish != nil || d.Subscribe != nil {
 				t.Fatalf("refused %q but granted %+v", raw, d)
@@ -258,6 +260,26 @@ func TestTokenGeneration(t *testing.T) {
 	} {
 		if got := IsAccessTokenType(typ); got != want {
 			t.Errorf("IsAccessTokenType(%q) = %v, want %v", typ, got, want)
+		}
+	}
+}
+
+// TestAuthorizationDetailsRelativePattern: with the hub's URL, a relative
+// URL pattern in a detail resolves against it (draft-08 §4.2, §6.7) and
+// grants the topics, relative or absolute, that resolve under it.
+func TestAuthorizationDetailsRelativePattern(t *testing.T) {
+	base, err := urlpattern.NewBase("https://hub.example.com/.well-known/mercure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ParseAuthorizationDetails(json.RawMessage(`[`+detail(`["subscribe"]`, `[{"match":"/books/:id","match_type":"urlpattern"}]`)+`]`), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, want := range map[string]bool{"/books/1": true, "https://hub.example.com/books/2": true,
+		"https://other.example/books/3": false, "/authors/1": false} {
+		if got := d.Subscribe.MatchesAny([]string{topic}); got != want {
+			t.Errorf("grants %s: %v, want %v", topic, got, want)
 		}
 	}
 }

@@ -43,7 +43,9 @@ func TestDraft08(t *testing.T) { runMusts(t, draft08) }
 func runMusts(t *testing.T, musts []must) {
 	for _, kind := range brokerKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			h := &conformanceHub{url: serveDoor(t, kind.new(t))}
+			// The hub's URL is its resource identifier: relative
+			// patterns and topics resolve against it (draft-08 §4.2).
+			h := &conformanceHub{url: serveDoorWith(t, kind.new(t), mercure.Config{Resource: testResource})}
 			h.publisher = token(t, map[string]any{"publish": []string{"*"}})
 			h.nobody = token(t, map[string]any{})
 			for _, m := range musts {
@@ -405,6 +407,29 @@ var draft08 = []must{
 		}
 		h.publish(t, form("topic", strings.Replace(b, "example.com", "EXAMPLE.com:443", 1)+"/books/1", "data", "host case-insensitive"))
 		s.expect(t, "host case-insensitive")
+	}},
+	{"§4.2", "relative patterns and relative topics resolve against the hub's URL", func(t *testing.T, h *conformanceHub) {
+		hub, _ := strings.CutSuffix(testResource, "/.well-known/mercure") // https://hub.example.test
+		n := strconv.Itoa(h.n)
+		h.n++
+		relative := h.stream(t, q("matchURLPattern", "/c"+n+"/books/:id"), bearerLine(h.nobody))
+		absolute := h.stream(t, q("matchURLPattern", hub+"/c"+n+"/authors/:id"), bearerLine(h.nobody))
+		h.publish(t, form("topic", "https://elsewhere.example/c"+n+"/books/1", "data", "another host"))
+		h.publish(t, form("topic", hub+"/c"+n+"/books/1", "data", "absolute topic"))
+		h.publish(t, form("topic", "/c"+n+"/books/2", "data", "relative topic"))
+		h.publish(t, form("topic", "/c"+n+"/authors/3", "data", "relative author"))
+		relative.expect(t, "absolute topic")
+		relative.expect(t, "relative topic")
+		absolute.expect(t, "relative author")
+	}},
+	{"§4.2, §6.7", "a token's relative URL pattern grants against the hub's URL", func(t *testing.T, h *conformanceHub) {
+		n := strconv.Itoa(h.n)
+		h.n++
+		reader := accessToken(t, []any{grant([]string{"subscribe"}, urlpattern("/c"+n+"/private/:id"))})
+		s := h.stream(t, q("match", "*"), bearerLine(reader))
+		h.publish(t, form("topic", "https://elsewhere.example/c"+n+"/private/1", "data", "not granted", "private", "on"))
+		h.publish(t, form("topic", "/c"+n+"/private/2", "data", "granted", "private", "on"))
+		s.expect(t, "granted")
 	}},
 	{"§4.2", "pattern matching is linear-time: a pathological pattern leaves the hub serving", func(t *testing.T, h *conformanceHub) {
 		b := h.base()

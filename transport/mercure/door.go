@@ -17,6 +17,7 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/topic/mercuremap"
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
 	"github.com/ssehub/ssehub/internal/clip"
 	"github.com/ssehub/ssehub/internal/telemetry"
 	"github.com/ssehub/ssehub/shard"
@@ -68,6 +69,15 @@ type Config struct {
 	// draft-08 token: §6.3 requires a hub to be configured with one, and
 	// the request's Host cannot stand in for it (a client chooses it).
 	Resource string
+	// HubURL is the hub's public URL, such as
+	// https://hub.example.com/.well-known/mercure: relative URL patterns,
+	// and the relative topics they are matched with (the hub's own
+	// subscription events), resolve against it (draft-08 §4.2). It must
+	// be an absolute URL (New panics otherwise). Empty means Resource
+	// when that is an absolute URL, else http://localhost and Path, with
+	// which relative patterns match relative topics, but absolute
+	// patterns naming the hub's real host do not.
+	HubURL string
 	// Protocol is the one generation of tokens accepted, Draft07 or
 	// Draft08 (Mercure's protocol_version_compatibility); a token of the
 	// other is 401 invalid_token. Zero accepts both.
@@ -107,6 +117,7 @@ type Door struct {
 	cfg       Config
 	queries   subscriptionCache // parsed subscription queries
 	subs      *registry         // active subscriptions; nil when off
+	base      *urlpattern.Base  // Config.HubURL, parsed
 	published atomic.Uint64     // updates accepted, for metrics
 }
 
@@ -132,11 +143,31 @@ func New(h *hub.Hub, front *frontdoor.Door, cfg Config) *Door {
 		AllowHeaders:  "Authorization, Last-Event-ID, Content-Type, Cache-Control",
 		ExposeHeaders: []string{resumeHeader, legacyResumeHeader},
 	})
-	d := &Door{hub: h, front: front, cors: cors, cfg: cfg}
+	d := &Door{hub: h, front: front, cors: cors, cfg: cfg, base: hubBase(cfg)}
 	if cfg.Subscriptions != nil {
-		d.subs = newRegistry(h, cfg.Subscriptions, cfg.SubscriptionsTTL, cfg.Logger)
+		d.subs = newRegistry(h, cfg.Subscriptions, cfg.SubscriptionsTTL, d.base, cfg.Logger)
 	}
 	return d
+}
+
+// hubBase is the URL relative patterns and topics resolve against
+// (Config.HubURL).
+func hubBase(cfg Config) *urlpattern.Base {
+	if cfg.HubURL != "" {
+		b, err := urlpattern.NewBase(cfg.HubURL)
+		if err != nil {
+			panic("mercure: Config.HubURL: " + err.Error())
+		}
+		return b
+	}
+	if b, err := urlpattern.NewBase(cfg.Resource); err == nil && cfg.Resource != "" {
+		return b
+	}
+	b, err := urlpattern.NewBase("http://localhost" + cfg.Path)
+	if err != nil {
+		panic("mercure: Config.Path: " + err.Error()) // CheckMountPath lets no such path through
+	}
+	return b
 }
 
 // Close ends the door's active subscriptions: it publishes their end
@@ -236,7 +267,7 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 	// A query holding a token is not kept: tokens stay out of the cache.
 	noToken := !ctx.QueryArgs().Has("authorization") && !ctx.QueryArgs().Has("access_token")
 	sub, shared, err := d.queries.parse(ctx.QueryArgs().QueryString(), ctx.Request.Header.Peek("Last-Event-ID"),
-		SubscribeLimits{MaxSelectors: d.cfg.MaxSelectors}, noToken)
+		SubscribeOptions{MaxSelectors: d.cfg.MaxSelectors, Base: d.base}, noToken)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -341,7 +372,7 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	pub, err := publication(u)
+	pub, err := publication(u, d.base)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -377,12 +408,13 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 
 // publication maps u onto the broker's: its topics' mapped names, and the
 // routing topic when a URL pattern could match one that its carrier
-// cannot see (mercuremap.NeedsRoute).
-func publication(u Update) (broker.Publication, error) {
+// cannot see (mercuremap.NeedsRoute; a relative topic resolved against
+// base, the hub's URL).
+func publication(u Update, base *urlpattern.Base) (broker.Publication, error) {
 	p := broker.Publication{Event: u.Type, Data: []byte(u.Data),
 		Mercure: &broker.Mercure{Topics: u.Topics, ID: u.ID, Private: u.Private, Retry: u.Retry}}
 	var err error
-	if p.Topics, err = mercuremap.Names(u.Topics); err != nil {
+	if p.Topics, err = mercuremap.Names(u.Topics, base); err != nil {
 		return p, badRequest("topic: %v", err)
 	}
 	return p, nil

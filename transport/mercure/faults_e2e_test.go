@@ -164,7 +164,7 @@ func publishBehind(t *testing.T, srv *redistest.Server, topic, id string) (inGap
 		t.Fatal(err)
 	}
 	defer direct.Close()
-	names, err := mercuremap.Names([]string{topic})
+	names, err := mercuremap.Names([]string{topic}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
+
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
 )
@@ -83,6 +85,7 @@ type registry struct {
 	hub     *hub.Hub
 	tracker broker.MercureSubscriptionTracker
 	ttl     time.Duration
+	base    *urlpattern.Base // the hub's URL, for the events' routing
 	log     *slog.Logger
 
 	// mu guards pending, pendingOpens and closed: the shard loops append,
@@ -110,11 +113,11 @@ type registry struct {
 
 // newRegistry starts the registry of h's subscriptions in store, whose
 // records of a hub that dies outlive it by ttl.
-func newRegistry(h *hub.Hub, store broker.MercureSubscriptionStore, ttl time.Duration, log *slog.Logger) *registry {
+func newRegistry(h *hub.Hub, store broker.MercureSubscriptionStore, ttl time.Duration, base *urlpattern.Base, log *slog.Logger) *registry {
 	if ttl <= 0 {
 		ttl = broker.DefaultPresenceTTL
 	}
-	r := &registry{hub: h, tracker: store.TrackMercureSubscriptions(ttl), ttl: ttl, log: log,
+	r := &registry{hub: h, tracker: store.TrackMercureSubscriptions(ttl), ttl: ttl, base: base, log: log,
 		stop: make(chan struct{}), done: make(chan struct{}),
 		live: make(map[string]*liveSub), toSet: make(map[string]struct{}), toDel: make(map[string]struct{})}
 	go r.run()
@@ -219,7 +222,7 @@ func (r *registry) take() {
 // queue adds the event of the subscription id, whose document is now doc,
 // dropping the oldest queued event when the queue is full.
 func (r *registry) queue(id string, doc []byte) {
-	p, err := subscriptionEvent(id, doc)
+	p, err := subscriptionEvent(id, doc, r.base)
 	if err != nil {
 		// A selector near the topic length limit makes an id over it: the
 		// subscription is listed, but has no events.

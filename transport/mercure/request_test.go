@@ -84,7 +84,7 @@ func TestParseSubscription(t *testing.T) {
 			want{gen: Draft07, exact: []string{"a"}, lastEventID: strings.Repeat("y", MaxIDLen+1)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sub, err := ParseSubscription(tt.query, tt.header, SubscribeLimits{})
+			sub, err := ParseSubscription(tt.query, tt.header, SubscribeOptions{})
 			if tt.want.status != 0 {
 				var e *Error
 				if !errors.As(err, &e) || e.Status != tt.want.status {
@@ -108,13 +108,13 @@ func TestParseSubscription(t *testing.T) {
 
 func TestParseSubscriptionLimits(t *testing.T) {
 	q := strings.Repeat("topic=a&", 3)
-	if _, err := ParseSubscription(q, "", SubscribeLimits{MaxSelectors: 3}); err != nil {
+	if _, err := ParseSubscription(q, "", SubscribeOptions{MaxSelectors: 3}); err != nil {
 		t.Errorf("3 selectors at a limit of 3: %v", err)
 	}
-	if _, err := ParseSubscription(q+"topic=b", "", SubscribeLimits{MaxSelectors: 3}); err == nil {
+	if _, err := ParseSubscription(q+"topic=b", "", SubscribeOptions{MaxSelectors: 3}); err == nil {
 		t.Error("4 selectors at a limit of 3 accepted")
 	}
-	if _, err := ParseSubscription("topic="+strings.Repeat("x", 2049), "", SubscribeLimits{}); err == nil {
+	if _, err := ParseSubscription("topic="+strings.Repeat("x", 2049), "", SubscribeOptions{}); err == nil {
 		t.Error("a topic of 2049 bytes accepted")
 	}
 }
@@ -180,7 +180,7 @@ func FuzzParseSubscription(f *testing.F) {
 		f.Add(s, "")
 	}
 	f.Fuzz(func(t *testing.T, query, header string) {
-		sub, err := ParseSubscription(query, header, SubscribeLimits{})
+		sub, err := ParseSubscription(query, header, SubscribeOptions{})
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Status != http.StatusBadRequest {

@@ -37,7 +37,7 @@ type cachedSubscription struct {
 // never change, so they are not part of the key. cacheable is false for
 // a query that the answer must not be kept for, such as one with a token
 // (the authorization parameter).
-func (c *subscriptionCache) parse(query, lastEventID []byte, limits SubscribeLimits, cacheable bool) (Subscription, *shard.MercureStream, error) {
+func (c *subscriptionCache) parse(query, lastEventID []byte, limits SubscribeOptions, cacheable bool) (Subscription, *shard.MercureStream, error) {
 	cacheable = cacheable && len(lastEventID) == 0
 	if cacheable {
 		c.mu.RLock()

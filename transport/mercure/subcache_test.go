@@ -13,7 +13,7 @@ func TestSubscriptionCache(t *testing.T) {
 	var c subscriptionCache
 	parse := func(query, lastEventID string, cacheable bool) Subscription {
 		t.Helper()
-		sub, shared, err := c.parse([]byte(query), []byte(lastEventID), SubscribeLimits{}, cacheable)
+		sub, shared, err := c.parse([]byte(query), []byte(lastEventID), SubscribeOptions{}, cacheable)
 		if err != nil {
 			t.Fatalf("parse(%q, %q): %v", query, lastEventID, err)
 		}
@@ -46,7 +46,7 @@ func TestSubscriptionCache(t *testing.T) {
 		}
 	}
 	for range 2 {
-		if _, _, err := c.parse([]byte("topic=a&match=b"), nil, SubscribeLimits{}, true); err == nil {
+		if _, _, err := c.parse([]byte("topic=a&match=b"), nil, SubscribeOptions{}, true); err == nil {
 			t.Fatalf("a refused query was answered")
 		}
 	}
@@ -66,7 +66,7 @@ func TestSubscriptionCacheConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				q := fmt.Sprintf("topic=urn:%d", (g*7+i)%50)
-				if sub, _, err := c.parse([]byte(q), nil, SubscribeLimits{}, true); err != nil || len(sub.Selectors.Exact()) != 1 {
+				if sub, _, err := c.parse([]byte(q), nil, SubscribeOptions{}, true); err != nil || len(sub.Selectors.Exact()) != 1 {
 					t.Errorf("parse(%q) = %+v, %v", q, sub, err)
 				}
 			}

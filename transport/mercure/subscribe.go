@@ -9,6 +9,7 @@ import (
 	"github.com/ssehub/ssehub/hub/mercure"
 	"github.com/ssehub/ssehub/hub/topic/mercuremap"
 	"github.com/ssehub/ssehub/hub/topic/uritemplate"
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
 	"github.com/ssehub/ssehub/internal/clip"
 )
 
@@ -45,15 +46,20 @@ func badRequest(format string, args ...any) *Error {
 }
 
 // DefaultMaxSelectors is how many selectors one subscription may have
-// when SubscribeLimits.MaxSelectors is zero (draft-08 §3 lets a hub bound
+// when SubscribeOptions.MaxSelectors is zero (draft-08 §3 lets a hub bound
 // them).
 const DefaultMaxSelectors = 64
 
-// SubscribeLimits bound what a subscription request may ask.
-type SubscribeLimits struct {
+// SubscribeOptions bound what a subscription request may ask, and say
+// how its URL patterns are read.
+type SubscribeOptions struct {
 	// MaxSelectors is the most topic selectors or matchers of one
 	// request. Zero means DefaultMaxSelectors.
 	MaxSelectors int
+	// Base is the hub's URL, against which relative URL patterns and
+	// the topics they are matched with resolve (draft-08 §4.2); nil
+	// refuses relative patterns.
+	Base *urlpattern.Base
 }
 
 // Subscription is a parsed subscription request: what the stream
@@ -79,7 +85,7 @@ type Subscription struct {
 // names in the reserved "match" namespace that draft-08 §3 does not
 // define, values that are not UTF-8 or hold control or format characters,
 // and selectors that do not parse for their type.
-func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) (Subscription, error) {
+func ParseSubscription(query, lastEventIDHeader string, limits SubscribeOptions) (Subscription, error) {
 	maxSelectors := limits.MaxSelectors
 	if maxSelectors <= 0 {
 		maxSelectors = DefaultMaxSelectors
@@ -145,7 +151,7 @@ func ParseSubscription(query, lastEventIDHeader string, limits SubscribeLimits) 
 		return sub, badRequest("no topic selector: subscribe with topic=... (or match=...)")
 	}
 	var err error
-	if sub.Selectors, err = mercure.New(sels); err != nil {
+	if sub.Selectors, err = mercure.NewWithBase(sels, limits.Base); err != nil {
 		return sub, badRequest("%v", err)
 	}
 	sub.List = sels

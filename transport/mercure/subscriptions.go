@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
+
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/mercure"
 	"github.com/ssehub/ssehub/hub/topic/mercuremap"
@@ -171,9 +173,10 @@ func endedDoc(doc []byte) []byte {
 
 // subscriptionEvent returns the private update that announces doc, the
 // document of the subscription id (draft-07 §8.1, draft-08 §8.1), on
-// topic id.
-func subscriptionEvent(id string, doc []byte) (broker.Publication, error) {
-	return publication(Update{Topics: []string{id}, Data: string(doc), Private: true})
+// topic id, routed as the door routes an update (publication), so that
+// relative URL patterns reach it.
+func subscriptionEvent(id string, doc []byte, base *urlpattern.Base) (broker.Publication, error) {
+	return publication(Update{Topics: []string{id}, Data: string(doc), Private: true}, base)
 }
 
 // APIPath is a parsed request path of the subscriptions API (draft-07

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -295,7 +294,7 @@ func TestDraft07Subscriptions(t *testing.T) {
 	})
 
 	t.Run("§8.1_Subscription_Events/end", func(t *testing.T) {
-		bob.conn.(net.Conn).Close()
+		bob.conn.Close()
 		ended := map[string]bool{}
 		var lastID string
 		for range 2 {
@@ -441,7 +440,7 @@ func TestDraft08Subscriptions(t *testing.T) {
 	})
 
 	t.Run("§8.1_Subscription_Events/end", func(t *testing.T) {
-		bob.conn.(net.Conn).Close()
+		bob.conn.Close()
 		for range 2 {
 			if d, _ := subEvent(t, w, bobID); d.Active == nil || *d.Active || d.MatchType == nil {
 				t.Errorf("end event %+v, want active false", d)
@@ -537,7 +536,7 @@ func TestMercureSubscriptionsRedisStalls(t *testing.T) {
 
 	resume := srv.Pause(t)
 	start := time.Now()
-	bob.conn.(net.Conn).Close()
+	bob.conn.Close()
 	// A stream on a topic the hub already follows opens without Redis.
 	again := subscribe(t, h.url, "topic="+url.QueryEscape(subsPath+"/{topic}/{subscriber}"), "Authorization: Bearer "+watcher)
 	if again.resp.StatusCode != 200 || time.Since(start) > 2*time.Second {
@@ -552,4 +551,29 @@ func TestMercureSubscriptionsRedisStalls(t *testing.T) {
 	if ended.ID != created.ID || *ended.Active {
 		t.Errorf("after the stall: %+v, want the end of Bob's subscription", ended)
 	}
+}
+
+// TestDraft08SubscriptionEventsByRelativePattern: a draft-08 subscriber
+// follows the subscription events with a relative URL pattern (draft-08
+// §4.2: resolved against the hub's URL, as the events' relative topics
+// are; §8.1).
+func TestDraft08SubscriptionEventsByRelativePattern(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	t.Cleanup(func() { b.Close() })
+	h := serveSubsDoor(t, b, 0)
+	w := subscribe(t, h.url, "match_urlpattern="+url.QueryEscape(subsPath+"/urlpattern/:match/:subscriber"), "Authorization: Bearer "+watcherToken(t))
+	if w.resp.StatusCode != http.StatusOK {
+		t.Fatalf("the watcher's stream: %d", w.resp.StatusCode)
+	}
+	subscribe(t, h.url, "match="+url.QueryEscape("https://example.com/books/1"), "Authorization: Bearer "+bobToken(t))
+	subscribe(t, h.url, "match_urlpattern="+url.QueryEscape("https://example.com/books/:id"), "Authorization: Bearer "+bobToken(t))
+	own, _ := subEvent(t, w, "") // its pattern matches its own subscription's topic too
+	if own.Match == nil || *own.Match != subsPath+"/urlpattern/:match/:subscriber" {
+		t.Errorf("the watcher's first event %+v, want its own subscription's", own)
+	}
+	d, _ := subEvent(t, w, "")
+	if d.MatchType == nil || *d.MatchType != "urlpattern" || d.Match == nil || *d.Match != "https://example.com/books/:id" {
+		t.Errorf("the watcher got %+v, want only the urlpattern subscription's event", d)
+	}
+	w.nothing(t, "the watcher, after the urlpattern subscription (the exact one is not under its pattern)")
 }

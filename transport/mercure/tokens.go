@@ -59,7 +59,7 @@ func (d *Door) grants(c auth.Claims) (tokenGrants, error) {
 		return g, invalidToken("the token is not valid")
 	}
 	var err error
-	if g.details, err = ParseAuthorizationDetails(c.AuthorizationDetails); err != nil {
+	if g.details, err = ParseAuthorizationDetails(c.AuthorizationDetails, d.base); err != nil {
 		return g, invalidToken(err.Error())
 	}
 	return g, nil

@@ -296,7 +296,7 @@ func testDraft08Subscribe(t *testing.T, b broker.Broker) {
 			func(_ jwt.MapClaims, h map[string]any) { h["typ"] = "JWT" }), 401, `Bearer error="invalid_token"`},
 		{"§6.3 exp/absent", books, "Authorization: Bearer " + accessToken(t, []any{grant([]string{"subscribe"}, exact("*"))},
 			func(c jwt.MapClaims, _ map[string]any) { delete(c, "exp") }), 401, `Bearer error="invalid_token"`},
-		{"§6.4 a bad detail", books + "&access_token=" + accessToken(t, []any{grant([]string{"subscribe"}, map[string]any{"match": "/rel/:id", "match_type": "urlpattern"})}),
+		{"§6.4 a bad detail", books + "&access_token=" + accessToken(t, []any{grant([]string{"subscribe"}, map[string]any{"match": "/rel/:id", "match_type": "regex"})}),
 			"", 401, `Bearer error="invalid_token"`},
 		{"§6.1 an empty access_token", books + "&access_token=", "Cookie: mercureAuthorization=" + reader, 400, `Bearer error="invalid_request"`},
 	} {

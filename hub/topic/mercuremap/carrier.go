@@ -74,10 +74,16 @@ func PatternCarrier(p *urlpattern.Pattern) string {
 // "urn://isbn:123?#"); false for "https://example.com/books/1?q=a b" and
 // for topics that are not URLs, which no URL pattern matches.
 //
+// A relative t ("/.well-known/mercure/subscriptions/...") is taken
+// resolved against base, the hub's URL (draft-08 §4.2), as the patterns
+// match it; with a nil base it is not a URL. Such a t never begins with
+// its key, so it always needs the route.
+//
 // The guarantee, which PatternCarrier relies on: if a pattern p matches t
-// (p.Test(t)), then NeedsRoute(t) or PatternCarrier(p) matches Map(t).
-func NeedsRoute(t string) bool {
-	key, ok := urlpattern.IndexKey(t)
+// (p.TestBase(t, base)), then NeedsRoute(t, base) or PatternCarrier(p)
+// matches Map(t).
+func NeedsRoute(t string, base *urlpattern.Base) bool {
+	key, ok := urlpattern.IndexKeyBase(t, base)
 	if !ok {
 		return false
 	}
@@ -92,8 +98,9 @@ func NeedsRoute(t string) bool {
 
 // Names returns the names an update to topics is published to: the
 // mapped name of each, in order, and RouteTopic after them when one of
-// them needs it (NeedsRoute), so that URL patterns can match it.
-func Names(topics []string) ([]string, error) {
+// them needs it (NeedsRoute, with base), so that URL patterns can match
+// it.
+func Names(topics []string, base *urlpattern.Base) ([]string, error) {
 	names := make([]string, 0, len(topics)+1)
 	route := false
 	for _, t := range topics {
@@ -102,7 +109,7 @@ func Names(topics []string) ([]string, error) {
 			return nil, err
 		}
 		names = append(names, m)
-		route = route || NeedsRoute(t)
+		route = route || NeedsRoute(t, base)
 	}
 	if route {
 		names = append(names, RouteTopic)

@@ -196,7 +196,7 @@ func TestNeedsRoute(t *testing.T) {
 		{"urn:isbn:123", true},
 	}
 	for _, tt := range tests {
-		if got := mercuremap.NeedsRoute(tt.topic); got != tt.want {
+		if got := mercuremap.NeedsRoute(tt.topic, nil); got != tt.want {
 			key, _ := urlpattern.IndexKey(tt.topic)
 			t.Errorf("NeedsRoute(%q) = %v, want %v (IndexKey %q)", tt.topic, got, tt.want, key)
 		}
@@ -240,7 +240,7 @@ func TestPatternCarrierGuarantee(t *testing.T) {
 				continue
 			}
 			matched++
-			if !mercuremap.NeedsRoute(s) && !topic.Match(c, mapped(t, s)) {
+			if !mercuremap.NeedsRoute(s, nil) && !topic.Match(c, mapped(t, s)) {
 				t.Errorf("%.60q matches %.60q, but NeedsRoute is false and PatternCarrier = %q does not match Map = %.80q",
 					ps, s, c, mapped(t, s))
 			}

@@ -184,7 +184,7 @@ func FuzzPatternCarrier(f *testing.F) {
 		c := mercuremap.PatternCarrier(p)
 		lit, _, _ := strings.Cut(p.Literal(), "?")
 		for _, s := range []string{s, lit + s} {
-			if !p.Test(s) || mercuremap.NeedsRoute(s) {
+			if !p.Test(s) || mercuremap.NeedsRoute(s, nil) {
 				continue
 			}
 			m, err := mercuremap.Map(s)
