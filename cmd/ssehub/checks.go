@@ -92,6 +92,18 @@ func checkListenAddr(addr string) error {
 	return nil
 }
 
+// mercureRemoteJWKSConfig is the key set start fetches for role's
+// --mercure-<role>-jwks-url (URL empty when it is not set), with the
+// native JWKS flags' refresh and timeouts, and the flag's name.
+func (c Config) mercureRemoteJWKSConfig(role string, onFetch func(auth.FetchResult)) (auth.RemoteJWKSConfig, string) {
+	url := c.MercurePubJWKS
+	if role == "subscriber" {
+		url = c.MercureSubJWKS
+	}
+	return auth.RemoteJWKSConfig{URL: url, RefreshInterval: c.JWKSRefresh, UnknownKIDInterval: c.JWKSUnknownKID,
+		Timeout: c.JWKSTimeout, OnFetch: onFetch}, "mercure-" + role + "-jwks-url"
+}
+
 // remoteJWKSConfig is the key set start fetches for --jwt-jwks-url or
 // --jwt-oidc-discovery, reporting each fetch to onFetch (nil: nowhere).
 func (c Config) remoteJWKSConfig(onFetch func(auth.FetchResult)) auth.RemoteJWKSConfig {

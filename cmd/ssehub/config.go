@@ -89,6 +89,8 @@ type Config struct {
 	MercureCookie   string        `flag:"mercure-cookie-name" help:"cookie a Mercure token may come in (Mercure's cookie_name); __Secure-mercure_access_token is read too"`
 	MercurePubFile  string        `flag:"mercure-publisher-jwt-key-file" help:"PEM public key of Mercure publishers' tokens, used with --mercure-jwt-algorithm (Mercure's publisher_jwt KEY ALG); with --mercure-publisher-jwt-secret, either verifies"`
 	MercureSubFile  string        `flag:"mercure-subscriber-jwt-key-file" help:"PEM public key of Mercure subscribers' tokens, used with --mercure-jwt-algorithm (subscriber_jwt KEY ALG)"`
+	MercurePubJWKS  string        `flag:"mercure-publisher-jwks-url" help:"JWKS URL of Mercure publishers' keys (Mercure's publisher_jwks_url; https, http only on localhost), fetched again as --jwt-jwks-refresh says; beside a secret or key file, either verifies"`
+	MercureSubJWKS  string        `flag:"mercure-subscriber-jwks-url" help:"JWKS URL of Mercure subscribers' keys (subscriber_jwks_url)"`
 	MercureAlg      string        `flag:"mercure-jwt-algorithm" help:"algorithm of the --mercure-*-jwt-key-file keys: RS256, ES256 or EdDSA"`
 	MercureResource string        `flag:"mercure-resource" help:"the hub's resource identifier, which a draft-08 access token's aud must contain (draft-08 §6.3), such as https://hub.example.com/.well-known/mercure; empty: draft-08 tokens are refused"`
 	MercureHubURL   string        `flag:"mercure-hub-url" help:"the hub's public URL, such as https://hub.example.com/.well-known/mercure: relative URL patterns and the relative topics they match (subscription events) resolve against it (draft-08 §4.2); empty: --mercure-resource if it is a URL, else http://localhost and --mercure-path"`
@@ -409,8 +411,16 @@ func (c Config) validate(src sources) error {
 		switch {
 		case c.RedisPartitions > 1:
 			bad("mercure", "needs --redis-partitions 1 for now: a Mercure update's id is a position in one partition (docs/mercure-design.md)")
-		case c.MercurePubKey == "" && c.MercureSubKey == "" && c.MercurePubFile == "" && c.MercureSubFile == "" && !c.MercureAnon:
-			bad("mercure", "needs --mercure-publisher-jwt-secret or -key-file, --mercure-subscriber-jwt-secret or -key-file, or --mercure-anonymous")
+		case c.MercurePubKey == "" && c.MercureSubKey == "" && c.MercurePubFile == "" && c.MercureSubFile == "" &&
+			c.MercurePubJWKS == "" && c.MercureSubJWKS == "" && !c.MercureAnon:
+			bad("mercure", "needs --mercure-publisher-jwt-secret, -key-file or -jwks-url, --mercure-subscriber-jwt-secret, -key-file or -jwks-url, or --mercure-anonymous")
+		}
+		for _, role := range []string{"publisher", "subscriber"} {
+			if rc, flag := c.mercureRemoteJWKSConfig(role, nil); rc.URL != "" {
+				if err := rc.Check(); err != nil {
+					bad(flag, "%v", err)
+				}
+			}
 		}
 		if err := httpapi.CheckMountPath(c.MercurePath); err != nil {
 			bad("mercure-path", "%v", err)

@@ -187,6 +187,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "mercure-subscriptions on partitions", args: []string{"--mercure", "--mercure-anonymous", "--mercure-subscriptions", "--redis-partitions", "2"},
 			want: []string{"--mercure-subscriptions", "--redis-partitions 1"}},
 		{name: "mercure secret too short", args: []string{"--mercure", "--mercure-publisher-jwt-secret", "short"}, want: []string{"--mercure-publisher-jwt-secret"}},
+		{name: "mercure JWKS URL over plain http elsewhere than localhost", args: []string{"--mercure", "--mercure-publisher-jwks-url", "http://idp.example.com/jwks.json"},
+			want: []string{"--mercure-publisher-jwks-url"}},
 		{name: "mercure hub URL not absolute", args: []string{"--mercure", "--mercure-anonymous", "--mercure-hub-url", "/.well-known/mercure"},
 			want: []string{"--mercure-hub-url", "absolute URL"}},
 		{name: "mercure protocol unknown", args: []string{"--mercure", "--mercure-anonymous", "--mercure-protocol", "09"}, want: []string{"--mercure-protocol", "07, 08 or both"}},

@@ -145,3 +145,54 @@ func getStatus(t *testing.T, client *http.Client, url string) (int, string) {
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
 }
+
+// A hub with --mercure-publisher-jwks-url (Mercure's publisher_jwks_url)
+// verifies Mercure publishers' tokens with the keys of the URL, takes a
+// rotated-in key without a restart, and refuses a key the set does not
+// hold.
+func TestMercureJWKSURL(t *testing.T) {
+	t.Parallel()
+	idp := newJWKSServer(t)
+	idp.rotate(t, "k1", "")
+	_, addr := startServing(t, nil, "--mercure", "--mercure-anonymous", "--mercure-publisher-jwks-url", idp.URL+"/jwks.json",
+		"--jwt-jwks-unknown-kid-refresh", "100ms")
+	client := newHTTPClient(t)
+	waitReady(t, client, "http://"+addr+"/readyz", 10*time.Second)
+	publish := func(kid string, key *ecdsa.PrivateKey) int {
+		t.Helper()
+		if key == nil {
+			idp.mu.Lock()
+			key = idp.keys[kid]
+			idp.mu.Unlock()
+		}
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"mercure": map[string]any{"publish": []string{"*"}}})
+		tok.Header["kid"] = kid
+		signed, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/.well-known/mercure", strings.NewReader("topic=a&data=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+signed)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := publish("k1", nil); got != http.StatusOK {
+		t.Errorf("a token signed with the set's k1 = %d, want 200", got)
+	}
+	stranger, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := publish("k1", stranger); got != http.StatusUnauthorized {
+		t.Errorf("a token signed with another key under k1 = %d, want 401", got)
+	}
+	idp.rotate(t, "k2", "k1")
+	if got := publish("k2", nil); got != http.StatusOK {
+		t.Errorf("a token signed with the rotated-in k2 = %d, want 200 without a restart", got)
+	}
+}

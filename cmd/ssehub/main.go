@@ -247,7 +247,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sources := metrics.Sources{Hub: h, Publishes: srv}
 	var door *mercure.Door
 	if cfg.Mercure {
-		door, err = newMercureDoor(cfg, h, b, srv, log)
+		var stopKeys func()
+		door, stopKeys, err = newMercureDoor(cfg, h, b, srv, log)
+		defer stopKeys() // after the server stops: the door verifies tokens until then
 		if err != nil {
 			_ = h.Shutdown(context.Background())
 			return err
@@ -502,10 +504,19 @@ func closeDoor(ctx context.Context, door *mercure.Door) error {
 // newMercureDoor builds the Mercure front door of --mercure: its own
 // verifiers (Mercure tokens: auth.Config.Mercure), sharing the native
 // server's stream limits and publish rates.
-func newMercureDoor(cfg Config, h *hub.Hub, b broker.Broker, srv *httpapi.Server, log *slog.Logger) (*mercure.Door, error) {
-	// One verifier per role, with the role's secret and key file: either
-	// verifies (a secret and a key during a rotation, or apps of both
-	// kinds). No key: nil, which the door reads as "nobody" for
+//
+// stop closes the JWKS URLs' fetchers; call it once the server has
+// stopped (it is a no-op when there are none, and set even on error).
+func newMercureDoor(cfg Config, h *hub.Hub, b broker.Broker, srv *httpapi.Server, log *slog.Logger) (door *mercure.Door, stop func(), err error) {
+	var remotes []*auth.RemoteJWKS
+	stop = func() {
+		for _, r := range remotes {
+			r.Close()
+		}
+	}
+	// One verifier per role, with the role's secret, key file and JWKS
+	// URL: any verifies (a secret and a key during a rotation, or apps of
+	// both kinds). No key: nil, which the door reads as "nobody" for
 	// publishers and "the publishers' keys" for subscribers.
 	verifier := func(role string) (*auth.Verifier, error) {
 		var keys []auth.KeyConfig
@@ -516,10 +527,18 @@ func newMercureDoor(cfg Config, h *hub.Hub, b broker.Broker, srv *httpapi.Server
 			}
 			keys = append(keys, k...)
 		}
-		if len(keys) == 0 {
+		var remote *auth.RemoteJWKS
+		if rc, flag := cfg.mercureRemoteJWKSConfig(role, logFetch(log.With("jwks", "mercure "+role))); rc.URL != "" {
+			var err error
+			if remote, err = auth.NewRemoteJWKS(rc); err != nil {
+				return nil, fmt.Errorf("--%s: %w", flag, err)
+			}
+			remotes = append(remotes, remote)
+		}
+		if len(keys) == 0 && remote == nil {
 			return nil, nil
 		}
-		v, err := auth.NewVerifier(auth.Config{Keys: keys, Leeway: cfg.JWTLeeway, Mercure: true})
+		v, err := auth.NewVerifier(auth.Config{Keys: keys, Remote: remote, Leeway: cfg.JWTLeeway, Mercure: true})
 		if err != nil {
 			return nil, fmt.Errorf("mercure %s keys: %w", role, err)
 		}
@@ -527,11 +546,11 @@ func newMercureDoor(cfg Config, h *hub.Hub, b broker.Broker, srv *httpapi.Server
 	}
 	pub, err := verifier("publisher")
 	if err != nil {
-		return nil, err
+		return nil, stop, err
 	}
 	sub, err := verifier("subscriber")
 	if err != nil {
-		return nil, err
+		return nil, stop, err
 	}
 	protocol := map[string]mercure.Generation{"07": mercure.Draft07, "08": mercure.Draft08}[cfg.MercureProto] // "both": 0
 	if cfg.MercureResource == "" && protocol != mercure.Draft07 {
@@ -541,7 +560,7 @@ func newMercureDoor(cfg Config, h *hub.Hub, b broker.Broker, srv *httpapi.Server
 	if cfg.MercureSubs {
 		var ok bool
 		if subs, ok = b.(broker.MercureSubscriptionStore); !ok {
-			return nil, errors.New("--mercure-subscriptions: this broker keeps no subscriptions")
+			return nil, stop, errors.New("--mercure-subscriptions: this broker keeps no subscriptions")
 		}
 	}
 	return mercure.New(h, srv.Door(), mercure.Config{
@@ -566,5 +585,5 @@ func newMercureDoor(cfg Config, h *hub.Hub, b broker.Broker, srv *httpapi.Server
 		// --presence-ttl, as its presence does.
 		Subscriptions:    subs,
 		SubscriptionsTTL: cfg.PresenceTTL,
-	}), nil
+	}), stop, nil
 }
