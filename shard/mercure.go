@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ssehub/ssehub/hub/broker"
+	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/hub/mercure"
 	"github.com/ssehub/ssehub/hub/topic/mercuremap"
 	"github.com/ssehub/ssehub/hub/topic/uritemplate"
@@ -47,7 +48,9 @@ type MercureStream struct {
 type MercureHead interface {
 	// ResumedHead returns head, the stream's Stream.Head, for a stream
 	// that resumed from resumedFrom: the id as the client sent it when
-	// the replay from it was exact; Earliest when "earliest" was asked
+	// the replay from it was exact and the stream selects and may read
+	// the event it names (draft-08 §7: the header never names an event
+	// the stream may not read); Earliest when "earliest" was asked
 	// (the stream then gets all the history the broker holds) or it could
 	// not resume exactly (the id is unknown or older than history: the
 	// stream goes on from now). A fresh stream (no Stream.LastEventID)
@@ -400,6 +403,28 @@ func (p *profile) keeps(m *broker.Message) bool {
 	return !mm.Private || p.grants != nil && p.grants.sel.MatchesAny(mm.Topics)
 }
 
+// replayFrom replays the history after the event hubID for the Mercure
+// stream of profile p. It reads from just before hubID, so that the
+// event itself comes first when the stream selects it, and reports
+// whether the stream may read it (visible), which decides whether the
+// head may name it; the event is not replayed. Where the history cannot
+// be read from just before it (hubID is the oldest event kept, or not a
+// hub id), it replays after hubID, and visible is false.
+func (s *Shard) replayFrom(ctx context.Context, p *profile, hubID string) (r broker.Replay, visible bool, err error) {
+	if id, perr := eventid.Parse(hubID); perr == nil && !id.IsZero() {
+		r, err = s.broker.Replay(ctx, p.selection.replaySel, id.Prev().String())
+		if err != nil || r.Reset == nil {
+			if len(r.Messages) > 0 && r.Messages[0].ID == id {
+				visible = p.keeps(r.Messages[0])
+				r.Messages = r.Messages[1:]
+			}
+			return r, visible, err
+		}
+	}
+	r, err = s.broker.Replay(ctx, p.selection.replaySel, hubID)
+	return r, false, err
+}
+
 // resumePoint resolves a Mercure stream's Last-Event-ID into the hub id
 // to replay after: "#<id>" is the hub's own, anything else a publisher
 // id (broker.PublisherIDs). ok is false when there is nothing to resume
@@ -448,12 +473,21 @@ func (s *Shard) openMercure(c *client, b *batch) (Reason, bool) {
 		} else {
 			var hubID string
 			var ok bool
+			var visible bool
 			hubID, ok, err = s.resumePoint(ctx, c.lastEventID)
 			if err == nil && ok {
-				r, err = s.broker.Replay(ctx, p.selection.replaySel, hubID)
+				r, visible, err = s.replayFrom(ctx, p, hubID)
 			}
 			if err == nil && ok && r.Reset == nil {
 				resumed, from = true, c.lastEventID
+				if !visible {
+					// The head never names an event the stream may not
+					// read (draft-08 §7): the client's id of a private
+					// update it is not granted, or of one it does not
+					// select. earliest says only that something may be
+					// missing; the replay is exact all the same.
+					from = Earliest
+				}
 			} else if r.Reset != nil {
 				s.resets.Add(1)
 			}

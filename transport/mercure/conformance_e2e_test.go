@@ -521,6 +521,24 @@ var draft08 = []must{
 		h.stream(t, q("match", topic, "lastEventID", first), bearerLine(h.nobody)).expect(t, "2")
 		h.stream(t, q("match", topic, "lastEventID", first), bearerLine(h.nobody), "Last-Event-ID: "+second).expect(t, "3")
 	}},
+	{"§7", "the Last-Event-ID response header never names an event the subscriber may not read", func(t *testing.T, h *conformanceHub) {
+		topic, other := h.base(), h.base()
+		private := h.publish(t, form("topic", topic, "data", "secret", "private", "on", "id", "urn:"+topic+":p"))
+		elsewhere := h.publish(t, form("topic", other, "data", "elsewhere", "id", "urn:"+topic+":o"))
+		h.publish(t, form("topic", topic, "data", "public"))
+		granted := token(t, map[string]any{"subscribe": []string{topic}})
+		for _, tt := range []struct{ name, token, from, header string }{
+			{"a private update not granted", h.nobody, private, "earliest"},
+			{"a private update granted", granted, private, private},
+			{"an update of a topic not selected", h.nobody, elsewhere, "earliest"},
+		} {
+			s := h.stream(t, q("match", topic), bearerLine(tt.token), "Last-Event-ID: "+tt.from)
+			if got := s.resp.Header.Get("Last-Event-ID"); got != tt.header {
+				t.Errorf("%s: Last-Event-ID %q, want %q", tt.name, got, tt.header)
+			}
+			s.expect(t, "public") // the replay is exact all the same
+		}
+	}},
 	{"§7", "a resume sets the Last-Event-ID response header: the id it resumed from, or earliest", func(t *testing.T, h *conformanceHub) {
 		topic := h.base()
 		id := h.publish(t, form("topic", topic, "data", "1"))

@@ -42,9 +42,11 @@ func (b *Broker) readReplay(ctx context.Context, sel broker.Selection, lastEvent
 	switch {
 	case err != nil:
 		return b.reset(transport.ResetUnknownID, lastEventID, head), nil
-	case origin.IsZero() || after.Less(origin):
+	case origin.IsZero() || after.Less(origin.Prev()):
 		// No origin: Redis lost its data (or nothing was ever published,
-		// in which case no client can hold an id of ours).
+		// in which case no client can hold an id of ours). Just before
+		// the origin is a position still: all history, from its first
+		// event, which a Mercure resume reads to see that event.
 		return b.reset(transport.ResetHistoryLost, lastEventID, head), nil
 	case head.Less(after):
 		return b.reset(transport.ResetUnknownID, lastEventID, head), nil
