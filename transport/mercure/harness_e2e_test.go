@@ -1,6 +1,7 @@
 package mercure_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -35,6 +36,7 @@ type testDoor struct {
 	addr string // host:port the server listens on
 	path string // the door's path
 	hub  *hub.Hub
+	door *mercure.Door
 }
 
 // startDoor serves a hub on b with the Mercure door mounted, until the
@@ -53,8 +55,16 @@ func startDoor(t *testing.T, b broker.Broker, opts doorOptions) *testDoor {
 	}
 	opts.door.Publishers = v
 	door := mercure.New(h, s.Server.Door(), opts.door)
+	if opts.door.Subscriptions != nil {
+		// Before the server and the hub stop (cleanups run last first).
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = door.Close(ctx) // a killed hub's cannot reach Redis
+		})
+	}
 	s.Server.Mount(door.Path(), door.Handle)
-	return &testDoor{url: s.URL + door.Path(), addr: s.Addr, path: door.Path(), hub: h}
+	return &testDoor{url: s.URL + door.Path(), addr: s.Addr, path: door.Path(), hub: h, door: door}
 }
 
 // stats sums the stats of every shard of the hub.

@@ -129,16 +129,27 @@ func TestDraft07SubscribeRefusals(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	hubURL := serveDoor(t, b) // no anonymous subscribers
 	expired := signed(t, jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix(), "mercure": map[string]any{"subscribe": []string{"*"}}})
-	for _, tt := range []struct {
-		name, query, header string
-		status              int
-		challenge           string
-	}{
+	checkRefusals(t, hubURL, []refusal{
 		{"§6 no token and no anonymous subscribers", "topic=a", "", 401, "Bearer"},
 		{"§6 an expired token", "topic=a", "Authorization: Bearer " + expired, 401, `Bearer error="invalid_token"`},
 		{"draft-08 §3 reserved match namespace", "match_regex=a", "", 400, ""},
 		{"no selector", "x=1", "", 400, ""},
-	} {
+	})
+}
+
+// refusal is a subscription request the door refuses before a stream
+// opens: its query, one header line (or none), and the answer's status
+// and WWW-Authenticate challenge.
+type refusal struct {
+	name, query, header string
+	status              int
+	challenge           string
+}
+
+// checkRefusals makes each request of cases, in a subtest of its name.
+func checkRefusals(t *testing.T, hubURL string, cases []refusal) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			var headers []string
 			if tt.header != "" {

@@ -13,12 +13,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/internal/apitest"
 	"github.com/ssehub/ssehub/internal/redistest"
-	"github.com/ssehub/ssehub/transport/auth"
-	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/membroker"
 	"github.com/ssehub/ssehub/transport/mercure"
 	"github.com/ssehub/ssehub/transport/redisbroker"
@@ -38,25 +35,9 @@ type subsHub struct {
 // door is closed before the hub shuts down.
 func serveSubsDoor(t *testing.T, b broker.Broker, ttl time.Duration) subsHub {
 	t.Helper()
-	h, err := hub.New(hub.Config{}, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(http.DefaultClient.CloseIdleConnections)
-	s := apitest.Serve(t, "", h, httpapi.Config{})
-	v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{{Algorithm: auth.HS256, Secret: testSecret}}, Mercure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	door := mercure.New(h, s.Server.Door(), mercure.Config{Publishers: v, Anonymous: true,
-		Subscriptions: b.(broker.MercureSubscriptionStore), SubscriptionsTTL: ttl})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = door.Close(ctx) // a killed hub's cannot reach Redis
-	})
-	s.Server.Mount(door.Path(), door.Handle)
-	return subsHub{url: s.URL + door.Path(), base: s.URL, door: door}
+	d := startDoor(t, b, doorOptions{door: mercure.Config{Anonymous: true,
+		Subscriptions: b.(broker.MercureSubscriptionStore), SubscriptionsTTL: ttl}})
+	return subsHub{url: d.url, base: strings.TrimSuffix(d.url, d.path), door: d.door}
 }
 
 // subDoc is a subscription's JSON-LD document, both generations' fields.

@@ -12,13 +12,10 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/broker"
-	"github.com/ssehub/ssehub/internal/apitest"
 	"github.com/ssehub/ssehub/internal/brokertest"
 	"github.com/ssehub/ssehub/internal/redistest"
 	"github.com/ssehub/ssehub/internal/testenv"
 	"github.com/ssehub/ssehub/shard"
-	"github.com/ssehub/ssehub/transport/auth"
-	"github.com/ssehub/ssehub/transport/httpapi"
 	"github.com/ssehub/ssehub/transport/membroker"
 	"github.com/ssehub/ssehub/transport/mercure"
 	"github.com/ssehub/ssehub/transport/redisbroker"
@@ -287,11 +284,7 @@ func testDraft08Subscribe(t *testing.T, b broker.Broker) {
 		s.s.nothing(t, s.name)
 	}
 
-	for _, tt := range []struct {
-		name, query, header string
-		status              int
-		challenge           string
-	}{
+	checkRefusals(t, hubURL, []refusal{
 		{"§6.3 typ/not at+jwt", books, "Authorization: Bearer " + accessToken(t, []any{grant([]string{"subscribe"}, exact("*"))},
 			func(_ jwt.MapClaims, h map[string]any) { h["typ"] = "JWT" }), 401, `Bearer error="invalid_token"`},
 		{"§6.3 exp/absent", books, "Authorization: Bearer " + accessToken(t, []any{grant([]string{"subscribe"}, exact("*"))},
@@ -299,18 +292,7 @@ func testDraft08Subscribe(t *testing.T, b broker.Broker) {
 		{"§6.4 a bad detail", books + "&access_token=" + accessToken(t, []any{grant([]string{"subscribe"}, map[string]any{"match": "/rel/:id", "match_type": "regex"})}),
 			"", 401, `Bearer error="invalid_token"`},
 		{"§6.1 an empty access_token", books + "&access_token=", "Cookie: mercureAuthorization=" + reader, 400, `Bearer error="invalid_request"`},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var headers []string
-			if tt.header != "" {
-				headers = append(headers, tt.header)
-			}
-			s := subscribe(t, hubURL, tt.query, headers...)
-			if s.resp.StatusCode != tt.status || s.resp.Header.Get("WWW-Authenticate") != tt.challenge {
-				t.Errorf("answer %d, WWW-Authenticate %q; want %d, %q", s.resp.StatusCode, s.resp.Header.Get("WWW-Authenticate"), tt.status, tt.challenge)
-			}
-		})
-	}
+	})
 }
 
 // TestDraft08StreamEndsAtExp checks draft-08 §6.6: a stream opened with an
@@ -319,19 +301,8 @@ func testDraft08Subscribe(t *testing.T, b broker.Broker) {
 func TestDraft08StreamEndsAtExp(t *testing.T) {
 	b := membroker.New(membroker.Config{})
 	t.Cleanup(func() { b.Close() })
-	h, err := hub.New(hub.Config{Shards: 1, Shard: shard.Config{Heartbeat: 160 * time.Millisecond}}, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(http.DefaultClient.CloseIdleConnections)
-	s := apitest.Serve(t, "", h, httpapi.Config{})
-	v, err := auth.NewVerifier(auth.Config{Keys: []auth.KeyConfig{{Algorithm: auth.HS256, Secret: testSecret}}, Mercure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	door := mercure.New(h, s.Server.Door(), mercure.Config{Publishers: v, Resource: testResource})
-	s.Server.Mount(door.Path(), door.Handle)
-	hubURL := s.URL + door.Path()
+	hubURL := startDoor(t, b, doorOptions{hub: hub.Config{Shards: 1, Shard: shard.Config{Heartbeat: 160 * time.Millisecond}},
+		door: mercure.Config{Resource: testResource}}).url
 	soon := accessToken(t, []any{grant([]string{"subscribe"}, exact("*"))},
 		func(c jwt.MapClaims, _ map[string]any) { c["exp"] = time.Now().Add(2 * time.Second).Unix() })
 	expiring := subscribe(t, hubURL, "match=a", "Authorization: Bearer "+soon)
