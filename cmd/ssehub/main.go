@@ -255,6 +255,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		srv.Mount(door.Path(), door.Handle)
+		if p := door.MetadataPath(); p != "" {
+			srv.Mount(p, door.HandleMetadata) // draft-08's protected resource metadata (RFC 9728)
+		}
 		sources.MercurePublishes = door
 		log.Info("serving the Mercure protocol", "path", door.Path(), "anonymous", cfg.MercureAnon, "protocol", cfg.MercureProto, "resource", cfg.MercureResource)
 	}

@@ -146,6 +146,11 @@ func TestMercureKeyFiles(t *testing.T) {
 		"--mercure-publisher-jwt-secret", mercureSecret)
 	client := newHTTPClient(t)
 	waitReady(t, client, "http://"+addr+"/readyz", 10*time.Second)
+	// With a resource identifier, the hub serves its protected resource
+	// metadata where RFC 9728 puts it.
+	if code, _ := getStatus(t, client, "http://"+addr+"/.well-known/oauth-protected-resource/.well-known/mercure"); code != http.StatusOK {
+		t.Errorf("the protected resource metadata: %d, want 200", code)
+	}
 
 	// accessToken signs a draft-08 token granting action on every topic.
 	accessToken := func(m jwt.SigningMethod, key any, action, aud string) string {

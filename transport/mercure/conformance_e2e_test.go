@@ -1,10 +1,12 @@
 package mercure_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ssehub/ssehub/transport/membroker"
 	"github.com/ssehub/ssehub/transport/mercure"
 	"github.com/ssehub/ssehub/transport/sse"
 )
@@ -240,7 +243,11 @@ var draft07 = []must{
 		s.nothing(t, "a subscriber of the topic")
 	}},
 	{"§5, §6.4", "the publisher must be authorized", func(t *testing.T, h *conformanceHub) {
-		refused(t, h.post(t, "", form("topic", h.base(), "data", "x")), http.StatusUnauthorized, "Bearer")
+		got := h.post(t, "", form("topic", h.base(), "data", "x"))
+		refused(t, got, http.StatusUnauthorized, "")
+		if !strings.HasPrefix(got.challenge, "Bearer") {
+			t.Errorf("WWW-Authenticate %q, want a Bearer challenge", got.challenge)
+		}
 	}},
 	{"§6", "the Authorization header's token is used; the query parameter's and the cookie's are ignored", func(t *testing.T, h *conformanceHub) {
 		topic := h.base()
@@ -485,9 +492,12 @@ var draft08 = []must{
 			t.Errorf("the body %q is not the event's id %q", got.body, ev.ID)
 		}
 	}},
-	{"§6.2", "no token: 401 with a bare Bearer challenge", func(t *testing.T, h *conformanceHub) {
-		refused(t, h.post(t, "", form("topic", h.base())), http.StatusUnauthorized, "Bearer")
-		if s := subscribe(t, h.url, q("match", h.base())); s.resp.StatusCode != http.StatusUnauthorized || s.resp.Header.Get("WWW-Authenticate") != "Bearer" {
+	{"§6.2", "no token: 401 with a Bearer challenge without an error code (pointing to the resource metadata)", func(t *testing.T, h *conformanceHub) {
+		// The hub's resource metadata, where the challenge points
+		// (RFC 9728 §5.1, which §6.2 recommends).
+		want := `Bearer resource_metadata="https://hub.example.test/.well-known/oauth-protected-resource/.well-known/mercure"`
+		refused(t, h.post(t, "", form("topic", h.base())), http.StatusUnauthorized, want)
+		if s := subscribe(t, h.url, q("match", h.base())); s.resp.StatusCode != http.StatusUnauthorized || s.resp.Header.Get("WWW-Authenticate") != want {
 			t.Errorf("subscribing without a token: %d %q", s.resp.StatusCode, s.resp.Header.Get("WWW-Authenticate"))
 		}
 	}},
@@ -549,4 +559,36 @@ var draft08 = []must{
 			}
 		}
 	}},
+}
+
+// TestResourceMetadata: the hub publishes its OAuth 2.0 protected resource
+// metadata (draft-08 "Protected Resource Metadata", a SHOULD; RFC 9728)
+// where RFC 9728 §3.1 puts it for the hub's resource identifier, and the
+// challenges point to it; a hub without a resource identifier has none.
+func TestResourceMetadata(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	t.Cleanup(func() { b.Close() })
+	d := startDoor(t, b, doorOptions{door: mercure.Config{Resource: testResource}})
+	resp, err := http.Get(strings.TrimSuffix(d.url, d.path) + "/.well-known/oauth-protected-resource/.well-known/mercure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Resource       string   `json:"resource"`
+		Methods        []string `json:"bearer_methods_supported"`
+		Cookie         bool     `json:"mercure_cookie"`
+		MercureVersion int      `json:"mercure_version"`
+	}
+	body, _ := io.ReadAll(resp.Body) // all of it: the connection goes back to the pool
+	if err := json.Unmarshal(body, &doc); err != nil || resp.StatusCode != http.StatusOK ||
+		resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("metadata: %d %s, %v", resp.StatusCode, resp.Header.Get("Content-Type"), err)
+	}
+	if doc.Resource != testResource || !slices.Equal(doc.Methods, []string{"header", "query"}) || !doc.Cookie || doc.MercureVersion != 8 {
+		t.Errorf("metadata %+v", doc)
+	}
+	if none := startDoor(t, b, doorOptions{}); none.door.MetadataPath() != "" {
+		t.Errorf("a hub without a resource identifier serves metadata at %s", none.door.MetadataPath())
+	}
 }

@@ -118,6 +118,8 @@ type Door struct {
 	queries   subscriptionCache // parsed subscription queries
 	subs      *registry         // active subscriptions; nil when off
 	base      *urlpattern.Base  // Config.HubURL, parsed
+	metadata  *resourceMetadata // nil: none served
+	noToken   *Error            // the answer to a request without a token
 	published atomic.Uint64     // updates accepted, for metrics
 }
 
@@ -143,7 +145,10 @@ func New(h *hub.Hub, front *frontdoor.Door, cfg Config) *Door {
 		AllowHeaders:  "Authorization, Last-Event-ID, Content-Type, Cache-Control",
 		ExposeHeaders: []string{resumeHeader, legacyResumeHeader},
 	})
-	d := &Door{hub: h, front: front, cors: cors, cfg: cfg, base: hubBase(cfg)}
+	d := &Door{hub: h, front: front, cors: cors, cfg: cfg, base: hubBase(cfg), metadata: newResourceMetadata(cfg.Resource)}
+	// One value for every request without a token (an anonymous
+	// subscriber's): not to be modified.
+	d.noToken = &Error{Status: http.StatusUnauthorized, Message: "no token", challenge: d.metadata.challenge()}
 	if cfg.Subscriptions != nil {
 		d.subs = newRegistry(h, cfg.Subscriptions, cfg.SubscriptionsTTL, d.base, cfg.Logger)
 	}
@@ -280,9 +285,8 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 	claims, err := d.authenticate(ctx, d.cfg.Subscribers, true)
 	userID := ""
 	var g tokenGrants // none for an anonymous subscriber
-	var e *Error
 	switch {
-	case errors.As(err, &e) && e.Status == http.StatusUnauthorized && e.challenge == "Bearer" && d.cfg.Anonymous:
+	case err == d.noToken && d.cfg.Anonymous:
 		// No token: public updates only.
 	case err != nil:
 		writeError(ctx, err)
@@ -462,7 +466,7 @@ func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier, cookie b
 		}
 	}
 	if token == "" {
-		return auth.Claims{}, errNoToken
+		return auth.Claims{}, d.noToken
 	}
 	if v == nil {
 		return auth.Claims{}, &Error{Status: http.StatusForbidden, Message: "this hub has no Mercure keys for this"}
@@ -485,10 +489,6 @@ func publisherKey(ctx *fasthttp.RequestCtx, c auth.Claims) string {
 	}
 	return "mercure-ip:" + ctx.RemoteIP().String()
 }
-
-// errNoToken is authenticate's answer to a request without a token: one
-// value for every anonymous subscriber. Not to be modified.
-var errNoToken = &Error{Status: http.StatusUnauthorized, Message: "no token", challenge: "Bearer"}
 
 func invalidToken(msg string) *Error {
 	return &Error{Status: http.StatusUnauthorized, Message: msg, challenge: `Bearer error="invalid_token"`}

@@ -64,6 +64,9 @@ func startDoor(t *testing.T, b broker.Broker, opts doorOptions) *testDoor {
 		})
 	}
 	s.Server.Mount(door.Path(), door.Handle)
+	if p := door.MetadataPath(); p != "" {
+		s.Server.Mount(p, door.HandleMetadata)
+	}
 	return &testDoor{url: s.URL + door.Path(), addr: s.Addr, path: door.Path(), hub: h, door: door}
 }
 

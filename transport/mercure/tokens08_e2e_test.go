@@ -177,7 +177,8 @@ func testDraft08Tokens(t *testing.T, b broker.Broker) {
 			status: 400, challenge: request},
 		{name: "§6.1 presentation/a malformed header does not fall back", query: "access_token=" + books,
 			header: http.Header{"Authorization": {"Token " + books}}, status: 400, challenge: request},
-		{name: "§6.2 no token: a bare challenge", status: 401, challenge: "Bearer"},
+		{name: "§6.2 no token: a challenge without an error code, pointing to the resource metadata", status: 401,
+			challenge: `Bearer resource_metadata="https://hub.example.test/.well-known/oauth-protected-resource/.well-known/mercure"`},
 	})
 
 	// --mercure-protocol, and a hub without a resource identifier.
