@@ -7,6 +7,7 @@ import (
 	"github.com/ssehub/ssehub/hub/broker"
 	"github.com/ssehub/ssehub/hub/eventid"
 	"github.com/ssehub/ssehub/hub/mercure"
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
 )
 
 // mercureTestShard is newTestShard for Mercure streams: n streams whose
@@ -73,30 +74,50 @@ func TestDispatchMercureDoesNotAllocate(t *testing.T) {
 // (one of each per stream), of which one stream's match. With literal
 // prefixes the sets find the candidates by prefix; without, every
 // template and pattern is tried.
+//
+// base=hub gives the selectors the hub's URL, as a door does
+// (mercure.NewWithBase: relative topics resolve against it), and
+// base=none gives none, so that one run compares the two.
 func BenchmarkDispatchMatchers(b *testing.B) {
 	const n = 10000
+	hubURL, err := urlpattern.NewBase("https://hub.example.com/.well-known/mercure")
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, prefixed := range []bool{true, false} {
-		b.Run(fmt.Sprintf("prefixes=%v", prefixed), func(b *testing.B) {
-			s, clients := mercureTestShard(b, n, func(i int) *mercure.Selectors {
-				tmpl, pat := "https://example.com/s%d/books/{id}", "https://example.com/s%d/books/:id"
-				if !prefixed {
-					tmpl, pat = "{scheme}://example.com/s%d/books/{id}", "*://example.com/s%d/books/:id"
-				}
-				return mustSelectors(b, mercure.Selector{Kind: mercure.Template, Value: fmt.Sprintf(tmpl, i)},
-					mercure.Selector{Kind: mercure.URLPattern, Value: fmt.Sprintf(pat, i)})
-			}, func(int) *mercure.Selectors { return nil })
-			if s.matchers.templates.Len() != n || s.matchers.patterns.Len() != n {
-				b.Fatalf("sets hold %d templates and %d patterns, want %d each", s.matchers.templates.Len(), s.matchers.patterns.Len(), n)
+		for _, base := range []*urlpattern.Base{nil, hubURL} {
+			name := fmt.Sprintf("prefixes=%v/base=none", prefixed)
+			if base != nil {
+				name = fmt.Sprintf("prefixes=%v/base=hub", prefixed)
 			}
-			msgs := make([]*broker.Message, b.N)
-			for i := range msgs {
-				msgs[i] = mercureMessage(uint64(i+1), false, "https://example.com/s5000/books/1")
-			}
-			dispatchEach(b, s, clients, msgs)
-			if got := s.Stats().Deliveries; got != uint64(b.N) {
-				b.Fatalf("deliveries = %d, want one per update (%d)", got, b.N)
-			}
-		})
+			b.Run(name, func(b *testing.B) { benchmarkDispatchMatchers(b, n, prefixed, base) })
+		}
+	}
+}
+
+func benchmarkDispatchMatchers(b *testing.B, n int, prefixed bool, base *urlpattern.Base) {
+	s, clients := mercureTestShard(b, n, func(i int) *mercure.Selectors {
+		tmpl, pat := "https://example.com/s%d/books/{id}", "https://example.com/s%d/books/:id"
+		if !prefixed {
+			tmpl, pat = "{scheme}://example.com/s%d/books/{id}", "*://example.com/s%d/books/:id"
+		}
+		s, err := mercure.NewWithBase([]mercure.Selector{{Kind: mercure.Template, Value: fmt.Sprintf(tmpl, i)},
+			{Kind: mercure.URLPattern, Value: fmt.Sprintf(pat, i)}}, base)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}, func(int) *mercure.Selectors { return nil })
+	if s.matchers.templates.Len() != n || s.matchers.patterns.Len() != n {
+		b.Fatalf("sets hold %d templates and %d patterns, want %d each", s.matchers.templates.Len(), s.matchers.patterns.Len(), n)
+	}
+	msgs := make([]*broker.Message, b.N)
+	for i := range msgs {
+		msgs[i] = mercureMessage(uint64(i+1), false, "https://example.com/s5000/books/1")
+	}
+	dispatchEach(b, s, clients, msgs)
+	if got := s.Stats().Deliveries; got != uint64(b.N) {
+		b.Fatalf("deliveries = %d, want one per update (%d)", got, b.N)
 	}
 }
 
