@@ -417,6 +417,12 @@ func (s *Shard) replayFrom(ctx context.Context, p *profile, hubID string) (r bro
 			if len(r.Messages) > 0 && r.Messages[0].ID == id {
 				visible = p.keeps(r.Messages[0])
 				r.Messages = r.Messages[1:]
+				if len(r.Messages) == 0 && r.Next != nil {
+					// The page held that event alone (the pager makes one
+					// event pages of large events): an empty first page
+					// would end the replay, so read the next one now.
+					r.Messages, err = r.Next(ctx)
+				}
 			}
 			return r, visible, err
 		}

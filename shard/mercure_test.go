@@ -310,3 +310,50 @@ func TestMercureRefusedOnPartitionedBroker(t *testing.T) {
 		t.Errorf("Join of a Mercure stream on two partitions = %v, want %v", err, shard.ErrMercurePartitioned)
 	}
 }
+
+// onePerPage pages an embedded broker's replays one event per page, as the
+// Redis pager does once an event is as large as a stream's share of a page.
+type onePerPage struct{ *membroker.Broker }
+
+func (p onePerPage) Replay(ctx context.Context, sel broker.Selection, last string) (broker.Replay, error) {
+	r, err := p.Broker.Replay(ctx, sel, last)
+	if err != nil || r.Reset != nil || len(r.Messages) <= 1 {
+		return r, err
+	}
+	rest := r.Messages[1:]
+	r.Messages = r.Messages[:1]
+	r.Next = func(context.Context) ([]*broker.Message, error) {
+		if len(rest) == 0 {
+			return nil, nil
+		}
+		m := rest[:1]
+		rest = rest[1:]
+		return m, nil
+	}
+	return r, nil
+}
+
+// A resume reads from just before its event, to see it, and drops it: a
+// first page that held only that event must not end the replay (an
+// empty page does), or the rest of history is lost under an exact head.
+func TestMercureResumeAcrossOneEventPages(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	t.Cleanup(func() { b.Close() })
+	s, err := shard.New(shard.Config{}, onePerPage{b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run() }()
+	t.Cleanup(func() { s.Stop(); testenv.Recv(t, "Run to return after Stop", done) })
+	sel := selectors(t, "https://example.com/a")
+	first := publishMercure(t, b, update{topics: []string{"https://example.com/a"}, data: "one"})
+	publishMercure(t, b, update{topics: []string{"https://example.com/a"}, data: "two"})
+	publishMercure(t, b, update{topics: []string{"https://example.com/a"}, data: "three"})
+	st := serveMercure(t, s, sel, nil, "#"+first.String())
+	if st.head != "#"+first.String() {
+		t.Errorf("head from %q, want the id resumed from", st.head)
+	}
+	publishMercure(t, b, update{topics: []string{"https://example.com/a"}, data: "live"})
+	st.want(t, "the resumed stream", "two", "three", "live")
+}

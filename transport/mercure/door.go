@@ -366,7 +366,7 @@ func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	for _, t := range u.Topics {
-		if addressesHub(t, d.cfg.Path) {
+		if addressesHub(t, d.cfg.Path, d.base) {
 			writeError(ctx, &Error{Status: http.StatusForbidden,
 				Message: fmt.Sprintf("topic %s is in the hub's reserved namespace: only the hub publishes there (draft-08 §5)", clip.Quote(t))})
 			return

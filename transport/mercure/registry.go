@@ -39,6 +39,10 @@ const (
 	// (the broker refuses or stalls): the oldest go first, counted in
 	// Dropped.
 	maxQueuedEvents = 1 << 16
+	// maxPendingDeletes bounds the ended subscriptions waiting to be
+	// deleted from the store while it does not answer; past it the hub
+	// registers anew instead (registry.take).
+	maxPendingDeletes = 1 << 16
 	// eventBatch is how many events one publish carries.
 	eventBatch = 64
 	// reapBudget is about how many records of a dead hub one tick takes.
@@ -211,10 +215,21 @@ func (r *registry) take() {
 			default:
 				delete(r.live, rec.ID)
 				delete(r.toSet, rec.ID)
-				r.toDel[rec.ID] = struct{}{}
+				if r.registered {
+					// Unregistered, the next write rewrites the whole
+					// hash from live: nothing to delete.
+					r.toDel[rec.ID] = struct{}{}
+				}
 				r.queue(rec.ID, endedDoc(l.doc))
 			}
 		}
+	}
+	if len(r.toDel) > maxPendingDeletes {
+		// The store has been down while many streams ended (each
+		// anonymous one with its own subscriber id): rather than keep
+		// every id, register again, which rewrites the hash from live.
+		r.registered = false
+		clear(r.toDel)
 	}
 	r.active.Store(int64(len(r.live)))
 }

@@ -1,10 +1,18 @@
 package mercure
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/ssehub/ssehub/hub/topic/urlpattern"
+)
 
 // TestAddressesHub: draft-08 §5, a topic must not address the hub's
 // reserved namespace once resolved against the hub's URL.
 func TestAddressesHub(t *testing.T) {
+	base, err := urlpattern.NewBase("https://hub.example.com/.well-known/mercure")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		topic, door string
 		want        bool
@@ -26,8 +34,15 @@ func TestAddressesHub(t *testing.T) {
 		{"/hub/subscriptions", "/hub", true}, // a door served elsewhere reserves its own path too
 		{"/.well-known/mercure/x", "/hub", true},
 		{"/hubx", "/hub", false},
+		// URL patterns read "%2e%2e" and "\\" as dot segments (the URL
+		// Standard): so does the check.
+		{"/x/%2e%2e/.well-known/mercure/subscriptions/Exact/a/b", DefaultPath, true},
+		{"https://hub.example.com/x/%2E%2e/.well-known/mercure/subscriptions", DefaultPath, true},
+		{"https://hub.example.com/x\\..\\.well-known/mercure/subscriptions", DefaultPath, true},
+		{"/x/%2e%2e%2f.well-known/mercure", DefaultPath, false}, // an escaped slash is no separator
+		{"urn:x:/.well-known/mercure", DefaultPath, false},
 	} {
-		if got := addressesHub(tt.topic, tt.door); got != tt.want {
+		if got := addressesHub(tt.topic, tt.door, base); got != tt.want {
 			t.Errorf("addressesHub(%q, %q) = %v, want %v", tt.topic, tt.door, got, tt.want)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/ssehub/ssehub/hub/mercure"
 	"github.com/ssehub/ssehub/internal/telemetry"
 )
 
@@ -56,20 +55,18 @@ func (d *Door) subscriptionsAPI(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	// The grants are the token's subscribe selectors, as for private
-	// updates; a draft-08 token's subscribe details plug in here once the
-	// door reads those tokens (until then it grants nothing: 403).
-	grant, err := ParseClaim07(claims.Mercure)
+	// The grants are the token's subscribe selectors (draft-07) or
+	// subscribe details (draft-08), checked as for private updates, with
+	// the same token rules (generation, typ, exp, aud).
+	g, err := d.grants(claims)
 	if err != nil {
-		writeError(ctx, invalidToken(err.Error()))
+		writeError(ctx, err)
 		return
 	}
-	var grants *mercure.Selectors
-	if len(grant.Subscribe) > 0 {
-		if grants, err = mercure.FromTopics(grant.Subscribe); err != nil {
-			writeError(ctx, invalidToken(err.Error()))
-			return
-		}
+	grants, err := g.subscribe()
+	if err != nil {
+		writeError(ctx, err)
+		return
 	}
 	if grants == nil || !grants.MatchesAny([]string{p.Path}) {
 		writeError(ctx, insufficientScope("no subscribe selector of the token matches "+p.Path+" (draft-07 §8.2, draft-08 §8.2)"))

@@ -558,3 +558,30 @@ func TestDraft08SubscriptionEventsByRelativePattern(t *testing.T) {
 	}
 	w.nothing(t, "the watcher, after the urlpattern subscription (the exact one is not under its pattern)")
 }
+
+// TestSubscriptionsAPITokens: the subscriptions API takes the tokens the
+// door takes, with their rules (draft-07 §8.2, draft-08 §8.2): a draft-08
+// token whose subscribe details cover the path reads it; on a hub of
+// draft-08 tokens only, a draft-07 token is refused.
+func TestSubscriptionsAPITokens(t *testing.T) {
+	b := membroker.New(membroker.Config{})
+	t.Cleanup(func() { b.Close() })
+	d := startDoor(t, b, doorOptions{door: mercure.Config{Anonymous: true, Resource: testResource, Protocol: mercure.Draft08,
+		Subscriptions: broker.MercureSubscriptionStore(b)}})
+	base := strings.TrimSuffix(d.url, d.path)
+	for _, tt := range []struct {
+		name   string
+		token  string
+		status int
+	}{
+		{"a draft-08 token granting the path", accessToken(t, []any{grant([]string{"subscribe"}, urlpattern("/.well-known/mercure/subscriptions{/*}?"))}), 200},
+		{"a draft-08 token granting other paths", accessToken(t, []any{grant([]string{"subscribe"}, exact("/elsewhere"))}), 403},
+		{"a draft-08 token for another hub", accessToken(t, []any{grant([]string{"subscribe"}, exact("*"))},
+			func(c jwt.MapClaims, _ map[string]any) { c["aud"] = "https://other.example/.well-known/mercure" }), 401},
+		{"a draft-07 token on a hub of draft-08 tokens", watcherToken(t), 401},
+	} {
+		if status, _, body := apiGet(t, base, subsPath, tt.token); status != tt.status {
+			t.Errorf("%s: %d %.80s, want %d", tt.name, status, body, tt.status)
+		}
+	}
+}

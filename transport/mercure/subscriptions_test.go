@@ -149,7 +149,7 @@ func (f *fakeTracker) Close(context.Context) error { return nil }
 // registered (and their ends ignored); events beyond maxQueuedEvents drop
 // the oldest; ends of registered streams are never dropped.
 func TestRegistryBounds(t *testing.T) {
-	r := &registry{tracker: &fakeTracker{}, ttl: time.Second, log: slog.Default(),
+	r := &registry{tracker: &fakeTracker{}, ttl: time.Second, log: slog.Default(), registered: true,
 		live: map[string]*liveSub{}, toSet: map[string]struct{}{}, toDel: map[string]struct{}{}}
 	stream := func(n, from int) *streamSubs {
 		s := &streamSubs{}
@@ -188,8 +188,34 @@ func TestRegistryBounds(t *testing.T) {
 	if r.write() || len(r.toDel) != maxPendingOpens {
 		t.Errorf("a failed write cleared %d pending deletions", maxPendingOpens-len(r.toDel))
 	}
+	// More ends while the store stalls: past maxPendingDeletes the hub
+	// registers anew, which rewrites its hash from live, instead of
+	// keeping every id.
+	more := stream(2, 2*maxPendingOpens)
+	r.opened(more)
+	r.take()
+	r.ended(more)
+	r.take()
+	if len(r.toDel) != 0 || r.registered {
+		t.Errorf("%d deletions past the bound, registered %v; want none, and a new registration", len(r.toDel), r.registered)
+	}
 	r.tracker.(*fakeTracker).fail = nil
-	if !r.write() || len(r.toDel) != 0 {
-		t.Errorf("the retried write left %d deletions", len(r.toDel))
+	if !r.write() || len(r.toDel) != 0 || !r.registered {
+		t.Errorf("the retried write left %d deletions, registered %v", len(r.toDel), r.registered)
+	}
+}
+
+// An ended subscription of a hub not registered yet (or any more) leaves
+// nothing to delete: registering rewrites the hash from live.
+func TestRegistryEndsBeforeRegistering(t *testing.T) {
+	r := &registry{tracker: &fakeTracker{fail: errors.New("stalled")}, ttl: time.Second, log: slog.Default(),
+		live: map[string]*liveSub{}, toSet: map[string]struct{}{}, toDel: map[string]struct{}{}}
+	s := &streamSubs{recs: []broker.MercureSubscription{subscriptionRecord(testPath, Draft07, mercure.Selector{Value: "a"}, "urn:x", nil)}}
+	r.opened(s)
+	r.take()
+	r.ended(s)
+	r.take()
+	if len(r.toDel) != 0 || len(r.toSet) != 0 || len(r.live) != 0 {
+		t.Errorf("%d to delete, %d to set, %d live; want none", len(r.toDel), len(r.toSet), len(r.live))
 	}
 }

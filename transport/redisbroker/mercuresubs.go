@@ -46,6 +46,9 @@ else
   if not exp or tonumber(exp) < now then return -1 end
 end
 redis.call('ZADD', KEYS[1], now + ttl, hub)
+-- Renewed by every live hub's write (at least every third of the TTL):
+-- it expires only once the whole fleet is gone.
+redis.call('PEXPIRE', KEYS[1], 2 * ttl)
 local i = 6
 for _ = 1, tonumber(ARGV[5]) do
   redis.call('HSET', hk, ARGV[i], ARGV[i+1])
