@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -171,15 +172,8 @@ func TestMercureJWKSURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/.well-known/mercure", strings.NewReader("topic=a&data=x"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", "Bearer "+signed)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		status, _ := mercurePublish(t, client, addr, signed, url.Values{"topic": {"a"}, "data": {"x"}})
+		return status
 	}
 	if got := publish("k1", nil); got != http.StatusOK {
 		t.Errorf("a token signed with the set's k1 = %d, want 200", got)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -109,16 +108,8 @@ func TestMercureBrowser(t *testing.T) {
 		if private {
 			form.Set("private", "on")
 		}
-		req, _ := http.NewRequest(http.MethodPost, "http://"+hubs[hub].addr+"/.well-known/mercure", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", "Bearer "+publisher)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("publish %s: %d", id, resp.StatusCode)
+		if status, body := mercurePublish(t, client, hubs[hub].addr, publisher, form); status != 200 {
+			t.Fatalf("publish %s: %d %q", id, status, body)
 		}
 	}
 	received := func(p tab, n int) []string {

@@ -24,6 +24,25 @@ import (
 const mercureSecret = "0123456789abcdef0123456789abcdef-mercure-fleet"
 
 // mercureToken signs a draft-07 token with the mercure claim claim.
+// mercurePublish posts form to the Mercure door of the hub at addr with
+// token, and returns the answer's status and body.
+func mercurePublish(t *testing.T, client *http.Client, addr, token string, form url.Values) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/.well-known/mercure", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 func mercureToken(t *testing.T, claim map[string]any) string {
 	t.Helper()
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"mercure": claim}).SignedString([]byte(mercureSecret))
@@ -55,19 +74,11 @@ func TestMercureFleet(t *testing.T) {
 		if i%2 == 1 {
 			form.Set("private", "on")
 		}
-		req, _ := http.NewRequest(http.MethodPost, "http://"+hubs[1].addr+"/.well-known/mercure", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", "Bearer "+publisher)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		status, body := mercurePublish(t, client, hubs[1].addr, publisher, form)
+		if status != 200 || body != form.Get("id") {
+			t.Fatalf("publish %d = %d %q", i, status, body)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != form.Get("id") {
-			t.Fatalf("publish %d = %d %q", i, resp.StatusCode, body)
-		}
-		return string(body)
+		return body
 	}
 	read := func(r *sse.Reader, conn interface{ SetReadDeadline(time.Time) error }, want ...int) {
 		t.Helper()
@@ -166,15 +177,8 @@ func TestMercureKeyFiles(t *testing.T) {
 	}
 	publish := func(tok string) int {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/.well-known/mercure", strings.NewReader("topic=a&data=x"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		status, _ := mercurePublish(t, client, addr, tok, url.Values{"topic": {"a"}, "data": {"x"}})
+		return status
 	}
 	for _, tt := range []struct {
 		name  string

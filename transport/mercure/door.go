@@ -282,9 +282,8 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 	// d.front.Stream, and one resumeHead for all the streams.
 	m := shard.MercureStream{Selectors: sub.Selectors, Head: resumeHead{}}
 	stream := shard.Stream{Selection: broker.Selection{Topics: sub.Selectors.Mapped()}, LastEventID: sub.LastEventID}
-	claims, err := d.authenticate(ctx, d.cfg.Subscribers, true)
+	claims, g, err := d.authorize(ctx, d.cfg.Subscribers, true) // g is zero for an anonymous subscriber
 	userID := ""
-	var g tokenGrants // none for an anonymous subscriber
 	switch {
 	case err == d.noToken && d.cfg.Anonymous:
 		// No token: public updates only.
@@ -293,10 +292,6 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 		return
 	default:
 		var gerr error
-		if g, gerr = d.grants(claims); gerr != nil {
-			writeError(ctx, gerr)
-			return
-		}
 		if m.Grants, gerr = g.subscribe(); gerr != nil {
 			writeError(ctx, gerr)
 			return
@@ -335,12 +330,7 @@ func (d *Door) subscribe(ctx *fasthttp.RequestCtx) {
 func (d *Door) publish(ctx *fasthttp.RequestCtx) {
 	tctx, span := d.front.StartSpan(ctx, d.cfg.Path)
 	defer func() { telemetry.EndServer(span, ctx.Response.StatusCode()) }()
-	claims, err := d.authenticate(ctx, d.cfg.Publishers, false)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	g, err := d.grants(claims)
+	claims, g, err := d.authorize(ctx, d.cfg.Publishers, false)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -479,6 +469,18 @@ func (d *Door) authenticate(ctx *fasthttp.RequestCtx, v *auth.Verifier, cookie b
 		return auth.Claims{}, invalidToken("the token is not valid")
 	}
 	return c, nil
+}
+
+// authorize is authenticate, then the grants of the token (d.grants):
+// its claims, what it grants, or the error to answer (d.noToken for a
+// request without a token).
+func (d *Door) authorize(ctx *fasthttp.RequestCtx, v *auth.Verifier, cookie bool) (auth.Claims, tokenGrants, error) {
+	c, err := d.authenticate(ctx, v, cookie)
+	if err != nil {
+		return c, tokenGrants{}, err
+	}
+	g, err := d.grants(c)
+	return c, g, err
 }
 
 // publisherKey is what publish rates are counted by: the token's subject

@@ -50,15 +50,10 @@ func (d *Door) subscriptionsAPI(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, &Error{Status: http.StatusNotFound, Message: "not found"})
 		return
 	}
-	claims, err := d.authenticate(ctx, d.cfg.Subscribers, true)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
 	// The grants are the token's subscribe selectors (draft-07) or
 	// subscribe details (draft-08), checked as for private updates, with
 	// the same token rules (generation, typ, exp, aud).
-	g, err := d.grants(claims)
+	_, g, err := d.authorize(ctx, d.cfg.Subscribers, true)
 	if err != nil {
 		writeError(ctx, err)
 		return
